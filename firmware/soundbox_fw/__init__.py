@@ -1,0 +1,1 @@
+"""Soundbox firmware: the application and the ESP32 board support."""

@@ -1,0 +1,176 @@
+"""asyncio driver for the MQTT session: one task per connection, same code on
+MicroPython (1.22+) and CPython.
+
+The read loop waits for bytes or for the session's next deadline, whichever
+comes first, so keepalive needs no task of its own. Every wait has a timeout.
+Reconnects use exponential backoff with full jitter (soundbox.backoff).
+"""
+
+import asyncio
+import random
+
+from soundbox import mqttsession as ms
+from soundbox.backoff import Backoff
+from soundbox.clock import monotonic_ms
+
+READ_SIZE = 2048
+
+
+def log(msg):
+    print(msg)
+
+
+class Client:
+    """Keeps one MQTT session connected and feeds its messages to the app.
+
+    on_message(msg): awaited for each inbound message; a QoS 1 message is
+        acknowledged only after it returns, so the app persists before PUBACK.
+    on_connect(client, session_present): awaited after every CONNACK (subscribe here).
+    on_disconnect(): called when a connection ends.
+    open_connection(host, port): the transport factory (asyncio.open_connection,
+        perhaps with ssl); returns (reader, writer).
+    """
+
+    def __init__(self, session, host, port, on_message, on_connect=None, on_disconnect=None,
+                 open_connection=None, connect_timeout_s=10, backoff=None, log=log):
+        self.session = session
+        self.host = host
+        self.port = port
+        self.on_message = on_message
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.open_connection = open_connection or asyncio.open_connection
+        self.connect_timeout_s = connect_timeout_s
+        self.backoff = backoff or Backoff()
+        self.log = log
+        self.refused = None  # the last ConnectionRefused, for the app to report
+        self._writer = None
+        self._lock = asyncio.Lock()
+        self._room = asyncio.Event()  # set when a PUBACK frees queue space
+        self._running = True
+
+    @property
+    def connected(self):
+        return self.session.state == ms.CONNECTED
+
+    async def run(self):
+        """Connect, serve, reconnect; returns only after stop()."""
+        while self._running:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    self.open_connection(self.host, self.port), self.connect_timeout_s)
+            except Exception as e:  # refused, unreachable, DNS, TLS, timeout: all retryable
+                self.log("mqtt: cannot connect to %s:%d: %r" % (self.host, self.port, e))
+            else:
+                await self._serve(reader, writer)
+            if self._running:
+                delay = self.backoff.next_delay_ms(random.getrandbits(16) / 65536)
+                await asyncio.sleep(delay / 1000)
+
+    async def publish(self, topic, payload, qos=0, retain=False):
+        """Queue a publish; waits (bounded queue) while the session has no room."""
+        while qos and not self.session.has_room():
+            self._room.clear()
+            await self._room.wait()
+        self.session.publish(topic, payload, qos, retain, monotonic_ms())
+        await self._flush()
+
+    async def subscribe(self, topics):
+        self.session.subscribe(topics, monotonic_ms())
+        await self._flush()
+
+    async def stop(self, last_words=None):
+        """Optionally publish (topic, payload, qos, retain) and DISCONNECT, then close."""
+        self._running = False
+        if self.connected:
+            try:
+                if last_words:
+                    self.session.publish(last_words[0], last_words[1], 0, last_words[3], monotonic_ms())
+                self.session.disconnect(monotonic_ms())
+                await asyncio.wait_for(self._flush(), 2)
+            except Exception:
+                pass  # best effort: the broker's last will covers us
+        await self._close()
+
+    # ---- internals ---------------------------------------------------------
+
+    async def _serve(self, reader, writer):
+        self._writer = writer
+        session = self.session
+        session.connection_made(monotonic_ms())
+        try:
+            await self._flush()
+            while self._running:
+                deadline = session.next_deadline()
+                wait_s = 60 if deadline is None else max(0, deadline - monotonic_ms()) / 1000
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_SIZE), wait_s)
+                except asyncio.TimeoutError:
+                    data = None
+                now = monotonic_ms()
+                if data == b"":
+                    self.log("mqtt: connection closed by broker")
+                    break
+                events = session.receive(data, now) if data else session.tick(now)
+                await self._flush()
+                if not await self._dispatch(events):
+                    break
+        except (OSError, asyncio.TimeoutError) as e:
+            self.log("mqtt: connection lost: %r" % (e,))
+        finally:
+            session.connection_lost()
+            await self._close()
+            if self.on_disconnect:
+                self.on_disconnect()
+
+    async def _dispatch(self, events):
+        """Act on session events; False when the connection must be dropped."""
+        for ev in events:
+            if isinstance(ev, ms.Message):
+                try:
+                    await self.on_message(ev)
+                except Exception as e:  # an app bug must not kill the link
+                    self.log("mqtt: message handler failed: %r" % (e,))
+                if ev.qos:
+                    self.session.ack(ev.pid, monotonic_ms())
+                    await self._flush()
+            elif isinstance(ev, ms.Delivered):
+                self._room.set()
+            elif isinstance(ev, ms.Connected):
+                self.backoff.reset()
+                self.refused = None
+                if self.on_connect:
+                    await self.on_connect(self, ev.session_present)
+            elif isinstance(ev, ms.ConnectionRefused):
+                self.refused = ev
+                self.log("mqtt: broker refused connection: %s" % ev.reason)
+                if ev.permanent:
+                    self.backoff.give_up_fast()
+                return False
+            elif isinstance(ev, ms.ConnectionDead):
+                self.log("mqtt: %s" % ev.reason)
+                return False
+        return True
+
+    async def _flush(self):
+        data = self.session.data_to_send()
+        if not data or self._writer is None:
+            return
+        try:
+            async with self._lock:
+                self._writer.write(data)
+                await asyncio.wait_for(self._writer.drain(), 30)
+        except (OSError, asyncio.TimeoutError) as e:
+            # Unsent QoS 1 data stays in flight in the session and is resent on
+            # reconnect; closing the transport makes the read loop notice now.
+            self.log("mqtt: write failed: %r" % (e,))
+            await self._close()
+
+    async def _close(self):
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+                await asyncio.wait_for(writer.wait_closed(), 2)
+            except Exception:
+                pass

@@ -1,0 +1,326 @@
+"""MQTT 3.1.1 packet codec: bytes <-> Packet, no I/O (runs on MicroPython and CPython).
+
+`encode(packet)` gives the wire bytes of any of the 14 packet types; `decode(buf)`
+takes one packet off the front of a buffer; `Decoder` does the same for a byte
+stream that arrives in pieces. Malformed input raises CodecError and nothing else.
+"""
+
+CONNECT = 1
+CONNACK = 2
+PUBLISH = 3
+PUBACK = 4
+PUBREC = 5
+PUBREL = 6
+PUBCOMP = 7
+SUBSCRIBE = 8
+SUBACK = 9
+UNSUBSCRIBE = 10
+UNSUBACK = 11
+PINGREQ = 12
+PINGRESP = 13
+DISCONNECT = 14
+
+MAX_REMAINING = 268435455  # largest value four varint bytes can carry
+_PID_ONLY = (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK)
+_EMPTY = (PINGREQ, PINGRESP, DISCONNECT)
+# Fixed-header flag bits the spec requires for every type but PUBLISH.
+_REQUIRED_FLAGS = {PUBREL: 2, SUBSCRIBE: 2, UNSUBSCRIBE: 2}
+
+
+class CodecError(ValueError):
+    """The bytes are not a valid MQTT 3.1.1 packet (or exceed our size limit)."""
+
+
+class Packet:
+    """One MQTT packet. Only the fields its type uses are meaningful.
+
+    PUBLISH: topic, payload, qos, retain, dup, pid (qos > 0)
+    CONNECT: client_id, keepalive, clean, username, password, will (topic, payload, qos, retain) or None
+    CONNACK: session_present, code
+    SUBSCRIBE: pid, topics [(filter, qos)]     SUBACK: pid, codes [int]
+    UNSUBSCRIBE: pid, topics [filter]          PUBACK/PUBREC/PUBREL/PUBCOMP/UNSUBACK: pid
+    """
+
+    def __init__(self, kind, pid=0, topic="", payload=b"", qos=0, retain=False, dup=False,
+                 client_id="", keepalive=0, clean=True, username=None, password=None,
+                 will=None, session_present=False, code=0, topics=None, codes=None):
+        self.kind = kind
+        self.pid = pid
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.dup = dup
+        self.client_id = client_id
+        self.keepalive = keepalive
+        self.clean = clean
+        self.username = username
+        self.password = password
+        self.will = will
+        self.session_present = session_present
+        self.code = code
+        self.topics = topics or []
+        self.codes = codes or []
+
+    def __eq__(self, other):
+        return isinstance(other, Packet) and self.__dict__ == other.__dict__
+
+    def __repr__(self):
+        return "Packet(%r)" % (self.__dict__,)
+
+
+# ---- encoding ---------------------------------------------------------------
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return out
+
+
+def _u16(n):
+    return bytes(((n >> 8) & 0xFF, n & 0xFF))
+
+
+def _blob(data):
+    if isinstance(data, str):
+        data = data.encode()
+    if len(data) > 0xFFFF:
+        raise CodecError("string longer than 65535 bytes")
+    return _u16(len(data)) + data
+
+
+def _pid(pid):
+    if not 0 < pid <= 0xFFFF:
+        raise CodecError("packet id %r out of range 1..65535" % (pid,))
+    return _u16(pid)
+
+
+def _connect_body(p):
+    flags = 0x02 if p.clean else 0
+    tail = _blob(p.client_id)
+    if p.will:
+        topic, message, qos, retain = p.will
+        flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+        tail += _blob(topic) + _blob(message)
+    if p.username is not None:
+        flags |= 0x80
+        tail += _blob(p.username)
+    if p.password is not None:
+        flags |= 0x40
+        tail += _blob(p.password)
+    return _blob("MQTT") + bytes((4, flags)) + _u16(p.keepalive) + tail
+
+
+def encode(p):
+    """Wire bytes of packet `p`."""
+    kind = p.kind
+    flags = _REQUIRED_FLAGS.get(kind, 0)
+    if kind == PUBLISH:
+        if p.qos not in (0, 1, 2):
+            raise CodecError("qos must be 0, 1 or 2")
+        flags = (8 if p.dup else 0) | (p.qos << 1) | (1 if p.retain else 0)
+        payload = p.payload.encode() if isinstance(p.payload, str) else bytes(p.payload)
+        body = _blob(p.topic) + (_pid(p.pid) if p.qos else b"") + payload
+    elif kind == CONNECT:
+        body = _connect_body(p)
+    elif kind == CONNACK:
+        body = bytes((1 if p.session_present else 0, p.code))
+    elif kind in _PID_ONLY:
+        body = _pid(p.pid)
+    elif kind == SUBSCRIBE:
+        body = _pid(p.pid) + b"".join(_blob(t) + bytes((q,)) for t, q in p.topics)
+    elif kind == SUBACK:
+        body = _pid(p.pid) + bytes(p.codes)
+    elif kind == UNSUBSCRIBE:
+        body = _pid(p.pid) + b"".join(_blob(t) for t in p.topics)
+    elif kind in _EMPTY:
+        body = b""
+    else:
+        raise CodecError("unknown packet type %r" % (kind,))
+    if len(body) > MAX_REMAINING:
+        raise CodecError("packet too large")
+    return bytes((kind << 4 | flags,)) + _varint(len(body)) + body
+
+
+# ---- decoding ---------------------------------------------------------------
+
+class _Cursor:
+    """Reads fields off a packet body and raises CodecError when it runs short."""
+
+    def __init__(self, data):
+        self.data = data
+        self.at = 0
+
+    def left(self):
+        return len(self.data) - self.at
+
+    def take(self, n):
+        if n > self.left():
+            raise CodecError("packet body ends early")
+        chunk = self.data[self.at:self.at + n]
+        self.at += n
+        return bytes(chunk)
+
+    def byte(self):
+        return self.take(1)[0]
+
+    def u16(self):
+        b = self.take(2)
+        return b[0] << 8 | b[1]
+
+    def blob(self):
+        return self.take(self.u16())
+
+    def text(self):
+        raw = self.blob()
+        try:
+            s = raw.decode()
+        except UnicodeError:
+            raise CodecError("string is not valid UTF-8")
+        if "\x00" in s:
+            raise CodecError("string contains U+0000")
+        return s
+
+    def pid(self):
+        pid = self.u16()
+        if pid == 0:
+            raise CodecError("packet id 0 is not allowed")
+        return pid
+
+    def end(self):
+        if self.left():
+            raise CodecError("%d unexpected bytes at end of packet" % self.left())
+
+
+def _decode_connect(c):
+    if c.text() != "MQTT" or c.byte() != 4:
+        raise CodecError("not an MQTT 3.1.1 CONNECT")
+    flags = c.byte()
+    if flags & 0x01:
+        raise CodecError("CONNECT reserved flag set")
+    will_qos = (flags >> 3) & 3
+    if will_qos == 3 or (not flags & 0x04 and flags & 0x38):
+        raise CodecError("bad will flags")
+    if flags & 0x40 and not flags & 0x80:
+        raise CodecError("password without username")
+    p = Packet(CONNECT, keepalive=c.u16(), clean=bool(flags & 0x02))
+    p.client_id = c.text()
+    if flags & 0x04:
+        p.will = (c.text(), c.blob(), will_qos, bool(flags & 0x20))
+    if flags & 0x80:
+        p.username = c.text()
+    if flags & 0x40:
+        p.password = c.blob()
+    return p
+
+
+def _topic_list(c, kind):
+    """The list after the packet id: (filter, qos) pairs, filters, or SUBACK codes."""
+    items = []
+    while c.left():
+        if kind == SUBSCRIBE:
+            topic, qos = c.text(), c.byte()
+            if qos > 2:
+                raise CodecError("subscription qos %d" % qos)
+            items.append((topic, qos))
+        elif kind == UNSUBSCRIBE:
+            items.append(c.text())
+        else:
+            code = c.byte()
+            if code not in (0, 1, 2, 0x80):
+                raise CodecError("SUBACK return code %d" % code)
+            items.append(code)
+    if not items:
+        raise CodecError("empty topic list")
+    return items
+
+
+def _decode_body(kind, flags, body):
+    c = _Cursor(body)
+    if kind == PUBLISH:
+        qos = (flags >> 1) & 3
+        if qos == 3:
+            raise CodecError("PUBLISH qos 3")
+        p = Packet(PUBLISH, qos=qos, retain=bool(flags & 1), dup=bool(flags & 8))
+        p.topic = c.text()
+        if qos:
+            p.pid = c.pid()
+        p.payload = c.take(c.left())
+        return p
+    if flags != _REQUIRED_FLAGS.get(kind, 0):
+        raise CodecError("bad fixed-header flags for packet type %d" % kind)
+    if kind == CONNECT:
+        p = _decode_connect(c)
+    elif kind == CONNACK:
+        sp = c.byte()
+        if sp > 1:
+            raise CodecError("CONNACK reserved bits set")
+        p = Packet(CONNACK, session_present=bool(sp), code=c.byte())
+    elif kind in _PID_ONLY:
+        p = Packet(kind, pid=c.pid())
+    elif kind in (SUBSCRIBE, SUBACK, UNSUBSCRIBE):
+        p = Packet(kind, pid=c.pid())
+        items = _topic_list(c, kind)
+        if kind == SUBACK:
+            p.codes = items
+        else:
+            p.topics = items
+    elif kind in _EMPTY:
+        p = Packet(kind)
+    else:
+        raise CodecError("reserved packet type %d" % kind)
+    c.end()
+    return p
+
+
+def _header(buf, max_size):
+    """(kind, flags, body_length, header_length), or None if the header is incomplete."""
+    if not buf:
+        return None
+    length = 0
+    for i in range(1, 5):
+        if i >= len(buf):
+            return None
+        byte = buf[i]
+        length |= (byte & 0x7F) << (7 * (i - 1))
+        if not byte & 0x80:
+            if length > max_size:
+                raise CodecError("packet of %d bytes exceeds limit %d" % (length, max_size))
+            return buf[0] >> 4, buf[0] & 0x0F, length, i + 1
+    raise CodecError("remaining length longer than four bytes")
+
+
+def decode(buf, max_size=MAX_REMAINING):
+    """Decode one packet from the front of `buf`: (packet, bytes_used), or (None, 0) if incomplete."""
+    head = _header(buf, max_size)
+    if head is None:
+        return None, 0
+    kind, flags, length, hlen = head
+    if len(buf) < hlen + length:
+        return None, 0
+    return _decode_body(kind, flags, memoryview(buf)[hlen:hlen + length]), hlen + length
+
+
+class Decoder:
+    """Turns a byte stream arriving in arbitrary pieces into packets, with a size bound."""
+
+    def __init__(self, max_size=65536):
+        self.max_size = max_size
+        self.buf = b""
+
+    def feed(self, data):
+        """Add bytes; return the list of packets now complete. Raises CodecError on bad input."""
+        self.buf = self.buf + data if self.buf else bytes(data)
+        packets = []
+        while True:
+            packet, used = decode(self.buf, self.max_size)
+            if packet is None:
+                return packets
+            packets.append(packet)
+            self.buf = self.buf[used:]

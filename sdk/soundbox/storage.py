@@ -1,0 +1,62 @@
+"""Small-file storage for device state: one directory, whole-file atomic writes.
+
+Works on MicroPython's littlefs/FAT and on CPython. A write goes to a temporary
+file first and is renamed over the old one, so a power cut leaves either the
+old or the new contents, never half of each.
+"""
+
+import os
+
+
+class FileStorage:
+    def __init__(self, root):
+        self.root = root
+        _makedirs(root)
+
+    def _path(self, name):
+        return self.root + "/" + name
+
+    def read(self, name):
+        """The file's bytes, or None if it does not exist."""
+        try:
+            with open(self._path(name), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write(self, name, data):
+        tmp = self._path(name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.rename(tmp, self._path(name))
+
+    def append(self, name, data):
+        with open(self._path(name), "ab") as f:
+            f.write(data)
+
+
+class MemoryStorage:
+    """Same interface, in RAM: for tests and for the MicroPython VM (no writable disk)."""
+
+    def __init__(self):
+        self.files = {}
+
+    def read(self, name):
+        return self.files.get(name)
+
+    def write(self, name, data):
+        self.files[name] = bytes(data)
+
+    def append(self, name, data):
+        self.files[name] = self.files.get(name, b"") + data
+
+
+def _makedirs(path):
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        sub = "/".join(parts[:i])
+        if sub:
+            try:
+                os.mkdir(sub)
+            except OSError:
+                pass  # exists already

@@ -1,0 +1,104 @@
+"""Run N copies of the real firmware app in one asyncio loop against a broker."""
+
+import asyncio
+import json
+import os
+import time
+
+from soundbox import clock
+from soundbox_fw.app import Soundbox
+from soundbox_sim.audio import TimingSink, WavSink
+from soundbox_sim.hal import SimHal
+from soundbox_tools.voicepack import load_index
+
+
+def device_ids(n):
+    return ["sb-%04d" % (i + 1) for i in range(n)]
+
+
+class Journal:
+    """Append-only JSON Lines record of every announcement the fleet actually played."""
+
+    def __init__(self, path):
+        self.path = path
+        self.count = 0
+        self._file = open(path, "a") if path else None
+
+    def write(self, record):
+        self.count += 1
+        if self._file:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+
+    def close(self):
+        if self._file:
+            self._file.close()
+
+
+class JournalingSink:
+    """Wraps a device's audio sink to note what was played, when."""
+
+    def __init__(self, inner, device_id, journal):
+        self.inner = inner
+        self.device_id = device_id
+        self.journal = journal
+
+    async def play(self, tokens, name=None):
+        start = clock.wall_ms()
+        await self.inner.play(tokens, name)
+        self.journal.write({"device": self.device_id, "txn": name, "start": start,
+                            "end": clock.wall_ms(), "words": " ".join(tokens)})
+
+
+class Fleet:
+    def __init__(self, n, host, port, state_dir, pack_dir, wav_device=None, out_dir="out",
+                 journal_path=None, connect_rate=200.0, keepalive=60):
+        self.ids = device_ids(n)
+        self.host, self.port = host, port
+        self.state_dir = state_dir
+        self.pack_dir = pack_dir
+        self.wav_device = wav_device
+        self.out_dir = out_dir
+        self.connect_rate = connect_rate
+        self.keepalive = keepalive
+        self.journal = Journal(journal_path)
+        self.devices = []
+        os.makedirs(state_dir, exist_ok=True)
+        self._log = open(os.path.join(state_dir, "devices.log"), "a")
+
+    def connected(self):
+        return sum(1 for d in self.devices if d.mqtt.connected)
+
+    def _device(self, device_id, timing):
+        if device_id == self.wav_device:
+            sink = WavSink(self.pack_dir, os.path.join(self.out_dir, device_id))
+        else:
+            sink = timing
+        hal = SimHal(os.path.join(self.state_dir, device_id),
+                     JournalingSink(sink, device_id, self.journal),
+                     lambda msg, d=device_id: self._log.write("%.3f %s %s\n" % (time.time(), d, msg)))
+        return Soundbox(hal, {"device_id": device_id, "broker_host": self.host,
+                              "broker_port": self.port, "keepalive": self.keepalive})
+
+    async def run(self, stop_event, progress=None):
+        """Start devices at connect_rate per second, run until stop_event, then stop them all."""
+        timing = TimingSink(load_index(self.pack_dir))
+        tasks = []
+        for i, device_id in enumerate(self.ids):
+            device = self._device(device_id, timing)
+            self.devices.append(device)
+            tasks.append(asyncio.create_task(device.run()))
+            if stop_event.is_set():
+                break
+            await asyncio.sleep(1 / self.connect_rate)
+        while not stop_event.is_set():
+            if progress:
+                progress(self)
+            try:
+                await asyncio.wait_for(stop_event.wait(), 1)
+            except asyncio.TimeoutError:
+                pass
+        await asyncio.gather(*(d.stop() for d in self.devices), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.journal.close()
+        self._log.close()

@@ -1,0 +1,89 @@
+"""Dedup ledger, notification parsing and backoff; CPython and MicroPython."""
+
+import json
+
+from check import raises
+from soundbox import payment
+from soundbox.backoff import Backoff
+from soundbox.ledger import FILE, Ledger
+from soundbox.storage import MemoryStorage
+
+
+def test_ledger_survives_restart():
+    store = MemoryStorage()
+    led = Ledger(store)
+    led.add("T1")
+    led.add("T2")
+    again = Ledger(store)
+    assert "T1" in again and "T2" in again and "T3" not in again
+
+
+def test_ledger_is_bounded_in_memory_and_on_disk():
+    store = MemoryStorage()
+    led = Ledger(store, capacity=10)
+    for i in range(55):
+        led.add("T%d" % i)
+    assert len(led) == 10
+    assert "T54" in led and "T44" not in led
+    assert store.read(FILE).count(b"\n") < 20
+    assert len(Ledger(store, capacity=10)) == 10
+
+
+def test_ledger_drops_a_line_torn_by_power_cut():
+    store = MemoryStorage()
+    store.write(FILE, b"T1\nT2\nT3-half")
+    led = Ledger(store)
+    assert "T2" in led and "T3-half" not in led
+    led.add("T4")
+    assert Ledger(store).order == ["T1", "T2", "T4"]
+
+
+def note(**fields):
+    return json.dumps(fields).encode()
+
+
+def reason(payload):
+    try:
+        payment.parse_notification(payload)
+    except payment.InvalidNotification as e:
+        return e.reason, e.txn
+    return None
+
+
+def test_valid_notification():
+    assert payment.parse_notification(note(txn="T1", amount=25000, ts=1)) == ("T1", 25000)
+    assert payment.parse_notification(note(txn="T2", amount=1, currency="INR")) == ("T2", 1)
+    top = payment.MAX_PAISE
+    assert payment.parse_notification(note(txn="T3", amount=top)) == ("T3", top)
+
+
+def test_invalid_notifications_say_why():
+    assert reason(b"{not json") == ("notification is not valid JSON", None)
+    assert reason(b"\xff\xfe") == ("notification is not valid JSON", None)
+    assert reason(b"[1, 2]") == ("notification must be a JSON object", None)
+    assert reason(note(amount=100)) == ("missing field: txn", None)
+    assert reason(note(txn="T1")) == ("missing field: amount", "T1")
+    assert reason(note(txn="T1", amount=250.0))[0] == "amount must be integer paise, not a float"
+    assert reason(note(txn="T1", amount="250"))[0] == "amount must be integer paise"
+    assert reason(note(txn="T1", amount=True))[0] == "amount must be integer paise"
+    assert reason(note(txn="T1", amount=0))[0] == "amount must be positive"
+    assert reason(note(txn="T1", amount=-5))[0] == "amount must be positive"
+    assert "exceeds" in reason(note(txn="T1", amount=payment.MAX_PAISE + 1))[0]
+    assert reason(note(txn="T1", amount=5, currency="USD")) == ("unknown currency: USD", "T1")
+    for txn in ("", "has space", "x" * 65, "new\nline", 12):
+        assert reason(note(txn=txn, amount=5))[0].startswith("txn must be")
+
+
+def test_ack_payload_is_json_with_every_field():
+    ack = json.loads(payment.ack_payload("T1", payment.ANNOUNCED, "", 10, 11, 12))
+    assert ack == {"txn": "T1", "status": "announced", "reason": "", "rx": 10, "play": 11, "done": 12}
+
+
+def test_backoff_grows_exponentially_to_the_cap_with_full_jitter():
+    b = Backoff(base_ms=100, cap_ms=1000)
+    assert [b.next_delay_ms(0.999999) for _ in range(6)] == [99, 199, 399, 799, 999, 999]
+    assert b.next_delay_ms(0.0) == 0
+    b.reset()
+    assert b.next_delay_ms(0.5) == 50
+    b.give_up_fast()
+    assert b.next_delay_ms(0.5) == 500

@@ -1,0 +1,90 @@
+"""MQTT codec cases; run on CPython (pytest) and under the MicroPython VM."""
+
+from check import raises
+from soundbox import mqttcodec as c
+from soundbox.mqttcodec import CodecError, Packet
+
+
+def roundtrip(p):
+    data = c.encode(p)
+    back, used = c.decode(data)
+    assert back == p, (p, back)
+    assert used == len(data)
+    return data
+
+
+def test_every_client_packet_roundtrips():
+    roundtrip(Packet(c.CONNECT, client_id="sb-0001", keepalive=60, clean=False,
+                     will=("sb/sb-0001/status", b'{"state":"offline"}', 1, True)))
+    roundtrip(Packet(c.CONNECT, client_id="x", keepalive=0, username="u", password=b"p"))
+    roundtrip(Packet(c.PUBLISH, topic="sb/a/ack", payload=b"{}", qos=1, pid=65535, dup=True))
+    roundtrip(Packet(c.PUBLISH, topic="t", payload=b"", qos=0, retain=True))
+    roundtrip(Packet(c.SUBSCRIBE, pid=1, topics=[("sb/a/notify", 1), ("sb/a/cmd", 0)]))
+    roundtrip(Packet(c.UNSUBSCRIBE, pid=2, topics=["a/#"]))
+    for kind in (c.PUBACK, c.PUBREC, c.PUBREL, c.PUBCOMP, c.UNSUBACK):
+        roundtrip(Packet(kind, pid=77))
+    for kind in (c.PINGREQ, c.PINGRESP, c.DISCONNECT):
+        assert len(roundtrip(Packet(kind))) == 2
+    roundtrip(Packet(c.CONNACK, session_present=True, code=0))
+    roundtrip(Packet(c.SUBACK, pid=9, codes=[0, 1, 0x80]))
+
+
+def test_known_wire_bytes():
+    assert c.encode(Packet(c.PINGREQ)) == b"\xc0\x00"
+    assert c.encode(Packet(c.PUBACK, pid=258)) == b"\x40\x02\x01\x02"
+    assert c.encode(Packet(c.PUBLISH, topic="a", payload=b"x", qos=1, pid=1)) == b"\x32\x06\x00\x01a\x00\x01x"
+    connect = c.encode(Packet(c.CONNECT, client_id="id", keepalive=60))
+    assert connect == b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02id"
+
+
+def test_remaining_length_varint_boundaries():
+    for size in (0, 127, 128, 16383, 16384, 70000):
+        p = Packet(c.PUBLISH, topic="t", payload=b"z" * size)
+        data = roundtrip(p)
+        assert c.decode(data[:-1]) == (None, 0)
+
+
+def test_decoder_reassembles_any_split():
+    stream = (c.encode(Packet(c.CONNACK)) + c.encode(Packet(c.PUBLISH, topic="a/b", payload=b"hello", qos=1, pid=5))
+              + c.encode(Packet(c.PINGRESP)))
+    for cut in range(len(stream) + 1):
+        d = c.Decoder()
+        got = d.feed(stream[:cut]) + d.feed(stream[cut:])
+        assert [p.kind for p in got] == [c.CONNACK, c.PUBLISH, c.PINGRESP]
+        assert got[1].payload == b"hello"
+    d = c.Decoder()
+    got = []
+    for i in range(len(stream)):
+        got += d.feed(stream[i:i + 1])
+    assert len(got) == 3
+
+
+def test_malformed_input_raises_codec_error():
+    bad = [
+        b"\x30\xff\xff\xff\xff\x01",  # varint longer than four bytes
+        b"\x36\x03\x00\x01a",  # PUBLISH qos 3
+        b"\x40\x02\x00\x00",  # PUBACK packet id 0
+        b"\x41\x02\x00\x01",  # PUBACK with reserved flag
+        b"\x40\x03\x00\x01\x00",  # PUBACK with trailing byte
+        b"\x20\x02\x02\x00",  # CONNACK reserved bits
+        b"\x30\x04\x00\x02\xff\xfe",  # topic not UTF-8
+        b"\x30\x03\x00\x01\x00",  # topic contains NUL
+        b"\x00\x00",  # reserved type 0
+        b"\xf0\x00",  # reserved type 15
+        b"\x82\x02\x00\x01",  # SUBSCRIBE with no topics
+        b"\x90\x03\x00\x01\x05",  # SUBACK bad return code
+        b"\x32\x03\x00\x05a",  # body shorter than the topic length says
+    ]
+    for data in bad:
+        assert raises(CodecError, c.decode, data), data
+
+
+def test_size_limit_is_enforced_before_body_arrives():
+    d = c.Decoder(max_size=100)
+    assert raises(CodecError, d.feed, b"\x30\xe8\x07")  # announces 1000 bytes
+
+
+def test_encode_refuses_bad_values():
+    assert raises(CodecError, c.encode, Packet(c.PUBACK, pid=0))
+    assert raises(CodecError, c.encode, Packet(c.PUBLISH, topic="t", qos=3))
+    assert raises(CodecError, c.encode, Packet(99))

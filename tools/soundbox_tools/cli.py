@@ -1,0 +1,184 @@
+"""`soundbox` command line: one script, one subcommand per job."""
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+
+DEFAULT_CLOUD = "http://127.0.0.1:8080"
+DEFAULT_PACK = os.path.join(".state", "voice", "en-IN")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 1."""
+
+
+def parse_broker(url):
+    """mqtt://host:port -> (host, port)."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise CliError("broker must look like mqtt://HOST:PORT, got %r" % url)
+    return host, int(port)
+
+
+def parse_hostport(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise CliError("expected HOST:PORT, got %r" % text)
+    return host, int(port)
+
+
+# ---- subcommands ------------------------------------------------------------
+
+def cmd_demo(args):
+    from soundbox_tools.demo import run_demo
+    return run_demo(devices=args.devices, payments=args.payments, rate=args.rate,
+                    out_dir=args.out, state_dir=args.state)
+
+
+def cmd_sim(args):
+    from soundbox_sim.fleet import Fleet
+    from soundbox_tools.voicepack import build_pack
+
+    host, port = parse_broker(args.broker)
+    build_pack("en-IN", args.voice)
+    fleet = Fleet(args.devices, host, port, args.state, args.voice, wav_device=args.wav_device,
+                  out_dir=args.out, journal_path=args.journal, connect_rate=args.connect_rate,
+                  keepalive=args.keepalive)
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(f):
+        now = time.monotonic()
+        if now - last[0] >= 5 or f.connected() == len(f.ids) and last[0] == 0:
+            last[0] = now
+            note = ""
+            if f.connected() == 0 and now - started > 10:
+                note = " (broker %s not reachable yet; devices retry with backoff)" % args.broker
+            print("sim: %d/%d connected, %d announced%s"
+                  % (f.connected(), len(f.ids), f.journal.count, note), flush=True)
+
+    async def main():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await fleet.run(stop, progress)
+
+    print("sim: %d devices -> %s (state in %s)" % (args.devices, args.broker, args.state), flush=True)
+    asyncio.run(main())
+    print("sim: stopped; %d announcements played" % fleet.journal.count)
+    return 0
+
+
+def cmd_cloud(args):
+    from soundbox_cloud.service import serve
+    host, port = parse_hostport(args.http)
+    serve(args.broker, host, port, args.db, group=args.group)
+    return 0
+
+
+def cmd_pay(args):
+    from soundbox_cloud.client import PayError, pay
+    try:
+        amount = int(args.amount)
+    except ValueError:
+        raise CliError("AMOUNT must be integer paise (e.g. 25000 for 250 rupees), got %r" % args.amount)
+    try:
+        result = pay(args.cloud, args.device, amount, args.txn)
+    except PayError as e:
+        raise CliError(str(e))
+    print("payment %s: %s paise to %s, status %s"
+          % (result["txn"], result["amount"], result["device"], result["status"]))
+    return 0
+
+
+def cmd_broker(args):
+    from soundbox_tools.broker import Mosquitto
+    with Mosquitto(args.dir, port=args.port) as broker:
+        print("mosquitto listening on %s (config %s/mosquitto.conf); Ctrl-C stops it"
+              % (broker.url, broker.workdir), flush=True)
+        try:
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_voicepack(args):
+    from soundbox_tools.voicepack import build_pack
+    index = build_pack(args.lang, args.out)
+    print("voice pack %s: %d clips in %s" % (args.lang, len(index["clips"]), args.out))
+    return 0
+
+
+# ---- parser -----------------------------------------------------------------
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="soundbox", description="Open payment soundbox tools.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="broker + cloud + simulated soundboxes + payments, end to end")
+    d.add_argument("--devices", type=int, default=20)
+    d.add_argument("--payments", type=int, default=100)
+    d.add_argument("--rate", type=float, default=10.0, help="payments per second (default 10)")
+    d.add_argument("--out", default="out", help="where one device's announcements go as WAV")
+    d.add_argument("--state", default=os.path.join(".state", "demo"))
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("sim", help="run N simulated soundboxes (real firmware) against a broker")
+    s.add_argument("--devices", type=int, default=10)
+    s.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    s.add_argument("--state", default=os.path.join(".state", "sim"), help="one directory per device")
+    s.add_argument("--voice", default=DEFAULT_PACK, help="voice pack directory (built if missing)")
+    s.add_argument("--wav-device", help="device id whose announcements are written as WAV files")
+    s.add_argument("--out", default="out", help="where WAV files go")
+    s.add_argument("--journal", help="JSON Lines file of every announcement played")
+    s.add_argument("--connect-rate", type=float, default=200.0, help="connects per second")
+    s.add_argument("--keepalive", type=int, default=60)
+    s.set_defaults(func=cmd_sim)
+
+    c = sub.add_parser("cloud", help="run the reference cloud handler (HTTP API + MQTT)")
+    c.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    c.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the API")
+    c.add_argument("--db", default=os.path.join(".state", "cloud.db"))
+    c.add_argument("--group", default="cloud", help="shared-subscription group")
+    c.set_defaults(func=cmd_cloud)
+
+    y = sub.add_parser("pay", help="send a payment through the cloud handler")
+    y.add_argument("device")
+    y.add_argument("amount", help="integer paise (25000 = 250 rupees)")
+    y.add_argument("--txn", help="transaction id (generated if omitted)")
+    y.add_argument("--cloud", default=DEFAULT_CLOUD)
+    y.set_defaults(func=cmd_pay)
+
+    b = sub.add_parser("broker", help="run a private mosquitto with the project's config")
+    b.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    b.add_argument("--dir", default=os.path.join(".state", "broker"))
+    b.set_defaults(func=cmd_broker)
+
+    v = sub.add_parser("voicepack", help="render a voice pack with espeak-ng")
+    v.add_argument("--lang", default="en-IN")
+    v.add_argument("--out", default=DEFAULT_PACK)
+    v.set_defaults(func=cmd_voicepack)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # expected failures carry a one-line message
+        if isinstance(e, CliError) or type(e).__module__.startswith("soundbox"):
+            print("soundbox %s: %s" % (args.command, e), file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
