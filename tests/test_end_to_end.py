@@ -1,0 +1,173 @@
+"""A payment's whole trip with real parts: a private mosquitto, the cloud handler
+and the simulator each as their own process, the real firmware in the simulator."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from soundbox_tools import procs
+
+SOUNDBOX = [sys.executable, "-m", "soundbox_tools.cli"]
+
+
+def http(method, url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def eventually(check, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def journal(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+class Stack:
+    def __init__(self, broker, tmp_path, voice_pack, devices=2):
+        self.broker, self.tmp, self.voice, self.devices = broker, tmp_path, voice_pack, devices
+        self.journal = str(tmp_path / "announcements.jsonl")
+        port = procs.free_port()
+        self.api = "http://127.0.0.1:%d" % port
+        self.cloud = procs.spawn(SOUNDBOX + ["cloud", "--broker", broker.url, "--http", "127.0.0.1:%d" % port,
+                                             "--db", str(tmp_path / "cloud.db")], log_path=str(tmp_path / "cloud.log"))
+        assert procs.wait_port("127.0.0.1", port, 15, self.cloud), (tmp_path / "cloud.log").read_text()
+        self.sim = None
+        self.start_sim()
+
+    def start_sim(self):
+        self.sim = procs.spawn(SOUNDBOX + ["sim", "--devices", str(self.devices), "--broker", self.broker.url,
+                                           "--state", str(self.tmp / "devices"), "--voice", self.voice,
+                                           "--wav-device", "sb-0001", "--out", str(self.tmp / "out"),
+                                           "--journal", self.journal, "--keepalive", "5"],
+                               log_path=str(self.tmp / "sim.log"))
+        online = lambda: sum(d["state"] == "online" for d in http("GET", self.api + "/devices")[1]) == self.devices
+        assert eventually(online), (self.tmp / "sim.log").read_text()
+
+    def stop_sim(self):
+        self.sim.terminate()
+        assert self.sim.wait(15) == 0
+
+    def payment(self, txn):
+        return http("GET", self.api + "/payments/" + txn)[1]
+
+    def acks(self, txn, n):
+        return eventually(lambda: len(self.payment(txn)["acks"]) >= n and self.payment(txn)["acks"])
+
+    def close(self):
+        procs.stop(self.sim)
+        procs.stop(self.cloud)
+
+
+@pytest.fixture
+def stack(broker, tmp_path, voice_pack):
+    s = Stack(broker, tmp_path, voice_pack)
+    yield s
+    s.close()
+
+
+def test_payment_is_announced_once_acked_and_readable(stack):
+    status, body = http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": 25050, "txn": "E2E-1"})
+    assert status == 202, body
+    (ack,) = stack.acks("E2E-1", 1)
+    assert ack["status"] == "announced" and ack["reason"] == ""
+    record = stack.payment("E2E-1")
+    assert record["status"] == "announced" and record["amount"] == 25050
+    assert ack["rx"] <= ack["play"] <= ack["done"]
+    played = [j for j in journal(stack.journal) if j["txn"] == "E2E-1"]
+    assert len(played) == 1
+    assert played[0]["words"] == "received two hundred fifty rupees and fifty paise"
+    wavs = os.listdir(stack.tmp / "out" / "sb-0001")
+    assert len(wavs) == 1 and wavs[0].endswith("E2E-1.wav")
+
+
+def test_same_transaction_twice_is_announced_once_and_second_ack_says_duplicate(stack):
+    for _ in range(2):
+        assert http("POST", stack.api + "/payments", {"device": "sb-0002", "amount": 100, "txn": "E2E-2"})[0] == 202
+    acks = stack.acks("E2E-2", 2)
+    assert sorted(a["status"] for a in acks) == ["announced", "duplicate"]
+    assert stack.payment("E2E-2")["status"] == "announced"
+    assert len([j for j in journal(stack.journal) if j["txn"] == "E2E-2"]) == 1
+
+
+def test_ledger_survives_a_device_restart(stack):
+    http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": 500, "txn": "E2E-3"})
+    stack.acks("E2E-3", 1)
+    stack.stop_sim()
+    assert eventually(lambda: http("GET", stack.api + "/devices")[1][0]["state"] == "offline", 10)
+    stack.start_sim()
+    http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": 500, "txn": "E2E-3"})
+    acks = stack.acks("E2E-3", 2)
+    assert [a["status"] for a in acks] == ["announced", "duplicate"]
+    assert len([j for j in journal(stack.journal) if j["txn"] == "E2E-3"]) == 1
+
+
+def test_malformed_notifications_get_invalid_acks_and_the_device_keeps_running(stack, broker):
+    # Straight onto the device's topic, bypassing the cloud's own validation.
+    acks = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda c, u, m: acks.append(json.loads(m.payload))
+    client.connect(broker.host, broker.port)
+    client.subscribe("sb/sb-0002/ack", 1)
+    client.loop_start()
+    try:
+        time.sleep(0.3)
+        for payload in (b"{not json", b'{"txn": "BAD-1", "amount": 250.0}', b'{"amount": 100}',
+                        b'{"txn": "BAD-2", "amount": 100, "currency": "USD"}'):
+            client.publish("sb/sb-0002/notify", payload, qos=1).wait_for_publish(5)
+        assert eventually(lambda: len(acks) >= 4, 10)
+        assert all(a["status"] == "invalid" and a["reason"] for a in acks)
+        assert acks[1]["txn"] == "BAD-1" and "float" in acks[1]["reason"]
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    http("POST", stack.api + "/payments", {"device": "sb-0002", "amount": 700, "txn": "E2E-4"})
+    assert stack.acks("E2E-4", 1)[0]["status"] == "announced"
+    assert not any(j["txn"] in ("BAD-1", "BAD-2") for j in journal(stack.journal))
+
+
+def test_devices_reconnect_and_get_payments_sent_while_the_broker_was_down(broker, tmp_path, voice_pack):
+    s = Stack(broker, tmp_path, voice_pack, devices=1)
+    try:
+        broker.stop()
+        time.sleep(1)
+        broker.start()  # same port; in-memory sessions are gone, devices resubscribe
+        assert eventually(lambda: http("POST", s.api + "/payments",
+                                       {"device": "sb-0001", "amount": 4200, "txn": "E2E-5"})[0] == 202
+                          and s.acks("E2E-5", 1), 60)
+        assert s.payment("E2E-5")["status"] == "announced"
+    finally:
+        s.close()
+
+
+def test_cli_says_in_one_line_when_broker_or_cloud_is_unreachable(tmp_path):
+    dead = "mqtt://127.0.0.1:%d" % procs.free_port()
+    r = subprocess.run(SOUNDBOX + ["cloud", "--broker", dead, "--http", "127.0.0.1:%d" % procs.free_port(),
+                                   "--db", str(tmp_path / "c.db")], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = subprocess.run(SOUNDBOX + ["pay", "sb-0001", "100", "--cloud", "http://127.0.0.1:%d" % procs.free_port()],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "cannot reach" in r.stderr
+    r = subprocess.run(SOUNDBOX + ["pay", "sb-0001", "2.50"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "integer paise" in r.stderr
