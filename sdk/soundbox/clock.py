@@ -26,8 +26,10 @@ if hasattr(time, "ticks_ms"):
         return time.time_ns() // 1000000 + _epoch_offset
 
 else:
+    _monotonic_ns = getattr(time, "monotonic_ns")  # CPython; not in MicroPython's stubs
+
     def monotonic_ms():
-        return time.monotonic_ns() // 1000000
+        return _monotonic_ns() // 1000000
 
     def wall_ms():
         return time.time_ns() // 1000000

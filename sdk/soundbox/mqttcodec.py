@@ -317,7 +317,7 @@ class Decoder:
     def feed(self, data):
         """Add bytes; return the list of packets now complete. Raises CodecError on bad input."""
         self.buf = self.buf + data if self.buf else bytes(data)
-        packets = []
+        packets: list = []
         while True:
             packet, used = decode(self.buf, self.max_size)
             if packet is None:

@@ -13,7 +13,8 @@ reason says why when not announced.
 
 import json
 
-MAX_PAISE = 99999999999  # 99,99,99,999.99 rupees
+from soundbox.voice import MAX_PAISE
+
 MAX_TXN_LEN = 64
 
 ANNOUNCED = "announced"

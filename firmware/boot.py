@@ -1,0 +1,4 @@
+# Runs first on every reset. Keep it tiny: anything that fails here leaves no REPL.
+import gc
+
+gc.collect()
