@@ -25,7 +25,7 @@ FAILED = "failed"
 
 class InvalidNotification(Exception):
     def __init__(self, reason, txn=None):
-        Exception.__init__(self, reason)
+        super().__init__(reason)
         self.reason = reason
         self.txn = txn
 
