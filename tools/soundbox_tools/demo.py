@@ -80,12 +80,14 @@ def _table(stats, played, sent, wav_dir):
     t.add_row("played (device journal)", str(sum(played.values())))
     t.add_row("lost", ("[bold red]%d[/]" if lost else "[green]%d[/]") % lost)
     t.add_row("duplicated", ("[bold red]%d[/]" if dup else "[green]%d[/]") % dup)
-    for name, key in (("notify -> announce", "notify_to_announce"), ("notify -> ack", "notify_to_ack")):
+    for name, key in (("notify -> received", "notify_to_receive"),
+                      ("notify -> announce", "notify_to_announce"), ("notify -> ack", "notify_to_ack")):
         lat = stats["latency_ms"][key]
         for p in ("p50", "p90", "p99"):
             value = lat.get(p)
             t.add_row("%s %s" % (name, p), "-" if value is None else "%d ms" % value)
-    t.caption = "WAV files of one device: %s" % wav_dir
+    t.caption = ("announce includes waiting behind earlier announcements on the same speaker\n"
+                 "WAV files of one device: %s" % wav_dir)
     return t, lost, dup
 
 

@@ -1,0 +1,45 @@
+"""Client for the cloud handler's HTTP API: what a PSP, or the `soundbox` CLI, calls to pay."""
+import json
+import secrets
+import urllib.error
+import urllib.request
+
+
+class PayError(Exception):
+    """A payment the cloud handler refused (with its reason) or could not be asked about."""
+
+    def __init__(self, message, status=None, field=None):
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+def new_txn():
+    return "txn-" + secrets.token_hex(8)
+
+
+def pay(api_url, device, amount, txn=None, timeout=10.0):
+    """POST /payments; returns the handler's JSON answer ({"txn", "device", "amount", "status", "sends"})."""
+    txn = new_txn() if txn is None else txn
+    try:
+        data = json.dumps({"device": device, "amount": amount, "txn": txn}).encode()
+    except (TypeError, ValueError) as e:
+        raise PayError("cannot encode the payment as JSON: %s" % e) from None
+    request = urllib.request.Request(api_url.rstrip("/") + "/payments", data=data, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        raise refusal(e) from None
+    except (urllib.error.URLError, OSError, ValueError):
+        raise PayError("cannot reach cloud handler at %s" % api_url) from None
+
+
+def refusal(http_error):
+    """PayError carrying the server's own reason when it sent one."""
+    try:
+        body = json.loads(http_error.read())
+        return PayError(str(body["error"]), http_error.code, body.get("field"))
+    except (ValueError, KeyError, TypeError, OSError):
+        return PayError("cloud handler answered HTTP %d" % http_error.code, http_error.code)

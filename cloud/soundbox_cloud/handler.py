@@ -1,0 +1,225 @@
+"""MQTT side of the cloud handler: device registry, payment notifications, ack records."""
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from soundbox_cloud.errors import BrokerUnavailable, CloudError, Rejected
+from soundbox_cloud.store import Store
+from soundbox_cloud.validation import check_payment_request, is_device_id, is_txn
+
+log = logging.getLogger("soundbox_cloud")
+
+STARTUP_TIMEOUT_S = 5.0     # TCP connect + CONNACK + SUBACK, so a dead broker fails fast
+KEEPALIVE_S = 30
+MAX_QUEUED_NOTIFICATIONS = 10_000   # paho's own outbound queue; beyond it a payment gets 503
+ACK_STATUSES = ("announced", "duplicate", "invalid", "failed")
+DEVICE_STATES = ("online", "offline")
+MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to this length
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def parse_broker_url(url):
+    """(host, port) from mqtt://HOST[:PORT]; BrokerUnavailable with the reason otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 1883
+    except ValueError as e:
+        raise BrokerUnavailable("bad broker URL %r: %s" % (url, e)) from None
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise BrokerUnavailable("broker URL must look like mqtt://HOST:PORT, got %r" % url)
+    return parts.hostname, port
+
+
+def decode_object(payload):
+    try:
+        msg = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise ValueError("payload is not JSON") from None
+    if not isinstance(msg, dict):
+        raise ValueError("payload is not a JSON object")
+    return msg
+
+
+def int_or_none(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def text_or_none(value):
+    return value[:MAX_TEXT] if isinstance(value, str) else None
+
+
+def parse_ack(payload):
+    msg = decode_object(payload)
+    status, txn = msg.get("status"), msg.get("txn")
+    if status not in ACK_STATUSES:
+        raise ValueError("unknown ack status %r" % (status,))
+    if txn is not None and not is_txn(txn):
+        raise ValueError("malformed txn")
+    return {"txn": txn, "status": status, "reason": text_or_none(msg.get("reason")) or "",
+            "rx": int_or_none(msg.get("rx")), "play": int_or_none(msg.get("play")),
+            "done": int_or_none(msg.get("done"))}
+
+
+def parse_status(payload):
+    msg = decode_object(payload)
+    if msg.get("state") not in DEVICE_STATES:
+        raise ValueError("unknown state %r" % (msg.get("state"),))
+    return msg["state"], text_or_none(msg.get("fw"))
+
+
+def reason_of(error):
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+class CloudHandler:
+    """One paho connection: publishes notifications, records acks, status and telemetry in the store."""
+
+    def __init__(self, broker_url, db_path, group="cloud"):
+        if not group or any(ch in group for ch in "/+#"):
+            raise CloudError("group must be a non-empty name without '/', '+' or '#', got %r" % group)
+        self.broker_url = broker_url
+        self.host, self.port = parse_broker_url(broker_url)
+        self.group = group
+        self.bad_messages = 0   # malformed device messages dropped (each logs one line)
+        self._closing = False
+        self._startup = threading.Event()
+        self._startup_error = None
+        self._connected = threading.Event()
+        self.store = Store(db_path)
+        self.client = self._make_client()
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
+
+    def _make_client(self):
+        client_id = "soundbox-cloud-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+        # clean_session: with a persistent session, a crashed handler would stay in the
+        # $share group on the broker and silently swallow its share of the acks.
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=mqtt.MQTTv311, clean_session=True)
+        client.connect_timeout = STARTUP_TIMEOUT_S
+        client.max_queued_messages_set(MAX_QUEUED_NOTIFICATIONS)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_socket_open = self._on_socket_open
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect(self):
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        try:
+            self.client.connect(self.host, self.port, keepalive=KEEPALIVE_S)
+        except (OSError, ValueError) as e:
+            raise BrokerUnavailable("cannot reach MQTT broker at %s: %s"
+                                    % (self.broker_url, reason_of(e))) from None
+        self.client.loop_start()
+        if not self._startup.wait(max(0.5, deadline - time.monotonic())):
+            raise BrokerUnavailable("MQTT broker at %s did not answer within %.0f s"
+                                    % (self.broker_url, STARTUP_TIMEOUT_S))
+        if self._startup_error:
+            raise BrokerUnavailable(self._startup_error)
+
+    @property
+    def connected(self):
+        return self._connected.is_set()
+
+    def close(self):
+        if self._closing:
+            return
+        self._closing = True
+        # disconnect() queues DISCONNECT behind any notification still being written.
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # paho callbacks (paho's loop thread); an exception escaping one would end that thread
+
+    def _on_socket_open(self, client, userdata, sock):
+        # paho leaves Nagle on: notifications then wait for the previous segment's ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            self._startup_error = "MQTT broker at %s refused the connection: %s" % (self.broker_url, reason_code)
+            if self._startup.is_set():   # paho keeps retrying with backoff; say why once per try
+                log.warning(self._startup_error)
+            self._startup.set()
+            return
+        # Subscribing here also restores the subscriptions after a reconnect (clean session).
+        # Status is retained and a shared subscription never gets retained messages: plain subscription.
+        share = "$share/%s/" % self.group
+        client.subscribe([(share + "sb/+/ack", 1), ("sb/+/status", 1), (share + "sb/+/telemetry", 1)])
+
+    def _on_subscribe(self, client, userdata, mid, reason_code_list, properties):
+        refused = [str(rc) for rc in reason_code_list if rc.is_failure]
+        if refused:
+            self._startup_error = "MQTT broker at %s refused our subscriptions: %s" % (
+                self.broker_url, ", ".join(refused))
+            log.error(self._startup_error)
+        else:
+            self._connected.set()
+        self._startup.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self._connected.clear()
+        if not self._closing and self._startup.is_set():
+            log.warning("lost connection to MQTT broker at %s (%s); reconnecting", self.broker_url, reason_code)
+
+    def _on_message(self, client, userdata, msg):
+        parts = msg.topic.split("/")
+        if len(parts) != 3 or parts[0] != "sb" or not is_device_id(parts[1]):
+            return
+        device, kind = parts[1], parts[2]
+        try:
+            if kind == "ack":
+                self.store.add_ack(device, parse_ack(msg.payload), now_ms())
+            elif kind == "status" and msg.payload:   # an empty retained payload just clears it
+                state, fw = parse_status(msg.payload)
+                self.store.set_device_status(device, state, fw, now_ms())
+            elif kind == "telemetry":
+                self.store.touch_device(device, text_or_none(decode_object(msg.payload).get("fw")), now_ms())
+        except Exception as e:   # a device's bad message must never stop the handler
+            self.bad_messages += 1
+            log.warning("dropped %s from %s: %s", kind, device, e)
+
+    # payments
+
+    def send_payment(self, device, amount, txn):
+        """Validate, record and publish one notification; returns the payment record.
+
+        Raises Rejected (with an HTTP status) and publishes nothing when the request is bad.
+        """
+        check_payment_request({"device": device, "amount": amount, "txn": txn})
+        if self.store.device(device) is None:
+            raise Rejected(404, "device", "unknown device %s (it has never reported its status)" % device)
+        if not self.connected:
+            raise Rejected(503, "broker", "not connected to the MQTT broker; retry the same txn later")
+        ts = now_ms()
+        record = self.store.record_send(device, amount, txn, ts)
+        payload = json.dumps({"txn": txn, "amount": amount, "currency": "INR", "ts": ts},
+                             separators=(",", ":"))
+        info = self.client.publish("sb/%s/notify" % device, payload, qos=1)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            raise Rejected(503, "broker", "too many notifications waiting for the broker; retry the same txn later")
+        return record

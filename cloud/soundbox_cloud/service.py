@@ -1,0 +1,37 @@
+"""Run the cloud handler (MQTT handler + HTTP API) until SIGTERM or SIGINT."""
+import signal
+import threading
+
+from soundbox_cloud.api import ApiServer
+from soundbox_cloud.handler import CloudHandler
+
+
+def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None):
+    """Serve until SIGTERM/SIGINT, then stop taking payments, disconnect and close the database.
+
+    ready: optional callable, called with the API URL once everything is up (handy with port 0).
+    Runs in the main thread (it installs signal handlers). Raises CloudError (one-line message)
+    when the broker is unreachable, the port is taken or the database cannot be opened.
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with CloudHandler(broker_url, db_path, group) as cloud:
+            server = ApiServer(cloud, http_host, http_port)
+            http_thread = threading.Thread(target=server.serve_forever, name="cloud-http", daemon=True)
+            http_thread.start()
+            try:
+                print("cloud handler listening on %s (broker %s)" % (server.url, broker_url), flush=True)
+                if ready is not None:
+                    ready(server.url)
+                while not stop.wait(1.0):
+                    pass
+            finally:
+                # HTTP first, so no payment is accepted once the MQTT side is going away.
+                server.shutdown()
+                server.server_close()
+                http_thread.join()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

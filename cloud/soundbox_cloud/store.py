@@ -1,0 +1,160 @@
+"""SQLite store for devices, payments and acks: one connection, one lock, WAL mode."""
+import sqlite3
+import threading
+
+from soundbox_cloud.errors import CloudError, Rejected
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY, state TEXT NOT NULL, fw TEXT, last_seen_ms INTEGER);
+CREATE TABLE IF NOT EXISTS payments (
+    txn TEXT PRIMARY KEY, device TEXT NOT NULL, amount INTEGER NOT NULL,
+    sent_ms INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1,
+    status TEXT NOT NULL DEFAULT 'sent');
+CREATE TABLE IF NOT EXISTS acks (
+    id INTEGER PRIMARY KEY, txn TEXT, device TEXT NOT NULL, status TEXT NOT NULL,
+    reason TEXT, rx INTEGER, play INTEGER, done INTEGER, received_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS acks_by_txn ON acks (txn, device);
+"""
+
+# Acks that settle a payment; a "duplicate" ack only says the device had already seen it.
+FINAL_STATUSES = ("announced", "invalid", "failed")
+
+# Acks from a device other than the payment's are kept but never count for the payment.
+OWN_ACKS = "acks a JOIN payments p ON a.txn = p.txn AND a.device = p.device"
+
+# Latencies from the first notification, per payment: to the device receiving it (the
+# transport alone), to the announcement starting (includes waiting behind earlier
+# announcements on the same speaker), to the ack reaching us (the cloud's own clock).
+LATENCIES = {
+    "notify_to_receive": """(SELECT a.rx FROM acks a WHERE a.txn = p.txn AND a.device = p.device
+                             ORDER BY a.id LIMIT 1) - p.sent_ms""",
+    "notify_to_announce": """(SELECT a.play FROM acks a WHERE a.txn = p.txn AND a.device = p.device
+                              AND a.status = 'announced' ORDER BY a.id LIMIT 1) - p.sent_ms""",
+    "notify_to_ack": """(SELECT MIN(a.received_ms) FROM acks a
+                         WHERE a.txn = p.txn AND a.device = p.device) - p.sent_ms""",
+}
+LATENCY_COLUMNS = ", ".join("%s AS %s" % (sql, name) for name, sql in LATENCIES.items())
+
+
+class Store:
+    def __init__(self, path):
+        self.path = str(path)
+        self._lock = threading.Lock()
+        try:
+            # One connection shared by the paho thread and the HTTP threads; the lock serialises it.
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=5.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as e:
+            raise CloudError("cannot open database %s: %s" % (self.path, e)) from None
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+    def _all(self, sql, args=()):
+        with self._lock:
+            return [dict(row) for row in self._db.execute(sql, args)]
+
+    def _one(self, sql, args=()):
+        rows = self._all(sql, args)
+        return rows[0] if rows else None
+
+    # devices
+
+    def set_device_status(self, device, state, fw, now_ms):
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO devices (id, state, fw, last_seen_ms) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+                " fw = COALESCE(excluded.fw, fw), last_seen_ms = excluded.last_seen_ms",
+                (device, state, fw, now_ms))
+
+    def touch_device(self, device, fw, now_ms):
+        """Telemetry from a known device; unknown devices only appear through their status."""
+        with self._lock:
+            self._db.execute("UPDATE devices SET last_seen_ms = ?, fw = COALESCE(?, fw) WHERE id = ?",
+                             (now_ms, fw, device))
+
+    def device(self, device):
+        return self._one("SELECT * FROM devices WHERE id = ?", (device,))
+
+    def devices(self):
+        return self._all("SELECT * FROM devices ORDER BY id")
+
+    # payments
+
+    def record_send(self, device, amount, txn, now_ms):
+        """Record a new payment, or count one more send of the same one; Rejected(409) on a clash."""
+        with self._lock:
+            # IMMEDIATE: another handler process sharing this file cannot slip in between.
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT device, amount FROM payments WHERE txn = ?",
+                                       (txn,)).fetchone()
+                if row is None:
+                    self._db.execute("INSERT INTO payments (txn, device, amount, sent_ms) VALUES (?, ?, ?, ?)",
+                                     (txn, device, amount, now_ms))
+                elif (row["device"], row["amount"]) != (device, amount):
+                    raise Rejected(409, "txn", "txn %s was already sent to %s for %d paise"
+                                   % (txn, row["device"], row["amount"]))
+                else:
+                    self._db.execute("UPDATE payments SET sends = sends + 1 WHERE txn = ?", (txn,))
+                record = dict(self._db.execute("SELECT * FROM payments WHERE txn = ?", (txn,)).fetchone())
+                self._db.execute("COMMIT")
+                return record
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def add_ack(self, device, ack, now_ms):
+        """Keep every ack; settle the payment's status if the ack comes from its own device."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO acks (txn, device, status, reason, rx, play, done, received_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (ack["txn"], device, ack["status"], ack["reason"], ack["rx"], ack["play"],
+                     ack["done"], now_ms))
+                # First ack sets the status; a later announced/invalid replaces only a "duplicate".
+                self._db.execute(
+                    "UPDATE payments SET status = ? WHERE txn = ? AND device = ?"
+                    " AND (status = 'sent' OR (status = 'duplicate' AND ?))",
+                    (ack["status"], ack["txn"], device, ack["status"] in FINAL_STATUSES))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def payment(self, txn):
+        """The payment with its latencies and every ack for its txn, or None."""
+        record = self._one("SELECT p.*, %s FROM payments p WHERE p.txn = ?" % LATENCY_COLUMNS, (txn,))
+        if record is None:
+            return None
+        record["latency_ms"] = {name: record.pop(name) for name in LATENCIES}
+        record["acks"] = self._all(
+            "SELECT device, status, reason, rx, play, done, received_ms FROM acks"
+            " WHERE txn = ? ORDER BY id", (txn,))
+        return record
+
+    def counts(self):
+        return self._one(
+            "SELECT"
+            " (SELECT COUNT(*) FROM payments) AS sent,"
+            " (SELECT COUNT(*) FROM payments WHERE status = 'announced') AS announced,"
+            " (SELECT COUNT(*) FROM payments WHERE status != 'sent') AS acked,"
+            " (SELECT COUNT(*) FROM payments WHERE status = 'invalid') AS invalid,"
+            " (SELECT COUNT(*) FROM %s WHERE a.status = 'duplicate') AS duplicate_acks,"
+            " (SELECT COUNT(*) FROM (SELECT a.txn FROM %s WHERE a.status = 'announced'"
+            "   GROUP BY a.txn HAVING COUNT(*) > 1)) AS duplicated,"
+            " (SELECT COUNT(*) FROM payments WHERE status = 'sent') AS pending"
+            % (OWN_ACKS, OWN_ACKS))
+
+    def latencies(self):
+        """{measure: [ms, ...]} over the acked payments, one entry per payment (see LATENCIES)."""
+        rows = self._all("SELECT %s FROM payments p WHERE p.status != 'sent'" % LATENCY_COLUMNS)
+        return {name: [r[name] for r in rows if r[name] is not None] for name in LATENCIES}

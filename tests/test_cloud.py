@@ -1,0 +1,418 @@
+"""The reference cloud handler against a real mosquitto, real SQLite files and real HTTP.
+
+The "device" here is a plain paho client that publishes what the wire contract says a
+soundbox publishes. The end-to-end test with the real simulated firmware lives elsewhere.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from soundbox_cloud.api import ApiServer, percentiles
+from soundbox_cloud.client import PayError, pay
+from soundbox_cloud.errors import BrokerUnavailable
+from soundbox_cloud.handler import CloudHandler, now_ms
+from soundbox_tools import procs
+
+DEVICE = "sb-0001"
+OTHER_DEVICE = "sb-0002"
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met within %.1f s" % timeout)
+
+
+def request(api_url, method, path, body=None, headers=None):
+    """One HTTP request; body may be a dict (sent as JSON) or raw bytes. Returns (status, JSON)."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    url = urlsplit(api_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    assert response.getheader("Content-Type") == "application/json"
+    return response.status, (json.loads(data) if method != "HEAD" else None)
+
+
+class FakeDevice:
+    """A paho client standing in for a soundbox: reports status, watches every notify, sends acks."""
+
+    def __init__(self, broker, device_id):
+        self.id = device_id
+        self.notifications = []   # (topic, decoded JSON) for every sb/+/notify seen
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
+        self.client.on_message = lambda client, userdata, msg: self.notifications.append(
+            (msg.topic, json.loads(msg.payload)))
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe("sb/+/notify", qos=1)
+        assert subscribed.wait(5)
+
+    def publish(self, kind, message, retain=False):
+        payload = message if isinstance(message, bytes) else json.dumps(message)
+        self.client.publish("sb/%s/%s" % (self.id, kind), payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def ack(self, txn, status, play_delay_ms=40):
+        rx = now_ms()
+        announced = status == "announced"
+        self.publish("ack", {"txn": txn, "status": status, "reason": "" if announced else "seen before",
+                             "rx": rx, "play": rx + play_delay_ms if announced else None,
+                             "done": rx + 900 if announced else None})
+
+    def close(self):
+        self.client.disconnect()   # wakes paho's loop, so loop_stop returns at once
+        self.client.loop_stop()
+
+
+class RunningCloud:
+    """CloudHandler and its HTTP API on threads of this process."""
+
+    def __init__(self, broker, db_path):
+        self.handler = CloudHandler(broker.url, db_path)
+        self.server = ApiServer(self.handler, "127.0.0.1", 0)
+        self.url = self.server.url
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def get(self, path):
+        return request(self.url, "GET", path)
+
+    def post_payment(self, body):
+        return request(self.url, "POST", "/payments", body)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.handler.close()
+
+
+@pytest.fixture
+def cloud(broker, tmp_path):
+    running = RunningCloud(broker, tmp_path / "cloud.db")
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def device(broker, cloud):
+    """sb-0001, registered with the cloud through its retained online status."""
+    dev = FakeDevice(broker, DEVICE)
+    dev.publish("status", {"state": "online", "fw": "0.1.0"}, retain=True)
+    wait_until(lambda: cloud.get("/devices")[1])
+    yield dev
+    dev.close()
+
+
+def payment(txn="txn-1", amount=25000, device=DEVICE):
+    return {"device": device, "amount": amount, "txn": txn}
+
+
+def test_valid_payment_is_published_once_with_the_contract_json(cloud, device):
+    before = now_ms()
+    status, body = cloud.post_payment(payment("txn-1", 25000))
+    after = now_ms()
+    assert (status, body) == (202, {"txn": "txn-1", "device": DEVICE, "amount": 25000,
+                                    "status": "sent", "sends": 1})
+    wait_until(lambda: device.notifications)
+    time.sleep(0.3)   # room for a stray second copy to show up
+    assert len(device.notifications) == 1
+    topic, note = device.notifications[0]
+    assert topic == "sb/sb-0001/notify"
+    assert set(note) == {"txn", "amount", "currency", "ts"}
+    assert (note["txn"], note["amount"], note["currency"]) == ("txn-1", 25000, "INR")
+    assert before <= note["ts"] <= after
+    status, record = cloud.get("/payments/txn-1")
+    assert status == 200
+    assert (record["status"], record["sent_ms"], record["acks"]) == ("sent", note["ts"], [])
+
+
+def test_handler_socket_has_nagle_off(cloud):
+    sock = cloud.handler.client.socket()
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+BAD_PAYMENTS = [
+    # (what, raw body, status, field, words the reason must contain)
+    ("not JSON", b"{not json", 400, "body", "not valid JSON"),
+    ("not UTF-8", b'\xff\xfe{"a"', 400, "body", "not valid JSON"),
+    ("JSON array", b"[1, 2]", 400, "body", "JSON object"),
+    ("deeply nested", b"[" * 15000, 400, "body", "not valid JSON"),
+    ("5000-digit amount", b'{"device":"sb-0001","txn":"t","amount":' + b"9" * 5000 + b"}",
+     400, "body", "not valid JSON"),
+    ("missing device", {"amount": 100, "txn": "t"}, 400, "device", "missing field 'device'"),
+    ("missing amount", {"device": DEVICE, "txn": "t"}, 400, "amount", "missing field 'amount'"),
+    ("missing txn", {"device": DEVICE, "amount": 100}, 400, "txn", "missing field 'txn'"),
+    ("amount as string", payment(amount="250"), 400, "amount", "integer number of paise"),
+    ("amount float", payment(amount=250.0), 400, "amount", "not a float"),
+    ("amount bool", payment(amount=True), 400, "amount", "not a boolean"),
+    ("amount NaN", b'{"device":"sb-0001","txn":"t","amount":NaN}', 400, "amount", "not a float"),
+    ("amount null", payment(amount=None), 400, "amount", "integer number of paise"),
+    ("amount zero", payment(amount=0), 422, "amount", "at least 1 paisa"),
+    ("amount negative", payment(amount=-500), 422, "amount", "at least 1 paisa"),
+    ("amount too big", payment(amount=99_999_999_999 + 1), 422, "amount", "at most 99999999999"),
+    ("txn empty", payment(txn=""), 400, "txn", "1-64 printable ASCII"),
+    ("txn with space", payment(txn="txn 1"), 400, "txn", "1-64 printable ASCII"),
+    ("txn too long", payment(txn="t" * 65), 400, "txn", "1-64 printable ASCII"),
+    ("txn not ASCII", payment(txn="₹250"), 400, "txn", "1-64 printable ASCII"),
+    ("txn control char", payment(txn="t\n1"), 400, "txn", "1-64 printable ASCII"),
+    ("txn a number", payment(txn=123), 400, "txn", "1-64 printable ASCII"),
+    ("device uppercase", payment(device="SB-0001"), 400, "device", "must match"),
+    ("device leading dash", payment(device="-sb1"), 400, "device", "must match"),
+    ("device too long", payment(device="s" * 33), 400, "device", "must match"),
+    ("device wildcard", payment(device="sb/+"), 400, "device", "must match"),
+    ("device a number", payment(device=1), 400, "device", "must match"),
+    ("unknown device", payment(device="sb-9999"), 404, "device", "unknown device sb-9999"),
+    ("oversized body", b'{"pad":"' + b"x" * (16 * 1024) + b'"}', 413, "body", "larger than"),
+]
+
+
+@pytest.mark.parametrize("what,body,status,field,reason", BAD_PAYMENTS, ids=[c[0] for c in BAD_PAYMENTS])
+def test_bad_payment_gets_a_reason_and_publishes_nothing(cloud, device, capfd, what, body, status, field,
+                                                         reason):
+    got_status, got = cloud.post_payment(body)
+    assert got_status == status
+    assert set(got) == {"error", "field"} and got["field"] == field
+    assert reason in got["error"]
+    # A valid payment afterwards travels the same connection, so once it arrives anything the bad
+    # request had published would already be in front of it.
+    assert cloud.post_payment(payment("sentinel"))[0] == 202
+    wait_until(lambda: device.notifications)
+    assert [note["txn"] for _, note in device.notifications] == ["sentinel"]
+    assert "Traceback" not in "".join(capfd.readouterr())
+
+
+def test_same_txn_is_republished_and_a_clash_is_refused(broker, cloud, device):
+    other = FakeDevice(broker, OTHER_DEVICE)
+    other.publish("status", {"state": "online", "fw": "0.1.0"}, retain=True)
+    wait_until(lambda: len(cloud.get("/devices")[1]) == 2)
+    assert cloud.post_payment(payment("txn-7", 500))[1]["sends"] == 1
+    status, body = cloud.post_payment(payment("txn-7", 500))
+    assert (status, body["sends"]) == (202, 2)   # the device dedups it and acks "duplicate"
+    status, body = cloud.post_payment(payment("txn-7", 501))
+    assert (status, body["field"]) == (409, "txn") and "already sent to sb-0001 for 500 paise" in body["error"]
+    status, body = cloud.post_payment(payment("txn-7", 500, device=OTHER_DEVICE))
+    assert (status, body["field"]) == (409, "txn")
+    assert cloud.post_payment(payment("sentinel"))[0] == 202
+    wait_until(lambda: len(device.notifications) == 3)
+    assert [(topic, note["txn"], note["amount"]) for topic, note in device.notifications] == [
+        ("sb/sb-0001/notify", "txn-7", 500), ("sb/sb-0001/notify", "txn-7", 500),
+        ("sb/sb-0001/notify", "sentinel", 25000)]
+    assert cloud.get("/payments/txn-7")[1]["sends"] == 2
+    other.close()
+
+
+def test_concurrent_posts_of_one_txn_count_every_send(cloud, device):
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: cloud.post_payment(payment("txn-c", 900)), range(8)))
+    assert sorted(body["sends"] for status, body in answers if status == 202) == list(range(1, 9))
+    wait_until(lambda: len(device.notifications) == 8)
+    assert cloud.get("/payments/txn-c")[1]["sends"] == 8
+
+
+def test_http_round_trip_is_not_held_by_nagle(cloud, device):
+    # With Nagle on, each answer waited for the client's delayed ACK: 44 ms a request on loopback.
+    url = urlsplit(cloud.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    took = []
+    for i in range(21):
+        started = time.perf_counter()
+        conn.request("POST", "/payments", json.dumps(payment("txn-n%d" % i)).encode())
+        response = conn.getresponse()
+        response.read()
+        took.append(time.perf_counter() - started)
+        assert response.status == 202
+    conn.close()
+    assert sorted(took)[10] < 0.020
+
+
+def test_payment_is_refused_while_the_broker_is_down(broker, cloud, device):
+    broker.stop()
+    wait_until(lambda: cloud.get("/health")[0] == 503)
+    status, body = cloud.post_payment(payment("txn-down"))
+    assert (status, body["field"]) == (503, "broker") and "retry the same txn" in body["error"]
+    assert cloud.get("/payments/txn-down")[0] == 404
+
+
+def test_acks_update_the_payment_and_stats(cloud, device):
+    for txn in ("paid", "refused", "waiting"):
+        assert cloud.post_payment(payment(txn, 1000))[0] == 202
+    wait_until(lambda: len(device.notifications) == 3)
+    device.ack("paid", "announced", play_delay_ms=40)
+    device.ack("refused", "invalid")
+    status, paid = wait_until(lambda: (lambda r: r if r[1]["status"] == "announced" else None)(
+        cloud.get("/payments/paid")))
+    assert status == 200
+    [ack] = paid["acks"]
+    assert ack["status"] == "announced" and ack["play"] == ack["rx"] + 40
+    assert paid["latency_ms"] == {"notify_to_receive": ack["rx"] - paid["sent_ms"],
+                                  "notify_to_announce": ack["play"] - paid["sent_ms"],
+                                  "notify_to_ack": ack["received_ms"] - paid["sent_ms"]}
+    wait_until(lambda: cloud.get("/payments/refused")[1]["status"] == "invalid")
+    stats = cloud.get("/stats")[1]
+    latency = stats.pop("latency_ms")
+    assert stats == {"sent": 3, "announced": 1, "acked": 2, "invalid": 1, "duplicate_acks": 0,
+                     "duplicated": 0, "pending": 1}
+    assert latency["notify_to_announce"]["n"] == 1
+    assert latency["notify_to_announce"]["p50"] == paid["latency_ms"]["notify_to_announce"]
+    assert latency["notify_to_ack"]["n"] == 2
+
+
+def test_duplicate_ack_does_not_overwrite_announced(cloud, device):
+    cloud.post_payment(payment("txn-d", 700))
+    wait_until(lambda: device.notifications)
+    device.ack("txn-d", "announced")
+    device.ack("txn-d", "duplicate")
+    record = wait_until(lambda: (lambda r: r if len(r["acks"]) == 2 else None)(cloud.get("/payments/txn-d")[1]))
+    assert record["status"] == "announced"
+    assert [a["status"] for a in record["acks"]] == ["announced", "duplicate"]
+    stats = cloud.get("/stats")[1]
+    assert (stats["announced"], stats["duplicate_acks"], stats["duplicated"]) == (1, 1, 0)
+    device.ack("txn-d", "announced")   # a device that announced the same payment twice
+    wait_until(lambda: cloud.get("/stats")[1]["duplicated"] == 1)
+
+
+def test_bad_or_foreign_acks_are_dropped_and_the_handler_keeps_going(broker, cloud, device, capfd):
+    cloud.post_payment(payment("txn-f", 300))
+    wait_until(lambda: device.notifications)
+    for garbage in (b"garbage", b"[]", b'{"status":"lost","txn":"txn-f"}', b"[" * 5000):
+        device.publish("ack", garbage)
+    intruder = FakeDevice(broker, OTHER_DEVICE)
+    intruder.ack("txn-f", "announced")   # not the payment's device: kept, never counted
+    device.ack("txn-f", "invalid")
+    record = wait_until(lambda: (lambda r: r if r["status"] != "sent" else None)(cloud.get("/payments/txn-f")[1]))
+    assert record["status"] == "invalid"
+    assert [(a["device"], a["status"]) for a in record["acks"]] == [(OTHER_DEVICE, "announced"),
+                                                                   (DEVICE, "invalid")]
+    assert cloud.handler.bad_messages == 4
+    assert "Traceback" not in "".join(capfd.readouterr())
+    intruder.close()
+
+
+def test_device_registry_follows_status_and_telemetry(cloud, device):
+    [registered] = cloud.get("/devices")[1]
+    assert (registered["id"], registered["state"], registered["fw"]) == (DEVICE, "online", "0.1.0")
+    device.publish("telemetry", {"battery": 80, "fw": "0.1.1", "heap": None})
+    wait_until(lambda: cloud.get("/devices")[1][0]["fw"] == "0.1.1")
+    device.publish("status", {"state": "offline", "fw": "0.1.1"}, retain=True)
+    wait_until(lambda: cloud.get("/devices")[1][0]["state"] == "offline")
+    assert cloud.get("/health") == (200, {"ok": True, "broker": "connected"})
+
+
+def test_handler_started_later_learns_devices_from_retained_status(broker, tmp_path):
+    dev = FakeDevice(broker, DEVICE)
+    dev.publish("status", {"state": "online", "fw": "0.1.0"}, retain=True)
+    late = RunningCloud(broker, tmp_path / "late.db")
+    try:
+        wait_until(lambda: late.get("/devices")[1])
+        assert late.post_payment(payment("txn-late"))[0] == 202
+    finally:
+        late.close()
+        dev.close()
+
+
+def test_lookups_and_unknown_paths_answer_in_json(cloud):
+    assert cloud.get("/payments/nope") == (404, {"error": "unknown txn nope", "field": "txn"})
+    assert cloud.get("/payments/a%20b")[0] == 400
+    assert cloud.get("/nowhere") == (404, {"error": "no such path: /nowhere", "field": None})
+    assert request(cloud.url, "DELETE", "/payments")[0] == 405
+    assert request(cloud.url, "GET", "/payments")[0] == 405
+    assert request(cloud.url, "HEAD", "/stats")[0] == 501
+    stats = cloud.get("/stats")[1]
+    assert stats["latency_ms"]["notify_to_ack"] == {"p50": None, "p90": None, "p99": None, "n": 0}
+
+
+def test_refused_request_with_unread_body_does_not_poison_keep_alive(cloud, device):
+    url = urlsplit(cloud.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    conn.request("POST", "/nowhere", json.dumps(payment("txn-k")).encode())
+    response = conn.getresponse()
+    assert (response.status, json.loads(response.read())["error"]) == (404, "no such path: /nowhere")
+    conn.request("GET", "/health")   # http.client reconnects if the server closed the connection
+    response = conn.getresponse()
+    assert (response.status, json.loads(response.read())) == (200, {"ok": True, "broker": "connected"})
+    conn.close()
+
+
+def test_percentiles_are_nearest_rank():
+    assert percentiles(range(1, 101)) == {"p50": 50, "p90": 90, "p99": 99, "n": 100}
+    assert percentiles([30, 10, 20]) == {"p50": 20, "p90": 30, "p99": 30, "n": 3}
+    assert percentiles([7]) == {"p50": 7, "p90": 7, "p99": 7, "n": 1}
+    assert percentiles([]) == {"p50": None, "p90": None, "p99": None, "n": 0}
+
+
+def test_pay_client_returns_the_record_and_the_servers_reason(cloud, device):
+    answer = pay(cloud.url, DEVICE, 12345)
+    assert answer["status"] == "sent" and answer["amount"] == 12345 and answer["txn"].startswith("txn-")
+    with pytest.raises(PayError) as refused:
+        pay(cloud.url, DEVICE, 250.0, txn="t-float")
+    assert (refused.value.status, refused.value.field) == (400, "amount")
+    assert "not a float" in str(refused.value)
+    url = "http://127.0.0.1:%d" % procs.free_port()
+    with pytest.raises(PayError, match="^cannot reach cloud handler at %s$" % url):
+        pay(url, DEVICE, 100)
+
+
+def test_unreachable_broker_fails_fast_with_one_line(tmp_path):
+    url = "mqtt://127.0.0.1:%d" % procs.free_port()
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable) as failed:
+        CloudHandler(url, tmp_path / "cloud.db")
+    assert time.monotonic() - started < 3
+    assert str(failed.value) == "cannot reach MQTT broker at %s: Connection refused" % url
+
+
+def test_silent_broker_port_fails_within_a_few_seconds(tmp_path):
+    # Something listens but never speaks MQTT (a wrong port): no CONNACK ever comes.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = "mqtt://127.0.0.1:%d" % silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable, match="did not answer within"):
+            CloudHandler(url, tmp_path / "cloud.db")
+        assert time.monotonic() - started < 8
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_cleanly_on_signal(broker, tmp_path, signum):
+    port = procs.free_port()
+    code = "from soundbox_cloud.service import serve; serve(%r, '127.0.0.1', %d, %r)" % (
+        broker.url, port, str(tmp_path / "cloud.db"))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line == "cloud handler listening on http://127.0.0.1:%d (broker %s)\n" % (port, broker.url)
+        api = "http://127.0.0.1:%d" % port
+        assert request(api, "GET", "/health")[0] == 200
+        assert request(api, "POST", "/payments", payment(device="sb-9999"))[0] == 404
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert (out, err) == ("", "")
+    assert os.path.exists(tmp_path / "cloud.db")
