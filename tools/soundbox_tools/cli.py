@@ -167,17 +167,23 @@ def build_parser():
     return p
 
 
+def user_errors():
+    """Failures a user can act on; each carries a one-line message, never a traceback."""
+    from soundbox_cloud.errors import CloudError
+    from soundbox_tools.broker import BrokerError
+    from soundbox_tools.voicepack import VoicePackError
+    return (CliError, CloudError, BrokerError, VoicePackError)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # expected failures carry a one-line message
-        if isinstance(e, CliError) or type(e).__module__.startswith("soundbox"):
-            print("soundbox %s: %s" % (args.command, e), file=sys.stderr)
-            return 1
-        raise
+    except user_errors() as e:
+        print("soundbox %s: %s" % (args.command, e), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
