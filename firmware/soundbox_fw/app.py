@@ -11,14 +11,16 @@ A HAL is any object with:
     battery.percent()            int
     log(message)
 
-config: {"device_id", "broker_host", "broker_port", "keepalive"?, "lang"?}
+config: {"device_id", "broker_host", "broker_port", "keepalive"?, "lang"?,
+         "tls"?: {"identity": dir with ca.pem/device.pem/device.key, "server_hostname"?}}
+Without "tls" the link is plain MQTT (tests and load runs only).
 """
 
 import asyncio
 import gc
 import json
 
-from soundbox import VERSION, payment, voice
+from soundbox import VERSION, payment, tls, voice
 from soundbox.ledger import Ledger
 from soundbox.mqttclient import Client
 from soundbox.mqttsession import Session
@@ -26,6 +28,7 @@ from soundbox.mqttsession import Session
 # Announcements waiting to play. When full, the handler waits before taking more,
 # which delays the PUBACK: the broker keeps the payment, nothing is dropped.
 QUEUE_LIMIT = 16
+PROMPT_INTERVAL_MS = 600000  # say a health prompt at most every 10 minutes: do not nag
 
 
 class Soundbox:
@@ -37,19 +40,31 @@ class Soundbox:
         self.ledger = Ledger(hal.storage)
         self.pending = []  # [(txn, tokens, rx_ms)] in arrival order
         self.last_tokens = None
+        self._prompted = {}  # prompt name -> monotonic ms when last said
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
+        self.identity = None
+        open_connection = hal.open_connection
+        if config.get("tls"):
+            self.identity = config["tls"]["identity"]
+            server = config["tls"].get("server_hostname", config["broker_host"])
+            open_connection = tls.connector(self.identity, server, hal.open_connection)
         offline = self._status("offline")
         session = Session(self.device_id, keepalive_s=config.get("keepalive", 60), clean=False,
                           will=(self.prefix + "status", offline, 1, True))
         self.mqtt = Client(session, config["broker_host"], config["broker_port"],
                            self._on_message, self._on_connect, self._on_disconnect,
-                           open_connection=hal.open_connection, log=hal.log)
+                           open_connection=open_connection, log=hal.log)
         self._tasks = []
 
     async def run(self):
         """Run until stop() is called."""
         self.hal.led.show("connecting")
+        if self.identity and tls.missing_files(self.identity):
+            # Found before any network traffic; the client keeps checking at each retry.
+            self.hal.log("tls: identity incomplete: missing %s in %s"
+                         % (", ".join(tls.missing_files(self.identity)), self.identity))
+            self._trouble("not_registered")
         self._tasks = [asyncio.create_task(self._player()), asyncio.create_task(self._buttons())]
         try:
             await self.mqtt.run()
@@ -72,7 +87,11 @@ class Soundbox:
             "heap": gc.mem_free() if hasattr(gc, "mem_free") else None}), 0)
 
     def _on_disconnect(self):
-        self.hal.led.show("offline")
+        refused = self.mqtt.refused
+        if refused is not None and refused.permanent:
+            self._trouble("not_registered")  # bad credentials / not authorised: retrying won't help
+        else:
+            self.hal.led.show("offline")
 
     async def _on_message(self, msg):
         if msg.topic == self.prefix + "notify":
@@ -127,6 +146,15 @@ class Soundbox:
     async def _ack(self, txn, status, reason, rx, play=None, done=None):
         await self.mqtt.publish(self.prefix + "ack",
                                 payment.ack_payload(txn, status, reason, rx, play, done), 1)
+
+    def _trouble(self, prompt):
+        """Show the error LED and say the prompt, at most once per PROMPT_INTERVAL_MS."""
+        self.hal.led.show("error")
+        now = self.hal.clock.monotonic_ms()
+        last = self._prompted.get(prompt)
+        if last is None or now - last >= PROMPT_INTERVAL_MS:
+            self._prompted[prompt] = now
+            asyncio.create_task(self.hal.audio.play(voice.prompt_tokens(prompt, self.lang), prompt))
 
     def _status(self, state):
         return json.dumps({"state": state, "fw": VERSION})

@@ -70,6 +70,8 @@ _EN_IN = {
     "and": "and",
     "received": "received",
     "on": "on",
+    # Spoken health prompts, by name (more come with the voice UX).
+    "prompts": {"not_registered": "device not registered"},
 }
 
 _LANGS = {"en-IN": _EN_IN}
@@ -118,6 +120,10 @@ def tokens(lang="en-IN"):
                 "paisa", "paise", "and", "received", "on"):
         if t[key] not in seen:
             seen.append(t[key])
+    for name in sorted(t["prompts"]):
+        for w in t["prompts"][name].split(" "):
+            if w not in seen:
+                seen.append(w)
     return tuple(seen)
 
 
@@ -167,6 +173,14 @@ def announcement_tokens(paise, lang="en-IN", provider=None):
         out.append(t["on"])
         out.append(provider)
     return out
+
+
+def prompt_tokens(name, lang="en-IN"):
+    """Tokens of a spoken health prompt, e.g. "not_registered" -> device not registered."""
+    prompts = _table(lang)["prompts"]
+    if name not in prompts:
+        raise ValueError("unknown prompt %r" % (name,))
+    return prompts[name].split(" ")
 
 
 def announcement_text(paise, lang="en-IN", provider=None):

@@ -7,6 +7,7 @@ from soundbox.voice import (
     TOKENS,
     amount_tokens,
     amount_words,
+    prompt_tokens,
     announcement_text,
     announcement_tokens,
     tokens,
@@ -100,8 +101,16 @@ def test_token_set_is_complete_and_free_of_duplicates():
     for word in ("one", "nineteen", "twenty", "ninety", "hundred", "thousand", "lakh",
                  "crore", "rupee", "rupees", "paisa", "paise", "and", "received", "on"):
         assert word in pack, word
+    for word in prompt_tokens("not_registered"):
+        assert word in pack, word
     # 19 units + 8 tens + 4 group words + 4 currency words + and/received/on
-    assert len(pack) == 38
+    # + device/not/registered for the "not registered" prompt
+    assert len(pack) == 41
+
+
+def test_prompts():
+    assert prompt_tokens("not_registered") == ["device", "not", "registered"]
+    assert raises(ValueError, prompt_tokens, "no_such_prompt")
 
 
 def test_announcement():
