@@ -3,6 +3,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -30,15 +31,25 @@ def now_ms():
 
 
 def parse_broker_url(url):
-    """(host, port) from mqtt://HOST[:PORT]; BrokerUnavailable with the reason otherwise."""
+    """(host, port, tls) from mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; BrokerUnavailable otherwise."""
     try:
         parts = urlsplit(url)
-        port = parts.port or 1883
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
     except ValueError as e:
         raise BrokerUnavailable("bad broker URL %r: %s" % (url, e)) from None
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise BrokerUnavailable("broker URL must look like mqtt://HOST:PORT, got %r" % url)
-    return parts.hostname, port
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise BrokerUnavailable("broker URL must look like mqtt(s)://HOST:PORT, got %r" % url)
+    return parts.hostname, port, parts.scheme == "mqtts"
+
+
+def tls_files(certs):
+    """(ca, cert, key) of the cloud identity in a PKI directory, checked before connecting."""
+    files = tuple(os.path.join(certs, name) for name in ("ca.pem", "cloud.pem", "cloud.key"))
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise CloudError("cloud TLS identity incomplete: missing %s (run: soundbox pki init)"
+                         % ", ".join(missing))
+    return files
 
 
 def decode_object(payload):
@@ -85,12 +96,14 @@ def reason_of(error):
 class CloudHandler:
     """One paho connection: publishes notifications, records acks, status and telemetry in the store."""
 
-    def __init__(self, broker_url, db_path, group="cloud"):
+    def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0"):
         if not group or any(ch in group for ch in "/+#"):
             raise CloudError("group must be a non-empty name without '/', '+' or '#', got %r" % group)
         self.broker_url = broker_url
-        self.host, self.port = parse_broker_url(broker_url)
+        self.host, self.port, tls = parse_broker_url(broker_url)
+        self.tls = tls_files(certs) if tls else None
         self.group = group
+        self.instance = instance
         self.bad_messages = 0   # malformed device messages dropped (each logs one line)
         self._closing = False
         self._startup = threading.Event()
@@ -105,11 +118,16 @@ class CloudHandler:
             raise
 
     def _make_client(self):
-        client_id = "soundbox-cloud-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
-        # clean_session: with a persistent session, a crashed handler would stay in the
-        # $share group on the broker and silently swallow its share of the acks.
+        # A persistent session under a stable id: acks that arrive while this handler is
+        # reconnecting (or the broker restarts) wait for it instead of being dropped.
+        # Several handlers side by side need distinct --instance ids (over mTLS, distinct
+        # certificates: the broker uses the certificate CN as the client id).
+        client_id = "soundbox-cloud-%s-%s" % (self.group, self.instance)
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=mqtt.MQTTv311, clean_session=True)
+                             protocol=mqtt.MQTTv311, clean_session=False)
+        if self.tls:
+            ca, cert, key = self.tls
+            client.tls_set(ca_certs=ca, certfile=cert, keyfile=key, cert_reqs=ssl.CERT_REQUIRED)
         client.connect_timeout = STARTUP_TIMEOUT_S
         client.max_queued_messages_set(MAX_QUEUED_NOTIFICATIONS)
         client.reconnect_delay_set(min_delay=1, max_delay=30)

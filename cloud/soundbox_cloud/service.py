@@ -6,7 +6,8 @@ from soundbox_cloud.api import ApiServer
 from soundbox_cloud.handler import CloudHandler
 
 
-def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None):
+def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, certs="certs",
+          instance="0"):
     """Serve until SIGTERM/SIGINT, then stop taking payments, disconnect and close the database.
 
     ready: optional callable, called with the API URL once everything is up (handy with port 0).
@@ -17,7 +18,7 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None):
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with CloudHandler(broker_url, db_path, group) as cloud:
+        with CloudHandler(broker_url, db_path, group, certs, instance) as cloud:
             server = ApiServer(cloud, http_host, http_port)
             http_thread = threading.Thread(target=server.serve_forever, name="cloud-http", daemon=True)
             http_thread.start()

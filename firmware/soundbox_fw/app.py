@@ -29,6 +29,7 @@ from soundbox.mqttsession import Session
 # which delays the PUBACK: the broker keeps the payment, nothing is dropped.
 QUEUE_LIMIT = 16
 PROMPT_INTERVAL_MS = 600000  # say a health prompt at most every 10 minutes: do not nag
+PLAY_TIMEOUT_S = 60  # the longest amount takes ~9 s to say; a stuck speaker must not wedge the box
 
 
 class Soundbox:
@@ -127,7 +128,7 @@ class Soundbox:
             self._room.set()
             play = clock.wall_ms()
             try:
-                await self.hal.audio.play(tokens, txn)
+                await asyncio.wait_for(self.hal.audio.play(tokens, txn), PLAY_TIMEOUT_S)
             except Exception as e:  # a sink failure must not stop the box
                 self.hal.log("audio failed for %s: %r" % (txn, e))
                 await self._ack(txn, payment.FAILED, "playback failed: %r" % (e,), rx, play)

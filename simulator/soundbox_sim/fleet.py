@@ -1,6 +1,7 @@
 """Run N copies of the real firmware app in one asyncio loop against a broker."""
 
 import asyncio
+import asyncio.sslproto
 import json
 import os
 import time
@@ -10,6 +11,15 @@ from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import TimingSink, WavSink
 from soundbox_sim.hal import SimHal
 from soundbox_tools.voicepack import load_index
+
+
+def cap_tls_read_buffers(size=16 * 1024):
+    """Shrink asyncio's per-connection TLS read buffer (CPython 3.11+ allocates 256 KiB).
+
+    A TLS record carries at most 16 KiB, so a 16 KiB buffer loses nothing; with
+    thousands of simulated devices in one process the default costs ~300 KiB each.
+    """
+    asyncio.sslproto.SSLProtocol.max_size = size
 
 
 def device_ids(n):
@@ -52,7 +62,7 @@ class JournalingSink:
 
 class Fleet:
     def __init__(self, n, host, port, state_dir, pack_dir, wav_device=None, out_dir="out",
-                 journal_path=None, connect_rate=200.0, keepalive=60):
+                 journal_path=None, connect_rate=200.0, keepalive=60, identity_root=None):
         self.ids = device_ids(n)
         self.host, self.port = host, port
         self.state_dir = state_dir
@@ -61,6 +71,9 @@ class Fleet:
         self.out_dir = out_dir
         self.connect_rate = connect_rate
         self.keepalive = keepalive
+        self.identity_root = identity_root  # <root>/<device id>/ holds each device's TLS identity
+        if identity_root:
+            cap_tls_read_buffers()
         self.journal = Journal(journal_path)
         self.devices = []
         os.makedirs(state_dir, exist_ok=True)
@@ -68,6 +81,10 @@ class Fleet:
 
     def connected(self):
         return sum(1 for d in self.devices if d.mqtt.connected)
+
+    def refused(self):
+        """Devices whose last connect was refused by the broker (bad or revoked identity)."""
+        return sum(1 for d in self.devices if d.mqtt.refused is not None)
 
     def _device(self, device_id, timing):
         if device_id == self.wav_device:
@@ -77,8 +94,11 @@ class Fleet:
         hal = SimHal(os.path.join(self.state_dir, device_id),
                      JournalingSink(sink, device_id, self.journal),
                      lambda msg, d=device_id: self._log.write("%.3f %s %s\n" % (time.time(), d, msg)))
-        return Soundbox(hal, {"device_id": device_id, "broker_host": self.host,
-                              "broker_port": self.port, "keepalive": self.keepalive})
+        config = {"device_id": device_id, "broker_host": self.host, "broker_port": self.port,
+                  "keepalive": self.keepalive}
+        if self.identity_root:
+            config["tls"] = {"identity": os.path.join(self.identity_root, device_id)}
+        return Soundbox(hal, config)
 
     async def run(self, stop_event, progress=None):
         """Start devices at connect_rate per second, run until stop_event, then stop them all."""

@@ -16,12 +16,12 @@ class CliError(Exception):
 
 
 def parse_broker(url):
-    """mqtt://host:port -> (host, port)."""
-    rest = url.split("://", 1)[1] if "://" in url else url
+    """mqtt://host:port or mqtts://host:port -> (host, port, tls)."""
+    scheme, sep, rest = url.partition("://")
     host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
-        raise CliError("broker must look like mqtt://HOST:PORT, got %r" % url)
-    return host, int(port)
+    if not sep or scheme not in ("mqtt", "mqtts") or not host or not port.isdigit():
+        raise CliError("broker must look like mqtts://HOST:PORT or mqtt://HOST:PORT, got %r" % url)
+    return host, int(port), scheme == "mqtts"
 
 
 def parse_hostport(text):
@@ -43,11 +43,12 @@ def cmd_sim(args):
     from soundbox_sim.fleet import Fleet
     from soundbox_tools.voicepack import build_pack
 
-    host, port = parse_broker(args.broker)
+    host, port, tls = parse_broker(args.broker)
     build_pack("en-IN", args.voice)
+    identity_root = device_identities(args.certs, args.devices) if tls else None
     fleet = Fleet(args.devices, host, port, args.state, args.voice, wav_device=args.wav_device,
                   out_dir=args.out, journal_path=args.journal, connect_rate=args.connect_rate,
-                  keepalive=args.keepalive)
+                  keepalive=args.keepalive, identity_root=identity_root)
     started = time.monotonic()
     last = [0.0]
 
@@ -56,7 +57,9 @@ def cmd_sim(args):
         if now - last[0] >= 5 or f.connected() == len(f.ids) and last[0] == 0:
             last[0] = now
             note = ""
-            if f.connected() == 0 and now - started > 10:
+            if f.refused():
+                note = " (%d refused by the broker: see %s/devices.log)" % (f.refused(), args.state)
+            elif f.connected() == 0 and now - started > 10:
                 note = " (broker %s not reachable yet; devices retry with backoff)" % args.broker
             print("sim: %d/%d connected, %d announced%s"
                   % (f.connected(), len(f.ids), f.journal.count, note), flush=True)
@@ -74,10 +77,27 @@ def cmd_sim(args):
     return 0
 
 
+def device_identities(certs, n):
+    """The directory of per-device TLS identities, issuing any the fleet lacks."""
+    from soundbox_sim.fleet import device_ids
+    from soundbox_tools.pki import Pki
+
+    pki = Pki(certs)
+    if not os.path.exists(os.path.join(certs, "ca.pem")):
+        raise CliError("no CA in %s: run `soundbox pki init --dir %s` first" % (certs, certs))
+    missing = [d for d in device_ids(n) if not os.path.exists(os.path.join(certs, "devices", d, "device.pem"))]
+    if missing:
+        started = time.monotonic()
+        pki.issue_devices(missing)
+        print("sim: issued %d device identities in %.1f s" % (len(missing), time.monotonic() - started),
+              flush=True)
+    return os.path.join(certs, "devices")
+
+
 def cmd_cloud(args):
     from soundbox_cloud.service import serve
     host, port = parse_hostport(args.http)
-    serve(args.broker, host, port, args.db, group=args.group)
+    serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance)
     return 0
 
 
@@ -131,7 +151,8 @@ def build_parser():
 
     s = sub.add_parser("sim", help="run N simulated soundboxes (real firmware) against a broker")
     s.add_argument("--devices", type=int, default=10)
-    s.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    s.add_argument("--broker", required=True, help="mqtts://HOST:PORT (mutual TLS) or mqtt://HOST:PORT")
+    s.add_argument("--certs", default="certs", help="PKI directory; missing device identities are issued")
     s.add_argument("--state", default=os.path.join(".state", "sim"), help="one directory per device")
     s.add_argument("--voice", default=DEFAULT_PACK, help="voice pack directory (built if missing)")
     s.add_argument("--wav-device", help="device id whose announcements are written as WAV files")
@@ -142,10 +163,12 @@ def build_parser():
     s.set_defaults(func=cmd_sim)
 
     c = sub.add_parser("cloud", help="run the reference cloud handler (HTTP API + MQTT)")
-    c.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    c.add_argument("--broker", required=True, help="mqtts://HOST:PORT (mutual TLS) or mqtt://HOST:PORT")
     c.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the API")
     c.add_argument("--db", default=os.path.join(".state", "cloud.db"))
     c.add_argument("--group", default="cloud", help="shared-subscription group")
+    c.add_argument("--instance", default="0", help="this handler's id within the group (stable across restarts)")
+    c.add_argument("--certs", default="certs", help="PKI directory with ca.pem, cloud.pem, cloud.key (for mqtts://)")
     c.set_defaults(func=cmd_cloud)
 
     y = sub.add_parser("pay", help="send a payment through the cloud handler")
