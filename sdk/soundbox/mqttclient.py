@@ -44,6 +44,8 @@ class Client:
         self.backoff = backoff or Backoff()
         self.log = log
         self.refused = None  # the last ConnectionRefused, for the app to report
+        self.connect_ms = None  # last successful connect: TCP + TLS + CONNECT/CONNACK
+        self._attempt_started = 0
         self._writer = None
         self._lock = asyncio.Lock()
         self._room = asyncio.Event()  # set when a PUBACK frees queue space
@@ -56,6 +58,7 @@ class Client:
     async def run(self):
         """Connect, serve, reconnect; returns only after stop()."""
         while self._running:
+            self._attempt_started = monotonic_ms()
             try:
                 reader, writer = await asyncio.wait_for(
                     self.open_connection(self.host, self.port), self.connect_timeout_s)
@@ -139,6 +142,7 @@ class Client:
             elif isinstance(ev, ms.Connected):
                 self.backoff.reset()
                 self.refused = None
+                self.connect_ms = monotonic_ms() - self._attempt_started
                 if self.on_connect:
                     await self.on_connect(self, ev.session_present)
             elif isinstance(ev, ms.ConnectionRefused):
