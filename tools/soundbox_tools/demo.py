@@ -19,6 +19,7 @@ from rich.table import Table
 from soundbox_cloud.client import pay
 from soundbox_tools import procs
 from soundbox_tools.broker import Mosquitto
+from soundbox_tools.pki import Pki
 from soundbox_tools.voicepack import build_pack
 
 SETTLE_TIMEOUT_S = 120
@@ -91,11 +92,14 @@ def _table(stats, played, sent, wav_dir):
     return t, lost, dup
 
 
-def run_demo(devices=20, payments=100, rate=10.0, out_dir="out", state_dir=".state/demo"):
+def run_demo(devices=20, payments=100, rate=10.0, out_dir="out", state_dir=".state/demo", tls=True):
     console = Console()
     shutil.rmtree(state_dir, ignore_errors=True)
     os.makedirs(state_dir)
-    pack_dir = os.path.join(os.path.dirname(os.path.abspath(state_dir)), "voice", "en-IN")
+    # Voice pack and PKI outlive a run: both are slow-ish to make and safe to reuse.
+    keep = os.path.dirname(os.path.abspath(state_dir))
+    pack_dir = os.path.join(keep, "voice", "en-IN")
+    certs = os.path.join(keep, "certs")
     wav_device = "sb-0001"
     wav_dir = os.path.join(out_dir, wav_device)
     shutil.rmtree(wav_dir, ignore_errors=True)
@@ -109,17 +113,26 @@ def run_demo(devices=20, payments=100, rate=10.0, out_dir="out", state_dir=".sta
                        progress=lambda done, total: progress.update(task, completed=done, total=total))
             progress.update(task, completed=1, total=1)
 
-            broker = Mosquitto(os.path.join(state_dir, "broker")).start()
+            pki = None
+            if tls:
+                task = progress.add_task("device identities (mTLS)", total=devices)
+                pki = Pki(certs)
+                pki.init()
+                ids = ["sb-%04d" % (i + 1) for i in range(devices)]
+                pki.issue_devices([d for d in ids if not os.path.exists(os.path.join(pki.device_dir(d), "device.pem"))])
+                progress.update(task, completed=devices)
+            broker = Mosquitto(os.path.join(state_dir, "broker"), pki=pki).start()
             api_port = procs.free_port()
             api = "http://127.0.0.1:%d" % api_port
             cloud = procs.spawn(me + ["cloud", "--broker", broker.url, "--http", "127.0.0.1:%d" % api_port,
-                                      "--db", os.path.join(state_dir, "cloud.db")],
+                                      "--db", os.path.join(state_dir, "cloud.db"), "--certs", certs],
                                 log_path=os.path.join(state_dir, "cloud.log"))
             if not procs.wait_port("127.0.0.1", api_port, 15, cloud):
                 raise RuntimeError("cloud handler did not start; see %s/cloud.log" % state_dir)
             sim = procs.spawn(me + ["sim", "--devices", str(devices), "--broker", broker.url,
                                     "--state", os.path.join(state_dir, "devices"), "--voice", pack_dir,
-                                    "--wav-device", wav_device, "--out", out_dir, "--journal", journal],
+                                    "--wav-device", wav_device, "--out", out_dir, "--journal", journal,
+                                    "--certs", certs],
                               log_path=os.path.join(state_dir, "sim.log"))
             online = lambda: sum(1 for d in _get(api + "/devices") if d["state"] == "online")
             if not _wait(progress, "devices online", devices, online, 60):
