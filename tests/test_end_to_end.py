@@ -1,5 +1,6 @@
-"""A payment's whole trip with real parts: a private mosquitto, the cloud handler
-and the simulator each as their own process, the real firmware in the simulator."""
+"""A payment's whole trip with real parts: a private mosquitto (mutual TLS, ACL),
+the cloud handler and the simulator each as their own process, the real
+firmware in the simulator, real certificates from the project's PKI."""
 
 import json
 import os
@@ -44,13 +45,15 @@ def journal(path):
 
 
 class Stack:
-    def __init__(self, broker, tmp_path, voice_pack, devices=2):
+    def __init__(self, broker, tmp_path, voice_pack, devices=2, pki=None):
         self.broker, self.tmp, self.voice, self.devices = broker, tmp_path, voice_pack, devices
+        self.certs = ["--certs", str(pki.root)] if pki else []
         self.journal = str(tmp_path / "announcements.jsonl")
         port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % port
         self.cloud = procs.spawn(SOUNDBOX + ["cloud", "--broker", broker.url, "--http", "127.0.0.1:%d" % port,
-                                             "--db", str(tmp_path / "cloud.db")], log_path=str(tmp_path / "cloud.log"))
+                                             "--db", str(tmp_path / "cloud.db")] + self.certs,
+                                 log_path=str(tmp_path / "cloud.log"))
         assert procs.wait_port("127.0.0.1", port, 15, self.cloud), (tmp_path / "cloud.log").read_text()
         self.sim = None
         self.start_sim()
@@ -59,7 +62,7 @@ class Stack:
         self.sim = procs.spawn(SOUNDBOX + ["sim", "--devices", str(self.devices), "--broker", self.broker.url,
                                            "--state", str(self.tmp / "devices"), "--voice", self.voice,
                                            "--wav-device", "sb-0001", "--out", str(self.tmp / "out"),
-                                           "--journal", self.journal, "--keepalive", "5"],
+                                           "--journal", self.journal, "--keepalive", "5"] + self.certs,
                                log_path=str(self.tmp / "sim.log"))
         online = lambda: sum(d["state"] == "online" for d in http("GET", self.api + "/devices")[1]) == self.devices
         assert eventually(online), (self.tmp / "sim.log").read_text()
@@ -71,8 +74,10 @@ class Stack:
     def payment(self, txn):
         return http("GET", self.api + "/payments/" + txn)[1]
 
-    def acks(self, txn, n):
-        return eventually(lambda: len(self.payment(txn)["acks"]) >= n and self.payment(txn)["acks"])
+    def acks(self, txn, n, timeout=30):
+        acks = eventually(lambda: len(self.payment(txn)["acks"]) >= n and self.payment(txn)["acks"], timeout)
+        assert acks, "no %d acks for %s within %d s: %s" % (n, txn, timeout, self.payment(txn))
+        return acks
 
     def close(self):
         procs.stop(self.sim)
@@ -80,7 +85,14 @@ class Stack:
 
 
 @pytest.fixture
-def stack(broker, tmp_path, voice_pack):
+def stack(tls_broker, tmp_path, voice_pack, pki):
+    s = Stack(tls_broker, tmp_path, voice_pack, pki=pki)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def plain_stack(broker, tmp_path, voice_pack):
     s = Stack(broker, tmp_path, voice_pack)
     yield s
     s.close()
@@ -122,8 +134,10 @@ def test_ledger_survives_a_device_restart(stack):
     assert len([j for j in journal(stack.journal) if j["txn"] == "E2E-3"]) == 1
 
 
-def test_malformed_notifications_get_invalid_acks_and_the_device_keeps_running(stack, broker):
-    # Straight onto the device's topic, bypassing the cloud's own validation.
+def test_malformed_notifications_get_invalid_acks_and_the_device_keeps_running(plain_stack, broker):
+    # Straight onto the device's topic, bypassing the cloud's own validation. On the TLS
+    # broker only the cloud's identity may publish there, so this runs on the plain one.
+    stack = plain_stack
     acks = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_message = lambda c, u, m: acks.append(json.loads(m.payload))
@@ -146,8 +160,9 @@ def test_malformed_notifications_get_invalid_acks_and_the_device_keeps_running(s
     assert not any(j["txn"] in ("BAD-1", "BAD-2") for j in journal(stack.journal))
 
 
-def test_devices_reconnect_and_get_payments_sent_while_the_broker_was_down(broker, tmp_path, voice_pack):
-    s = Stack(broker, tmp_path, voice_pack, devices=1)
+def test_devices_reconnect_and_get_payments_sent_while_the_broker_was_down(tls_broker, tmp_path, voice_pack, pki):
+    broker = tls_broker
+    s = Stack(broker, tmp_path, voice_pack, devices=1, pki=pki)
     try:
         broker.stop()
         time.sleep(1)

@@ -14,6 +14,10 @@ from soundbox.backoff import Backoff
 from soundbox.clock import monotonic_ms
 
 READ_SIZE = 2048
+# With mutual TLS 1.3 a broker that rejects our certificate (revoked, expired,
+# unknown CA) does so after our side of the handshake has finished: all we see
+# is the connection closing before CONNACK. This many in a row counts as refused.
+SILENT_CLOSES_MEAN_REFUSED = 3
 
 
 def log(msg):
@@ -45,6 +49,7 @@ class Client:
         self.log = log
         self.refused = None  # the last ConnectionRefused, for the app to report
         self.connect_ms = None  # last successful connect: TCP + TLS + CONNECT/CONNACK
+        self._silent_closes = 0  # transports that closed before any CONNACK, in a row
         self._attempt_started = 0
         self._writer = None
         self._lock = asyncio.Lock()
@@ -121,6 +126,8 @@ class Client:
         except (OSError, asyncio.TimeoutError) as e:
             self.log("mqtt: connection lost: %r" % (e,))
         finally:
+            if session.state == ms.CONNECTING:
+                self._closed_before_connack()
             session.connection_lost()
             await self._close()
             if self.on_disconnect:
@@ -142,6 +149,7 @@ class Client:
             elif isinstance(ev, ms.Connected):
                 self.backoff.reset()
                 self.refused = None
+                self._silent_closes = 0
                 self.connect_ms = monotonic_ms() - self._attempt_started
                 if self.on_connect:
                     await self.on_connect(self, ev.session_present)
@@ -155,6 +163,15 @@ class Client:
                 self.log("mqtt: %s" % ev.reason)
                 return False
         return True
+
+    def _closed_before_connack(self):
+        self._silent_closes += 1
+        if self._silent_closes >= SILENT_CLOSES_MEAN_REFUSED and self.refused is None:
+            self.refused = ms.ConnectionRefused(5, "broker closed %d connections before CONNACK: "
+                                                   "our certificate is probably rejected (revoked, "
+                                                   "expired or from another CA)" % self._silent_closes)
+            self.log("mqtt: broker refused connection: %s" % self.refused.reason)
+            self.backoff.give_up_fast()
 
     async def _flush(self):
         data = self.session.data_to_send()

@@ -44,9 +44,9 @@ class Connected:
 
 
 class ConnectionRefused:
-    def __init__(self, code):
+    def __init__(self, code, reason=None):
         self.code = code
-        self.reason = REFUSALS.get(code, "refused with code %d" % code)
+        self.reason = reason or REFUSALS.get(code, "refused with code %d" % code)
         self.permanent = code in PERMANENT_REFUSALS
 
 

@@ -77,7 +77,7 @@ class Fleet:
         self.journal = Journal(journal_path)
         self.devices = []
         os.makedirs(state_dir, exist_ok=True)
-        self._log = open(os.path.join(state_dir, "devices.log"), "a")
+        self._log = open(os.path.join(state_dir, "devices.log"), "a", buffering=1)  # line: readable live
 
     def connected(self):
         return sum(1 for d in self.devices if d.mqtt.connected)
