@@ -55,7 +55,7 @@ class Soundbox:
                           will=(self.prefix + "status", offline, 1, True))
         self.mqtt = Client(session, config["broker_host"], config["broker_port"],
                            self._on_message, self._on_connect, self._on_disconnect,
-                           open_connection=open_connection, log=hal.log)
+                           open_connection=open_connection, log=hal.log, tls=bool(self.identity))
         self._tasks = []
 
     async def run(self):

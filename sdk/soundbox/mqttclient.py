@@ -17,6 +17,8 @@ READ_SIZE = 2048
 # With mutual TLS 1.3 a broker that rejects our certificate (revoked, expired,
 # unknown CA) does so after our side of the handshake has finished: all we see
 # is the connection closing before CONNACK. This many in a row counts as refused.
+# Over plain TCP the same sign usually means a proxy with no broker behind it,
+# which is transient, so there it is not counted.
 SILENT_CLOSES_MEAN_REFUSED = 3
 
 
@@ -33,10 +35,11 @@ class Client:
     on_disconnect(): called when a connection ends.
     open_connection(host, port): the transport factory (asyncio.open_connection,
         perhaps with ssl); returns (reader, writer).
+    tls: the transport is mutual TLS (see SILENT_CLOSES_MEAN_REFUSED).
     """
 
     def __init__(self, session, host, port, on_message, on_connect=None, on_disconnect=None,
-                 open_connection=None, connect_timeout_s=10, backoff=None, log=log):
+                 open_connection=None, connect_timeout_s=10, backoff=None, log=log, tls=False):
         self.session = session
         self.host = host
         self.port = port
@@ -47,6 +50,7 @@ class Client:
         self.connect_timeout_s = connect_timeout_s
         self.backoff = backoff or Backoff()
         self.log = log
+        self.tls = tls
         self.refused = None  # the last ConnectionRefused, for the app to report
         self.connect_ms = None  # last successful connect: TCP + TLS + CONNECT/CONNACK
         self._silent_closes = 0  # transports that closed before any CONNACK, in a row
@@ -126,7 +130,7 @@ class Client:
         except (OSError, asyncio.TimeoutError) as e:
             self.log("mqtt: connection lost: %r" % (e,))
         finally:
-            if session.state == ms.CONNECTING:
+            if self.tls and session.state == ms.CONNECTING:
                 self._closed_before_connack()
             session.connection_lost()
             await self._close()
