@@ -18,3 +18,21 @@ def voice_pack(tmp_path_factory):
     path = tmp_path_factory.mktemp("voice") / "en-IN"
     build_pack("en-IN", str(path))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A development PKI (CA, broker, cloud) with devices sb-0001..sb-0004, once per session.
+    Tests that revoke, rotate or expire an identity issue their own device ids."""
+    from soundbox_tools.pki import Pki
+
+    p = Pki(tmp_path_factory.mktemp("pki") / "certs").init()
+    p.issue_devices(["sb-%04d" % n for n in range(1, 5)])
+    return p
+
+
+@pytest.fixture
+def tls_broker(tmp_path, pki):
+    """A private mosquitto with the mutual-TLS listener and ACL generated from `pki`."""
+    with Mosquitto(tmp_path / "tls-broker", pki=pki) as b:
+        yield b

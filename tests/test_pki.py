@@ -1,0 +1,269 @@
+"""Issuance: what the development PKI writes, and that bad input and broken bundles are caught."""
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from soundbox_tools import pki as pki_module
+from soundbox_tools.pki import Pki, PkiError, check_identity
+
+SOUNDBOX = [sys.executable, "-m", "soundbox_tools.cli"]
+UTC = datetime.timezone.utc
+
+
+def cert(path):
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def cn(c):
+    return c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def fresh(tmp_path):
+    """A PKI of this test's own, for tests that change it."""
+    return Pki(tmp_path / "certs").init()
+
+
+def test_init_writes_the_layout_with_private_keys_0600(fresh):
+    for name in ("ca.key", "ca.pem", "crl.pem", "broker.key", "broker.pem", "cloud.key", "cloud.pem",
+                 "payment-master.key", "index.json"):
+        assert os.path.isfile(fresh.path(name)), name
+    for name in ("ca.key", "broker.key", "cloud.key", "payment-master.key"):
+        assert mode(fresh.path(name)) == 0o600, name
+    with open(fresh.path("ca.key"), "rb") as f:
+        assert f.read().startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, unencrypted
+    assert len(bytes.fromhex(open(fresh.path("payment-master.key")).read().strip())) == 32
+
+
+def test_init_keeps_the_ca_unless_forced_and_never_replaces_the_payment_master(fresh):
+    ca, master = open(fresh.path("ca.pem")).read(), open(fresh.path("payment-master.key")).read()
+    Pki(fresh.root).init()
+    assert open(fresh.path("ca.pem")).read() == ca
+    Pki(fresh.root).init(force=True)
+    assert open(fresh.path("ca.pem")).read() != ca
+    assert open(fresh.path("payment-master.key")).read() == master
+
+
+def test_ca_is_a_ten_year_p256_ca(pki):
+    ca = cert(pki.path("ca.pem"))
+    assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey) and ca.public_key().curve.name == "secp256r1"
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    usage = ca.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.key_cert_sign and usage.crl_sign
+    assert (ca.not_valid_after_utc - ca.not_valid_before_utc).days >= 3650
+
+
+def test_broker_certificate_names_localhost_and_127_0_0_1(pki):
+    broker = cert(pki.path("broker.pem"))
+    assert cn(broker) == "localhost"
+    sans = broker.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
+    eku = broker.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    broker.verify_directly_issued_by(cert(pki.path("ca.pem")))
+
+
+def test_cloud_certificate_is_a_client_certificate_named_cloud(pki):
+    cloud = cert(pki.path("cloud.pem"))
+    assert cn(cloud) == "cloud"
+    assert list(cloud.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def test_device_bundle_cn_is_the_id_and_the_chain_verifies(pki):
+    d = pki.device_dir("sb-0002")
+    assert sorted(os.listdir(d)) == ["ca.pem", "device.key", "device.pem", "payment.key"]
+    device = cert(os.path.join(d, "device.pem"))
+    assert cn(device) == "sb-0002"
+    assert device.issuer == cert(pki.path("ca.pem")).subject
+    device.verify_directly_issued_by(cert(os.path.join(d, "ca.pem")))
+    assert not device.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    usage = device.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and not usage.key_cert_sign
+    assert list(device.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert mode(os.path.join(d, "device.key")) == 0o600 and mode(os.path.join(d, "payment.key")) == 0o600
+    assert check_identity(d) == []
+
+
+def test_payment_key_is_hmac_of_the_master_deterministic_and_distinct(pki):
+    master = bytes.fromhex(open(pki.path("payment-master.key")).read().strip())
+    expected = hmac.new(master, b"sb-0001", hashlib.sha256).digest()
+    assert pki.payment_key("sb-0001") == expected
+    assert Pki(pki.root).payment_key("sb-0001") == expected  # a fresh object derives the same key
+    keys = {pki.payment_key("sb-%04d" % n) for n in range(1, 5)}
+    assert len(keys) == 4
+    with open(os.path.join(pki.device_dir("sb-0003"), "payment.key")) as f:
+        assert bytes.fromhex(f.read().strip()) == pki.payment_key("sb-0003")
+
+
+@pytest.mark.parametrize("bad", ["", "SB-0001", "-sb", "sb_1", "sb/1", "../etc", "sb 1", "a" * 33, None])
+def test_bad_device_ids_are_refused_with_the_rule(fresh, bad):
+    with pytest.raises(PkiError, match="bad device id .*a-z, 0-9 and '-'"):
+        fresh.issue_device(bad)
+    assert os.listdir(os.path.join(fresh.root, "devices")) == []
+
+
+def test_a_device_cannot_take_a_service_name(fresh):
+    with pytest.raises(PkiError, match="service identity"):
+        fresh.issue_device("cloud")
+    assert cn(cert(fresh.path("cloud.pem"))) == "cloud"
+
+
+def test_issuing_without_a_ca_says_to_run_init(tmp_path):
+    with pytest.raises(PkiError, match="pki init"):
+        Pki(tmp_path / "nothing").issue_device("sb-0001")
+
+
+def test_check_identity_names_each_problem(fresh, tmp_path):
+    good = fresh.issue_device("sb-0010")
+    other = fresh.issue_device("sb-0011")
+    assert check_identity(good) == []
+
+    def broken(name):
+        d = str(tmp_path / name)
+        shutil.copytree(good, d)
+        return d
+
+    missing = broken("missing")
+    os.remove(os.path.join(missing, "device.key"))
+    assert check_identity(missing) == ["missing device.key in %s" % missing]
+
+    mismatched = broken("mismatched")
+    shutil.copy(os.path.join(other, "device.key"), os.path.join(mismatched, "device.key"))
+    assert check_identity(mismatched) == ["device.key does not match device.pem"]
+
+    foreign = broken("foreign")
+    stranger = Pki(tmp_path / "other-ca").init()
+    shutil.copy(stranger.path("ca.pem"), os.path.join(foreign, "ca.pem"))
+    assert check_identity(foreign) == ["device.pem is not signed by ca.pem"]
+
+    garbage = broken("garbage")
+    with open(os.path.join(garbage, "device.pem"), "w") as f:
+        f.write("not a certificate")
+    [problem] = check_identity(garbage)
+    assert problem.startswith("unreadable identity")
+
+    long_ago = datetime.datetime.now(UTC) - datetime.timedelta(days=30)
+    expired = fresh.issue_device("sb-0012", days=10, not_before=long_ago)
+    [problem] = check_identity(expired)
+    assert problem.startswith("certificate expired on ")
+
+    later = datetime.datetime.now(UTC) + datetime.timedelta(days=3)
+    future = fresh.issue_device("sb-0013", not_before=later)
+    [problem] = check_identity(future)
+    assert problem.startswith("certificate not valid until ")
+
+
+def test_revoke_puts_every_serial_of_the_id_into_a_ca_signed_crl(fresh):
+    fresh.issue_device("sb-0020")
+    fresh.rotate("sb-0020")
+    fresh.issue_device("sb-0021")
+    revoked = fresh.revoke("sb-0020")
+    assert len(revoked) == 2
+    with open(fresh.path("crl.pem"), "rb") as f:
+        crl = x509.load_pem_x509_crl(f.read())
+    assert crl.is_signature_valid(cert(fresh.path("ca.pem")).public_key())
+    assert {"%x" % r.serial_number for r in crl} == set(revoked)
+    current = cert(os.path.join(fresh.device_dir("sb-0020"), "device.pem"))
+    assert crl.get_revoked_certificate_by_serial_number(current.serial_number) is not None
+    bystander = cert(os.path.join(fresh.device_dir("sb-0021"), "device.pem"))
+    assert crl.get_revoked_certificate_by_serial_number(bystander.serial_number) is None
+    assert fresh.revoke("sb-0020") == []  # again: nothing new
+    with pytest.raises(PkiError, match="no certificate was ever issued to sb-0099"):
+        fresh.revoke("sb-0099")
+
+
+def test_rotate_gives_a_new_key_and_certificate_for_the_same_cn(fresh):
+    d = fresh.issue_device("sb-0030")
+    old_cert, old_key = cert(os.path.join(d, "device.pem")), open(os.path.join(d, "device.key")).read()
+    payment = open(os.path.join(d, "payment.key")).read()
+    assert fresh.rotate("sb-0030") == d
+    new_cert = cert(os.path.join(d, "device.pem"))
+    assert cn(new_cert) == "sb-0030" and new_cert.serial_number != old_cert.serial_number
+    assert open(os.path.join(d, "device.key")).read() != old_key
+    assert open(os.path.join(d, "payment.key")).read() == payment
+    assert check_identity(d) == []
+    assert not [n for n in os.listdir(d) if n.endswith(".tmp")]
+    # Retiring only the replaced certificate leaves the current one off the CRL.
+    assert fresh.revoke("sb-0030", old_only=True) == ["%x" % old_cert.serial_number]
+    with pytest.raises(PkiError, match="no identity for sb-0031"):
+        fresh.rotate("sb-0031")
+
+
+def test_bulk_issue_writes_every_bundle_and_one_index(fresh):
+    seen = []
+    ids = ["fleet-%03d" % n for n in range(1, 121)]
+    dirs = fresh.issue_devices(ids, progress=lambda done, total: seen.append((done, total)))
+    assert [os.path.basename(d) for d in dirs] == ids
+    assert seen[-1] == (120, 120)
+    assert all(check_identity(d) == [] for d in dirs[::17])
+    serials = {cert(os.path.join(d, "device.pem")).serial_number for d in dirs}
+    assert len(serials) == 120
+    with pytest.raises(PkiError, match="bad device id"):
+        fresh.issue_devices(["ok-1", "Not-OK"])
+    assert not os.path.exists(fresh.device_dir("ok-1"))  # checked before anything is written
+
+
+def test_a_lapsing_crl_is_re_signed_before_the_broker_uses_it(fresh, monkeypatch):
+    monkeypatch.setattr(pki_module, "CRL_DAYS", 20)
+    fresh.write_crl()
+    monkeypatch.undo()
+    fresh.current_crl()
+    with open(fresh.path("crl.pem"), "rb") as f:
+        crl = x509.load_pem_x509_crl(f.read())
+    assert crl.next_update_utc - datetime.datetime.now(UTC) > datetime.timedelta(days=300)
+
+
+def run_cli(*args, cwd):
+    return subprocess.run(SOUNDBOX + list(args), capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def test_cli_issues_a_numbered_fleet_and_reports_the_rate(tmp_path):
+    assert run_cli("pki", "init", cwd=tmp_path).returncode == 0
+    r = run_cli("pki", "device", "sb", "--count", "3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(tmp_path / "certs" / "devices")) == ["sb-0001", "sb-0002", "sb-0003"]
+    assert "issued 3 device identities (sb-0001 .. sb-0003)" in r.stdout and "per second" in r.stdout
+    r = run_cli("pki", "check", "sb-0002", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "sb-0002: identity OK\n")
+    r = run_cli("pki", "rotate", "sb-0002", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip().endswith(os.path.join("devices", "sb-0002"))
+    r = run_cli("pki", "revoke", "sb-0002", cwd=tmp_path)
+    assert r.returncode == 0 and "revoked 2 certificate(s) of sb-0002" in r.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pki", "device", "SB-1"], "bad device id 'SB-1'"),
+    (["pki", "device", "Sb", "--count", "2"], "bad device id 'Sb-0001'"),
+    (["pki", "revoke", "sb-0404"], "no certificate was ever issued to sb-0404"),
+    (["pki", "check", "sb-0404"], "missing device.key"),
+])
+def test_cli_errors_are_one_line(tmp_path, argv, message):
+    assert run_cli("pki", "init", cwd=tmp_path).returncode == 0
+    r = run_cli(*argv, cwd=tmp_path)
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert message in r.stderr
+
+
+def test_cli_without_a_ca_says_to_run_init(tmp_path):
+    r = run_cli("pki", "device", "sb-0001", cwd=tmp_path)
+    assert r.returncode == 1 and "run `soundbox pki init` first" in r.stderr

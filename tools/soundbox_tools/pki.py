@@ -1,0 +1,453 @@
+"""Development PKI: a CA, the broker and cloud certificates, device identities, a CRL.
+
+Layout under the root (`certs/` for the CLI):
+
+    ca.key ca.pem crl.pem          development CA (10 years) and its CRL (re-signed on change)
+    broker.key broker.pem          server certificate: CN=localhost, SANs DNS:localhost, IP:127.0.0.1
+    cloud.key cloud.pem            the cloud handler's client certificate, CN=cloud
+    payment-master.key             32 random bytes (hex): the cloud's master secret
+    devices/<id>/                  the bundle copied to the device's /certs/:
+        device.key device.pem ca.pem payment.key
+    index.json                     serials issued per identity, revoked serials
+
+ECDSA P-256 keys and SHA-256 signatures throughout. Private keys are written 0600 as
+unencrypted PKCS#8 PEM. On the device, MicroPython 1.22+ `ssl.SSLContext.load_cert_chain`
+reads the files and hands the bytes to mbedTLS (`mbedtls_pk_parse_key` with no password,
+`mbedtls_x509_crt_parse`), which takes PEM or DER, PKCS#8 or SEC1, but never an encrypted
+key. PEM is what CPython's `ssl` needs too, so both runtimes load the same bundle.
+
+The device's payment key is HMAC-SHA256(master, device id): the cloud derives it when it
+needs it and never stores one per device; the device keeps it in /certs/payment.key (hex).
+"""
+
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import re
+import secrets
+import sys
+import time
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z")
+SERVICE_IDS = ("cloud", "broker")  # service identities: no device may carry these names
+CA_DAYS = 3650
+SERVICE_DAYS = 825
+CRL_DAYS = 365
+CRL_REFRESH_DAYS = 180  # re-sign when fewer days are left (OpenSSL refuses every client once it lapses)
+CLOCK_SKEW = datetime.timedelta(minutes=5)  # certificates start a little in the past
+BUNDLE_FILES = ("device.key", "device.pem", "ca.pem", "payment.key")
+
+_PEM = serialization.Encoding.PEM
+_PKCS8 = serialization.PrivateFormat.PKCS8
+_NO_PASSWORD = serialization.NoEncryption()
+
+
+class PkiError(Exception):
+    """A PKI problem the user can fix; one line, no traceback."""
+
+
+def check_device_id(device_id):
+    if not isinstance(device_id, str) or not ID_PATTERN.match(device_id):
+        raise PkiError("bad device id %r: use 1-32 characters a-z, 0-9 and '-', starting with a "
+                       "letter or digit (e.g. sb-0001)" % (device_id,))
+    return device_id
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write(path, data, private=False):
+    """Whole-file atomic write: a reader sees the old file or the new one, never half of one."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _key_pem(key):
+    return key.private_bytes(_PEM, _PKCS8, _NO_PASSWORD)
+
+
+def _read_cert(path):
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+def _read_key(path):
+    with open(path, "rb") as f:
+        return serialization.load_pem_private_key(f.read(), password=None)
+
+
+class Pki:
+    def __init__(self, root="certs"):
+        self.root = os.path.abspath(str(root))
+        self._ca = None  # (key, cert), loaded once: bulk issuance reuses it
+        self._master_secret = None
+
+    # ---- paths ------------------------------------------------------------------
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    def device_dir(self, device_id):
+        return os.path.join(self.root, "devices", check_device_id(device_id))
+
+    def files(self, name):
+        """{"ca", "cert", "key"} paths of an identity: "cloud", "broker" or a device id."""
+        if name in SERVICE_IDS:
+            return {"ca": self.path("ca.pem"), "cert": self.path(name + ".pem"),
+                    "key": self.path(name + ".key")}
+        d = self.device_dir(name)
+        return {"ca": os.path.join(d, "ca.pem"), "cert": os.path.join(d, "device.pem"),
+                "key": os.path.join(d, "device.key")}
+
+    def exists(self):
+        return os.path.exists(self.path("ca.pem")) and os.path.exists(self.path("ca.key"))
+
+    # ---- CA, services -----------------------------------------------------------
+
+    def init(self, force=False):
+        """Create whatever is missing; an existing CA (and everything it signed) is kept
+        unless `force`, which makes a new CA, broker and cloud certificate and forgets the
+        old serials. The payment master secret is never replaced: devices hold keys derived
+        from it."""
+        os.makedirs(os.path.join(self.root, "devices"), exist_ok=True)
+        if force or not self.exists():
+            self._new_ca()
+            self._save_index({"issued": {}, "revoked": {}})
+        for service in SERVICE_IDS:
+            if force or not os.path.exists(self.path(service + ".pem")):
+                self._issue_service(service)
+        if not os.path.exists(self.path("payment-master.key")):
+            _write(self.path("payment-master.key"), secrets.token_hex(32).encode() + b"\n", private=True)
+        self.write_crl()
+        return self
+
+    def _new_ca(self):
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = _now()
+        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+        cert = (x509.CertificateBuilder()
+                .subject_name(_name("Soundbox Development CA"))
+                .issuer_name(_name("Soundbox Development CA"))
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - CLOCK_SKEW)
+                .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                             key_encipherment=False, data_encipherment=False,
+                                             key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                             encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(ski, critical=False)
+                .sign(key, hashes.SHA256()))
+        _write(self.path("ca.key"), _key_pem(key), private=True)
+        _write(self.path("ca.pem"), cert.public_bytes(_PEM))
+        self._ca = (key, cert)
+
+    def _load_ca(self):
+        if self._ca is None:
+            if not self.exists():
+                raise PkiError("no CA in %s: run `soundbox pki init` first" % self.root)
+            self._ca = (_read_key(self.path("ca.key")), _read_cert(self.path("ca.pem")))
+        return self._ca
+
+    def _issue_service(self, name):
+        sans = None
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH
+        cn = name
+        if name == "broker":
+            cn, usage = "localhost", ExtendedKeyUsageOID.SERVER_AUTH
+            sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        key, cert = self._sign_new(cn, SERVICE_DAYS, usage, sans)
+        _write(self.path(name + ".key"), _key_pem(key), private=True)
+        _write(self.path(name + ".pem"), cert.public_bytes(_PEM))
+        index = self._load_index()
+        self._record(index, name, cert)
+        self._save_index(index)
+
+    def _sign_new(self, cn, days, usage, sans=None, not_before=None):
+        """A fresh key and a leaf certificate for it signed by the CA."""
+        ca_key, ca_cert = self._load_ca()
+        key = ec.generate_private_key(ec.SECP256R1())
+        start = not_before or _now() - CLOCK_SKEW
+        builder = (x509.CertificateBuilder()
+                   .subject_name(_name(cn))
+                   .issuer_name(ca_cert.subject)
+                   .public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(start)
+                   .not_valid_after(start + datetime.timedelta(days=days))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                                key_encipherment=False, data_encipherment=False,
+                                                key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                                encipher_only=False, decipher_only=False), critical=True)
+                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return key, builder.sign(ca_key, hashes.SHA256())
+
+    # ---- devices ------------------------------------------------------------------
+
+    def issue_device(self, device_id, days=825, not_before=None):
+        """Issue (or re-issue) one device's bundle; returns its directory.
+        `not_before` lets tests make a certificate that is already expired."""
+        index = self._load_index()
+        d = self._issue_into(index, device_id, days, not_before)
+        self._save_index(index)
+        return d
+
+    def issue_devices(self, ids, progress=None, days=825):
+        """Issue many bundles with one CA load and one index write; progress(done, total)."""
+        ids = [check_device_id(i) for i in ids]
+        index = self._load_index()
+        for n, device_id in enumerate(ids, 1):
+            self._issue_into(index, device_id, days)
+            if progress and (n % 500 == 0 or n == len(ids)):
+                progress(n, len(ids))
+        self._save_index(index)
+        return [self.device_dir(i) for i in ids]
+
+    def _issue_into(self, index, device_id, days, not_before=None):
+        check_device_id(device_id)
+        if device_id in SERVICE_IDS:
+            raise PkiError("%r is the name of a service identity, not a device id" % device_id)
+        key, cert = self._sign_new(device_id, days, ExtendedKeyUsageOID.CLIENT_AUTH,
+                                   not_before=not_before)
+        d = self.device_dir(device_id)
+        os.makedirs(d, exist_ok=True)
+        # Key before certificate, each replaced atomically: check_identity() reports a
+        # key/certificate mismatch if we are interrupted between the two.
+        _write(os.path.join(d, "device.key"), _key_pem(key), private=True)
+        _write(os.path.join(d, "device.pem"), cert.public_bytes(_PEM))
+        _write(os.path.join(d, "ca.pem"), self._ca_pem())
+        _write(os.path.join(d, "payment.key"), self.payment_key(device_id).hex().encode() + b"\n",
+               private=True)
+        self._record(index, device_id, cert)
+        return d
+
+    def rotate(self, device_id):
+        """New key and certificate for the same CN; the old certificate stays valid until
+        `revoke(id, old_only=True)` (or a full revoke), so a device can switch at leisure."""
+        if not os.path.exists(os.path.join(self.device_dir(device_id), "device.pem")):
+            raise PkiError("no identity for %s to rotate: issue it with `soundbox pki device %s`"
+                           % (device_id, device_id))
+        return self.issue_device(device_id)
+
+    def revoke(self, device_id, old_only=False):
+        """Put the identity's serials (all, or all but the current one) into the CRL and
+        re-sign it; returns the serials revoked now. A broker reload (SIGHUP) refuses them
+        from then on; a restart also cuts a connection that is already up."""
+        if device_id not in SERVICE_IDS:
+            check_device_id(device_id)
+        index = self._load_index()
+        serials = index["issued"].get(device_id)
+        if not serials:
+            raise PkiError("no certificate was ever issued to %s" % device_id)
+        chosen = serials[:-1] if old_only else serials
+        stamp = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        newly = [s for s in chosen if s not in index["revoked"]]
+        for s in newly:
+            index["revoked"][s] = stamp
+        self._save_index(index)
+        self.write_crl(index)
+        return newly
+
+    def payment_key(self, device_id):
+        """HMAC-SHA256(master secret, device id): 32 bytes, the same every time for an id."""
+        check_device_id(device_id)
+        return hmac.new(self._master(), device_id.encode(), hashlib.sha256).digest()
+
+    def _master(self):
+        if self._master_secret is None:
+            try:
+                with open(self.path("payment-master.key")) as f:
+                    self._master_secret = bytes.fromhex(f.read().strip())
+            except FileNotFoundError:
+                raise PkiError("no payment master secret in %s: run `soundbox pki init` first" % self.root)
+            except ValueError:
+                raise PkiError("%s is not hex" % self.path("payment-master.key"))
+        return self._master_secret
+
+    def check(self, device_id):
+        return check_identity(self.device_dir(device_id))
+
+    def _ca_pem(self):
+        return self._load_ca()[1].public_bytes(_PEM)
+
+    # ---- CRL --------------------------------------------------------------------
+
+    def write_crl(self, index=None):
+        ca_key, ca_cert = self._load_ca()
+        index = index or self._load_index()
+        now = _now()
+        builder = (x509.CertificateRevocationListBuilder()
+                   .issuer_name(ca_cert.subject)
+                   .last_update(now - CLOCK_SKEW)
+                   .next_update(now + datetime.timedelta(days=CRL_DAYS)))
+        for serial, stamp in sorted(index["revoked"].items()):
+            when = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(int(serial, 16)).revocation_date(when).build())
+        crl = builder.sign(ca_key, hashes.SHA256())
+        _write(self.path("crl.pem"), crl.public_bytes(_PEM))
+        return self.path("crl.pem")
+
+    def current_crl(self):
+        """The CRL's path, re-signed first if it is missing, from another CA or close to lapsing."""
+        try:
+            with open(self.path("crl.pem"), "rb") as f:
+                crl = x509.load_pem_x509_crl(f.read())
+            fresh = (crl.next_update_utc - _now() > datetime.timedelta(days=CRL_REFRESH_DAYS)
+                     and crl.is_signature_valid(self._load_ca()[0].public_key()))
+        except (OSError, ValueError):
+            fresh = False
+        return self.path("crl.pem") if fresh else self.write_crl()
+
+    # ---- index ------------------------------------------------------------------
+
+    def _load_index(self):
+        try:
+            with open(self.path("index.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            if not self.exists():
+                raise PkiError("no CA in %s: run `soundbox pki init` first" % self.root)
+            return {"issued": {}, "revoked": {}}
+        except ValueError as e:
+            raise PkiError("%s is damaged: %s" % (self.path("index.json"), e))
+
+    def _save_index(self, index):
+        _write(self.path("index.json"), json.dumps(index, indent=1, sort_keys=True).encode())
+
+    @staticmethod
+    def _record(index, name, cert):
+        index["issued"].setdefault(name, []).append("%x" % cert.serial_number)
+
+
+def check_identity(directory, now=None):
+    """Problems with a device bundle that can be found without the network; [] when usable."""
+    directory = str(directory)
+    missing = [n for n in BUNDLE_FILES if not os.path.exists(os.path.join(directory, n))]
+    if missing:
+        return ["missing %s in %s" % (n, directory) for n in missing]
+    problems = []
+    try:
+        cert = _read_cert(os.path.join(directory, "device.pem"))
+        ca = _read_cert(os.path.join(directory, "ca.pem"))
+        key = _read_key(os.path.join(directory, "device.key"))
+    except (ValueError, TypeError) as e:
+        return ["unreadable identity in %s: %s" % (directory, e)]
+    now = now or _now()
+    if now < cert.not_valid_before_utc:
+        problems.append("certificate not valid until %s" % cert.not_valid_before_utc.isoformat())
+    if now > cert.not_valid_after_utc:
+        problems.append("certificate expired on %s" % cert.not_valid_after_utc.isoformat())
+    if key.public_key() != cert.public_key():
+        problems.append("device.key does not match device.pem")
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        problems.append("device.pem is not signed by ca.pem")
+    return problems
+
+
+# ---- CLI ------------------------------------------------------------------------
+
+def _pki(args):
+    return Pki(args.dir)
+
+
+def cmd_init(args):
+    pki = _pki(args)
+    had_ca = pki.exists()
+    pki.init(force=args.force)
+    print("%s CA, broker and cloud certificates in %s"
+          % ("kept the existing" if had_ca and not args.force else "created a", pki.root))
+    return 0
+
+
+def _progress(done, total):
+    if sys.stdout.isatty():
+        print("\r  %d/%d issued" % (done, total), end="" if done < total else "\n", flush=True)
+
+
+def cmd_device(args):
+    pki = _pki(args)
+    if args.count is None:
+        print(pki.issue_device(args.id))
+        return 0
+    if args.count < 1:
+        raise PkiError("--count must be at least 1")
+    ids = ["%s-%04d" % (args.id, n) for n in range(1, args.count + 1)]
+    for i in (ids[0], ids[-1]):
+        check_device_id(i)  # a bad prefix fails before anything is written
+    started = time.perf_counter()
+    pki.issue_devices(ids, progress=_progress if args.count >= 1000 else None)
+    took = time.perf_counter() - started
+    print("issued %d device identities (%s .. %s) in %.1f s: %.0f per second, under %s"
+          % (len(ids), ids[0], ids[-1], took, len(ids) / took, os.path.join(pki.root, "devices")))
+    return 0
+
+
+def cmd_revoke(args):
+    serials = _pki(args).revoke(args.id, old_only=args.old)
+    print("revoked %d certificate(s) of %s; reload the broker (SIGHUP) to refuse them, restart it "
+          "to also cut a live connection" % (len(serials), args.id))
+    return 0
+
+
+def cmd_rotate(args):
+    print(_pki(args).rotate(args.id))
+    return 0
+
+
+def cmd_check(args):
+    problems = _pki(args).check(args.id)
+    if problems:
+        raise PkiError("%s: %s" % (args.id, "; ".join(problems)))
+    print("%s: identity OK" % args.id)
+    return 0
+
+
+def register(sub):
+    """Add `soundbox pki ...` to the CLI's subparsers."""
+    p = sub.add_parser("pki", help="development CA, broker/cloud/device certificates, CRL")
+    pki_sub = p.add_subparsers(dest="pki_command", required=True, metavar="ACTION")
+
+    def action(name, func, help_text, with_id=True):
+        a = pki_sub.add_parser(name, help=help_text)
+        a.add_argument("--dir", default="certs", help="PKI workspace (default certs/)")
+        if with_id:
+            a.add_argument("id", metavar="ID")
+        a.set_defaults(func=func)
+        return a
+
+    action("init", cmd_init, "create the CA, broker and cloud certificates (keeps an existing CA)",
+           with_id=False).add_argument("--force", action="store_true", help="replace the CA too")
+    action("device", cmd_device, "issue a device identity (CN = ID)").add_argument(
+        "--count", type=int, help="issue N devices; ID is then a prefix: sb -> sb-0001..sb-N")
+    action("revoke", cmd_revoke, "add an identity's certificates to the CRL").add_argument(
+        "--old", action="store_true", help="only the certificates replaced by a rotation")
+    action("rotate", cmd_rotate, "new key and certificate for the same device id")
+    action("check", cmd_check, "report problems with a device bundle (expired, mismatched, ...)")
