@@ -58,6 +58,7 @@ class Client:
         self._writer = None
         self._lock = asyncio.Lock()
         self._room = asyncio.Event()  # set when a PUBACK frees queue space
+        self._stopping = asyncio.Event()  # wakes the backoff sleep when stop() is called
         self._running = True
 
     @property
@@ -77,7 +78,10 @@ class Client:
                 await self._serve(reader, writer)
             if self._running:
                 delay = self.backoff.next_delay_ms(random.getrandbits(16) / 65536)
-                await asyncio.sleep(delay / 1000)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay / 1000)
+                except asyncio.TimeoutError:
+                    pass  # the backoff is over: try again
 
     async def publish(self, topic, payload, qos=0, retain=False):
         """Queue a publish; waits (bounded queue) while the session has no room."""
@@ -94,6 +98,7 @@ class Client:
     async def stop(self, last_words=None):
         """Optionally publish (topic, payload, qos, retain) and DISCONNECT, then close."""
         self._running = False
+        self._stopping.set()
         if self.connected:
             try:
                 if last_words:

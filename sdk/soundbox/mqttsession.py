@@ -103,6 +103,7 @@ class Session:
         self._next_pid = 0
         self._decoder = None
         self._last_sent = 0
+        self._last_received = 0
         self._connack_deadline = None
         self._ping_deadline = None
 
@@ -136,11 +137,14 @@ class Session:
             self.connection_lost()
             return [ConnectionDead("malformed data from broker: %s" % e)]
         self._ping_deadline = None  # anything from the broker proves the link is alive
+        self._last_received = now
         events = []
         for p in packets:
             event = self._handle(p, now)
             if event is not None:
                 events.append(event)
+            if self.state == DISCONNECTED:
+                break  # the connection is over: later packets in this read mean nothing
         return events
 
     def tick(self, now):
@@ -153,7 +157,7 @@ class Session:
         if self._ping_deadline is not None and now >= self._ping_deadline:
             self.connection_lost()
             return [ConnectionDead("no PINGRESP within %d ms" % (self.keepalive_ms // 2))]
-        if self.keepalive_ms and self._ping_deadline is None and now - self._last_sent >= self.keepalive_ms:
+        if self.keepalive_ms and self._ping_deadline is None and now >= self._idle_since() + self.keepalive_ms:
             self._send(Packet(codec.PINGREQ), now)
             # Ping after keepalive idle + answer within keepalive/2: a half-open
             # link is found within 1.5 x keepalive.
@@ -168,7 +172,12 @@ class Session:
             return None
         if self._ping_deadline is not None:
             return self._ping_deadline
-        return self._last_sent + self.keepalive_ms
+        return self._idle_since() + self.keepalive_ms
+
+    def _idle_since(self):
+        # Ping when either direction has been quiet for a keepalive: a device that
+        # keeps sending (and so never has to ping) must still notice a dead link.
+        return min(self._last_sent, self._last_received)
 
     def data_to_send(self):
         out = b"".join(self._out)
@@ -245,6 +254,9 @@ class Session:
             self._resume(now)
             return Connected(p.session_present)
         if kind == codec.PUBLISH:
+            if p.qos == 2:  # we subscribe at QoS 1 at most; QoS 2 would need PUBREC/PUBREL
+                self.connection_lost()
+                return ConnectionDead("broker sent a QoS 2 publish; we subscribed at QoS 1")
             return Message(p.topic, p.payload, p.qos, p.pid, p.dup, p.retain)
         if kind == codec.PUBACK:
             return self._delivered(p.pid, now)

@@ -153,3 +153,27 @@ def test_subscribe_and_suback():
     assert p.kind == c.SUBSCRIBE and p.topics == [("sb/a/notify", 1)]
     (ev,) = s.receive(c.encode(Packet(c.SUBACK, pid=pid, codes=[1])), 1)
     assert isinstance(ev, ms.Subscribed) and ev.codes == [1]
+
+
+def test_a_device_that_keeps_sending_still_pings_and_finds_a_dead_link():
+    s = connected_session(keepalive_s=10)
+    for now in range(1000, 10000, 1000):  # publishes every second, hears nothing back
+        s.publish("sb/x/telemetry", b"{}", 0, False, now)
+        s.data_to_send()
+    s.tick(10000)
+    assert [p.kind for p in packets(s)] == [c.PINGREQ]
+    (ev,) = s.tick(15000)
+    assert isinstance(ev, ms.ConnectionDead)
+
+
+def test_packets_after_a_fatal_one_in_the_same_read_are_ignored():
+    s = connected_session()
+    data = c.encode(Packet(c.CONNACK)) + c.encode(Packet(c.PUBLISH, topic="t", payload=b"x", qos=1, pid=3))
+    (ev,) = s.receive(data, 1)  # a second CONNACK is a protocol error
+    assert isinstance(ev, ms.ConnectionDead) and s.state == ms.DISCONNECTED
+
+
+def test_qos2_from_the_broker_is_a_protocol_error():
+    s = connected_session()
+    (ev,) = s.receive(c.encode(Packet(c.PUBLISH, topic="t", payload=b"x", qos=2, pid=3)), 1)
+    assert isinstance(ev, ms.ConnectionDead) and "QoS 2" in ev.reason
