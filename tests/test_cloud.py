@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from soundbox import payment as wire
 from soundbox_cloud.api import ApiServer, percentiles
 from soundbox_cloud.client import PayError, pay
 from soundbox_cloud.errors import BrokerUnavailable
@@ -90,8 +91,8 @@ class FakeDevice:
 class RunningCloud:
     """CloudHandler and its HTTP API on threads of this process."""
 
-    def __init__(self, broker, db_path):
-        self.handler = CloudHandler(broker.url, db_path)
+    def __init__(self, broker, db_path, certs):
+        self.handler = CloudHandler(broker.url, db_path, certs=certs)
         self.server = ApiServer(self.handler, "127.0.0.1", 0)
         self.url = self.server.url
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
@@ -110,8 +111,8 @@ class RunningCloud:
 
 
 @pytest.fixture
-def cloud(broker, tmp_path):
-    running = RunningCloud(broker, tmp_path / "cloud.db")
+def cloud(broker, tmp_path, pki):
+    running = RunningCloud(broker, tmp_path / "cloud.db", pki.root)
     yield running
     running.close()
 
@@ -130,7 +131,7 @@ def payment(txn="txn-1", amount=25000, device=DEVICE):
     return {"device": device, "amount": amount, "txn": txn}
 
 
-def test_valid_payment_is_published_once_with_the_contract_json(cloud, device):
+def test_valid_payment_is_published_once_with_the_contract_json(cloud, device, pki):
     before = now_ms()
     status, body = cloud.post_payment(payment("txn-1", 25000))
     after = now_ms()
@@ -141,9 +142,13 @@ def test_valid_payment_is_published_once_with_the_contract_json(cloud, device):
     assert len(device.notifications) == 1
     topic, note = device.notifications[0]
     assert topic == "sb/sb-0001/notify"
-    assert set(note) == {"txn", "amount", "currency", "ts"}
+    assert set(note) == {"txn", "amount", "currency", "ts", "mac"}
     assert (note["txn"], note["amount"], note["currency"]) == ("txn-1", 25000, "INR")
     assert before <= note["ts"] <= after
+    # Signed with the key the PKI put into sb-0001's bundle, over sb-0001's id.
+    parsed = wire.parse_notification(json.dumps(note).encode())
+    assert wire.authentic(parsed, pki.payment_key(DEVICE), DEVICE)
+    assert not wire.authentic(parsed, pki.payment_key(OTHER_DEVICE), DEVICE)
     status, record = cloud.get("/payments/txn-1")
     assert status == 200
     assert (record["status"], record["sent_ms"], record["acks"]) == ("sent", note["ts"], [])
@@ -273,7 +278,7 @@ def test_acks_update_the_payment_and_stats(cloud, device):
     wait_until(lambda: cloud.get("/payments/refused")[1]["status"] == "invalid")
     stats = cloud.get("/stats")[1]
     latency = stats.pop("latency_ms")
-    assert stats == {"sent": 3, "announced": 1, "acked": 2, "invalid": 1, "duplicate_acks": 0,
+    assert stats == {"sent": 3, "announced": 1, "acked": 2, "invalid": 1, "stale": 0, "duplicate_acks": 0,
                      "duplicated": 0, "pending": 1}
     assert latency["notify_to_announce"]["n"] == 1
     assert latency["notify_to_announce"]["p50"] == paid["latency_ms"]["notify_to_announce"]
@@ -321,10 +326,10 @@ def test_device_registry_follows_status_and_telemetry(cloud, device):
     assert cloud.get("/health") == (200, {"ok": True, "broker": "connected"})
 
 
-def test_handler_started_later_learns_devices_from_retained_status(broker, tmp_path):
+def test_handler_started_later_learns_devices_from_retained_status(broker, tmp_path, pki):
     dev = FakeDevice(broker, DEVICE)
     dev.publish("status", {"state": "online", "fw": "0.1.0"}, retain=True)
-    late = RunningCloud(broker, tmp_path / "late.db")
+    late = RunningCloud(broker, tmp_path / "late.db", pki.root)
     try:
         wait_until(lambda: late.get("/devices")[1])
         assert late.post_payment(payment("txn-late"))[0] == 202
@@ -375,30 +380,30 @@ def test_pay_client_returns_the_record_and_the_servers_reason(cloud, device):
         pay(url, DEVICE, 100)
 
 
-def test_unreachable_broker_fails_fast_with_one_line(tmp_path):
+def test_unreachable_broker_fails_fast_with_one_line(tmp_path, pki):
     url = "mqtt://127.0.0.1:%d" % procs.free_port()
     started = time.monotonic()
     with pytest.raises(BrokerUnavailable) as failed:
-        CloudHandler(url, tmp_path / "cloud.db")
+        CloudHandler(url, tmp_path / "cloud.db", certs=pki.root)
     assert time.monotonic() - started < 3
     assert str(failed.value) == "cannot reach MQTT broker at %s: Connection refused" % url
 
 
-def test_silent_broker_port_fails_within_a_few_seconds(tmp_path):
+def test_silent_broker_port_fails_within_a_few_seconds(tmp_path, pki):
     # Something listens but never speaks MQTT (a wrong port): no CONNACK ever comes.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         url = "mqtt://127.0.0.1:%d" % silent.getsockname()[1]
         started = time.monotonic()
         with pytest.raises(BrokerUnavailable, match="did not answer within"):
-            CloudHandler(url, tmp_path / "cloud.db")
+            CloudHandler(url, tmp_path / "cloud.db", certs=pki.root)
         assert time.monotonic() - started < 8
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_serve_stops_cleanly_on_signal(broker, tmp_path, signum):
+def test_serve_stops_cleanly_on_signal(broker, tmp_path, pki, signum):
     port = procs.free_port()
-    code = "from soundbox_cloud.service import serve; serve(%r, '127.0.0.1', %d, %r)" % (
-        broker.url, port, str(tmp_path / "cloud.db"))
+    code = "from soundbox_cloud.service import serve; serve(%r, '127.0.0.1', %d, %r, certs=%r)" % (
+        broker.url, port, str(tmp_path / "cloud.db"), pki.root)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
@@ -416,3 +421,66 @@ def test_serve_stops_cleanly_on_signal(broker, tmp_path, signum):
     assert proc.returncode == 0
     assert (out, err) == ("", "")
     assert os.path.exists(tmp_path / "cloud.db")
+
+
+# ---- payment integrity: signing and the "stale" status ------------------------------------
+
+def test_a_resend_is_signed_with_the_first_sends_ts(cloud, device, pki):
+    cloud.post_payment(payment("txn-r", 600))
+    time.sleep(0.05)
+    cloud.post_payment(payment("txn-r", 600))
+    wait_until(lambda: len(device.notifications) == 2)
+    first, again = (note for _, note in device.notifications)
+    # Freshness is the payment's age: a box that missed it for long must not hear it as new.
+    assert first == again
+    assert cloud.get("/payments/txn-r")[1]["sent_ms"] == first["ts"]
+
+
+def test_stale_ack_settles_the_payment_and_is_counted(cloud, device):
+    cloud.post_payment(payment("txn-old", 800))
+    wait_until(lambda: device.notifications)
+    device.ack("txn-old", "stale")
+    wait_until(lambda: cloud.get("/payments/txn-old")[1]["status"] == "stale")
+    device.ack("txn-old", "duplicate")   # a replay of it later
+    wait_until(lambda: len(cloud.get("/payments/txn-old")[1]["acks"]) == 2)
+    stats = cloud.get("/stats")[1]
+    assert cloud.get("/payments/txn-old")[1]["status"] == "stale"
+    assert (stats["stale"], stats["acked"], stats["announced"], stats["pending"]) == (1, 1, 0, 0)
+
+
+def test_announced_replaces_an_earlier_invalid_ack(cloud, device):
+    # A forged notification (bad MAC) under a real txn reaches the box first; the real one
+    # then plays. The record must say what the merchant heard.
+    cloud.post_payment(payment("txn-x", 900))
+    wait_until(lambda: device.notifications)
+    device.ack("txn-x", "invalid")
+    wait_until(lambda: cloud.get("/payments/txn-x")[1]["status"] == "invalid")
+    device.ack("txn-x", "announced")
+    wait_until(lambda: cloud.get("/payments/txn-x")[1]["status"] == "announced")
+    device.ack("txn-x", "invalid")
+    wait_until(lambda: len(cloud.get("/payments/txn-x")[1]["acks"]) == 3)
+    assert cloud.get("/payments/txn-x")[1]["status"] == "announced"
+
+
+def test_cloud_without_a_payment_master_secret_says_so_in_one_line(broker, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = subprocess.run([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", broker.url,
+                        "--http", "127.0.0.1:%d" % procs.free_port(), "--db", str(tmp_path / "c.db"),
+                        "--certs", str(tmp_path / "empty")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "payment-master.key" in r.stderr
+    assert "pki init" in r.stderr
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "payment-master.key").write_text("not hex at all\n")
+    r = subprocess.run([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", broker.url,
+                        "--http", "127.0.0.1:%d" % procs.free_port(), "--db", str(tmp_path / "c.db"),
+                        "--certs", str(tmp_path / "bad")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "is not hex" in r.stderr and "not hex at all" not in r.stderr
+
+
+def test_cloud_derives_the_key_the_device_bundle_holds(pki):
+    from soundbox_cloud.keys import PaymentKeys
+    with open(os.path.join(pki.device_dir("sb-0002"), "payment.key"), "rb") as f:
+        on_device = wire.parse_key(f.read())
+    keys = PaymentKeys(pki.root)
+    assert keys.key("sb-0002") == on_device != keys.key("sb-0001")

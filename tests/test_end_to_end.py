@@ -45,9 +45,11 @@ def journal(path):
 
 
 class Stack:
-    def __init__(self, broker, tmp_path, voice_pack, devices=2, pki=None):
+    def __init__(self, broker, tmp_path, voice_pack, devices=2, pki=None, sim_args=()):
         self.broker, self.tmp, self.voice, self.devices = broker, tmp_path, voice_pack, devices
+        # The PKI signs payments (cloud) and holds each device's payment key, TLS or not.
         self.certs = ["--certs", str(pki.root)] if pki else []
+        self.sim_args = list(sim_args)
         self.journal = str(tmp_path / "announcements.jsonl")
         port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % port
@@ -62,7 +64,8 @@ class Stack:
         self.sim = procs.spawn(SOUNDBOX + ["sim", "--devices", str(self.devices), "--broker", self.broker.url,
                                            "--state", str(self.tmp / "devices"), "--voice", self.voice,
                                            "--wav-device", "sb-0001", "--out", str(self.tmp / "out"),
-                                           "--journal", self.journal, "--keepalive", "5"] + self.certs,
+                                           "--journal", self.journal, "--keepalive", "5"] + self.certs
+                               + self.sim_args,
                                log_path=str(self.tmp / "sim.log"))
         online = lambda: sum(d["state"] == "online" for d in http("GET", self.api + "/devices")[1]) == self.devices
         assert eventually(online), (self.tmp / "sim.log").read_text()
@@ -92,8 +95,8 @@ def stack(tls_broker, tmp_path, voice_pack, pki):
 
 
 @pytest.fixture
-def plain_stack(broker, tmp_path, voice_pack):
-    s = Stack(broker, tmp_path, voice_pack)
+def plain_stack(broker, tmp_path, voice_pack, pki):
+    s = Stack(broker, tmp_path, voice_pack, pki=pki)
     yield s
     s.close()
 

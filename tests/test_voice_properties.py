@@ -1,9 +1,28 @@
-"""Properties of en-IN amount wording over the whole valid range (CPython, hypothesis)."""
+"""Properties of the amount wording of every language over the whole valid range (CPython, hypothesis)."""
 
+import unicodedata
+
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from soundbox.voice import MAX_PAISE, TOKENS, amount_tokens, amount_words, announcement_tokens
+from soundbox import voice
+from soundbox.voice import (
+    LANGUAGES,
+    MAX_COUNT,
+    MAX_PAISE,
+    MAX_TOTAL_PAISE,
+    PROMPTS,
+    PROVIDERS,
+    TOKENS,
+    amount_tokens,
+    amount_words,
+    announcement_tokens,
+    merged_tokens,
+    offline_summary_tokens,
+    prompt_tokens,
+    tokens,
+)
 
 ONES = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
@@ -87,3 +106,172 @@ def test_parser_checks_itself():
         raise AssertionError("parser accepted %r" % bad)
     for paise in EDGES:
         assert parse_en_in(amount_words(paise)) == paise
+
+
+# ---- every language ------------------------------------------------------------------------
+
+# Hindi 1-99 written out here independently of voice.py's table, so a wrong word in
+# either place fails the round trip.
+HI_NUMBERS = {w: i + 1 for i, w in enumerate((
+    "एक दो तीन चार पाँच छह सात आठ नौ दस "
+    "ग्यारह बारह तेरह चौदह पंद्रह सोलह सत्रह अठारह उन्नीस बीस "
+    "इक्कीस बाईस तेईस चौबीस पच्चीस छब्बीस सत्ताईस अट्ठाईस उनतीस तीस "
+    "इकतीस बत्तीस तैंतीस चौंतीस पैंतीस छत्तीस सैंतीस अड़तीस उनतालीस चालीस "
+    "इकतालीस बयालीस तैंतालीस चवालीस पैंतालीस छियालीस सैंतालीस अड़तालीस उनचास पचास "
+    "इक्यावन बावन तिरपन चौवन पचपन छप्पन सत्तावन अट्ठावन उनसठ साठ "
+    "इकसठ बासठ तिरसठ चौंसठ पैंसठ छियासठ सड़सठ अड़सठ उनहत्तर सत्तर "
+    "इकहत्तर बहत्तर तिहत्तर चौहत्तर पचहत्तर छिहत्तर सतहत्तर अठहत्तर उन्यासी अस्सी "
+    "इक्यासी बयासी तिरासी चौरासी पचासी छियासी सत्तासी अट्ठासी नवासी नब्बे "
+    "इक्यानबे बानबे तिरानबे चौरानबे पचानबे छियानबे सत्तानबे अट्ठानबे निन्यानबे").split())}
+assert len(HI_NUMBERS) == 99
+
+HI = {"numbers": HI_NUMBERS, "hundred": "सौ", "hundreds": {},
+      "groups": {"करोड़": 10_000_000, "लाख": 100_000, "हज़ार": 1000},
+      "rupee": ("रुपया", "रुपये"), "paisa": ("पैसा", "पैसे"), "and": "और"}
+# Marathi and Bengali: the number words come from the engine's own table (their spelling
+# is checked by the native examples in tests/core/test_voice.py); the parser checks the
+# structure: grouping, hundreds, agreement, joining.
+_MR, _BN = voice._table("mr"), voice._table("bn")
+MR = {"numbers": {w: i for i, w in enumerate(_MR["below_100"]) if i}, "hundred": None,
+      "hundreds": dict({w: 100 * i for i, w in enumerate(_MR["hundreds"]) if i}, शंभर=100),
+      "alone_only": "शंभर",
+      "groups": {"कोटी": 10_000_000, "लाख": 100_000, "हजार": 1000},
+      "rupee": ("रुपया", "रुपये"), "paisa": ("पैसा", "पैसे"), "and": "आणि"}
+BN = {"numbers": {w: i for i, w in enumerate(_BN["below_100"]) if i}, "hundred": None,
+      "hundreds": {w: 100 * i for i, w in enumerate(_BN["hundreds"]) if i},
+      "groups": {"কোটি": 10_000_000, "লাখ": 100_000, "হাজার": 1000},
+      "rupee": ("টাকা", "টাকা"), "paisa": ("পয়সা", "পয়সা"), "and": None}
+SPECS = {"hi": HI, "mr": MR, "bn": BN}
+
+
+def parse_indian(words: str, spec) -> int:
+    """Independent reader of Indian-language amount wording: words -> paise. Strict about
+    grouping order, hundreds, singular/plural and where the "and" word may stand."""
+    total, number, small, last = 0, 0, 0, None  # last: size of the last group word read
+    seen_unit = None
+    toks = words.split(" ")
+    for i, w in enumerate(toks):
+        if w in spec["numbers"]:
+            assert small == 0, "two number words in a row: %r" % words
+            small = spec["numbers"][w]
+        elif w == spec["hundred"]:
+            assert 0 < small < 10 and (last is None or last > 100), "bad hundreds: %r" % words
+            number += small * 100
+            small, last = 0, 100
+        elif w in spec["hundreds"]:
+            assert small == 0 and (last is None or last > 100), "bad hundreds: %r" % words
+            if w == spec.get("alone_only"):
+                assert i + 1 < len(toks) and toks[i + 1] not in spec["numbers"], "शंभर before more: %r" % words
+            elif spec.get("alone_only") and spec["hundreds"][w] == 100:
+                assert toks[i + 1] in spec["numbers"], "एकशे with nothing after: %r" % words
+            number += spec["hundreds"][w]
+            last = 100
+        elif w in spec["groups"]:
+            size = spec["groups"][w]
+            assert 0 < small < 100 and (last is None or size < last), "group order: %r" % words
+            number += small * size
+            small, last = 0, size
+        elif w in spec["rupee"] or w in spec["paisa"]:
+            number += small
+            assert number > 0, "unit without a number: %r" % words
+            pair = spec["rupee"] if w in spec["rupee"] else spec["paisa"]
+            assert w == (pair[0] if number == 1 else pair[1]), "singular/plural: %r" % words
+            assert seen_unit is None or (seen_unit == "rupee" and pair is spec["paisa"]), "units: %r" % words
+            seen_unit = "rupee" if pair is spec["rupee"] else "paisa"
+            total += number * (100 if seen_unit == "rupee" else 1)
+            number, small, last = 0, 0, None
+        elif spec["and"] and w == spec["and"]:
+            assert seen_unit == "rupee" and number == 0 and small == 0, "misplaced and: %r" % words
+            assert toks[i + 1] in spec["numbers"], "and before no number: %r" % words
+        else:
+            raise AssertionError("unknown word %r in %r" % (w, words))
+    assert number == 0 and small == 0, "number without a unit: %r" % words
+    if spec["and"] and seen_unit == "paisa" and total >= 100:
+        assert spec["and"] in toks, "rupees and paise not joined: %r" % words
+    return total
+
+
+@pytest.mark.parametrize("lang", ["hi", "mr", "bn"])
+@settings(max_examples=2000)
+@given(amounts)
+@example(1)
+@example(MAX_PAISE)
+@example(10_000)
+@example(10_010_000)
+def test_indian_words_read_back_to_the_same_amount(lang, paise):
+    assert parse_indian(amount_words(paise, lang), SPECS[lang]) == paise
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@settings(max_examples=2000)
+@given(amounts, st.sampled_from((None,) + PROVIDERS))
+@example(1, None)
+@example(MAX_PAISE, "upi")
+def test_every_language_uses_only_its_pack_tokens(lang, paise, provider):
+    pack = set(TOKENS[lang])
+    said = announcement_tokens(paise, lang, provider)
+    assert set(said) <= pack
+    assert " ".join(amount_tokens(paise, lang)) == amount_words(paise, lang)
+
+
+@settings(max_examples=1000)
+@given(st.integers(1, MAX_COUNT), st.integers(1, MAX_TOTAL_PAISE), st.sampled_from(LANGUAGES))
+def test_summaries_use_only_pack_tokens(count, total, lang):
+    pack = set(TOKENS[lang])
+    assert set(merged_tokens(count, total, lang)) <= pack
+    assert set(offline_summary_tokens(count, total, lang)) <= pack
+
+
+@settings(max_examples=1000)
+@given(amounts)
+def test_hindi_verb_agrees_with_the_amount(paise):
+    said = announcement_tokens(paise, "hi")
+    assert said[-1] == ("प्राप्त हुआ" if paise in (1, 100) else "प्राप्त हुए")
+
+
+def test_every_small_amount_in_every_language():
+    # Exhaustive below 1,000 rupees, where every number word and hundreds form occurs.
+    for lang in LANGUAGES:
+        pack = set(TOKENS[lang])
+        for paise in range(1, 100_001):
+            words = amount_words(paise, lang)
+            assert set(amount_tokens(paise, lang)) <= pack, (lang, paise)
+            if lang == "en-IN":
+                assert parse_en_in(words) == paise
+            else:
+                assert parse_indian(words, SPECS[lang]) == paise, (lang, paise)
+
+
+def test_prompts_and_providers_are_in_every_pack():
+    for lang in LANGUAGES:
+        pack = set(TOKENS[lang])
+        for name in PROMPTS:
+            assert set(prompt_tokens(name, lang)) <= pack
+        assert tokens(lang) == TOKENS[lang]
+
+
+def test_tokens_are_nfc_and_clean():
+    # One spelling per clip name: a decomposed/precomposed mismatch would miss the clip.
+    for lang in LANGUAGES:
+        for tok in TOKENS[lang]:
+            assert unicodedata.normalize("NFC", tok) == tok, (lang, tok)
+            assert tok == tok.strip() and "  " not in tok and "\u200d" not in tok, (lang, tok)
+
+
+def test_indian_parser_checks_itself():
+    for bad in ("एक रुपये", "दो रुपया", "सौ रुपये", "एक हज़ार एक लाख रुपये", "पचास",
+                "और पचास पैसे", "दो रुपये पचास पैसे", "बीस पाँच रुपये", "एक सौ दो सौ रुपये"):
+        try:
+            parse_indian(bad, HI)
+        except AssertionError:
+            continue
+        raise AssertionError("parser accepted %r" % bad)
+    for bad in ("एकशे रुपये", "एक शंभर रुपये", "शंभर एक रुपये"):
+        try:
+            parse_indian(bad, MR)
+        except AssertionError:
+            continue
+        raise AssertionError("parser accepted %r" % bad)
+    assert parse_indian("दो सौ पचास रुपये", HI) == 25000
+    assert parse_indian("एक हजार शंभर रुपये", MR) == 110000
+    assert parse_indian("পঁচিশ টাকা পঞ্চাশ পয়সা", BN) == 2550

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from soundbox import payment
 from soundbox_cloud.errors import BrokerUnavailable, CloudError, Rejected
+from soundbox_cloud.keys import PaymentKeys
 from soundbox_cloud.store import Store
 from soundbox_cloud.validation import check_payment_request, is_device_id, is_txn
 
@@ -21,7 +23,7 @@ log = logging.getLogger("soundbox_cloud")
 STARTUP_TIMEOUT_S = 5.0     # TCP connect + CONNACK + SUBACK, so a dead broker fails fast
 KEEPALIVE_S = 30
 MAX_QUEUED_NOTIFICATIONS = 10_000   # paho's own outbound queue; beyond it a payment gets 503
-ACK_STATUSES = ("announced", "duplicate", "invalid", "failed")
+ACK_STATUSES = ("announced", "duplicate", "stale", "invalid", "failed")
 DEVICE_STATES = ("online", "offline")
 MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to this length
 
@@ -94,7 +96,12 @@ def reason_of(error):
 
 
 class CloudHandler:
-    """One paho connection: publishes notifications, records acks, status and telemetry in the store."""
+    """One paho connection: publishes notifications, records acks, status and telemetry in the store.
+
+    certs: the PKI directory. payment-master.key there signs every notification (each
+    device verifies with its derived key); ca.pem, cloud.pem and cloud.key are the TLS
+    identity for mqtts://.
+    """
 
     def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0"):
         if not group or any(ch in group for ch in "/+#"):
@@ -102,6 +109,7 @@ class CloudHandler:
         self.broker_url = broker_url
         self.host, self.port, tls = parse_broker_url(broker_url)
         self.tls = tls_files(certs) if tls else None
+        self.keys = PaymentKeys(certs)
         self.group = group
         self.instance = instance
         self.bad_messages = 0   # malformed device messages dropped (each logs one line)
@@ -233,10 +241,11 @@ class CloudHandler:
             raise Rejected(404, "device", "unknown device %s (it has never reported its status)" % device)
         if not self.connected:
             raise Rejected(503, "broker", "not connected to the MQTT broker; retry the same txn later")
-        ts = now_ms()
-        record = self.store.record_send(device, amount, txn, ts)
-        payload = json.dumps({"txn": txn, "amount": amount, "currency": "INR", "ts": ts},
-                             separators=(",", ":"))
+        record = self.store.record_send(device, amount, txn, now_ms())
+        # A resend carries the first send's ts: freshness is the payment's age, so one the
+        # box missed for long goes into its offline summary instead of sounding brand new.
+        note = payment.sign(self.keys.key(device), device, txn, amount, record["sent_ms"])
+        payload = json.dumps(note, separators=(",", ":"))
         info = self.client.publish("sb/%s/notify" % device, payload, qos=1)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             raise Rejected(503, "broker", "too many notifications waiting for the broker; retry the same txn later")

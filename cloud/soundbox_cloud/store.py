@@ -18,7 +18,8 @@ CREATE INDEX IF NOT EXISTS acks_by_txn ON acks (txn, device);
 """
 
 # Acks that settle a payment; a "duplicate" ack only says the device had already seen it.
-FINAL_STATUSES = ("announced", "invalid", "failed")
+# "stale": authentic but too old to announce alone; the device said it in its offline summary.
+FINAL_STATUSES = ("announced", "stale", "invalid", "failed")
 
 # Acks from a device other than the payment's are kept but never count for the payment.
 OWN_ACKS = "acks a JOIN payments p ON a.txn = p.txn AND a.device = p.device"
@@ -120,11 +121,16 @@ class Store:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (ack["txn"], device, ack["status"], ack["reason"], ack["rx"], ack["play"],
                      ack["done"], now_ms))
-                # First ack sets the status; a later announced/invalid replaces only a "duplicate".
+                # First ack sets the status; a later final one replaces only a "duplicate", except
+                # that "announced" also replaces "invalid" and "failed": a forged notification
+                # (bad MAC) under a real txn, or a failed playback the broker redelivered, must not
+                # hide that the merchant did hear the payment.
                 self._db.execute(
                     "UPDATE payments SET status = ? WHERE txn = ? AND device = ?"
-                    " AND (status = 'sent' OR (status = 'duplicate' AND ?))",
-                    (ack["status"], ack["txn"], device, ack["status"] in FINAL_STATUSES))
+                    " AND (status = 'sent' OR (status = 'duplicate' AND ?)"
+                    " OR (? AND status IN ('invalid', 'failed')))",
+                    (ack["status"], ack["txn"], device, ack["status"] in FINAL_STATUSES,
+                     ack["status"] == "announced"))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -148,6 +154,7 @@ class Store:
             " (SELECT COUNT(*) FROM payments WHERE status = 'announced') AS announced,"
             " (SELECT COUNT(*) FROM payments WHERE status != 'sent') AS acked,"
             " (SELECT COUNT(*) FROM payments WHERE status = 'invalid') AS invalid,"
+            " (SELECT COUNT(*) FROM payments WHERE status = 'stale') AS stale,"
             " (SELECT COUNT(*) FROM %s WHERE a.status = 'duplicate') AS duplicate_acks,"
             " (SELECT COUNT(*) FROM (SELECT a.txn FROM %s WHERE a.status = 'announced'"
             "   GROUP BY a.txn HAVING COUNT(*) > 1)) AS duplicated,"

@@ -1,8 +1,8 @@
 """ESP32 board support: the HAL the soundbox app runs on, on a real board.
 
 Default pins are for an ESP32-WROVER with a MAX98357A I2S amplifier; override
-any of them under "pins" in /config.json. Voice clips come from the pack in
-/voice/<lang>/ as 22050 Hz mono 16-bit WAV (the pack builder's format).
+any of them under "pins" in /config.json. Announcements play from the language's
+voice pack, /voice/<lang>.pack (soundbox.voicepack; `soundbox voicepack build`).
 """
 
 import asyncio
@@ -13,34 +13,49 @@ import ntptime
 
 from soundbox import clock
 from soundbox.storage import FileStorage
+from soundbox.voicepack import Pack
 
 DEFAULT_PINS = {"i2s_sck": 26, "i2s_ws": 25, "i2s_sd": 22, "led": 2, "replay": 0, "battery": 35}
-WAV_HEADER = 44  # the pack builder writes canonical PCM WAV files
-BLOCK = 2048  # bytes streamed to I2S at a time: small, the GC heap is ~110 KB
+BLOCK = 2048  # bytes read from the pack and streamed to I2S at a time: the GC heap is ~110 KB
+I2S_BUFFER = 8192  # bytes of I2S DMA buffer: 256 ms of 16 kHz audio
 
 
 class I2sSink:
-    """Streams a clip at a time, in small blocks, through the I2S DMA buffer."""
+    """Streams announcements from the language's voice pack to machine.I2S in small blocks.
 
-    def __init__(self, pins, voice_dir, rate=22050):
-        self.voice_dir = voice_dir
-        self.i2s = machine.I2S(0, sck=machine.Pin(pins["i2s_sck"]), ws=machine.Pin(pins["i2s_ws"]),
-                               sd=machine.Pin(pins["i2s_sd"]), mode=machine.I2S.TX, bits=16,
-                               format=machine.I2S.MONO, rate=rate, ibuf=8192)
-        self.out = asyncio.StreamWriter(self.i2s, {})
+    The pack, and I2S at the pack's sample rate, are opened at the first
+    announcement: a box whose pack is missing or damaged still boots and acks
+    (the app reports the playback failure), and tries again next time.
+    """
+
+    def __init__(self, pins, pack_path):
+        self.pins = pins
+        self.pack_path = pack_path
+        self.pack = None
+        self.i2s = None
+        self.out = None
         self.buf = bytearray(BLOCK)
 
+    def _open(self):
+        pack = self.pack
+        if pack is None:
+            pack = self.pack = Pack(self.pack_path)
+        out = self.out
+        if out is None:
+            pins = self.pins
+            self.i2s = machine.I2S(0, sck=machine.Pin(pins["i2s_sck"]), ws=machine.Pin(pins["i2s_ws"]),
+                                   sd=machine.Pin(pins["i2s_sd"]), mode=machine.I2S.TX, bits=16,
+                                   format=machine.I2S.MONO, rate=pack.rate, ibuf=I2S_BUFFER)
+            out = self.out = asyncio.StreamWriter(self.i2s, {})
+        return pack, out
+
     async def play(self, tokens, name=None):
-        view = memoryview(self.buf)
-        for token in tokens:
-            with open("%s/%s.wav" % (self.voice_dir, token), "rb") as f:
-                f.seek(WAV_HEADER)
-                while True:
-                    n = f.readinto(self.buf)
-                    if not n:
-                        break
-                    self.out.write(view[:n])
-                    await self.out.drain()
+        pack, out = self._open()
+        for block in pack.stream(tokens, self.buf):
+            out.write(block)
+            await out.drain()  # before the next block refills the buffer
+        # The last blocks are still in the DMA buffer: return when the speaker has said them.
+        await asyncio.sleep_ms(I2S_BUFFER * 1000 // (pack.rate * 2))
 
 
 class Led:
@@ -82,6 +97,11 @@ class Battery:
 class HardwareClock:
     monotonic_ms = staticmethod(clock.monotonic_ms)
     wall_ms = staticmethod(clock.wall_ms)
+    synced = False  # set by sync_time(): the RTC starts at 2000-01-01 after a power cut
+
+    def trusted(self):
+        """Wall time is real only after an NTP sync; until then payments wait to be judged."""
+        return HardwareClock.synced
 
 
 class Esp32Hal:
@@ -89,7 +109,7 @@ class Esp32Hal:
         pins = dict(DEFAULT_PINS)
         pins.update(config.get("pins", {}))
         self.storage = FileStorage("/data")
-        self.audio = I2sSink(pins, "/voice/" + config.get("lang", "en-IN"))
+        self.audio = I2sSink(pins, "/voice/%s.pack" % config.get("lang", "en-IN"))
         self.led = Led(pins["led"])
         self.buttons = Buttons(pins["replay"])
         self.battery = Battery(pins["battery"])
@@ -119,6 +139,7 @@ def sync_time():
     """Set the RTC from NTP: payment timestamps (and, later, TLS) need true time."""
     try:
         ntptime.settime()
-        return True
     except OSError:
         return False
+    HardwareClock.synced = True
+    return True

@@ -1,26 +1,45 @@
 """Payment notifications and acks: the device's view of the wire format.
 
 Notification (cloud -> sb/<id>/notify, QoS 1), JSON:
-    {"txn": "T123", "amount": 25000, "currency": "INR", "ts": 1732240000123}
+    {"txn": "T123", "amount": 25000, "currency": "INR", "ts": 1732240000123,
+     "mac": "<64 hex digits>"}
 amount is integer paise (a float, even 250.0, is refused); ts is the cloud's
-wall-clock ms at send time; currency is optional and must be INR.
+wall-clock ms when the payment was first sent; currency is optional and must be
+INR; mac is HMAC-SHA256, under the device's payment key, of `canonical(...)`.
+
+The payment key is HMAC-SHA256(master secret, device id): the cloud derives it
+from its master secret, the device holds its own in /certs/payment.key (hex),
+delivered with its identity. Putting the device id into the signed bytes binds
+a notification to one box: a valid notification for sb-0002 replayed onto
+sb-0001's topic does not verify there.
 
 Ack (device -> sb/<id>/ack, QoS 1), JSON:
     {"txn": "T123", "status": "announced", "reason": "", "rx": ms, "play": ms, "done": ms}
-status is announced | duplicate | invalid | failed (the speaker could not play it);
+status is announced | duplicate | stale (authentic but older than the freshness
+limit: counted in the offline summary instead of announced alone) | invalid |
+failed (the speaker could not play it, or it could not be held);
 reason says why when not announced.
 """
 
+import binascii
 import json
 
+from soundbox import crypto
 from soundbox.voice import MAX_PAISE
 
 MAX_TXN_LEN = 64
+MAC_VERSION = "sb-pay-v1"  # first line of the signed bytes: a new encoding gets a new tag
+KEY_SIZE = 32
 
 ANNOUNCED = "announced"
 DUPLICATE = "duplicate"
+STALE = "stale"
 INVALID = "invalid"
 FAILED = "failed"
+
+# Verdicts of `age_verdict`.
+FRESH = "fresh"
+AHEAD = "ahead"  # stamped later than the device's clock allows
 
 
 class InvalidNotification(Exception):
@@ -28,6 +47,17 @@ class InvalidNotification(Exception):
         super().__init__(reason)
         self.reason = reason
         self.txn = txn
+
+
+class Notification:
+    """The fields of a well-formed notification; `mac` is the 32 raw bytes, not yet checked."""
+
+    def __init__(self, txn, amount, currency, ts, mac):
+        self.txn = txn
+        self.amount = amount
+        self.currency = currency
+        self.ts = ts
+        self.mac = mac
 
 
 def valid_txn(txn):
@@ -53,8 +83,68 @@ def amount_problem(amount):
     return None
 
 
+# ---- the signed bytes ---------------------------------------------------------
+
+def canonical(device_id, txn, amount, currency, ts):
+    """The exact bytes the MAC covers: one field per line, in a fixed order, after a
+    version tag. No field may contain a newline (txn and device id rules already say
+    so), which makes the encoding unambiguous."""
+    for text in (device_id, txn, currency):
+        if type(text) is not str or "\n" in text:
+            raise ValueError("canonical fields must be strings without newlines")
+    if type(amount) is not int or type(ts) is not int:
+        raise ValueError("amount and ts must be integers")
+    return ("%s\n%s\n%s\n%d\n%s\n%d" % (MAC_VERSION, device_id, txn, amount, currency, ts)).encode()
+
+
+def mac(key, device_id, txn, amount, currency, ts):
+    """HMAC-SHA256 of the canonical bytes: 32 raw bytes."""
+    return crypto.hmac_sha256(key, canonical(device_id, txn, amount, currency, ts))
+
+
+def sign(key, device_id, txn, amount, ts, currency="INR"):
+    """The notification as a dict, "mac" included (the cloud's side; tests use it too)."""
+    digest = mac(key, device_id, txn, amount, currency, ts)
+    return {"txn": txn, "amount": amount, "currency": currency, "ts": ts,
+            "mac": binascii.hexlify(digest).decode()}
+
+
+def authentic(note, key, device_id):
+    """True when note.mac is the MAC of its fields for this device, compared in constant time."""
+    expected = mac(key, device_id, note.txn, note.amount, note.currency, note.ts)
+    return crypto.equal(expected, note.mac)
+
+
+def parse_key(data):
+    """bytes of payment.key (64 hex digits, whitespace around allowed) -> the 32-byte key.
+    The error never quotes the file: it is key material."""
+    try:
+        key = binascii.unhexlify(data.strip())
+    except (ValueError, TypeError):
+        raise ValueError("payment key is not hex")
+    if len(key) != KEY_SIZE:
+        raise ValueError("payment key must be %d bytes (%d hex digits)" % (KEY_SIZE, 2 * KEY_SIZE))
+    return key
+
+
+# ---- freshness ------------------------------------------------------------------
+
+def age_verdict(ts, now_ms, limit_ms):
+    """FRESH, STALE (older than limit_ms) or AHEAD (more than limit_ms in the future).
+    Only meaningful when now_ms comes from a trusted clock."""
+    age = now_ms - ts
+    if age > limit_ms:
+        return STALE
+    if age < -limit_ms:
+        return AHEAD
+    return FRESH
+
+
+# ---- parsing ----------------------------------------------------------------------
+
 def parse_notification(payload):
-    """-> (txn, amount). Raises InvalidNotification with a reason (and the txn if readable)."""
+    """-> Notification with well-formed fields; the MAC is checked by `authentic`.
+    Raises InvalidNotification with a reason (and the txn if readable)."""
     try:
         msg = json.loads(payload)
     except (ValueError, UnicodeError):
@@ -73,8 +163,25 @@ def parse_notification(payload):
         raise InvalidNotification(problem, txn)
     currency = msg.get("currency", "INR")
     if currency != "INR":
-        raise InvalidNotification("unknown currency: %s" % (currency,), txn)
-    return txn, msg["amount"]
+        raise InvalidNotification("unknown currency: %s" % (str(currency)[:16],), txn)
+    ts = msg.get("ts")
+    if ts is None:
+        raise InvalidNotification("missing field: ts", txn)
+    if type(ts) is not int or ts <= 0:
+        raise InvalidNotification("ts must be a positive integer (ms since 1970)", txn)
+    digest = msg.get("mac")
+    if digest is None:
+        raise InvalidNotification("missing field: mac", txn)
+    return Notification(txn, msg["amount"], currency, ts, _mac_bytes(digest, txn))
+
+
+def _mac_bytes(digest, txn):
+    if type(digest) is not str or len(digest) != 2 * crypto.DIGEST_SIZE:
+        raise InvalidNotification("mac must be %d hex digits" % (2 * crypto.DIGEST_SIZE), txn)
+    try:
+        return binascii.unhexlify(digest.encode())
+    except ValueError:
+        raise InvalidNotification("mac must be %d hex digits" % (2 * crypto.DIGEST_SIZE), txn)
 
 
 def ack_payload(txn, status, reason, rx, play=None, done=None):

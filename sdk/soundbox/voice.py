@@ -1,40 +1,70 @@
 """Amount wording: integer paise -> the words (and voice-pack tokens) a soundbox says.
 
-Pure and MicroPython-safe: no I/O, no imports.
+Pure and MicroPython-safe: no I/O; it imports only its own language tables.
 
-en-IN rules (tested exactly):
+A token is the name of one clip in the language's voice pack (soundbox.voicepack).
+`tokens(lang)` lists every token any phrase of `lang` can use, so a pack built
+from that list can say every amount, summary and prompt. A token is usually a
+word; it may be a phrase ("प्राप्त हुए") when the words are always said together:
+one clip then keeps the phrase's natural intonation. The text form of anything
+is its tokens joined by single spaces.
 
-    paise            words
-    1                one paisa
-    50               fifty paise
-    100              one rupee
-    101              one rupee and one paisa
-    25000            two hundred fifty rupees
-    25050            two hundred fifty rupees and fifty paise
-    12500050         one lakh twenty five thousand rupees and fifty paise
-    1000000000       one crore rupees
-    99999999999      ninety nine crore ninety nine lakh ninety nine thousand
-                     nine hundred ninety nine rupees and ninety nine paise
+Common to every language:
 
-- lowercase words separated by single spaces; no hyphens ("twenty five");
-- Indian grouping: crore (10^7), lakh (10^5), thousand, hundred; the largest
-  amount is 99,99,99,999.99 rupees, so crores never exceed ninety nine;
-- no "and" inside a number; "and" only joins the rupee part to the paise part;
-- "rupee" and "paisa" for exactly one, "rupees" and "paise" otherwise;
-- zero rupees: only the paise are said; zero paise: only the rupees.
+- amounts are int paise, 1 <= paise <= MAX_PAISE (99,99,99,999.99 rupees);
+  anything else (float, bool, str, 0, negative, too big) raises ValueError;
+- Indian grouping: crore (10^7), lakh (10^5), thousand, hundred;
+- zero rupees: only the paise are said; zero paise: only the rupees;
+- totals (merged_tokens, offline_summary_tokens) may reach MAX_TOTAL_PAISE: a
+  crore count above ninety nine is itself said as a number ("one hundred
+  twenty crore");
+- a provider is an id from PROVIDERS ("upi", "paytm" ...); each language says
+  it with its own clip.
 
-Announcements (English order): "received <amount>", and with a provider
-"received <amount> on <provider>", e.g. "received fifty paise on upi".
-A provider is one token the voice pack must also hold.
-
-Languages live in _LANGS as tables. Indian languages have irregular words for
-every number 1-99, so a table gives all 99 (`below_100`) rather than tens and
-units; the grouping words and the rupee/paise/received words come next to it.
-Adding hi/ta/... means adding a table and, where word order differs, a
-sentence function.
+Each language's rules are documented next to its table: en-IN below, the others
+in soundbox.voice_hi, soundbox.voice_mr and soundbox.voice_bn.
 """
 
-MAX_PAISE = 99999999999  # 99,99,99,999.99 rupees
+MAX_PAISE = 99999999999  # 99,99,99,999.99 rupees: the largest payment
+MAX_TOTAL_PAISE = 9999999999999999  # summaries add payments up; still said with these tokens
+MAX_COUNT = 999999999  # payments in one summary: 99,99,99,999 is said without a crore count above 99
+PROVIDERS = ("bhim", "gpay", "paytm", "phonepe", "upi")
+# Spoken health prompts (section 4 of the voice UX): each is one clip per language.
+PROMPTS = ("charging", "clock_not_set", "low_battery", "no_network", "not_registered",
+           "server_unreachable", "updating")
+
+# Sentence templates: a "$name" item is a slot filled by the builder, anything else
+# is a literal token of the language.
+#   $amount          the amount's tokens
+#   $received        the "received" word agreeing with the amount (one rupee/paisa vs more)
+#   $provider        the provider phrase, or nothing when no provider is given
+#   $count           the number of payments, in words
+#   $payments        the word for payment(s) agreeing with $count
+#   $received_count  the "received" word agreeing with $count
+#   $name            (provider phrase only) the provider's own clip
+
+# ---- en-IN -------------------------------------------------------------------
+#
+#   paise            words
+#   1                one paisa
+#   50               fifty paise
+#   100              one rupee
+#   101              one rupee and one paisa
+#   25000            two hundred fifty rupees
+#   25050            two hundred fifty rupees and fifty paise
+#   12500050         one lakh twenty five thousand rupees and fifty paise
+#   1000000000       one crore rupees
+#   99999999999      ninety nine crore ninety nine lakh ninety nine thousand
+#                    nine hundred ninety nine rupees and ninety nine paise
+#
+# - lowercase words separated by single spaces; no hyphens ("twenty five");
+#   every word is its own token (English 20-99 is regular: tens + units);
+# - "one hundred", never a bare "hundred";
+# - no "and" inside a number; "and" only joins the rupee part to the paise part;
+# - "rupee" and "paisa" for exactly one, "rupees" and "paise" otherwise.
+# Announcement (English order): "received <amount> [on <provider>]".
+# Merged: "four payments received total two hundred rupees" ("one payment received ...").
+# Offline summary: "while offline three payments received total ...".
 
 _EN_UNITS = (
     "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -48,8 +78,8 @@ _EN_TENS = (
 
 
 def _en_below_100():
-    # English 20-99 is regular (tens + units), so build the table; other
-    # languages write all 99 entries out.
+    # English 20-99 is regular (tens + units), so build the table; the Indian
+    # languages below write all 99 entries out.
     words = list(_EN_UNITS)
     for n in range(20, 100):
         tens = _EN_TENS[n // 10]
@@ -58,8 +88,9 @@ def _en_below_100():
 
 
 _EN_IN = {
-    "below_100": _en_below_100(),  # index n -> words for n (index 0 unused)
-    "hundred": "hundred",
+    # index n -> words for n (index 0 unused); in number tables a space separates tokens
+    "below_100": _en_below_100(),
+    "hundred": "hundred",  # said after the count: "two hundred"
     "thousand": "thousand",
     "lakh": "lakh",
     "crore": "crore",
@@ -69,23 +100,63 @@ _EN_IN = {
     "paise": "paise",
     "and": "and",
     "received": "received",
-    "on": "on",
-    # Spoken health prompts, by name (more come with the voice UX).
-    "prompts": {"not_registered": "device not registered"},
+    "received_many": "received",
+    "payment": "payment",
+    "payments": "payments",
+    "announce": ("$received", "$amount", "$provider"),
+    "provider": ("on", "$name"),
+    "merged": ("$count", "$payments", "$received_count", "total", "$amount"),
+    "offline": ("while", "offline"),  # said before the merged phrase
+    "providers": {"bhim": "bhim", "gpay": "gpay", "paytm": "paytm", "phonepe": "phonepe", "upi": "upi"},
+    "prompts": {
+        "charging": "charging",
+        "clock_not_set": "clock not set",
+        "low_battery": "low battery",
+        "no_network": "no network",
+        "not_registered": "device not registered",
+        "server_unreachable": "server unreachable",
+        "updating": "update in progress",
+    },
 }
 
+LANGUAGES = ("en-IN", "hi", "mr", "bn")
+# Loaded tables. The Indian languages live in modules of their own (soundbox.voice_hi ...):
+# all four tables cost ~45 KB of MicroPython heap, and a box speaks one or two.
 _LANGS = {"en-IN": _EN_IN}
-LANGUAGES = ("en-IN",)
 
 
 def _table(lang):
-    if not isinstance(lang, str) or lang not in _LANGS:
+    if not isinstance(lang, str) or lang not in LANGUAGES:
         raise ValueError("unsupported language %r; supported: %s" % (lang, ", ".join(LANGUAGES)))
-    return _LANGS[lang]
+    table = _LANGS.get(lang)
+    if table is None:
+        table = _LANGS[lang] = _load(lang)
+    return table
+
+
+def _load(lang):
+    # Imported here rather than at the top: only the languages a box speaks take heap.
+    if lang == "hi":
+        from soundbox import voice_hi
+        return voice_hi.TABLE
+    if lang == "mr":
+        from soundbox import voice_mr
+        return voice_mr.TABLE
+    from soundbox import voice_bn
+    return voice_bn.TABLE
+
+
+def _check_int(value, what, unit, low, high):
+    # type() rather than isinstance(): bool is an int subclass on CPython.
+    if type(value) is not int:
+        raise ValueError("%s must be an int number of %s, got %s" % (what, unit, type(value).__name__))
+    if value < low:
+        raise ValueError("%s must be at least %d, got %d" % (what, low, value))
+    if value > high:
+        raise ValueError("%s must be at most %d, got %d" % (what, high, value))
 
 
 def _check_paise(paise):
-    # type() rather than isinstance(): bool is an int subclass on CPython.
     if type(paise) is not int:
         raise ValueError("amount must be an int number of paise, got %s" % type(paise).__name__)
     if paise < 1:
@@ -94,57 +165,61 @@ def _check_paise(paise):
         raise ValueError("amount must be at most %d paise, got %d" % (MAX_PAISE, paise))
 
 
+def _split(words):
+    # Number tables keep several tokens in one string ("twenty five"); no Indian
+    # number word has a space, so this only ever splits English.
+    return words.split(" ")
+
+
+def _hundreds(h, rest, t):
+    if "hundreds" not in t:
+        return _split(t["below_100"][h]) + [t["hundred"]]
+    if h == 1 and not rest and "hundred_alone" in t:
+        return [t["hundred_alone"]]
+    return [t["hundreds"][h]]
+
+
 def _number_tokens(n, t):
-    """Tokens for 1 <= n <= 99,99,99,999 in Indian grouping."""
+    """Tokens for n >= 1 in Indian grouping; a crore count above 99 is itself a number."""
     out = []
-    for size, word in ((10000000, "crore"), (100000, "lakh"), (1000, "thousand"), (100, "hundred")):
+    crores = n // 10000000
+    if crores:
+        out.extend(_number_tokens(crores, t))
+        out.append(t["crore"])
+        n = n % 10000000
+    for size, word in ((100000, "lakh"), (1000, "thousand")):
         count = n // size
         if count:
-            out.extend(t["below_100"][count].split(" "))
+            out.extend(_split(t["below_100"][count]))
             out.append(t[word])
             n = n % size
+    if n >= 100:
+        out.extend(_hundreds(n // 100, n % 100, t))
+        n = n % 100
     if n:
-        out.extend(t["below_100"][n].split(" "))
+        out.extend(_split(t["below_100"][n]))
     return out
 
 
-def tokens(lang="en-IN"):
-    """Every token a voice pack for `lang` must hold, in a stable order."""
-    t = _table(lang)
-    seen = []
-    for words in t["below_100"][1:]:
-        for w in words.split(" "):
-            if w not in seen:
-                seen.append(w)
-    for key in ("hundred", "thousand", "lakh", "crore", "rupee", "rupees",
-                "paisa", "paise", "and", "received", "on"):
-        if t[key] not in seen:
-            seen.append(t[key])
-    for name in sorted(t["prompts"]):
-        for w in t["prompts"][name].split(" "):
-            if w not in seen:
-                seen.append(w)
-    return tuple(seen)
-
-
-TOKENS = {"en-IN": tokens("en-IN")}
-
-
-def amount_tokens(paise, lang="en-IN"):
-    """The amount as a list of voice-pack tokens (for en-IN: the words)."""
-    t = _table(lang)
-    _check_paise(paise)
+def _amount(paise, t):
     rupees, rest = paise // 100, paise % 100
     out = []
     if rupees:
         out.extend(_number_tokens(rupees, t))
         out.append(t["rupee"] if rupees == 1 else t["rupees"])
     if rest:
-        if rupees:
+        if rupees and t["and"]:
             out.append(t["and"])
         out.extend(_number_tokens(rest, t))
         out.append(t["paisa"] if rest == 1 else t["paise"])
     return out
+
+
+def amount_tokens(paise, lang="en-IN"):
+    """The amount as a list of voice-pack tokens (for en-IN: the words)."""
+    t = _table(lang)
+    _check_paise(paise)
+    return _amount(paise, t)
 
 
 def amount_words(paise, lang="en-IN"):
@@ -152,37 +227,113 @@ def amount_words(paise, lang="en-IN"):
     return " ".join(amount_tokens(paise, lang))
 
 
-def _check_provider(provider):
-    # A provider becomes a clip file name in the pack: keep it a plain token.
-    ok = isinstance(provider, str) and 0 < len(provider) <= 32
-    if ok:
-        for c in provider:
-            if not ("a" <= c <= "z" or "0" <= c <= "9" or c == "_"):
-                ok = False
-                break
-    if not ok:
-        raise ValueError("provider must be 1-32 chars of a-z, 0-9 or _, got %r" % (provider,))
+def _check_provider(provider, t):
+    if not isinstance(provider, str) or provider not in t["providers"]:
+        raise ValueError("provider must be one of %s, got %r" % (", ".join(PROVIDERS), provider))
 
 
-def announcement_tokens(paise, lang="en-IN", provider=None):
-    """Tokens of the full announcement: received <amount> [on <provider>]."""
-    t = _table(lang)
-    out = [t["received"]] + amount_tokens(paise, lang)
-    if provider is not None:
-        _check_provider(provider)
-        out.append(t["on"])
-        out.append(provider)
+def _fill(template, t, paise, count=None, provider=None):
+    """Tokens of a sentence template (see the slot names at the top of the module)."""
+    out = []
+    for item in template:
+        if item == "$amount":
+            out.extend(_amount(paise, t))
+        elif item == "$received":
+            out.append(t["received"] if paise in (1, 100) else t["received_many"])
+        elif item == "$provider":
+            if provider is not None:
+                for part in t["provider"]:
+                    out.append(t["providers"][provider] if part == "$name" else part)
+        elif item == "$count":
+            out.extend(_number_tokens(count, t))
+        elif item == "$payments":
+            out.append(t["payment"] if count == 1 else t["payments"])
+        elif item == "$received_count":
+            out.append(t["received"] if count == 1 else t["received_many"])
+        else:
+            out.append(item)
     return out
 
 
-def prompt_tokens(name, lang="en-IN"):
-    """Tokens of a spoken health prompt, e.g. "not_registered" -> device not registered."""
-    prompts = _table(lang)["prompts"]
-    if name not in prompts:
-        raise ValueError("unknown prompt %r" % (name,))
-    return prompts[name].split(" ")
+def announcement_tokens(paise, lang="en-IN", provider=None):
+    """Tokens of the full announcement in the language's order, e.g. en-IN
+    "received <amount> [on <provider>]", hi "[<provider> पर] <amount> प्राप्त हुए"."""
+    t = _table(lang)
+    _check_paise(paise)
+    if provider is not None:
+        _check_provider(provider, t)
+    return _fill(t["announce"], t, paise, provider=provider)
 
 
 def announcement_text(paise, lang="en-IN", provider=None):
     """The announcement as text, e.g. "received two hundred fifty rupees"."""
     return " ".join(announcement_tokens(paise, lang, provider))
+
+
+def merged_tokens(count, total_paise, lang="en-IN"):
+    """Several waiting payments said as one: "four payments received total two hundred rupees"."""
+    t = _table(lang)
+    _check_int(count, "count", "payments", 1, MAX_COUNT)
+    _check_int(total_paise, "total", "paise", 1, MAX_TOTAL_PAISE)
+    return _fill(t["merged"], t, total_paise, count=count)
+
+
+def offline_summary_tokens(count, total_paise, lang="en-IN"):
+    """Payments that arrived while the box was offline, said once:
+    "while offline three payments received total five hundred rupees"."""
+    t = _table(lang)
+    return list(t["offline"]) + merged_tokens(count, total_paise, lang)
+
+
+def prompt_tokens(name, lang="en-IN"):
+    """Tokens of a spoken health prompt, e.g. "not_registered" -> ["device not registered"]."""
+    prompts = _table(lang)["prompts"]
+    if not isinstance(name, str) or name not in prompts:
+        raise ValueError("unknown prompt %r; known: %s" % (name, ", ".join(PROMPTS)))
+    return [prompts[name]]
+
+
+def tokens(lang="en-IN"):
+    """Every token a voice pack for `lang` must hold, in a stable order."""
+    t = _table(lang)
+    seen = []
+
+    def add(token):
+        if token and token not in seen:
+            seen.append(token)
+
+    for words in t["below_100"][1:]:
+        for w in _split(words):
+            add(w)
+    for w in t.get("hundreds", ())[1:]:
+        add(w)
+    for key in ("hundred_alone", "hundred", "thousand", "lakh", "crore", "rupee", "rupees",
+                "paisa", "paise", "and", "received", "received_many", "payment", "payments"):
+        add(t.get(key))
+    for template in (t["announce"], t["provider"], t["merged"], t["offline"]):
+        for item in template:
+            if item[0] != "$":
+                add(item)
+    for provider in PROVIDERS:
+        add(t["providers"][provider])
+    for name in PROMPTS:
+        add(t["prompts"][name])
+    return tuple(seen)
+
+
+class _TokenSets:
+    """TOKENS[lang] == tokens(lang), computed (and the language's table loaded) on first use."""
+
+    def __init__(self):
+        self._sets = {}
+
+    def __getitem__(self, lang):
+        if lang not in self._sets:
+            self._sets[lang] = tokens(lang)
+        return self._sets[lang]
+
+    def __contains__(self, lang):
+        return lang in LANGUAGES
+
+
+TOKENS = _TokenSets()

@@ -10,7 +10,7 @@ from soundbox import clock
 from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import TimingSink, WavSink
 from soundbox_sim.hal import SimHal
-from soundbox_tools.voicepack import load_index
+from soundbox_tools.voicepack import open_pack
 
 
 def cap_tls_read_buffers(size=16 * 1024):
@@ -62,17 +62,22 @@ class JournalingSink:
 
 class Fleet:
     def __init__(self, n, host, port, state_dir, pack_dir, wav_device=None, out_dir="out",
-                 journal_path=None, connect_rate=200.0, keepalive=60, identity_root=None):
+                 journal_path=None, connect_rate=200.0, keepalive=60, identity_root=None, tls=False,
+                 freshness_s=None, lang="en-IN"):
         self.ids = device_ids(n)
         self.host, self.port = host, port
         self.state_dir = state_dir
-        self.pack_dir = pack_dir
+        self.pack_dir = pack_dir  # holds <lang>.pack
+        self.lang = lang
         self.wav_device = wav_device
         self.out_dir = out_dir
         self.connect_rate = connect_rate
         self.keepalive = keepalive
-        self.identity_root = identity_root  # <root>/<device id>/ holds each device's TLS identity
-        if identity_root:
+        # <root>/<device id>/ holds each device's identity: payment.key always, TLS files for mqtts.
+        self.identity_root = identity_root
+        self.tls = tls
+        self.freshness_s = freshness_s  # None: the firmware's default
+        if tls:
             cap_tls_read_buffers()
         self.journal = Journal(journal_path)
         self.devices = []
@@ -88,21 +93,25 @@ class Fleet:
 
     def _device(self, device_id, timing):
         if device_id == self.wav_device:
-            sink = WavSink(self.pack_dir, os.path.join(self.out_dir, device_id))
+            sink = WavSink(open_pack(self.pack_dir, self.lang), os.path.join(self.out_dir, device_id))
         else:
             sink = timing
         hal = SimHal(os.path.join(self.state_dir, device_id),
                      JournalingSink(sink, device_id, self.journal),
                      lambda msg, d=device_id: self._log.write("%.3f %s %s\n" % (time.time(), d, msg)))
         config = {"device_id": device_id, "broker_host": self.host, "broker_port": self.port,
-                  "keepalive": self.keepalive}
+                  "keepalive": self.keepalive, "lang": self.lang}
         if self.identity_root:
-            config["tls"] = {"identity": os.path.join(self.identity_root, device_id)}
+            config["identity"] = os.path.join(self.identity_root, device_id)
+            if self.tls:
+                config["tls"] = {"identity": config["identity"]}
+        if self.freshness_s is not None:
+            config["freshness_s"] = self.freshness_s
         return Soundbox(hal, config)
 
     async def run(self, stop_event, progress=None):
         """Start devices at connect_rate per second, run until stop_event, then stop them all."""
-        timing = TimingSink(load_index(self.pack_dir))
+        timing = TimingSink(open_pack(self.pack_dir, self.lang))
         tasks = []
         for i, device_id in enumerate(self.ids):
             device = self._device(device_id, timing)

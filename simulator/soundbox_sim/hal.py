@@ -11,6 +11,9 @@ class HostClock:
     monotonic_ms = staticmethod(clock.monotonic_ms)
     wall_ms = staticmethod(clock.wall_ms)
 
+    def trusted(self):
+        return True  # the host keeps its clock in sync (NTP) itself
+
 
 class IdleButtons:
     """Nobody presses a simulated button (scenarios may inject presses later)."""

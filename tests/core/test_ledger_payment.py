@@ -1,4 +1,5 @@
-"""Dedup ledger, notification parsing and backoff; CPython and MicroPython."""
+"""Dedup ledger, notification parsing and backoff; CPython and MicroPython.
+MAC and freshness: test_payment_mac.py."""
 
 import json
 
@@ -42,6 +43,12 @@ def note(**fields):
     return json.dumps(fields).encode()
 
 
+def signed(txn, paise, **changes):
+    fields = payment.sign(b"k" * 32, "sb-0001", txn, paise, 1732240000123)
+    fields.update(changes)
+    return json.dumps(fields).encode()
+
+
 def reason(payload):
     try:
         payment.parse_notification(payload)
@@ -51,10 +58,10 @@ def reason(payload):
 
 
 def test_valid_notification():
-    assert payment.parse_notification(note(txn="T1", amount=25000, ts=1)) == ("T1", 25000)
-    assert payment.parse_notification(note(txn="T2", amount=1, currency="INR")) == ("T2", 1)
+    n = payment.parse_notification(signed("T1", 25000))
+    assert (n.txn, n.amount, n.currency, n.ts) == ("T1", 25000, "INR", 1732240000123)
     top = payment.MAX_PAISE
-    assert payment.parse_notification(note(txn="T3", amount=top)) == ("T3", top)
+    assert payment.parse_notification(signed("T3", top)).amount == top
 
 
 def test_invalid_notifications_say_why():
@@ -64,12 +71,15 @@ def test_invalid_notifications_say_why():
     assert reason(note(amount=100)) == ("missing field: txn", None)
     assert reason(note(txn="T1")) == ("missing field: amount", "T1")
     assert reason(note(txn="T1", amount=250.0))[0] == "amount must be integer paise, not a float"
+    assert reason(signed("T1", 250, amount=250.0))[0] == "amount must be integer paise, not a float"
     assert reason(note(txn="T1", amount="250"))[0] == "amount must be integer paise"
     assert reason(note(txn="T1", amount=True))[0] == "amount must be integer paise"
     assert reason(note(txn="T1", amount=0))[0] == "amount must be positive"
     assert reason(note(txn="T1", amount=-5))[0] == "amount must be positive"
     assert "exceeds" in reason(note(txn="T1", amount=payment.MAX_PAISE + 1))[0]
     assert reason(note(txn="T1", amount=5, currency="USD")) == ("unknown currency: USD", "T1")
+    assert reason(signed("T1", 5, currency="USD")) == ("unknown currency: USD", "T1")
+    assert reason(note(txn="T1", amount=5, ts=1)) == ("missing field: mac", "T1")
     for txn in ("", "has space", "x" * 65, "new\nline", 12):
         assert reason(note(txn=txn, amount=5))[0].startswith("txn must be")
 

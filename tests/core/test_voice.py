@@ -1,15 +1,25 @@
-"""Amount wording (soundbox.voice). Plain asserts: also run under a MicroPython VM."""
+"""Amount wording (soundbox.voice). Plain asserts: also run under a MicroPython VM.
+
+The example lists are written the way a native speaker says the amount, independently
+of the tables in voice.py: a typo in either shows up as a failure here."""
 
 from check import error_message, raises
 
 from soundbox.voice import (
+    LANGUAGES,
+    MAX_COUNT,
     MAX_PAISE,
+    MAX_TOTAL_PAISE,
+    PROMPTS,
+    PROVIDERS,
     TOKENS,
     amount_tokens,
     amount_words,
-    prompt_tokens,
     announcement_text,
     announcement_tokens,
+    merged_tokens,
+    offline_summary_tokens,
+    prompt_tokens,
     tokens,
 )
 
@@ -99,18 +109,24 @@ def test_token_set_is_complete_and_free_of_duplicates():
     assert pack == TOKENS["en-IN"]
     assert len(pack) == len(set(pack))
     for word in ("one", "nineteen", "twenty", "ninety", "hundred", "thousand", "lakh",
-                 "crore", "rupee", "rupees", "paisa", "paise", "and", "received", "on"):
+                 "crore", "rupee", "rupees", "paisa", "paise", "and", "received", "on",
+                 "payment", "payments", "total", "while", "offline", "upi", "device not registered"):
         assert word in pack, word
-    for word in prompt_tokens("not_registered"):
-        assert word in pack, word
-    # 19 units + 8 tens + 4 group words + 4 currency words + and/received/on
-    # + device/not/registered for the "not registered" prompt
-    assert len(pack) == 41
+    # 19 units + 8 tens + 4 group words + 4 currency words + and/received + payment(s)
+    # + on/total/while/offline + 5 providers + 7 prompts (one phrase each)
+    assert len(pack) == 55
 
 
 def test_prompts():
-    assert prompt_tokens("not_registered") == ["device", "not", "registered"]
-    assert raises(ValueError, prompt_tokens, "no_such_prompt")
+    assert prompt_tokens("not_registered") == ["device not registered"]
+    assert prompt_tokens("not_registered", "hi") == ["डिवाइस पंजीकृत नहीं है"]
+    for lang in LANGUAGES:
+        for name in PROMPTS:
+            said = prompt_tokens(name, lang)
+            assert len(said) == 1 and said[0] in TOKENS[lang], (lang, name)
+        assert raises(ValueError, prompt_tokens, "no_such_prompt", lang)
+        assert raises(ValueError, prompt_tokens, ["not_registered"], lang)
+    assert "not_registered" in error_message(ValueError, prompt_tokens, "nope")
 
 
 def test_announcement():
@@ -149,10 +165,274 @@ def test_unknown_language():
 
 
 def test_bad_provider():
-    for bad in ("", "Paytm", "google pay", "a-b", "x" * 33, 5, b"upi"):
-        assert raises(ValueError, announcement_tokens, 100, "en-IN", bad), repr(bad)
+    for bad in ("", "Paytm", "google pay", "a-b", "x" * 33, 5, b"upi", "amazonpay", ["upi"]):
+        for lang in LANGUAGES:
+            assert raises(ValueError, announcement_tokens, 100, lang, bad), repr(bad)
+    assert "paytm" in error_message(ValueError, announcement_tokens, 100, "hi", "amazonpay")
 
 
 def test_range_edges_are_accepted():
     assert amount_words(1) == "one paisa"
     assert amount_words(MAX_PAISE).startswith("ninety nine crore")
+
+
+# ---- Hindi, Marathi, Bengali -------------------------------------------------------------
+
+HI_EXAMPLES = (
+    (1, "एक पैसा"),
+    (2, "दो पैसे"),
+    (10, "दस पैसे"),
+    (11, "ग्यारह पैसे"),
+    (25, "पच्चीस पैसे"),
+    (50, "पचास पैसे"),
+    (99, "निन्यानबे पैसे"),
+    (100, "एक रुपया"),
+    (101, "एक रुपया और एक पैसा"),
+    (150, "एक रुपया और पचास पैसे"),
+    (200, "दो रुपये"),
+    (201, "दो रुपये और एक पैसा"),
+    (500, "पाँच रुपये"),
+    (600, "छह रुपये"),
+    (900, "नौ रुपये"),
+    (1000, "दस रुपये"),
+    (1800, "अठारह रुपये"),
+    (1900, "उन्नीस रुपये"),
+    (2100, "इक्कीस रुपये"),
+    (2900, "उनतीस रुपये"),
+    (3300, "तैंतीस रुपये"),
+    (3700, "सैंतीस रुपये"),
+    (3900, "उनतालीस रुपये"),
+    (4200, "बयालीस रुपये"),
+    (4500, "पैंतालीस रुपये"),
+    (4900, "उनचास रुपये"),
+    (5100, "इक्यावन रुपये"),
+    (5300, "तिरपन रुपये"),
+    (5900, "उनसठ रुपये"),
+    (6400, "चौंसठ रुपये"),
+    (6700, "सड़सठ रुपये"),
+    (6900, "उनहत्तर रुपये"),
+    (7200, "बहत्तर रुपये"),
+    (7900, "उन्यासी रुपये"),
+    (8000, "अस्सी रुपये"),
+    (8200, "बयासी रुपये"),
+    (8900, "नवासी रुपये"),
+    (9000, "नब्बे रुपये"),
+    (9100, "इक्यानबे रुपये"),
+    (9900, "निन्यानबे रुपये"),
+    (10000, "एक सौ रुपये"),
+    (10100, "एक सौ एक रुपये"),
+    (25000, "दो सौ पचास रुपये"),
+    (25050, "दो सौ पचास रुपये और पचास पैसे"),
+    (99900, "नौ सौ निन्यानबे रुपये"),
+    (100000, "एक हज़ार रुपये"),
+    (150000, "एक हज़ार पाँच सौ रुपये"),
+    (1234500, "बारह हज़ार तीन सौ पैंतालीस रुपये"),
+    (10000000, "एक लाख रुपये"),
+    (12500050, "एक लाख पच्चीस हज़ार रुपये और पचास पैसे"),
+    (250000000, "पच्चीस लाख रुपये"),
+    (1000000000, "एक करोड़ रुपये"),
+    (1250000000, "एक करोड़ पच्चीस लाख रुपये"),
+    (1000000100, "एक करोड़ एक रुपये"),
+    (MAX_PAISE, "निन्यानबे करोड़ निन्यानबे लाख निन्यानबे हज़ार नौ सौ निन्यानबे रुपये और निन्यानबे पैसे"),
+)
+
+MR_EXAMPLES = (
+    (1, "एक पैसा"),
+    (2, "दोन पैसे"),
+    (50, "पन्नास पैसे"),
+    (100, "एक रुपया"),
+    (101, "एक रुपया आणि एक पैसा"),
+    (200, "दोन रुपये"),
+    (600, "सहा रुपये"),
+    (900, "नऊ रुपये"),
+    (1100, "अकरा रुपये"),
+    (1600, "सोळा रुपये"),
+    (1900, "एकोणीस रुपये"),
+    (2500, "पंचवीस रुपये"),
+    (2900, "एकोणतीस रुपये"),
+    (4100, "एक्केचाळीस रुपये"),
+    (5600, "छप्पन्न रुपये"),
+    (6500, "पासष्ट रुपये"),
+    (7300, "त्र्याहत्तर रुपये"),
+    (8000, "ऐंशी रुपये"),
+    (9000, "नव्वद रुपये"),
+    (9900, "नव्व्याण्णव रुपये"),
+    (10000, "शंभर रुपये"),
+    (10100, "एकशे एक रुपये"),
+    (12500, "एकशे पंचवीस रुपये"),
+    (25000, "दोनशे पन्नास रुपये"),
+    (90000, "नऊशे रुपये"),
+    (100000, "एक हजार रुपये"),
+    (110000, "एक हजार शंभर रुपये"),
+    (125000, "एक हजार दोनशे पन्नास रुपये"),
+    (10000000, "एक लाख रुपये"),
+    (10010000, "एक लाख शंभर रुपये"),
+    (12500050, "एक लाख पंचवीस हजार रुपये आणि पन्नास पैसे"),
+    (1000000000, "एक कोटी रुपये"),
+    (MAX_PAISE, "नव्व्याण्णव कोटी नव्व्याण्णव लाख नव्व्याण्णव हजार नऊशे नव्व्याण्णव रुपये आणि नव्व्याण्णव पैसे"),
+)
+
+BN_EXAMPLES = (
+    (1, "এক পয়সা"),
+    (2, "দুই পয়সা"),
+    (50, "পঞ্চাশ পয়সা"),
+    (100, "এক টাকা"),
+    (101, "এক টাকা এক পয়সা"),
+    (200, "দুই টাকা"),
+    (600, "ছয় টাকা"),
+    (1400, "চোদ্দ টাকা"),
+    (2000, "বিশ টাকা"),
+    (2550, "পঁচিশ টাকা পঞ্চাশ পয়সা"),
+    (2900, "ঊনত্রিশ টাকা"),
+    (4200, "বিয়াল্লিশ টাকা"),
+    (5300, "তিপ্পান্ন টাকা"),
+    (7500, "পঁচাত্তর টাকা"),
+    (9900, "নিরানব্বই টাকা"),
+    (10000, "একশো টাকা"),
+    (10100, "একশো এক টাকা"),
+    (25000, "দুশো পঞ্চাশ টাকা"),
+    (90000, "নয়শো টাকা"),
+    (100000, "এক হাজার টাকা"),
+    (150000, "এক হাজার পাঁচশো টাকা"),
+    (10000000, "এক লাখ টাকা"),
+    (12500050, "এক লাখ পঁচিশ হাজার টাকা পঞ্চাশ পয়সা"),
+    (1000000000, "এক কোটি টাকা"),
+    (MAX_PAISE, "নিরানব্বই কোটি নিরানব্বই লাখ নিরানব্বই হাজার নয়শো নিরানব্বই টাকা নিরানব্বই পয়সা"),
+)
+
+# (lang, paise, provider, announcement): word order and verb agreement
+ANNOUNCEMENTS = (
+    ("hi", 100, None, "एक रुपया प्राप्त हुआ"),
+    ("hi", 1, None, "एक पैसा प्राप्त हुआ"),
+    ("hi", 200, None, "दो रुपये प्राप्त हुए"),
+    ("hi", 2, None, "दो पैसे प्राप्त हुए"),
+    ("hi", 101, None, "एक रुपया और एक पैसा प्राप्त हुए"),
+    ("hi", 25000, None, "दो सौ पचास रुपये प्राप्त हुए"),
+    ("hi", 25000, "paytm", "पेटीएम पर दो सौ पचास रुपये प्राप्त हुए"),
+    ("hi", 100, "upi", "यूपीआई पर एक रुपया प्राप्त हुआ"),
+    ("mr", 100, None, "एक रुपया मिळाला"),
+    ("mr", 1, None, "एक पैसा मिळाला"),
+    ("mr", 200, None, "दोन रुपये मिळाले"),
+    ("mr", 101, None, "एक रुपया आणि एक पैसा मिळाले"),
+    ("mr", 25000, "phonepe", "फोनपे वर दोनशे पन्नास रुपये मिळाले"),
+    ("bn", 100, None, "এক টাকা পাওয়া গেছে"),
+    ("bn", 200, None, "দুই টাকা পাওয়া গেছে"),
+    ("bn", 25000, "paytm", "পেটিএম এর মাধ্যমে দুশো পঞ্চাশ টাকা পাওয়া গেছে"),
+    ("en-IN", 100, "gpay", "received one rupee on gpay"),
+)
+
+# (lang, count, total paise, merged, offline summary)
+SUMMARIES = (
+    ("en-IN", 4, 20000, "four payments received total two hundred rupees",
+     "while offline four payments received total two hundred rupees"),
+    ("en-IN", 1, 100, "one payment received total one rupee",
+     "while offline one payment received total one rupee"),
+    ("hi", 4, 20000, "चार भुगतान प्राप्त हुए कुल दो सौ रुपये",
+     "ऑफ़लाइन रहते हुए चार भुगतान प्राप्त हुए कुल दो सौ रुपये"),
+    ("hi", 1, 100, "एक भुगतान प्राप्त हुआ कुल एक रुपया",
+     "ऑफ़लाइन रहते हुए एक भुगतान प्राप्त हुआ कुल एक रुपया"),
+    ("mr", 4, 20000, "चार पेमेंट एकूण दोनशे रुपये मिळाले",
+     "ऑफलाइन असताना चार पेमेंट एकूण दोनशे रुपये मिळाले"),
+    ("mr", 2, 100, "दोन पेमेंट एकूण एक रुपया मिळाला",
+     "ऑफलाइन असताना दोन पेमेंट एकूण एक रुपया मिळाला"),
+    ("bn", 3, 50000, "তিন টি পেমেন্ট পাওয়া গেছে মোট পাঁচশো টাকা",
+     "অফলাইন থাকাকালীন তিন টি পেমেন্ট পাওয়া গেছে মোট পাঁচশো টাকা"),
+)
+
+
+def _check_examples(lang, examples):
+    for paise, words in examples:
+        got = amount_words(paise, lang)
+        assert got == words, "%s %d: %r != %r" % (lang, paise, got, words)
+        for tok in amount_tokens(paise, lang):
+            assert tok in TOKENS[lang], (lang, tok)
+
+
+def test_hindi_examples():
+    _check_examples("hi", HI_EXAMPLES)
+
+
+def test_marathi_examples():
+    _check_examples("mr", MR_EXAMPLES)
+
+
+def test_bengali_examples():
+    _check_examples("bn", BN_EXAMPLES)
+
+
+def test_announcements_in_each_language():
+    for lang, paise, provider, text in ANNOUNCEMENTS:
+        got = announcement_text(paise, lang, provider)
+        assert got == text, "%s %d %s: %r != %r" % (lang, paise, provider, got, text)
+        for tok in announcement_tokens(paise, lang, provider):
+            assert tok in TOKENS[lang], (lang, tok)
+
+
+def test_multi_word_tokens_are_single_clips():
+    assert announcement_tokens(200, "hi") == ["दो", "रुपये", "प्राप्त हुए"]
+    assert announcement_tokens(100, "hi") == ["एक", "रुपया", "प्राप्त हुआ"]
+
+
+def test_every_provider_in_every_language():
+    for lang in LANGUAGES:
+        said = []
+        for provider in PROVIDERS:
+            toks = announcement_tokens(100, lang, provider)
+            assert len(toks) == len(announcement_tokens(100, lang)) + 2, (lang, provider)
+            for tok in toks:
+                assert tok in TOKENS[lang], (lang, tok)
+            said.append(" ".join(toks))
+        assert len(set(said)) == len(PROVIDERS), lang  # each provider sounds different
+
+
+def test_every_number_below_100_is_one_distinct_word():
+    # Indian languages: 1-99 are irregular, so each must be its own clip, never tens + units.
+    for lang in ("hi", "mr", "bn"):
+        words = []
+        for n in range(1, 100):
+            toks = amount_tokens(n * 100, lang)
+            assert len(toks) == 2 and " " not in toks[0], (lang, n, toks)
+            words.append(toks[0])
+        assert len(set(words)) == 99, lang
+
+
+def test_merged_and_offline_summaries():
+    for lang, count, total, merged, offline in SUMMARIES:
+        got = " ".join(merged_tokens(count, total, lang))
+        assert got == merged, "%s: %r != %r" % (lang, got, merged)
+        got = " ".join(offline_summary_tokens(count, total, lang))
+        assert got == offline, "%s: %r != %r" % (lang, got, offline)
+        for tok in offline_summary_tokens(count, total, lang):
+            assert tok in TOKENS[lang], (lang, tok)
+
+
+def test_summary_totals_may_exceed_one_payment():
+    # Sixteen of the largest payments: a crore count above 99 is itself a number.
+    assert " ".join(merged_tokens(16, 16 * MAX_PAISE)) == (
+        "sixteen payments received total one thousand five hundred ninety nine crore ninety nine"
+        " lakh ninety nine thousand nine hundred ninety nine rupees and eighty four paise")
+    assert merged_tokens(1, MAX_TOTAL_PAISE, "hi")[-1] == "पैसे"
+    for lang in LANGUAGES:
+        for tok in merged_tokens(MAX_COUNT, MAX_TOTAL_PAISE, lang):
+            assert tok in TOKENS[lang], (lang, tok)
+
+
+def test_bad_summary_arguments():
+    for fn in (merged_tokens, offline_summary_tokens):
+        for count, total in ((0, 100), (-1, 100), (2.0, 100), (True, 100), ("2", 100),
+                             (2, 0), (2, 100.0), (2, False), (2, MAX_TOTAL_PAISE + 1), (2, None)):
+            assert raises(ValueError, fn, count, total), (fn, count, total)
+        assert raises(ValueError, fn, MAX_COUNT + 1, 100)
+        assert raises(ValueError, fn, 2, 100, "xx")
+    assert "count" in error_message(ValueError, merged_tokens, 0, 100)
+    assert "float" in error_message(ValueError, merged_tokens, 2, 1.5)
+
+
+def test_token_sets_of_all_languages():
+    for lang in LANGUAGES:
+        pack = tokens(lang)
+        assert pack == TOKENS[lang] and len(pack) == len(set(pack)), lang
+        for tok in pack:
+            assert tok and tok == tok.strip() and "  " not in tok, (lang, tok)
+        # 99 number words, hundreds, groups, currency, phrases, 5 providers, 7 prompts
+        assert len(pack) >= 99 + 5 + 7 or lang == "en-IN", (lang, len(pack))

@@ -36,7 +36,7 @@ def parse_hostport(text):
 def cmd_demo(args):
     from soundbox_tools.demo import run_demo
     return run_demo(devices=args.devices, payments=args.payments, rate=args.rate,
-                    out_dir=args.out, state_dir=args.state)
+                    out_dir=args.out, state_dir=args.state, tls=not args.plain)
 
 
 def cmd_sim(args):
@@ -44,11 +44,15 @@ def cmd_sim(args):
     from soundbox_tools.voicepack import build_pack
 
     host, port, tls = parse_broker(args.broker)
-    build_pack("en-IN", args.voice)
-    identity_root = device_identities(args.certs, args.devices) if tls else None
+    if args.freshness is not None and args.freshness <= 0:
+        raise CliError("--freshness must be a positive number of seconds, got %s" % args.freshness)
+    build_pack(args.lang, args.voice)
+    # Every device needs its payment key, whatever the link; TLS files matter only for mqtts.
+    identity_root = device_identities(args.certs, args.devices)
     fleet = Fleet(args.devices, host, port, args.state, args.voice, wav_device=args.wav_device,
                   out_dir=args.out, journal_path=args.journal, connect_rate=args.connect_rate,
-                  keepalive=args.keepalive, identity_root=identity_root)
+                  keepalive=args.keepalive, identity_root=identity_root, tls=tls,
+                  freshness_s=args.freshness, lang=args.lang)
     started = time.monotonic()
     last = [0.0]
 
@@ -78,14 +82,15 @@ def cmd_sim(args):
 
 
 def device_identities(certs, n):
-    """The directory of per-device TLS identities, issuing any the fleet lacks."""
+    """The directory of per-device identities (payment key, TLS files), issuing any the fleet lacks."""
     from soundbox_sim.fleet import device_ids
     from soundbox_tools.pki import Pki
 
     pki = Pki(certs)
     if not os.path.exists(os.path.join(certs, "ca.pem")):
         raise CliError("no CA in %s: run `soundbox pki init --dir %s` first" % (certs, certs))
-    missing = [d for d in device_ids(n) if not os.path.exists(os.path.join(certs, "devices", d, "device.pem"))]
+    missing = [d for d in device_ids(n)
+               if not all(os.path.exists(os.path.join(certs, "devices", d, f)) for f in ("device.pem", "payment.key"))]
     if missing:
         started = time.monotonic()
         pki.issue_devices(missing)
@@ -116,28 +121,19 @@ def cmd_pay(args):
     return 0
 
 
-def cmd_broker(args):
-    from soundbox_tools.broker import Mosquitto
-    with Mosquitto(args.dir, port=args.port) as broker:
-        print("mosquitto listening on %s (config %s/mosquitto.conf); Ctrl-C stops it"
-              % (broker.url, broker.workdir), flush=True)
-        try:
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        except KeyboardInterrupt:
-            pass
-    return 0
-
-
 def cmd_voicepack(args):
     from soundbox_tools.voicepack import build_pack
-    index = build_pack(args.lang, args.out)
-    print("voice pack %s: %d clips in %s" % (args.lang, len(index["clips"]), args.out))
+    info = build_pack(args.lang, args.out, rate=args.rate)
+    print("voice pack %s: %d clips, %.1f s of speech, %d KB at %d Hz in %s (%s in %.1f s)"
+          % (args.lang, len(info["clips"]), info["speech_ms"] / 1000, info["size"] // 1024, args.rate,
+             info["path"], "cached" if info["cached"] else "built", info["build_s"]))
     return 0
 
 
 # ---- parser -----------------------------------------------------------------
 
 def build_parser():
+    from soundbox.voice import LANGUAGES
     p = argparse.ArgumentParser(prog="soundbox", description="Open payment soundbox tools.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -147,19 +143,24 @@ def build_parser():
     d.add_argument("--rate", type=float, default=10.0, help="payments per second (default 10)")
     d.add_argument("--out", default="out", help="where one device's announcements go as WAV")
     d.add_argument("--state", default=os.path.join(".state", "demo"))
+    d.add_argument("--plain", action="store_true", help="plain MQTT instead of mutual TLS")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("sim", help="run N simulated soundboxes (real firmware) against a broker")
     s.add_argument("--devices", type=int, default=10)
     s.add_argument("--broker", required=True, help="mqtts://HOST:PORT (mutual TLS) or mqtt://HOST:PORT")
-    s.add_argument("--certs", default="certs", help="PKI directory; missing device identities are issued")
+    s.add_argument("--certs", default="certs",
+                   help="PKI directory; missing device identities (payment key, TLS files) are issued")
     s.add_argument("--state", default=os.path.join(".state", "sim"), help="one directory per device")
     s.add_argument("--voice", default=DEFAULT_PACK, help="voice pack directory (built if missing)")
+    s.add_argument("--lang", default="en-IN", choices=LANGUAGES, help="announcement language")
     s.add_argument("--wav-device", help="device id whose announcements are written as WAV files")
     s.add_argument("--out", default="out", help="where WAV files go")
     s.add_argument("--journal", help="JSON Lines file of every announcement played")
     s.add_argument("--connect-rate", type=float, default=200.0, help="connects per second")
     s.add_argument("--keepalive", type=int, default=60)
+    s.add_argument("--freshness", type=float, metavar="SECONDS",
+                   help="older payments go to the offline summary instead (firmware default 120)")
     s.set_defaults(func=cmd_sim)
 
     c = sub.add_parser("cloud", help="run the reference cloud handler (HTTP API + MQTT)")
@@ -168,7 +169,9 @@ def build_parser():
     c.add_argument("--db", default=os.path.join(".state", "cloud.db"))
     c.add_argument("--group", default="cloud", help="shared-subscription group")
     c.add_argument("--instance", default="0", help="this handler's id within the group (stable across restarts)")
-    c.add_argument("--certs", default="certs", help="PKI directory with ca.pem, cloud.pem, cloud.key (for mqtts://)")
+    c.add_argument("--certs", default="certs",
+                   help="PKI directory: payment-master.key (signs notifications), and ca.pem, cloud.pem, "
+                        "cloud.key for mqtts://")
     c.set_defaults(func=cmd_cloud)
 
     y = sub.add_parser("pay", help="send a payment through the cloud handler")
@@ -178,13 +181,14 @@ def build_parser():
     y.add_argument("--cloud", default=DEFAULT_CLOUD)
     y.set_defaults(func=cmd_pay)
 
-    b = sub.add_parser("broker", help="run a private mosquitto with the project's config")
-    b.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    b.add_argument("--dir", default=os.path.join(".state", "broker"))
-    b.set_defaults(func=cmd_broker)
+    from soundbox_tools import broker, pki
+    broker.register(sub)
+    pki.register(sub)
 
-    v = sub.add_parser("voicepack", help="render a voice pack with espeak-ng")
-    v.add_argument("--lang", default="en-IN")
+    v = sub.add_parser("voicepack", help="build a language's voice pack (<lang>.pack) with espeak-ng")
+    v.add_argument("action", nargs="?", choices=["build"], default="build")
+    v.add_argument("--lang", default="en-IN", choices=LANGUAGES)
+    v.add_argument("--rate", type=int, choices=[16000, 8000], default=16000, help="sample rate (Hz)")
     v.add_argument("--out", default=DEFAULT_PACK)
     v.set_defaults(func=cmd_voicepack)
     return p
@@ -194,8 +198,9 @@ def user_errors():
     """Failures a user can act on; each carries a one-line message, never a traceback."""
     from soundbox_cloud.errors import CloudError
     from soundbox_tools.broker import BrokerError
+    from soundbox_tools.pki import PkiError
     from soundbox_tools.voicepack import VoicePackError
-    return (CliError, CloudError, BrokerError, VoicePackError)
+    return (CliError, CloudError, BrokerError, PkiError, VoicePackError)
 
 
 def main(argv=None):

@@ -113,15 +113,14 @@ def run_demo(devices=20, payments=100, rate=10.0, out_dir="out", state_dir=".sta
                        progress=lambda done, total: progress.update(task, completed=done, total=total))
             progress.update(task, completed=1, total=1)
 
-            pki = None
-            if tls:
-                task = progress.add_task("device identities (mTLS)", total=devices)
-                pki = Pki(certs)
-                pki.init()
-                ids = ["sb-%04d" % (i + 1) for i in range(devices)]
-                pki.issue_devices([d for d in ids if not os.path.exists(os.path.join(pki.device_dir(d), "device.pem"))])
-                progress.update(task, completed=devices)
-            broker = Mosquitto(os.path.join(state_dir, "broker"), pki=pki).start()
+            # Identities even over plain MQTT: each device's payment key comes with its bundle.
+            task = progress.add_task("device identities", total=devices)
+            pki = Pki(certs)
+            pki.init()
+            ids = ["sb-%04d" % (i + 1) for i in range(devices)]
+            pki.issue_devices([d for d in ids if not os.path.exists(os.path.join(pki.device_dir(d), "device.pem"))])
+            progress.update(task, completed=devices)
+            broker = Mosquitto(os.path.join(state_dir, "broker"), pki=pki if tls else None).start()
             api_port = procs.free_port()
             api = "http://127.0.0.1:%d" % api_port
             cloud = procs.spawn(me + ["cloud", "--broker", broker.url, "--http", "127.0.0.1:%d" % api_port,

@@ -1,0 +1,44 @@
+"""HMAC-SHA256 built on hashlib.sha256 (MicroPython has no hmac module) and a
+constant-time comparison, for checking the MAC on payment notifications.
+
+Pure and MicroPython-safe. On the ESP32 hashlib.sha256 is hardware-backed: one
+MAC over a ~80-byte notification is four SHA-256 blocks.
+"""
+
+import hashlib
+
+BLOCK_SIZE = 64  # SHA-256 block size in bytes (RFC 2104's B)
+DIGEST_SIZE = 32
+
+_IPAD = 0x36
+_OPAD = 0x5C
+
+
+def _xor_pad(key, pad):
+    out = bytearray(BLOCK_SIZE)
+    for i in range(BLOCK_SIZE):
+        out[i] = key[i] ^ pad
+    return bytes(out)
+
+
+def hmac_sha256(key: bytes, msg: bytes) -> bytes:
+    """RFC 2104 HMAC with SHA-256: H((K ^ opad) || H((K ^ ipad) || msg))."""
+    if len(key) > BLOCK_SIZE:
+        key = hashlib.sha256(key).digest()
+    key = bytes(key) + bytes(BLOCK_SIZE - len(key))
+    inner = hashlib.sha256(_xor_pad(key, _IPAD))
+    inner.update(msg)
+    outer = hashlib.sha256(_xor_pad(key, _OPAD))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def equal(a: bytes, b: bytes) -> bool:
+    """a == b in time that depends only on the length, so a forger learns nothing
+    from how long a wrong MAC took to refuse. Lengths are not secret."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0

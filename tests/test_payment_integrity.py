@@ -1,0 +1,384 @@
+"""Only authentic, never-seen, fresh payments are announced; everything else gets the right ack.
+
+Two levels, both against a real mosquitto:
+
+- the real firmware app (`Soundbox` on the simulator's HAL) in this process, so a test can
+  hold its clock "untrusted", restart it, or take its payment key away;
+- the whole stack as real processes (cloud handler, `soundbox sim`), reusing
+  test_end_to_end's Stack, for spoofed, replayed, stale and malformed notifications and
+  an offline backlog.
+
+Forged and stale notifications are published straight onto the plain broker: on the
+mutual-TLS broker only the cloud's identity may publish on sb/<id>/notify. Valid MACs
+for them are computed here from the test PKI's keys (`Pki.payment_key`), exactly as the
+cloud does.
+"""
+
+import asyncio
+import json
+import os
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from soundbox import payment, voice
+from soundbox_fw import app as firmware
+from soundbox_fw.app import Soundbox
+from soundbox_sim.hal import HostClock, SimHal
+from test_end_to_end import Stack, eventually, http, journal
+
+
+def wall_ms():
+    return time.time_ns() // 1000000
+
+
+# ---- a cloud stand-in that can sign, forge and replay ------------------------------
+
+class Desk:
+    """A paho client on the plain broker: publishes raw notifications, collects acks."""
+
+    def __init__(self, broker):
+        self.acks = []
+        self.notified = []  # every sb/+/notify payload seen (the cloud's real ones too)
+        self.lock = threading.Lock()
+        subscribed = threading.Event()
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        c.on_message = self._on_message
+        c.on_subscribe = lambda *a: subscribed.set()
+        c.connect(broker.host, broker.port)
+        c.loop_start()
+        c.subscribe([("sb/+/ack", 1), ("sb/+/notify", 1)])
+        assert subscribed.wait(5)
+        self.client = c
+
+    def _on_message(self, client, userdata, msg):
+        with self.lock:
+            if msg.topic.endswith("/ack"):
+                self.acks.append(json.loads(msg.payload))
+            else:
+                self.notified.append((msg.topic, msg.payload))
+
+    def publish(self, device, payload):
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        self.client.publish("sb/%s/notify" % device, payload, qos=1).wait_for_publish(5)
+
+    def ack(self, txn, timeout=15):
+        """The first ack for txn (waits for it)."""
+        found = eventually(lambda: self.acks_for(txn), timeout)
+        assert found, "no ack for %s within %d s; acks: %s" % (txn, timeout, self.acks)
+        return found[0]
+
+    def acks_for(self, txn):
+        with self.lock:
+            return [a for a in self.acks if a["txn"] == txn]
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def signed(key, device, txn, amount, ts=None):
+    return payment.sign(key, device, txn, amount, wall_ms() if ts is None else ts)
+
+
+# ---- the firmware app in this process ------------------------------------------------
+
+class SwitchableClock(HostClock):
+    """The host's clock, but the test says whether the box may trust it (NTP not synced yet)."""
+
+    def __init__(self, trusted=True):
+        self.is_trusted = trusted
+
+    def trusted(self):
+        return self.is_trusted
+
+
+class RecordingSink:
+    def __init__(self):
+        self.played = []  # (name, words)
+
+    async def play(self, tokens, name=None):
+        self.played.append((name, " ".join(tokens)))
+
+
+class Box:
+    """One real Soundbox app (sb-0001) on SimHal, on an event loop in a background thread."""
+
+    def __init__(self, broker, state_dir, identity_dir, trusted=True, freshness_s=None):
+        self.clock = SwitchableClock(trusted)
+        self.sink = RecordingSink()
+        self.logs = []
+        config = {"device_id": "sb-0001", "broker_host": broker.host, "broker_port": broker.port,
+                  "keepalive": 5, "identity": str(identity_dir)}
+        if freshness_s is not None:
+            config["freshness_s"] = freshness_s
+        self.loop = asyncio.new_event_loop()
+        hal = SimHal(str(state_dir), self.sink, self.logs.append)
+        hal.clock = self.clock
+        started = threading.Event()
+
+        def main():
+            asyncio.set_event_loop(self.loop)
+            self.app = Soundbox(hal, config)
+            self.task = self.loop.create_task(self.app.run())
+            started.set()
+            self.loop.run_forever()  # not until the task ends: stop() may still be finishing then
+
+        self.thread = threading.Thread(target=main, daemon=True)
+        self.thread.start()
+        assert started.wait(5)
+        assert eventually(lambda: self.app.mqtt.connected, 10), self.logs
+
+    def played(self, name=None):
+        """What the speaker said, health prompts ("clock not set") left out."""
+        return [p for p in self.sink.played if p[0] not in voice.PROMPTS and (name is None or p[0] == name)]
+
+    def prompts(self):
+        return [p[0] for p in self.sink.played if p[0] in voice.PROMPTS]
+
+    def stop(self):
+        async def stop_and_wait():
+            await self.app.stop()
+            await self.task
+
+        asyncio.run_coroutine_threadsafe(stop_and_wait(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def desk(broker):
+    d = Desk(broker)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def key(pki):
+    return pki.payment_key("sb-0001")
+
+
+def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_them(
+        broker, tmp_path, pki, key, desk):
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False, freshness_s=60)
+    try:
+        desk.publish("sb-0001", signed(key, "sb-0001", "H-FRESH", 25000))
+        desk.publish("sb-0001", signed(key, "sb-0001", "H-OLD", 700, ts=wall_ms() - 3600000))
+        forged = signed(key, "sb-0001", "H-FORGED", 100)
+        forged["amount"] = 100000  # the amount changed after signing
+        desk.publish("sb-0001", forged)
+        # Verification needs no clock: the forgery is refused at once, the others wait.
+        assert desk.ack("H-FORGED")["reason"] == "bad MAC"
+        desk.publish("sb-0001", signed(key, "sb-0001", "H-FRESH", 25000))  # a resend while held
+        assert desk.ack("H-FRESH")["status"] == "duplicate"
+        assert eventually(lambda: len(box.app.held) == 2, 5)
+        assert box.prompts() == ["clock_not_set"]  # said once, not once per payment
+    finally:
+        box.stop()
+    assert box.played() == []
+
+    # Power cycle while the clock is still unset: the held payments come back from flash.
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False, freshness_s=60)
+    try:
+        assert [h[0] for h in box.app.held] == ["H-FRESH", "H-OLD"]
+        time.sleep(1.5)
+        assert box.played() == [] and len(desk.acks_for("H-OLD")) == 0
+        box.clock.is_trusted = True  # NTP synced
+        assert eventually(lambda: len(box.played()) == 2, 10), box.logs
+        # The resend may be redelivered to the restarted box (QoS 1 is at least once): more
+        # "duplicate" acks, but one announcement.
+        statuses = [a["status"] for a in desk.acks_for("H-FRESH")]
+        assert statuses[-1] == "announced" and set(statuses[:-1]) == {"duplicate"}, statuses
+        stale = desk.ack("H-OLD")
+        assert stale["status"] == "stale" and stale["play"] is None and "over the 60 s limit" in stale["reason"]
+        # Judged in arrival order: the fresh one is announced, the old one only in the summary.
+        summary = " ".join(voice.offline_summary_tokens(1, 700, "en-IN"))
+        assert box.played() == [("H-FRESH", " ".join(voice.announcement_tokens(25000, "en-IN"))),
+                                (firmware.SUMMARY_NAME, summary)]
+        assert box.app.held == []
+    finally:
+        box.stop()
+    assert json.loads((tmp_path / "state" / firmware.HELD_FILE).read_text()) == []
+
+
+def test_a_full_hold_acks_failed_and_records_nothing(broker, tmp_path, pki, key, desk, monkeypatch):
+    monkeypatch.setattr(firmware, "HOLD_LIMIT", 2)
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
+    try:
+        for txn in ("F-1", "F-2", "F-3"):
+            desk.publish("sb-0001", signed(key, "sb-0001", txn, 100))
+        failed = desk.ack("F-3")
+        assert failed["status"] == "failed" and "send again later" in failed["reason"]
+        box.clock.is_trusted = True
+        assert eventually(lambda: len(box.played()) == 2, 10)
+        desk.publish("sb-0001", signed(key, "sb-0001", "F-3", 100))  # the cloud sends it again
+        assert eventually(lambda: [a["status"] for a in desk.acks_for("F-3")] == ["failed", "announced"], 10)
+    finally:
+        box.stop()
+
+
+@pytest.mark.parametrize("content", [b"{torn", b"7", json.dumps([["ok-1", 100, 5, 6], ["bad txn", 1, 5, 6],
+                                                                   ["ok-2", 2.5, 5, 6], "x"]).encode()])
+def test_a_damaged_hold_file_loses_only_what_is_unreadable(broker, tmp_path, pki, content):
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / firmware.HELD_FILE).write_bytes(content)
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
+    try:
+        kept = [h[0] for h in box.app.held]
+    finally:
+        box.stop()
+    if content.startswith(b"["):
+        assert kept == ["ok-1"]
+    else:
+        assert kept == [] and any("held payments lost" in line for line in box.logs)
+
+
+def test_without_its_payment_key_the_box_announces_nothing(broker, tmp_path, pki, key, desk):
+    empty = tmp_path / "no-identity"
+    empty.mkdir()
+    box = Box(broker, tmp_path / "state", empty)
+    try:
+        desk.publish("sb-0001", signed(key, "sb-0001", "K-1", 100))
+        assert desk.ack("K-1")["reason"] == "no payment key on the device"
+    finally:
+        box.stop()
+    assert box.played(firmware.SUMMARY_NAME) == [] and not any(p[0] == "K-1" for p in box.played())
+    assert any("no key at" in line for line in box.logs)
+
+
+def test_a_mac_failure_logs_the_txn_but_no_key_material(broker, tmp_path, pki, key, desk):
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"))
+    try:
+        forged = signed(pki.payment_key("sb-0002"), "sb-0001", "M-1", 100)
+        desk.publish("sb-0001", forged)
+        assert desk.ack("M-1")["reason"] == "bad MAC"
+    finally:
+        box.stop()
+    text = "\n".join(box.logs)
+    assert "M-1" in text and "bad MAC" in text
+    expected = payment.mac(key, "sb-0001", "M-1", 100, "INR", forged["ts"]).hex()
+    for secret in (key.hex(), expected, forged["mac"]):
+        assert secret not in text and secret.upper() not in text
+
+
+# ---- the whole stack as real processes -----------------------------------------------
+
+@pytest.fixture
+def plain(broker, tmp_path, voice_pack, pki):
+    """Cloud + simulator on the plain broker (so the test may publish forgeries), PKI keys."""
+    s = Stack(broker, tmp_path, voice_pack, pki=pki)
+    yield s
+    s.close()
+
+
+def played_txns(stack):
+    return [j["txn"] for j in journal(stack.journal)]
+
+
+def test_spoofed_notifications_are_refused_and_the_box_keeps_working(plain, desk, pki):
+    key, other = pki.payment_key("sb-0001"), pki.payment_key("sb-0002")
+    garbage_mac = signed(key, "sb-0001", "S-1", 25000)
+    garbage_mac["mac"] = "5a" * 32
+    desk.publish("sb-0001", garbage_mac)
+    desk.publish("sb-0001", signed(other, "sb-0001", "S-2", 25000))  # made with sb-0002's key
+    # Genuinely signed for sb-0002, replayed onto sb-0001: the device id is in the MAC.
+    desk.publish("sb-0001", signed(other, "sb-0002", "S-3", 25000))
+    for txn in ("S-1", "S-2", "S-3"):
+        ack = desk.ack(txn)
+        assert (ack["status"], ack["reason"], ack["play"]) == ("invalid", "bad MAC", None), ack
+    assert http("POST", plain.api + "/payments", {"device": "sb-0001", "amount": 900, "txn": "S-OK"})[0] == 202
+    assert plain.acks("S-OK", 1)[0]["status"] == "announced"
+    assert played_txns(plain) == ["S-OK"]
+
+
+def test_a_captured_notification_replayed_is_a_duplicate_also_after_a_restart(plain, desk):
+    assert http("POST", plain.api + "/payments", {"device": "sb-0002", "amount": 4200, "txn": "R-1"})[0] == 202
+    assert plain.acks("R-1", 1)[0]["status"] == "announced"
+    [(topic, captured)] = [n for n in desk.notified if b'"R-1"' in n[1]]
+    desk.publish("sb-0002", captured)  # byte for byte what the cloud sent: the MAC is valid
+    assert eventually(lambda: [a["status"] for a in desk.acks_for("R-1")] == ["announced", "duplicate"])
+    plain.stop_sim()
+    plain.start_sim()
+    before = len(desk.acks_for("R-1"))  # QoS 1 may redeliver the first replay after the restart
+    desk.publish("sb-0002", captured)
+    assert eventually(lambda: len(desk.acks_for("R-1")) > before)
+    statuses = [a["status"] for a in desk.acks_for("R-1")]
+    assert statuses[0] == "announced" and set(statuses[1:]) == {"duplicate"}, statuses
+    assert played_txns(plain) == ["R-1"]
+
+
+def test_an_authentic_but_stale_payment_goes_to_the_summary_not_announced_alone(plain, desk, pki):
+    key = pki.payment_key("sb-0001")
+    desk.publish("sb-0001", signed(key, "sb-0001", "O-1", 15050, ts=wall_ms() - 10 * 60 * 1000))
+    ack = desk.ack("O-1")
+    assert ack["status"] == "stale" and "over the 120 s limit" in ack["reason"], ack
+    words = " ".join(voice.offline_summary_tokens(1, 15050, "en-IN"))
+    assert eventually(lambda: [j["words"] for j in journal(plain.journal)] == [words], 10), journal(plain.journal)
+    assert "O-1" not in played_txns(plain)
+    desk.publish("sb-0001", signed(key, "sb-0001", "O-1", 15050, ts=wall_ms()))  # fresh ts, same txn
+    assert [a["status"] for a in eventually(lambda: len(desk.acks_for("O-1")) == 2 and desk.acks_for("O-1"))] == [
+        "stale", "duplicate"]
+
+
+def test_malformed_notifications_get_invalid_acks_with_the_reason(plain, desk, pki):
+    key = pki.payment_key("sb-0001")
+    good = signed(key, "sb-0001", "X-0", 500)
+    cases = [
+        ("X-1", {k: v for k, v in signed(key, "sb-0001", "X-1", 500).items() if k != "mac"}, "missing field: mac"),
+        ("X-2", dict(signed(key, "sb-0001", "X-2", 500), amount=500.0), "amount must be integer paise, not a float"),
+        ("X-3", dict(signed(key, "sb-0001", "X-3", 500), currency="USD"), "unknown currency: USD"),
+        ("X-4", dict(signed(key, "sb-0001", "X-4", 500), mac=good["mac"][:40]), "mac must be 64 hex digits"),
+        ("X-5", dict(signed(key, "sb-0001", "X-5", 500), ts="yesterday"), "ts must be a positive integer"),
+        ("X-6", {k: v for k, v in signed(key, "sb-0001", "X-6", 500).items() if k != "ts"}, "missing field: ts"),
+    ]
+    for txn, body, _ in cases:
+        desk.publish("sb-0001", body)
+    desk.publish("sb-0001", b'{"txn": "X-7", "amount": 5')
+    for txn, _, reason in cases:
+        ack = desk.ack(txn)
+        assert ack["status"] == "invalid" and ack["reason"].startswith(reason), ack
+    assert eventually(lambda: [a for a in desk.acks if a["txn"] is None])[0]["reason"] == "notification is not valid JSON"
+    desk.publish("sb-0001", good)
+    assert desk.ack("X-0")["status"] == "announced"
+    assert played_txns(plain) == ["X-0"]
+
+
+def test_an_offline_backlog_is_one_summary_with_stale_acks(broker, tmp_path, voice_pack, pki):
+    stack = Stack(broker, tmp_path, voice_pack, devices=1, pki=pki, sim_args=["--freshness", "3"])
+    try:
+        stack.stop_sim()
+        amounts = [25000, 1, 999950, 50]
+        for i, amount in enumerate(amounts):
+            assert http("POST", stack.api + "/payments",
+                        {"device": "sb-0001", "amount": amount, "txn": "B-%d" % i})[0] == 202
+        time.sleep(4)  # the box stays off until every one of them is older than --freshness 3
+        stack.start_sim()
+        for i in range(len(amounts)):
+            ack = stack.acks("B-%d" % i, 1)[0]
+            assert ack["status"] == "stale" and ack["play"] is None, ack
+            assert stack.payment("B-%d" % i)["status"] == "stale"
+        words = " ".join(voice.offline_summary_tokens(len(amounts), sum(amounts), "en-IN"))
+        assert eventually(lambda: journal(stack.journal), 10)
+        time.sleep(3)  # past the debounce: a second summary would have come by now
+        assert [(j["txn"], j["words"]) for j in journal(stack.journal)] == [(firmware.SUMMARY_NAME, words)]
+        stats = http("GET", stack.api + "/stats")[1]
+        assert (stats["stale"], stats["announced"], stats["pending"]) == (4, 0, 0)
+        # Life goes on: the next payment is announced on its own.
+        assert http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": 100, "txn": "B-new"})[0] == 202
+        assert stack.acks("B-new", 1)[0]["status"] == "announced"
+    finally:
+        stack.close()
+
+
+def test_sim_rejects_a_bad_freshness_in_one_line(broker, tmp_path, pki):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "soundbox_tools.cli", "sim", "--broker", broker.url,
+                        "--freshness", "0", "--certs", pki.root, "--state", str(tmp_path / "s")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "--freshness" in r.stderr
+    assert not os.path.exists(tmp_path / "s")
