@@ -8,7 +8,7 @@ import sys
 import time
 
 DEFAULT_CLOUD = "http://127.0.0.1:8080"
-DEFAULT_PACK = os.path.join(".state", "voice", "en-IN")
+DEFAULT_PACK = os.path.join(".state", "voice")  # holds <lang>.pack
 
 
 class CliError(Exception):

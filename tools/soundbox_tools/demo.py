@@ -81,6 +81,7 @@ def _table(stats, played, sent, wav_dir):
     t.add_row("played (device journal)", str(sum(played.values())))
     t.add_row("lost", ("[bold red]%d[/]" if lost else "[green]%d[/]") % lost)
     t.add_row("duplicated", ("[bold red]%d[/]" if dup else "[green]%d[/]") % dup)
+    t.add_row("refused as invalid / stale", "%d / %d" % (stats["invalid"], stats.get("stale", 0)))
     for name, key in (("notify -> received", "notify_to_receive"),
                       ("notify -> announce", "notify_to_announce"), ("notify -> ack", "notify_to_ack")):
         lat = stats["latency_ms"][key]
@@ -98,7 +99,7 @@ def run_demo(devices=20, payments=100, rate=10.0, out_dir="out", state_dir=".sta
     os.makedirs(state_dir)
     # Voice pack and PKI outlive a run: both are slow-ish to make and safe to reuse.
     keep = os.path.dirname(os.path.abspath(state_dir))
-    pack_dir = os.path.join(keep, "voice", "en-IN")
+    pack_dir = os.path.join(keep, "voice")
     certs = os.path.join(keep, "certs")
     wav_device = "sb-0001"
     wav_dir = os.path.join(out_dir, wav_device)
