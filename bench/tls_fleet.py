@@ -39,9 +39,9 @@ async def run_fleet(args):
     """One measurement, in this process: connect the fleet, report figures as JSON."""
     from soundbox_sim import fleet as fleet_mod
 
-    identity_root = os.path.join(args.certs, "devices") if args.mode == "tls" else None
     f = fleet_mod.Fleet(args.devices, "127.0.0.1", args.port, os.path.join(args.work, args.mode),
-                        args.pack, connect_rate=args.rate, identity_root=identity_root)
+                        args.pack, connect_rate=args.rate, identity_root=os.path.join(args.certs, "devices"),
+                        tls=args.mode == "tls")
     if args.buffer:
         fleet_mod.cap_tls_read_buffers(args.buffer)
     import gc
@@ -113,6 +113,9 @@ def main():
     for label, r in rows:
         print("%-34s %9d %9.1f %9s %9s %12.1f" % (label, r["connected"], r["ramp_s"], pct(r["connect_ms"], 50),
                                                    pct(r["connect_ms"], 99), r["kib_per_device"]))
+    short = [label for label, r in rows if r["connected"] < args.devices]
+    if short:  # figures of a fleet that did not connect measure nothing
+        sys.exit("not every device connected in: %s (see %s/*/devices.log)" % (", ".join(short), work))
     base = rows[1][1]["kib_per_device"]
     print("\n16 KiB cap / default buffer, memory per device: %.2f" % (rows[2][1]["kib_per_device"] / base))
 
