@@ -13,7 +13,7 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_DISCARD_BYTES = 1024 * 1024
 IDLE_TIMEOUT_S = 30     # a keep-alive or half-sent request cannot hold a thread longer than this
 ROUTES = {("GET", "/health"), ("GET", "/devices"), ("GET", "/stats"),
-          ("POST", "/payments"), ("GET", "/payments/")}
+          ("POST", "/payments"), ("GET", "/payments/"), ("POST", "/devices/*/commands")}
 
 
 def percentiles(values, ps=(50, 90, 99)):
@@ -66,6 +66,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     def _route(self, path):
         cloud = self.server.cloud
         route = "/payments/" if path.startswith("/payments/") else path
+        parts = path.split("/")
+        if len(parts) == 4 and parts[1] == "devices" and parts[3] == "commands":
+            route = "/devices/*/commands"
         if (self.command, route) not in ROUTES:
             if any(known == route for _, known in ROUTES):
                 raise Rejected(405, None, "%s is not allowed on %s" % (self.command, path))
@@ -75,6 +78,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             record = cloud.send_payment(device, amount, txn)
             return 202, {"txn": txn, "device": device, "amount": amount, "status": "sent",
                          "sends": record["sends"]}
+        if route == "/devices/*/commands":
+            command = cloud.send_command(unquote(parts[2]), self._read_json_body())
+            return 202, {"device": unquote(parts[2]), "command": command, "status": "sent"}
         if route == "/payments/":
             return 200, self._payment(unquote(path[len("/payments/"):]))
         if route == "/devices":

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from soundbox import payment
+from soundbox import payment, voice
 from soundbox_cloud.errors import BrokerUnavailable, CloudError, Rejected
 from soundbox_cloud.keys import PaymentKeys
 from soundbox_cloud.store import Store
@@ -89,6 +89,32 @@ def parse_status(payload):
     if msg.get("state") not in DEVICE_STATES:
         raise ValueError("unknown state %r" % (msg.get("state"),))
     return msg["state"], text_or_none(msg.get("fw"))
+
+
+COMMAND_LANGUAGES = voice.LANGUAGES
+VOLUME_LEVELS = 5
+
+
+def check_command(body):
+    """The command to publish, only its known fields, or Rejected naming the field and why.
+    The device checks again and answers ok/reason on sb/<id>/cmdack."""
+    if not isinstance(body, dict):
+        raise Rejected(400, "body", "request body must be a JSON object")
+    cmd = body.get("cmd")
+    if cmd == "volume":
+        level = body.get("level")
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= VOLUME_LEVELS:
+            raise Rejected(400, "level", "level must be an integer 1-%d" % VOLUME_LEVELS)
+        return {"cmd": cmd, "level": level}
+    if cmd == "language":
+        if body.get("lang") not in COMMAND_LANGUAGES:
+            raise Rejected(400, "lang", "lang must be one of %s" % ", ".join(COMMAND_LANGUAGES))
+        return {"cmd": cmd, "lang": body["lang"]}
+    if cmd == "replay":
+        return {"cmd": cmd}
+    if "cmd" not in body:
+        raise Rejected(400, "cmd", "missing field 'cmd'")
+    raise Rejected(400, "cmd", "cmd must be one of language, replay, volume")
 
 
 def reason_of(error):
@@ -228,6 +254,23 @@ class CloudHandler:
         except Exception as e:   # a device's bad message must never stop the handler
             self.bad_messages += 1
             log.warning("dropped %s from %s: %s", kind, device, e)
+
+    # commands
+
+    def send_command(self, device, body):
+        """Validate and publish one command to sb/<device>/cmd (QoS 1); returns what was sent.
+        The device answers on sb/<device>/cmdack. Raises Rejected and publishes nothing on bad input."""
+        if not is_device_id(device):
+            raise Rejected(400, "device", "device must match [a-z0-9][a-z0-9-]{0,31}")
+        command = check_command(body)
+        if self.store.device(device) is None:
+            raise Rejected(404, "device", "unknown device %s (it has never reported its status)" % device)
+        if not self.connected:
+            raise Rejected(503, "broker", "not connected to the MQTT broker; retry later")
+        info = self.client.publish("sb/%s/cmd" % device, json.dumps(command, separators=(",", ":")), qos=1)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            raise Rejected(503, "broker", "too many messages waiting for the broker; retry later")
+        return command
 
     # payments
 

@@ -7,7 +7,9 @@ A HAL is any object with:
     storage                      read(name) / write(name, data) / append(name, data)
     clock.monotonic_ms(), clock.wall_ms()
     clock.trusted()              True once wall_ms() is real time (NTP on the ESP32)
-    buttons.next_press()         async -> "replay" (and later volume keys)
+    audio.set_volume(level)      optional: 1 (quietest) .. 5; called at start and on each change
+    buttons.next_press()         async -> "replay" | "today" (long press of replay) |
+                                 "volume_up" | "volume_down"
     led.show(state)              "connecting" | "online" | "offline" | "error"
     battery.percent()            int
     log(message)
@@ -15,6 +17,7 @@ A HAL is any object with:
 config: {"device_id", "broker_host", "broker_port", "keepalive"?, "lang"?,
          "identity"?: dir with payment.key (default: the TLS identity dir, else /certs),
          "freshness_s"?: how old a payment may be and still be announced (default 120),
+         "tz_offset_min"?: local time zone for "today" (default 330, India),
          "tls"?: {"identity": dir with ca.pem/device.pem/device.key, "server_hostname"?}}
 Without "tls" the link is plain MQTT (tests and load runs only); the payment key
 is needed either way.
@@ -25,6 +28,22 @@ Until the clock is trusted, verified payments are held (bounded, on flash) and
 judged once it is. Authentic payments older than the limit (the box was offline)
 are acked "stale" and rolled into one spoken summary, said when the backlog has
 stopped arriving or just before the next fresh payment.
+
+The speaker's queue (voice UX):
+- announcements play in arrival order; when more than MERGE_ABOVE payments are
+  waiting, the waiting ones are said as one "N payments received, total ..." and
+  each is acked "announced" with that announcement's play/done times and the
+  reason "merged with N-1 others";
+- at most QUEUE_LIMIT payments wait; then the handler waits, which delays the
+  PUBACK (the broker keeps the payment; nothing is dropped);
+- the replay key says the last announcement again (only announced payments, in the
+  current language); a long press says today's count and total (local day,
+  announced and stale payments, kept on flash); the volume keys step 1..5 and say
+  "minimum/maximum volume" at the ends.
+Commands on sb/<id>/cmd (QoS 1, JSON), answered on sb/<id>/cmdack with
+{"cmd", "ok", "reason"}: {"cmd": "volume", "level": 1-5}, {"cmd": "language",
+"lang": one of voice.LANGUAGES}, {"cmd": "replay"}. Volume and language are kept on
+flash (settings.json) and outlive a restart; the config's "lang" is only the default.
 """
 
 import asyncio
@@ -51,17 +70,37 @@ CLOCK_POLL_S = 1
 # backlog the broker hands over in a burst becomes one announcement.
 SUMMARY_DEBOUNCE_MS = 2000
 SUMMARY_NAME = "offline-summary"
+# More waiting payments than this are said as one merged announcement.
+MERGE_ABOVE = 3
+MERGED_NAME = "merged"  # the sink's name for it: "merged <txn> <txn> ..." (txns have no spaces)
+REPLAY_NAME = "replay"
+TODAY_NAME = "today"
+SETTINGS_FILE = "settings.json"
+TODAY_FILE = "today.json"
+VOLUME_LEVELS = 5
+DEFAULT_VOLUME = 3
+TZ_OFFSET_MIN = 330  # India Standard Time: "today" is the merchant's day
+DAY_MS = 86400000
+HEALTH_POLL_S = 5  # how often the battery and the link are looked at
+UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
+LOW_BATTERY_PERCENT = 15
+COMMANDS = ("language", "replay", "volume")
 
 
 class Soundbox:
     def __init__(self, hal, config):
         self.hal = hal
         self.device_id = config["device_id"]
-        self.lang = config.get("lang", "en-IN")
         self.prefix = "sb/%s/" % self.device_id
         self.ledger = Ledger(hal.storage)
-        self.pending = []  # [(txn, tokens, rx_ms)] in arrival order; txn None for a summary
-        self.last_tokens = None
+        # [(txn, tokens, rx_ms, amount, name)] in arrival order; txn None for what is not a
+        # payment (offline summary, replay, today, volume prompt)
+        self.pending = []
+        self.last_said = None  # (count, total paise) of the last announcement, for replay
+        self.lang, self.volume = self._load_settings(config.get("lang", "en-IN"))
+        self.tz_offset_ms = int(config.get("tz_offset_min", TZ_OFFSET_MIN)) * 60000
+        self.today = self._load_today()  # [local day number, count, total paise]
+        self._offline_since = None  # monotonic ms the link was last lost (or the box started)
         self._prompted = {}  # prompt name -> monotonic ms when last said
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
@@ -91,6 +130,8 @@ class Soundbox:
     async def run(self):
         """Run until stop() is called."""
         self.hal.led.show("connecting")
+        self._offline_since = self.hal.clock.monotonic_ms()
+        self._apply_volume()
         if self.identity and tls.missing_files(self.identity):
             # Found before any network traffic; the client keeps checking at each retry.
             self.hal.log("tls: identity incomplete: missing %s in %s"
@@ -100,7 +141,8 @@ class Soundbox:
             self._trouble("not_registered")  # without its key the box can verify no payment
         self._tasks = [asyncio.create_task(self._player()), asyncio.create_task(self._buttons()),
                        asyncio.create_task(self._release_held()),
-                       asyncio.create_task(self._offline_summaries())]
+                       asyncio.create_task(self._offline_summaries()),
+                       asyncio.create_task(self._health())]
         try:
             await self.mqtt.run()
         finally:
@@ -115,13 +157,16 @@ class Soundbox:
 
     async def _on_connect(self, client, session_present):
         self.hal.led.show("online")
-        await client.subscribe([(self.prefix + "notify", 1)])
+        self._offline_since = None
+        await client.subscribe([(self.prefix + "notify", 1), (self.prefix + "cmd", 1)])
         await client.publish(self.prefix + "status", self._status("online"), 1, True)
         await client.publish(self.prefix + "telemetry", json.dumps({
             "battery": self.hal.battery.percent(), "fw": VERSION,
             "heap": gc.mem_free() if hasattr(gc, "mem_free") else None}), 0)
 
     def _on_disconnect(self):
+        if self._offline_since is None:
+            self._offline_since = self.hal.clock.monotonic_ms()
         refused = self.mqtt.refused
         if refused is not None and refused.permanent:
             self._trouble("not_registered")  # bad credentials / not authorised: retrying won't help
@@ -131,6 +176,8 @@ class Soundbox:
     async def _on_message(self, msg):
         if msg.topic == self.prefix + "notify":
             await self._on_notify(msg.payload)
+        elif msg.topic == self.prefix + "cmd":
+            await self._on_command(msg.payload)
 
     async def _on_notify(self, payload):
         rx = self.hal.clock.wall_ms()
@@ -169,6 +216,7 @@ class Soundbox:
             if self.offline_total + amount > voice.MAX_TOTAL_PAISE:
                 self._queue_summary()  # the summary's total must stay sayable
             self.ledger.add(txn)  # a replay of it is then a duplicate
+            self._count_today(amount, ts)
             self.offline_count += 1
             self.offline_total += amount
             self._summary_due = self.hal.clock.monotonic_ms() + SUMMARY_DEBOUNCE_MS
@@ -182,7 +230,8 @@ class Soundbox:
             self._room.clear()
             await self._room.wait()
         self.ledger.add(txn)  # before playing: a reboot mid-announcement never repeats it
-        self.pending.append((txn, tokens, rx))
+        self._count_today(amount, ts)
+        self.pending.append((txn, tokens, rx, amount, txn))
         self._wake.set()
 
     # ---- payments waiting for a trusted clock ---------------------------------
@@ -250,7 +299,7 @@ class Soundbox:
         except Exception as e:  # the payments are acked already; only the words are lost
             self.hal.log("offline summary of %d payments failed: %r" % (count, e))
             return
-        self.pending.append((None, tokens, None))  # may pass QUEUE_LIMIT by this one
+        self.pending.append((None, tokens, None, total, SUMMARY_NAME))  # may pass QUEUE_LIMIT by this one
         self._wake.set()
 
     async def _offline_summaries(self):
@@ -265,32 +314,204 @@ class Soundbox:
 
     # ---- tasks -------------------------------------------------------------
 
+    def _waiting_payments(self):
+        n = 0
+        for entry in self.pending:
+            if entry[0] is not None:
+                n += 1
+        return n
+
+    def _next_batch(self):
+        """The next thing to say: [entry], or every waiting payment when more than
+        MERGE_ABOVE wait (they are then said as one)."""
+        if self.pending[0][0] is None or self._waiting_payments() <= MERGE_ABOVE:
+            return [self.pending.pop(0)]
+        batch = [e for e in self.pending if e[0] is not None]
+        self.pending = [e for e in self.pending if e[0] is None]
+        return batch
+
     async def _player(self):
         clock = self.hal.clock
         while True:
             while not self.pending:
                 self._wake.clear()
                 await self._wake.wait()
-            txn, tokens, rx = self.pending.pop(0)
+            batch = self._next_batch()
             self._room.set()
+            txns = [e[0] for e in batch if e[0] is not None]
+            total = 0
+            for e in batch:
+                total += e[3] or 0
+            if len(batch) > 1:
+                tokens = voice.merged_tokens(len(batch), total, self.lang)
+                name = "%s %s" % (MERGED_NAME, " ".join(txns))
+            else:
+                tokens, name = batch[0][1], batch[0][4]
             play = clock.wall_ms()
             try:
-                await asyncio.wait_for(self.hal.audio.play(tokens, txn or SUMMARY_NAME), PLAY_TIMEOUT_S)
+                await asyncio.wait_for(self.hal.audio.play(tokens, name), PLAY_TIMEOUT_S)
             except Exception as e:  # a sink failure must not stop the box
-                self.hal.log("audio failed for %s: %r" % (txn or SUMMARY_NAME, e))
-                if txn is not None:
-                    await self._ack(txn, payment.FAILED, "playback failed: %r" % (e,), rx, play)
+                self.hal.log("audio failed for %s: %r" % (name, e))
+                for entry in batch:
+                    if entry[0] is not None:
+                        await self._ack(entry[0], payment.FAILED, "playback failed: %r" % (e,), entry[2], play)
                 continue
-            if txn is None:
+            if not txns:
                 continue  # the summary's payments were acked "stale" when they arrived
-            self.last_tokens = tokens
-            await self._ack(txn, payment.ANNOUNCED, "", rx, play, clock.wall_ms())
+            done = clock.wall_ms()
+            self.last_said = (len(txns), total)
+            reason = "merged with %d others" % (len(txns) - 1) if len(txns) > 1 else ""
+            for entry in batch:
+                await self._ack(entry[0], payment.ANNOUNCED, reason, entry[2], play, done)
+
+    def _say(self, tokens, name):
+        """Queue something that is not a payment behind what is already waiting."""
+        if len(self.pending) >= QUEUE_LIMIT:
+            self.hal.log("speaker busy: %s not said" % name)
+            return False
+        self.pending.append((None, tokens, None, None, name))
+        self._wake.set()
+        return True
+
+    def _replay(self):
+        """Say the last announcement again; False when nothing was announced yet."""
+        if self.last_said is None:
+            return False
+        count, total = self.last_said
+        if count == 1:
+            tokens = voice.announcement_tokens(total, self.lang)
+        else:
+            tokens = voice.merged_tokens(count, total, self.lang)
+        return self._say(tokens, REPLAY_NAME)
 
     async def _buttons(self):
         while True:
             press = await self.hal.buttons.next_press()
-            if press == "replay" and self.last_tokens:
-                await self.hal.audio.play(self.last_tokens, "replay")
+            if press == "replay":
+                self._replay()
+            elif press == "today":
+                day, count, total = self._today_now()
+                self._say(voice.today_tokens(count, total, self.lang), TODAY_NAME)
+            elif press == "volume_up" or press == "volume_down":
+                step = 1 if press == "volume_up" else -1
+                self._set_volume(min(VOLUME_LEVELS, max(1, self.volume + step)))
+
+    async def _health(self):
+        """Spoken health prompts; _trouble keeps each from nagging."""
+        clock = self.hal.clock
+        while True:
+            await asyncio.sleep(HEALTH_POLL_S)
+            since = self._offline_since
+            if since is not None and not self.mqtt.connected and clock.monotonic_ms() - since > UNREACHABLE_MS:
+                self._trouble("server_unreachable")
+            try:
+                level = self.hal.battery.percent()
+            except Exception as e:  # a flaky ADC read must not stop the checks
+                self.hal.log("battery read failed: %r" % (e,))
+                continue
+            if level < LOW_BATTERY_PERCENT:
+                self._trouble("low_battery", led=False)
+
+    # ---- commands from the cloud ---------------------------------------------
+
+    async def _on_command(self, payload):
+        cmd = None
+        try:
+            msg = json.loads(payload)
+        except (ValueError, UnicodeError):
+            msg = None
+        if type(msg) is dict and isinstance(msg.get("cmd"), str):
+            cmd = msg["cmd"]
+        if cmd is None:
+            reason = "command must be a JSON object with a string \"cmd\""
+        else:
+            reason = self._command(cmd, msg)
+        await self.mqtt.publish(self.prefix + "cmdack", json.dumps(
+            {"cmd": cmd, "ok": reason is None, "reason": reason or ""}), 1)
+
+    def _command(self, cmd, msg):
+        """Carry out one command; None when done, else the reason it was refused."""
+        if cmd == "volume":
+            level = msg.get("level")
+            if type(level) is not int or not 1 <= level <= VOLUME_LEVELS:
+                return "level must be an integer 1-%d, got %s" % (VOLUME_LEVELS, json.dumps(level))
+            self._set_volume(level)
+            return None
+        if cmd == "language":
+            lang = msg.get("lang")
+            if not isinstance(lang, str) or lang not in voice.LANGUAGES:
+                return "unknown language %s; supported: %s" % (json.dumps(lang), ", ".join(voice.LANGUAGES))
+            self.lang = lang
+            self._save_settings()
+            return None
+        if cmd == "replay":
+            return None if self._replay() else "nothing announced yet"
+        return "unknown command %s; known: %s" % (json.dumps(cmd), ", ".join(COMMANDS))
+
+    # ---- settings and today's tally (flash) -------------------------------------
+
+    def _load_settings(self, default_lang):
+        lang, volume = default_lang, DEFAULT_VOLUME
+        raw = self.hal.storage.read(SETTINGS_FILE)
+        if raw:
+            try:
+                saved = json.loads(raw)
+            except (ValueError, UnicodeError):
+                saved = None
+            if type(saved) is dict:
+                if saved.get("lang") in voice.LANGUAGES:
+                    lang = saved["lang"]
+                if type(saved.get("volume")) is int and 1 <= saved["volume"] <= VOLUME_LEVELS:
+                    volume = saved["volume"]
+            else:
+                self.hal.log("settings: %s unreadable, defaults used" % SETTINGS_FILE)
+        return lang, volume
+
+    def _save_settings(self):
+        self.hal.storage.write(SETTINGS_FILE, json.dumps({"lang": self.lang, "volume": self.volume}).encode())
+
+    def _set_volume(self, level):
+        self.volume = level
+        self._save_settings()
+        self._apply_volume()
+        if level == VOLUME_LEVELS:
+            self._say(voice.prompt_tokens("volume_max", self.lang), "volume_max")
+        elif level == 1:
+            self._say(voice.prompt_tokens("volume_min", self.lang), "volume_min")
+
+    def _apply_volume(self):
+        set_volume = getattr(self.hal.audio, "set_volume", None)
+        if set_volume is not None:
+            set_volume(self.volume)
+
+    def _day(self, wall_ms):
+        return (wall_ms + self.tz_offset_ms) // DAY_MS
+
+    def _load_today(self):
+        raw = self.hal.storage.read(TODAY_FILE)
+        try:
+            saved = json.loads(raw) if raw else None
+        except (ValueError, UnicodeError):
+            saved = None
+        if type(saved) is list and len(saved) == 3 and all(type(v) is int for v in saved):
+            return saved
+        return [0, 0, 0]
+
+    def _today_now(self):
+        """[day, count, total] for the current local day (a new day starts at zero)."""
+        day = self._day(self.hal.clock.wall_ms())
+        if self.today[0] != day:
+            return [day, 0, 0]
+        return self.today
+
+    def _count_today(self, amount, ts):
+        """Add a judged payment to today's tally if it was paid today (local time)."""
+        day = self._day(ts)
+        current = self._today_now()
+        if day != current[0]:
+            return  # a stale one from an earlier day
+        self.today = [day, current[1] + 1, current[2] + amount]
+        self.hal.storage.write(TODAY_FILE, json.dumps(self.today).encode())
 
     # ---- helpers -----------------------------------------------------------
 
@@ -298,9 +519,10 @@ class Soundbox:
         await self.mqtt.publish(self.prefix + "ack",
                                 payment.ack_payload(txn, status, reason, rx, play, done), 1)
 
-    def _trouble(self, prompt):
+    def _trouble(self, prompt, led=True):
         """Show the error LED and say the prompt, at most once per PROMPT_INTERVAL_MS."""
-        self.hal.led.show("error")
+        if led:
+            self.hal.led.show("error")
         now = self.hal.clock.monotonic_ms()
         last = self._prompted.get(prompt)
         if last is None or now - last >= PROMPT_INTERVAL_MS:

@@ -32,6 +32,8 @@ PROVIDERS = ("bhim", "gpay", "paytm", "phonepe", "upi")
 # Spoken health prompts (section 4 of the voice UX): each is one clip per language.
 PROMPTS = ("charging", "clock_not_set", "low_battery", "no_network", "not_registered",
            "server_unreachable", "updating")
+# Spoken answers to the volume keys (and the volume command) at either end of the range.
+VOLUME_PROMPTS = ("volume_max", "volume_min")
 
 # Sentence templates: a "$name" item is a slot filled by the builder, anything else
 # is a literal token of the language.
@@ -65,6 +67,9 @@ PROMPTS = ("charging", "clock_not_set", "low_battery", "no_network", "not_regist
 # Announcement (English order): "received <amount> [on <provider>]".
 # Merged: "four payments received total two hundred rupees" ("one payment received ...").
 # Offline summary: "while offline three payments received total ...".
+# Today (long press of the replay key): "today three payments received total ...",
+#   or "no payments today" before the first one.
+# Volume keys at either end: "maximum volume", "minimum volume".
 
 _EN_UNITS = (
     "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -107,6 +112,8 @@ _EN_IN = {
     "provider": ("on", "$name"),
     "merged": ("$count", "$payments", "$received_count", "total", "$amount"),
     "offline": ("while", "offline"),  # said before the merged phrase
+    "today": ("today",),  # said before the merged phrase on a long press
+    "today_none": "no payments today",
     "providers": {"bhim": "bhim", "gpay": "gpay", "paytm": "paytm", "phonepe": "phonepe", "upi": "upi"},
     "prompts": {
         "charging": "charging",
@@ -116,6 +123,8 @@ _EN_IN = {
         "not_registered": "device not registered",
         "server_unreachable": "server unreachable",
         "updating": "update in progress",
+        "volume_max": "maximum volume",
+        "volume_min": "minimum volume",
     },
 }
 
@@ -285,11 +294,21 @@ def offline_summary_tokens(count, total_paise, lang="en-IN"):
     return list(t["offline"]) + merged_tokens(count, total_paise, lang)
 
 
+def today_tokens(count, total_paise, lang="en-IN"):
+    """Today's payments so far (long press): "today three payments received total ...";
+    count 0 (total 0) gives "no payments today"."""
+    t = _table(lang)
+    if count == 0 and total_paise == 0 and type(count) is int and type(total_paise) is int:
+        return [t["today_none"]]
+    return list(t["today"]) + merged_tokens(count, total_paise, lang)
+
+
 def prompt_tokens(name, lang="en-IN"):
-    """Tokens of a spoken health prompt, e.g. "not_registered" -> ["device not registered"]."""
+    """Tokens of a spoken prompt (PROMPTS or VOLUME_PROMPTS), e.g. "not_registered" ->
+    ["device not registered"]."""
     prompts = _table(lang)["prompts"]
     if not isinstance(name, str) or name not in prompts:
-        raise ValueError("unknown prompt %r; known: %s" % (name, ", ".join(PROMPTS)))
+        raise ValueError("unknown prompt %r; known: %s" % (name, ", ".join(PROMPTS + VOLUME_PROMPTS)))
     return [prompts[name]]
 
 
@@ -310,13 +329,14 @@ def tokens(lang="en-IN"):
     for key in ("hundred_alone", "hundred", "thousand", "lakh", "crore", "rupee", "rupees",
                 "paisa", "paise", "and", "received", "received_many", "payment", "payments"):
         add(t.get(key))
-    for template in (t["announce"], t["provider"], t["merged"], t["offline"]):
+    add(t["today_none"])
+    for template in (t["announce"], t["provider"], t["merged"], t["offline"], t["today"]):
         for item in template:
             if item[0] != "$":
                 add(item)
     for provider in PROVIDERS:
         add(t["providers"][provider])
-    for name in PROMPTS:
+    for name in PROMPTS + VOLUME_PROMPTS:
         add(t["prompts"][name])
     return tuple(seen)
 

@@ -22,6 +22,8 @@ Announcement: "[<provider> এর মাধ্যমে] <amount> পাওয�
 Merged: "চার টি পেমেন্ট পাওয়া গেছে মোট দুশো টাকা" (the counter টি follows the
   count, so "চার টি" is said as চারটি).
 Offline summary: "অফলাইন থাকাকালীন" before the merged phrase.
+Today (long press): "আজ" before the merged phrase; none yet: "আজ কোনো পেমেন্ট নেই".
+Volume ends: "সর্বোচ্চ ভলিউম" / "সর্বনিম্ন ভলিউম".
 """
 
 TABLE = {
@@ -55,6 +57,8 @@ TABLE = {
     "provider": ("$name", "এর মাধ্যমে"),
     "merged": ("$count", "$payments", "$received_count", "মোট", "$amount"),
     "offline": ("অফলাইন থাকাকালীন",),
+    "today": ("আজ",),
+    "today_none": "আজ কোনো পেমেন্ট নেই",
     "providers": {"bhim": "ভীম", "gpay": "জিপে", "paytm": "পেটিএম", "phonepe": "ফোনপে", "upi": "ইউপিআই"},
     "prompts": {
         "charging": "চার্জ হচ্ছে",
@@ -64,5 +68,7 @@ TABLE = {
         "not_registered": "ডিভাইস নিবন্ধিত নয়",
         "server_unreachable": "সার্ভারের সাথে যোগাযোগ হচ্ছে না",
         "updating": "আপডেট চলছে",
+        "volume_max": "সর্বোচ্চ ভলিউম",
+        "volume_min": "সর্বনিম্ন ভলিউম",
     },
 }

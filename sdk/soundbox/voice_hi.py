@@ -26,6 +26,8 @@ Announcement: "[<provider> पर] <amount> प्राप्त हुआ/ह�
 Merged: "चार भुगतान प्राप्त हुए कुल दो सौ रुपये" (भुगतान is the same in the
   plural; the verb agrees with the count: "एक भुगतान प्राप्त हुआ").
 Offline summary: "ऑफ़लाइन रहते हुए" before the merged phrase.
+Today (long press): "आज" before the merged phrase; none yet: "आज कोई भुगतान नहीं".
+Volume ends: "अधिकतम आवाज़" / "न्यूनतम आवाज़".
 """
 
 TABLE = {
@@ -59,6 +61,8 @@ TABLE = {
     "provider": ("$name", "पर"),
     "merged": ("$count", "$payments", "$received_count", "कुल", "$amount"),
     "offline": ("ऑफ़लाइन रहते हुए",),
+    "today": ("आज",),
+    "today_none": "आज कोई भुगतान नहीं",
     "providers": {"bhim": "भीम", "gpay": "जीपे", "paytm": "पेटीएम", "phonepe": "फ़ोनपे", "upi": "यूपीआई"},
     "prompts": {
         "charging": "चार्ज हो रहा है",
@@ -68,5 +72,7 @@ TABLE = {
         "not_registered": "डिवाइस पंजीकृत नहीं है",
         "server_unreachable": "सर्वर से संपर्क नहीं हो पा रहा है",
         "updating": "अपडेट हो रहा है",
+        "volume_max": "अधिकतम आवाज़",
+        "volume_min": "न्यूनतम आवाज़",
     },
 }

@@ -23,6 +23,8 @@ Announcement: "[<provider> वर] <amount> मिळाला/मिळाल�
 Merged: "चार पेमेंट एकूण दोनशे रुपये मिळाले" (four payments, in total ... received:
   the verb agrees with the amount, which avoids the count's gender/number forms).
 Offline summary: "ऑफलाइन असताना" before the merged phrase.
+Today (long press): "आज" before the merged phrase; none yet: "आज एकही पेमेंट नाही".
+Volume ends: "कमाल आवाज" / "किमान आवाज".
 """
 
 TABLE = {
@@ -58,6 +60,8 @@ TABLE = {
     "provider": ("$name", "वर"),
     "merged": ("$count", "$payments", "एकूण", "$amount", "$received"),
     "offline": ("ऑफलाइन असताना",),
+    "today": ("आज",),
+    "today_none": "आज एकही पेमेंट नाही",
     "providers": {"bhim": "भीम", "gpay": "जीपे", "paytm": "पेटीएम", "phonepe": "फोनपे", "upi": "यूपीआय"},
     "prompts": {
         "charging": "चार्जिंग होत आहे",
@@ -67,5 +71,7 @@ TABLE = {
         "not_registered": "डिव्हाइस नोंदणीकृत नाही",
         "server_unreachable": "सर्व्हरशी संपर्क होत नाही",
         "updating": "अपडेट सुरू आहे",
+        "volume_max": "कमाल आवाज",
+        "volume_min": "किमान आवाज",
     },
 }

@@ -23,6 +23,10 @@ class TimingSink:
 
     def __init__(self, pack):
         self.pack = pack
+        self.volume = None  # last level the app set (1-5); recorded only, timing ignores it
+
+    def set_volume(self, level):
+        self.volume = level
 
     def duration_ms(self, tokens):
         if not tokens:
@@ -49,6 +53,10 @@ class WavSink:
         self.count = 0
         self.last_path = None
         self._buf = bytearray(BLOCK)
+        self.volume = None  # last level the app set (1-5); recorded only, the WAV is not scaled
+
+    def set_volume(self, level):
+        self.volume = level
 
     async def play(self, tokens, name=None):
         if not tokens:

@@ -56,8 +56,16 @@ class JournalingSink:
     async def play(self, tokens, name=None):
         start = clock.wall_ms()
         await self.inner.play(tokens, name)
-        self.journal.write({"device": self.device_id, "txn": name, "start": start,
-                            "end": clock.wall_ms(), "words": " ".join(tokens)})
+        end, words = clock.wall_ms(), " ".join(tokens)
+        # A merged announcement ("merged <txn> <txn> ...", see soundbox_fw.app) played each
+        # of its payments: one record per txn keeps the journal's per-txn counts right.
+        parts = name.split(" ") if isinstance(name, str) else [name]
+        merged = len(parts) > 1 and parts[0] == "merged"
+        for txn in (parts[1:] if merged else [name]):
+            record = {"device": self.device_id, "txn": txn, "start": start, "end": end, "words": words}
+            if merged:
+                record["merged"] = len(parts) - 1
+            self.journal.write(record)
 
 
 class Fleet:

@@ -1,5 +1,6 @@
 """The CPython HAL a simulated soundbox runs on: a directory for flash, a sink
-for audio, the host's clock, idle buttons, a recorded LED and a full battery."""
+for audio, the host's clock, buttons nobody presses unless a test does, a
+recorded LED and a battery that stays where a test sets it (full by default)."""
 
 import asyncio
 
@@ -15,11 +16,27 @@ class HostClock:
         return True  # the host keeps its clock in sync (NTP) itself
 
 
-class IdleButtons:
-    """Nobody presses a simulated button (scenarios may inject presses later)."""
+class SimButtons:
+    """Keys nobody presses until a test calls press() (on the device's event loop,
+    e.g. loop.call_soon_threadsafe(hal.buttons.press, "replay"))."""
+
+    def __init__(self):
+        self._presses = []
+        self._pressed = asyncio.Event()
+
+    def press(self, name):
+        """name: "replay", "today" (long press of replay), "volume_up", "volume_down"."""
+        self._presses.append(name)
+        self._pressed.set()
 
     async def next_press(self):
-        await asyncio.Event().wait()
+        while not self._presses:
+            self._pressed.clear()
+            await self._pressed.wait()
+        return self._presses.pop(0)
+
+
+IdleButtons = SimButtons  # the old name: with no presses they are idle
 
 
 class RecordedLed:
@@ -30,9 +47,17 @@ class RecordedLed:
         self.state = state
 
 
-class MainsBattery:
+class SimBattery:
+    """A battery whose charge a test sets (`level`, percent)."""
+
+    def __init__(self, level=100):
+        self.level = level
+
     def percent(self):
-        return 100
+        return self.level
+
+
+MainsBattery = SimBattery  # the old name: full unless a test says otherwise
 
 
 class SimHal:
@@ -42,6 +67,6 @@ class SimHal:
         self.log = log
         self.open_connection = open_connection
         self.clock = HostClock()
-        self.buttons = IdleButtons()
+        self.buttons = SimButtons()
         self.led = RecordedLed()
-        self.battery = MainsBattery()
+        self.battery = SimBattery()

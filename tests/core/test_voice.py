@@ -114,7 +114,8 @@ def test_token_set_is_complete_and_free_of_duplicates():
         assert word in pack, word
     # 19 units + 8 tens + 4 group words + 4 currency words + and/received + payment(s)
     # + on/total/while/offline + 5 providers + 7 prompts (one phrase each)
-    assert len(pack) == 55
+    # + today and "no payments today" + 2 volume prompts
+    assert len(pack) == 59
 
 
 def test_prompts():

@@ -32,6 +32,8 @@ topic write sb/+/notify
 topic read sb/+/ack
 topic read sb/+/telemetry
 topic read sb/+/status
+topic write sb/+/cmd
+topic read sb/+/cmdack
 """
 
 
