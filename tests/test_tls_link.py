@@ -79,3 +79,31 @@ def _start_without_waiting(stack, broker, tmp_path, voice_pack, pki):
                                         "--state", str(tmp_path / "devices"), "--voice", voice_pack,
                                         "--journal", stack.journal, "--certs", str(pki.root)],
                             log_path=str(tmp_path / "sim.log"))
+
+
+def test_expired_identities_are_reported_before_any_network_traffic(tmp_path, voice_pack):
+    import datetime
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+    from test_end_to_end import SOUNDBOX
+
+    pki = Pki(tmp_path / "certs").init()
+    long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=400)
+    pki.issue_device("sb-0001", days=10, not_before=long_ago)
+    dead = "mqtts://127.0.0.1:9"  # nothing listens there: only local checks can speak
+    sim = subprocess.run(SOUNDBOX + ["sim", "--devices", "1", "--broker", dead, "--certs", str(pki.root),
+                                     "--voice", voice_pack, "--state", str(tmp_path / "dev")],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                         preexec_fn=lambda: __import__("signal").alarm(4))  # stop the sim after 4 s
+    assert "1 device identities are unusable" in sim.stdout and "expired" in sim.stdout, sim.stdout
+
+    # An expired cloud certificate, signed by the same CA (through the PKI's own signer).
+    key, cert = pki._sign_new("cloud", 10, ExtendedKeyUsageOID.CLIENT_AUTH, not_before=long_ago)
+    with open(pki.files("cloud")["cert"], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    cloud = subprocess.run(SOUNDBOX + ["cloud", "--broker", dead, "--certs", str(pki.root),
+                                       "--db", str(tmp_path / "c.db"), "--http", "127.0.0.1:0"],
+                           capture_output=True, text=True, timeout=30)
+    assert cloud.returncode == 1 and "expired" in cloud.stderr and "Traceback" not in cloud.stderr, cloud.stderr

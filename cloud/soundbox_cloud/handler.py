@@ -1,4 +1,5 @@
 """MQTT side of the cloud handler: device registry, payment notifications, ack records."""
+import datetime
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
+from cryptography import x509
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from soundbox import payment, voice
@@ -51,6 +53,11 @@ def tls_files(certs):
     if missing:
         raise CloudError("cloud TLS identity incomplete: missing %s (run: soundbox pki init)"
                          % ", ".join(missing))
+    with open(files[1], "rb") as f:  # an expired certificate: say so before any network traffic
+        expires = x509.load_pem_x509_certificate(f.read()).not_valid_after_utc
+    if expires < datetime.datetime.now(datetime.timezone.utc):
+        raise CloudError("cloud certificate %s expired on %s (run: soundbox pki init --force)"
+                         % (files[1], expires.isoformat()))
     return files
 
 

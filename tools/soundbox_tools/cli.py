@@ -48,7 +48,7 @@ def cmd_sim(args):
         raise CliError("--freshness must be a positive number of seconds, got %s" % args.freshness)
     build_pack(args.lang, args.voice)
     # Every device needs its payment key, whatever the link; TLS files matter only for mqtts.
-    identity_root = device_identities(args.certs, args.devices)
+    identity_root = device_identities(args.certs, args.devices, tls)
     fleet = Fleet(args.devices, host, port, args.state, args.voice, wav_device=args.wav_device,
                   out_dir=args.out, journal_path=args.journal, connect_rate=args.connect_rate,
                   keepalive=args.keepalive, identity_root=identity_root, tls=tls,
@@ -81,10 +81,14 @@ def cmd_sim(args):
     return 0
 
 
-def device_identities(certs, n):
-    """The directory of per-device identities (payment key, TLS files), issuing any the fleet lacks."""
+def device_identities(certs, n, tls=False):
+    """The directory of per-device identities (payment key, TLS files), issuing any the fleet lacks.
+
+    With TLS every bundle is checked first (0.3 ms each): an expired, not-yet-valid or
+    mismatched identity is reported here, before any network traffic.
+    """
     from soundbox_sim.fleet import device_ids
-    from soundbox_tools.pki import Pki
+    from soundbox_tools.pki import Pki, check_identity
 
     pki = Pki(certs)
     if not os.path.exists(os.path.join(certs, "ca.pem")):
@@ -96,6 +100,12 @@ def device_identities(certs, n):
         pki.issue_devices(missing)
         print("sim: issued %d device identities in %.1f s" % (len(missing), time.monotonic() - started),
               flush=True)
+    if tls:
+        bad = {d: p for d in device_ids(n) for p in check_identity(pki.device_dir(d))[:1]}
+        if bad:
+            first = sorted(bad)[0]
+            print("sim: %d device identities are unusable and will be refused (%s: %s)"
+                  % (len(bad), first, bad[first]), flush=True)
     return os.path.join(certs, "devices")
 
 
