@@ -189,3 +189,17 @@ def test_cli_says_in_one_line_when_broker_or_cloud_is_unreachable(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr and "cannot reach" in r.stderr
     r = subprocess.run(SOUNDBOX + ["pay", "sb-0001", "2.50"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "integer paise" in r.stderr
+
+
+def test_language_switched_by_the_cloud_is_spoken_from_that_language_pack(stack):
+    status, body = http("POST", stack.api + "/devices/sb-0001/commands", {"cmd": "language", "lang": "hi"})
+    assert status == 202, body
+    # The box keeps its language across a restart, and plays the next payment in Hindi
+    # from the Hindi pack (the simulator builds it on first use, as a device downloads one).
+    stack.stop_sim()
+    stack.start_sim()
+    assert http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": 25000, "txn": "LANG-1"})[0] == 202
+    ack = stack.acks("LANG-1", 1, timeout=60)[0]
+    assert ack["status"] == "announced", ack
+    (played,) = [j for j in journal(stack.journal) if j["txn"] == "LANG-1"]
+    assert "दो सौ पचास रुपये" in played["words"], played["words"]

@@ -132,6 +132,7 @@ class Soundbox:
         self.hal.led.show("connecting")
         self._offline_since = self.hal.clock.monotonic_ms()
         self._apply_volume()
+        self._apply_language()
         if self.identity and tls.missing_files(self.identity):
             # Found before any network traffic; the client keeps checking at each retry.
             self.hal.log("tls: identity incomplete: missing %s in %s"
@@ -443,6 +444,7 @@ class Soundbox:
                 return "unknown language %s; supported: %s" % (json.dumps(lang), ", ".join(voice.LANGUAGES))
             self.lang = lang
             self._save_settings()
+            self._apply_language()
             return None
         if cmd == "replay":
             return None if self._replay() else "nothing announced yet"
@@ -478,6 +480,12 @@ class Soundbox:
             self._say(voice.prompt_tokens("volume_max", self.lang), "volume_max")
         elif level == 1:
             self._say(voice.prompt_tokens("volume_min", self.lang), "volume_min")
+
+    def _apply_language(self):
+        # The speaker plays clips from one language's pack: tell it which (if it can switch).
+        set_language = getattr(self.hal.audio, "set_language", None)
+        if set_language is not None:
+            set_language(self.lang)
 
     def _apply_volume(self):
         set_volume = getattr(self.hal.audio, "set_volume", None)

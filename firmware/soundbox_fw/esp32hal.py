@@ -15,7 +15,9 @@ from soundbox import clock
 from soundbox.storage import FileStorage
 from soundbox.voicepack import Pack
 
-DEFAULT_PINS = {"i2s_sck": 26, "i2s_ws": 25, "i2s_sd": 22, "led": 2, "replay": 0, "battery": 35}
+DEFAULT_PINS = {"i2s_sck": 26, "i2s_ws": 25, "i2s_sd": 22, "led": 2, "replay": 0,
+                "volume_up": 32, "volume_down": 33, "battery": 35}
+LONG_PRESS_MS = 1500  # hold replay this long for today's total
 BLOCK = 2048  # bytes read from the pack and streamed to I2S at a time: the GC heap is ~110 KB
 I2S_BUFFER = 8192  # bytes of I2S DMA buffer: 256 ms of 16 kHz audio
 
@@ -35,6 +37,19 @@ class I2sSink:
         self.i2s = None
         self.out = None
         self.buf = bytearray(BLOCK)
+        self.shift = 0  # volume: each bit of right shift is 6 dB quieter
+
+    def set_volume(self, level):
+        self.shift = level - 5  # level 5: full scale; level 1: -24 dB
+
+    def set_language(self, lang):
+        path = "/voice/%s.pack" % lang
+        if path != self.pack_path:
+            self.pack_path = path
+            self.pack = None  # opened at the next announcement
+            if self.i2s is not None:  # its rate may differ: set I2S up again too
+                self.i2s.deinit()
+                self.i2s = self.out = None
 
     def _open(self):
         pack = self.pack
@@ -52,6 +67,8 @@ class I2sSink:
     async def play(self, tokens, name=None):
         pack, out = self._open()
         for block in pack.stream(tokens, self.buf):
+            if self.shift:
+                machine.I2S.shift(buf=block, bits=16, shift=self.shift)
             out.write(block)
             await out.drain()  # before the next block refills the buffer
         # The last blocks are still in the DMA buffer: return when the speaker has said them.
@@ -67,20 +84,32 @@ class Led:
 
 
 class Buttons:
-    """The replay key, polled and debounced (50 ms) in the event loop."""
+    """Replay and volume keys, active low, polled every 20 ms in the event loop.
 
-    def __init__(self, pin):
-        self.pin = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+    A press counts once it has held 50 ms (debounce) and is reported on release:
+    "replay", or "today" when replay was held LONG_PRESS_MS; "volume_up", "volume_down".
+    """
+
+    def __init__(self, pins):
+        self.keys = [(name, machine.Pin(pins[name], machine.Pin.IN, machine.Pin.PULL_UP))
+                     for name in ("replay", "volume_up", "volume_down")]
 
     async def next_press(self):
         while True:
             await asyncio.sleep_ms(20)
-            if self.pin.value() == 0:
+            for name, pin in self.keys:
+                if pin.value() != 0:
+                    continue
                 await asyncio.sleep_ms(50)
-                if self.pin.value() == 0:
-                    while self.pin.value() == 0:
-                        await asyncio.sleep_ms(20)
-                    return "replay"
+                if pin.value() != 0:
+                    continue  # a bounce, not a press
+                held = 50
+                while pin.value() == 0:
+                    await asyncio.sleep_ms(20)
+                    held += 20
+                if name == "replay" and held >= LONG_PRESS_MS:
+                    return "today"
+                return name
 
 
 class Battery:
@@ -111,7 +140,7 @@ class Esp32Hal:
         self.storage = FileStorage("/data")
         self.audio = I2sSink(pins, "/voice/%s.pack" % config.get("lang", "en-IN"))
         self.led = Led(pins["led"])
-        self.buttons = Buttons(pins["replay"])
+        self.buttons = Buttons(pins)
         self.battery = Battery(pins["battery"])
         self.clock = HardwareClock()
         self.open_connection = asyncio.open_connection

@@ -14,19 +14,45 @@ import wave
 BLOCK = 2048  # bytes per read, as on the device
 
 
-class TimingSink:
+class PackShelf:
+    """One open Pack per language for a whole fleet, built on first use (a language
+    switch by cloud command needs the new language's clips)."""
+
+    def __init__(self, pack_dir):
+        self.pack_dir = pack_dir
+        self._packs = {}
+
+    def __call__(self, lang):
+        from soundbox_tools.voicepack import build_pack, open_pack
+
+        if lang not in self._packs:
+            build_pack(lang, self.pack_dir)  # cached on disk: instant when it exists
+            self._packs[lang] = open_pack(self.pack_dir, lang)
+        return self._packs[lang]
+
+
+class _Sink:
+    """What both sinks share: the volume and language the app sets through the HAL."""
+
+    def __init__(self, pack, shelf=None):
+        self.pack = pack
+        self.shelf = shelf  # lang -> Pack; without one the language is fixed
+        self.volume = None  # last level the app set (1-5); recorded only, the audio is not scaled
+
+    def set_volume(self, level):
+        self.volume = level
+
+    def set_language(self, lang):
+        if self.shelf is not None:
+            self.pack = self.shelf(lang)
+
+
+class TimingSink(_Sink):
     """Takes as long as the announcement would, reading no audio.
 
     `pack` is a Pack, or an index dict from soundbox_tools.voicepack.load_index
     (whose per-clip "ms" a test may scale down to run faster than real time).
     """
-
-    def __init__(self, pack):
-        self.pack = pack
-        self.volume = None  # last level the app set (1-5); recorded only, timing ignores it
-
-    def set_volume(self, level):
-        self.volume = level
 
     def duration_ms(self, tokens):
         if not tokens:
@@ -43,20 +69,16 @@ class TimingSink:
         await asyncio.sleep(self.duration_ms(tokens) / 1000)
 
 
-class WavSink:
+class WavSink(_Sink):
     """Writes each announcement to out_dir/<NNN>-<name>.wav at the pack's rate, then waits
     for its real duration."""
 
-    def __init__(self, pack, out_dir):
-        self.pack = pack
+    def __init__(self, pack, out_dir, shelf=None):
+        _Sink.__init__(self, pack, shelf)
         self.out_dir = out_dir
         self.count = 0
         self.last_path = None
         self._buf = bytearray(BLOCK)
-        self.volume = None  # last level the app set (1-5); recorded only, the WAV is not scaled
-
-    def set_volume(self, level):
-        self.volume = level
 
     async def play(self, tokens, name=None):
         if not tokens:

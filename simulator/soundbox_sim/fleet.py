@@ -8,9 +8,8 @@ import time
 
 from soundbox import clock
 from soundbox_fw.app import Soundbox
-from soundbox_sim.audio import TimingSink, WavSink
+from soundbox_sim.audio import PackShelf, TimingSink, WavSink
 from soundbox_sim.hal import SimHal
-from soundbox_tools.voicepack import open_pack
 
 
 def cap_tls_read_buffers(size=16 * 1024):
@@ -52,6 +51,10 @@ class JournalingSink:
         self.inner = inner
         self.device_id = device_id
         self.journal = journal
+
+    def __getattr__(self, name):
+        # set_volume, set_language: whatever the wrapped sink offers, the app may call
+        return getattr(self.inner, name)
 
     async def play(self, tokens, name=None):
         start = clock.wall_ms()
@@ -99,11 +102,12 @@ class Fleet:
         """Devices whose last connect was refused by the broker (bad or revoked identity)."""
         return sum(1 for d in self.devices if d.mqtt.refused is not None)
 
-    def _device(self, device_id, timing):
+    def _device(self, device_id, shelf):
+        # A sink per device: each box can be switched to its own language by command.
         if device_id == self.wav_device:
-            sink = WavSink(open_pack(self.pack_dir, self.lang), os.path.join(self.out_dir, device_id))
+            sink = WavSink(shelf(self.lang), os.path.join(self.out_dir, device_id), shelf)
         else:
-            sink = timing
+            sink = TimingSink(shelf(self.lang), shelf)
         hal = SimHal(os.path.join(self.state_dir, device_id),
                      JournalingSink(sink, device_id, self.journal),
                      lambda msg, d=device_id: self._log.write("%.3f %s %s\n" % (time.time(), d, msg)))
@@ -119,10 +123,10 @@ class Fleet:
 
     async def run(self, stop_event, progress=None):
         """Start devices at connect_rate per second, run until stop_event, then stop them all."""
-        timing = TimingSink(open_pack(self.pack_dir, self.lang))
+        shelf = PackShelf(self.pack_dir)
         tasks = []
         for i, device_id in enumerate(self.ids):
-            device = self._device(device_id, timing)
+            device = self._device(device_id, shelf)
             self.devices.append(device)
             tasks.append(asyncio.create_task(device.run()))
             if stop_event.is_set():
