@@ -27,7 +27,7 @@ from soundbox import payment, voice
 from soundbox_fw import app as firmware
 from soundbox_fw.app import Soundbox
 from soundbox_sim.hal import HostClock, SimHal
-from test_end_to_end import Stack, eventually, http, journal
+from test_end_to_end import Stack, eventually, http, journal, plain_stack  # noqa: F401 (a fixture)
 
 
 def wall_ms():
@@ -267,19 +267,11 @@ def test_a_mac_failure_logs_the_txn_but_no_key_material(broker, tmp_path, pki, k
 
 # ---- the whole stack as real processes -----------------------------------------------
 
-@pytest.fixture
-def plain(broker, tmp_path, voice_pack, pki):
-    """Cloud + simulator on the plain broker (so the test may publish forgeries), PKI keys."""
-    s = Stack(broker, tmp_path, voice_pack, pki=pki)
-    yield s
-    s.close()
-
-
 def played_txns(stack):
     return [j["txn"] for j in journal(stack.journal)]
 
 
-def test_spoofed_notifications_are_refused_and_the_box_keeps_working(plain, desk, pki):
+def test_spoofed_notifications_are_refused_and_the_box_keeps_working(plain_stack, desk, pki):
     key, other = pki.payment_key("sb-0001"), pki.payment_key("sb-0002")
     garbage_mac = signed(key, "sb-0001", "S-1", 25000)
     garbage_mac["mac"] = "5a" * 32
@@ -290,41 +282,41 @@ def test_spoofed_notifications_are_refused_and_the_box_keeps_working(plain, desk
     for txn in ("S-1", "S-2", "S-3"):
         ack = desk.ack(txn)
         assert (ack["status"], ack["reason"], ack["play"]) == ("invalid", "bad MAC", None), ack
-    assert http("POST", plain.api + "/payments", {"device": "sb-0001", "amount": 900, "txn": "S-OK"})[0] == 202
-    assert plain.acks("S-OK", 1)[0]["status"] == "announced"
-    assert played_txns(plain) == ["S-OK"]
+    assert http("POST", plain_stack.api + "/payments", {"device": "sb-0001", "amount": 900, "txn": "S-OK"})[0] == 202
+    assert plain_stack.acks("S-OK", 1)[0]["status"] == "announced"
+    assert played_txns(plain_stack) == ["S-OK"]
 
 
-def test_a_captured_notification_replayed_is_a_duplicate_also_after_a_restart(plain, desk):
-    assert http("POST", plain.api + "/payments", {"device": "sb-0002", "amount": 4200, "txn": "R-1"})[0] == 202
-    assert plain.acks("R-1", 1)[0]["status"] == "announced"
+def test_a_captured_notification_replayed_is_a_duplicate_also_after_a_restart(plain_stack, desk):
+    assert http("POST", plain_stack.api + "/payments", {"device": "sb-0002", "amount": 4200, "txn": "R-1"})[0] == 202
+    assert plain_stack.acks("R-1", 1)[0]["status"] == "announced"
     [(topic, captured)] = [n for n in desk.notified if b'"R-1"' in n[1]]
     desk.publish("sb-0002", captured)  # byte for byte what the cloud sent: the MAC is valid
     assert eventually(lambda: [a["status"] for a in desk.acks_for("R-1")] == ["announced", "duplicate"])
-    plain.stop_sim()
-    plain.start_sim()
+    plain_stack.stop_sim()
+    plain_stack.start_sim()
     before = len(desk.acks_for("R-1"))  # QoS 1 may redeliver the first replay after the restart
     desk.publish("sb-0002", captured)
     assert eventually(lambda: len(desk.acks_for("R-1")) > before)
     statuses = [a["status"] for a in desk.acks_for("R-1")]
     assert statuses[0] == "announced" and set(statuses[1:]) == {"duplicate"}, statuses
-    assert played_txns(plain) == ["R-1"]
+    assert played_txns(plain_stack) == ["R-1"]
 
 
-def test_an_authentic_but_stale_payment_goes_to_the_summary_not_announced_alone(plain, desk, pki):
+def test_an_authentic_but_stale_payment_goes_to_the_summary_not_announced_alone(plain_stack, desk, pki):
     key = pki.payment_key("sb-0001")
     desk.publish("sb-0001", signed(key, "sb-0001", "O-1", 15050, ts=wall_ms() - 10 * 60 * 1000))
     ack = desk.ack("O-1")
     assert ack["status"] == "stale" and "over the 120 s limit" in ack["reason"], ack
     words = " ".join(voice.offline_summary_tokens(1, 15050, "en-IN"))
-    assert eventually(lambda: [j["words"] for j in journal(plain.journal)] == [words], 10), journal(plain.journal)
-    assert "O-1" not in played_txns(plain)
+    assert eventually(lambda: [j["words"] for j in journal(plain_stack.journal)] == [words], 10), journal(plain_stack.journal)
+    assert "O-1" not in played_txns(plain_stack)
     desk.publish("sb-0001", signed(key, "sb-0001", "O-1", 15050, ts=wall_ms()))  # fresh ts, same txn
     assert [a["status"] for a in eventually(lambda: len(desk.acks_for("O-1")) == 2 and desk.acks_for("O-1"))] == [
         "stale", "duplicate"]
 
 
-def test_malformed_notifications_get_invalid_acks_with_the_reason(plain, desk, pki):
+def test_malformed_notifications_get_invalid_acks_with_the_reason(plain_stack, desk, pki):
     key = pki.payment_key("sb-0001")
     good = signed(key, "sb-0001", "X-0", 500)
     cases = [
@@ -344,7 +336,7 @@ def test_malformed_notifications_get_invalid_acks_with_the_reason(plain, desk, p
     assert eventually(lambda: [a for a in desk.acks if a["txn"] is None])[0]["reason"] == "notification is not valid JSON"
     desk.publish("sb-0001", good)
     assert desk.ack("X-0")["status"] == "announced"
-    assert played_txns(plain) == ["X-0"]
+    assert played_txns(plain_stack) == ["X-0"]
 
 
 def test_an_offline_backlog_is_one_summary_with_stale_acks(broker, tmp_path, voice_pack, pki):

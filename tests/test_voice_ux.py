@@ -21,7 +21,7 @@ from soundbox_sim.audio import TimingSink
 from soundbox_sim.hal import SimHal
 from test_cloud import RunningCloud, request
 from test_end_to_end import eventually
-from test_payment_integrity import Desk, SwitchableClock, signed, wall_ms
+from test_payment_integrity import Desk, SwitchableClock, desk, signed, wall_ms  # noqa: F401 (desk: a fixture)
 
 CLIP_MS = 40  # every clip lasts this long: an announcement takes a few hundred ms
 
@@ -118,13 +118,6 @@ class Console:
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture
-def desk(broker):
-    d = Desk(broker)
-    yield d
-    d.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import os
 import time
 
 from soundbox import clock
-from soundbox_fw.app import Soundbox
+from soundbox_fw.app import MERGED_NAME, Soundbox
 from soundbox_sim.audio import PackShelf, TimingSink, WavSink
 from soundbox_sim.hal import SimHal
 
@@ -63,7 +63,7 @@ class JournalingSink:
         # A merged announcement ("merged <txn> <txn> ...", see soundbox_fw.app) played each
         # of its payments: one record per txn keeps the journal's per-txn counts right.
         parts = name.split(" ") if isinstance(name, str) else [name]
-        merged = len(parts) > 1 and parts[0] == "merged"
+        merged = len(parts) > 1 and parts[0] == MERGED_NAME
         for txn in (parts[1:] if merged else [name]):
             record = {"device": self.device_id, "txn": txn, "start": start, "end": end, "words": words}
             if merged:
