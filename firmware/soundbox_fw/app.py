@@ -10,15 +10,21 @@ A HAL is any object with:
     audio.set_volume(level)      optional: 1 (quietest) .. 5; called at start and on each change
     buttons.next_press()         async -> "replay" | "today" (long press of replay) |
                                  "volume_up" | "volume_down"
-    led.show(state)              "connecting" | "online" | "offline" | "error"
+    led.show(state)              "connecting" | "online" | "offline" | "error" | "updating"
     battery.percent()            int
     log(message)
+    ota                          optional: where updates land (soundbox.otaslots.FileSlots
+                                 interface); without it the box takes no updates
+    ota_rollbacks                with ota: {kind: reason} rollbacks the boot step just did
+    reboot()                     with ota: restart the box (does not return on a device)
 
 config: {"device_id", "broker_host", "broker_port", "keepalive"?, "lang"?,
          "identity"?: dir with payment.key (default: the TLS identity dir, else /certs),
          "freshness_s"?: how old a payment may be and still be announced (default 120),
          "tz_offset_min"?: local time zone for "today" (default 330, India),
-         "tls"?: {"identity": dir with ca.pem/device.pem/device.key, "server_hostname"?}}
+         "tls"?: {"identity": dir with ca.pem/device.pem/device.key, "server_hostname"?},
+         "ota_keys"?: {"keys": [hex P-256 public keys]} file of trusted release keys
+                      (default: ota_keys.json in the identity dir)}
 Without "tls" the link is plain MQTT (tests and load runs only); the payment key
 is needed either way.
 
@@ -44,9 +50,13 @@ Commands on sb/<id>/cmd (QoS 1, JSON), answered on sb/<id>/cmdack with
 {"cmd", "ok", "reason"}: {"cmd": "volume", "level": 1-5}, {"cmd": "language",
 "lang": one of voice.LANGUAGES}, {"cmd": "replay"}. Volume and language are kept on
 flash (settings.json) and outlive a restart; the config's "lang" is only the default.
+
+Updates (soundbox_fw.updater) arrive on sb/<id>/ota/job and download over the same
+connection while payments keep being announced; the voice goes first.
 """
 
 import asyncio
+import binascii
 import gc
 import json
 
@@ -126,6 +136,13 @@ class Soundbox:
                            self._on_message, self._on_connect, self._on_disconnect,
                            open_connection=open_connection, log=hal.log, tls=bool(self.identity))
         self._tasks = []
+        self._playing = False
+        self.updater = None
+        if getattr(hal, "ota", None) is not None:
+            from soundbox_fw.updater import Updater  # only boxes that take updates pay for it
+            keys_path = config.get("ota_keys") or "%s/ota_keys.json" % (config.get("identity") or self.identity
+                                                                        or "/certs")
+            self.updater = Updater(self, self._load_release_keys(keys_path))
 
     async def run(self):
         """Run until stop() is called."""
@@ -144,6 +161,8 @@ class Soundbox:
                        asyncio.create_task(self._release_held()),
                        asyncio.create_task(self._offline_summaries()),
                        asyncio.create_task(self._health())]
+        if self.updater is not None:
+            self._tasks.append(asyncio.create_task(self.updater.run()))
         try:
             await self.mqtt.run()
         finally:
@@ -159,11 +178,19 @@ class Soundbox:
     async def _on_connect(self, client, session_present):
         self.hal.led.show("online")
         self._offline_since = None
-        await client.subscribe([(self.prefix + "notify", 1), (self.prefix + "cmd", 1)])
+        topics = [(self.prefix + "notify", 1), (self.prefix + "cmd", 1)]
+        if self.updater is not None:
+            topics += [(self.prefix + "ota/job", 1), (self.prefix + "ota/chunk", 0)]
+        await client.subscribe(topics)
         await client.publish(self.prefix + "status", self._status("online"), 1, True)
-        await client.publish(self.prefix + "telemetry", json.dumps({
-            "battery": self.hal.battery.percent(), "fw": VERSION,
-            "heap": gc.mem_free() if hasattr(gc, "mem_free") else None}), 0)
+        telemetry = {"battery": self.hal.battery.percent(), "fw": VERSION,
+                     "heap": gc.mem_free() if hasattr(gc, "mem_free") else None}
+        if self.updater is not None:
+            telemetry["model"] = self.hal.ota.model
+            telemetry["versions"] = self.updater.versions()
+        await client.publish(self.prefix + "telemetry", json.dumps(telemetry), 0)
+        if self.updater is not None:
+            await self.updater.on_connect()
 
     def _on_disconnect(self):
         if self._offline_since is None:
@@ -179,6 +206,12 @@ class Soundbox:
             await self._on_notify(msg.payload)
         elif msg.topic == self.prefix + "cmd":
             await self._on_command(msg.payload)
+        elif self.updater is None:
+            return
+        elif msg.topic == self.prefix + "ota/chunk":
+            await self.updater.on_chunk(msg.payload)
+        elif msg.topic == self.prefix + "ota/job":
+            await self.updater.on_job(msg.payload)
 
     async def _on_notify(self, payload):
         rx = self.hal.clock.wall_ms()
@@ -349,14 +382,17 @@ class Soundbox:
             else:
                 tokens, name = batch[0][1], batch[0][4]
             play = clock.wall_ms()
+            self._playing = True
             try:
                 await asyncio.wait_for(self.hal.audio.play(tokens, name), PLAY_TIMEOUT_S)
             except Exception as e:  # a sink failure must not stop the box
+                self._playing = False
                 self.hal.log("audio failed for %s: %r" % (name, e))
                 for entry in batch:
                     if entry[0] is not None:
                         await self._ack(entry[0], payment.FAILED, "playback failed: %r" % (e,), entry[2], play)
                 continue
+            self._playing = False
             if not txns:
                 continue  # the summary's payments were acked "stale" when they arrived
             done = clock.wall_ms()
@@ -520,6 +556,43 @@ class Soundbox:
             return  # a stale one from an earlier day
         self.today = [day, current[1] + 1, current[2] + amount]
         self.hal.storage.write(TODAY_FILE, json.dumps(self.today).encode())
+
+    # ---- updates ------------------------------------------------------------
+
+    def speaker_idle(self):
+        """Nothing being said or waiting to be: an update may use the flash now."""
+        return not self._playing and not self.pending
+
+    def healthy(self):
+        """The main loop's tasks all still run (a watchdog is fed only while this holds)."""
+        for t in self._tasks:
+            if t.done():
+                return False
+        return bool(self._tasks)
+
+    async def selftest(self):
+        """What a new version must do before it is kept: be online, speak, and take a payment
+        through the verify-and-plan path. Raises with the reason when it cannot."""
+        if not self.mqtt.connected:
+            raise OSError("not connected to the broker")
+        if self.payment_key is None:
+            raise OSError("no payment key")
+        ts = self.hal.clock.wall_ms()
+        probe = payment.parse_notification(json.dumps(
+            payment.sign(self.payment_key, self.device_id, "selftest", 100, ts)).encode())
+        if not payment.authentic(probe, self.payment_key, self.device_id):
+            raise OSError("payment MAC check failed on a payment signed here")
+        voice.announcement_tokens(probe.amount, self.lang)
+        await asyncio.wait_for(self.hal.audio.play(voice.prompt_tokens("updating", self.lang), "selftest"),
+                               PLAY_TIMEOUT_S)
+
+    def _load_release_keys(self, path):
+        try:
+            with open(path) as f:
+                return [binascii.unhexlify(k) for k in json.load(f)["keys"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.hal.log("ota: no trusted release keys at %s (%r): updates will be refused" % (path, e))
+            return []
 
     # ---- helpers -----------------------------------------------------------
 

@@ -42,3 +42,15 @@ def equal(a: bytes, b: bytes) -> bool:
     for i in range(len(a)):
         diff |= a[i] ^ b[i]
     return diff == 0
+
+
+def verify_p256(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True if `signature` (strict DER) is an ECDSA P-256 / SHA-256 signature of `message`
+    by `public_key` (65-byte uncompressed SEC1); False for anything else, never an error.
+
+    soundbox.p256 is imported here, on first use, so that importing this module for the
+    per-payment HMAC does not load the curve code onto the device's heap.
+    """
+    from soundbox import p256
+
+    return p256.verify(public_key, message, signature)

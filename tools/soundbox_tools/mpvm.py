@@ -25,6 +25,12 @@ WALL_TIMEOUT_S = 60  # counted from before the VM starts, which takes about 0.5 
 MEMORY_BYTES = 64 * 1024 * 1024
 
 # Guest side; MODULES is prepended as an assignment.
+# Built so a garbage collection during a test frees nothing the runner still needs: this
+# VM keeps a running function's frame on the heap when it is over 11 words (locals, stack
+# slots, 3 per try, a hidden try for `except ... as e`), and the only pointer to it is in
+# a WebAssembly local the collector cannot see. So the try is in a generator (its frame
+# is inside the generator object, which the global _job keeps reachable) and the loops
+# are while loops at module level. A test function with a big frame is still at risk.
 _RUNNER = """
 import host, io, json, sys
 sys.path.insert(0, "/input")
@@ -37,26 +43,38 @@ def _traceback(e):
     sys.print_exception(e, buf)
     return buf.getvalue()
 
-for _mod_name in MODULES:
-    _tell("begin", _mod_name)
+def _attempt(fn, *args):
     try:
-        _mod = __import__(_mod_name)
+        value = fn(*args)
     except Exception as e:
-        _tell("end", _mod_name, "import failed:\\n" + _traceback(e))
+        yield None, _traceback(e)
+        return
+    yield value, None
+
+_m = 0
+while _m < len(MODULES):
+    _mod_name = MODULES[_m]
+    _m += 1
+    _tell("begin", _mod_name)
+    _job = _attempt(__import__, _mod_name)
+    _mod, _error = next(_job)
+    if _error is not None:
+        _tell("end", _mod_name, "import failed:\\n" + _error)
         continue
-    for _name in sorted(n for n in dir(_mod) if n.startswith("test_")):
-        _fn = getattr(_mod, _name)
+    _names = sorted(n for n in dir(_mod) if n.startswith("test_"))
+    _t = 0
+    while _t < len(_names):
+        _name = _mod_name + "." + _names[_t]
+        _fn = getattr(_mod, _names[_t])
+        _t += 1
         if not callable(_fn):
             continue
-        _tell("begin", _mod_name + "." + _name)
-        try:
-            _ret = _fn()
-            _error = None
-            if _ret is not None:
-                _error = "returned %r, not None (an async test? the VM has no asyncio)" % (_ret,)
-        except Exception as e:
-            _error = _traceback(e)
-        _tell("end", _mod_name + "." + _name, _error)
+        _tell("begin", _name)
+        _job = _attempt(_fn)
+        _ret, _error = next(_job)
+        if _error is None and _ret is not None:
+            _error = "returned %r, not None (an async test? the VM has no asyncio)" % (_ret,)
+        _tell("end", _name, _error)
 """
 
 

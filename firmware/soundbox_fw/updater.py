@@ -1,0 +1,331 @@
+"""The box's OTA driver: signed jobs in, chunk requests out, install, self-test,
+confirm or roll back. Runs inside the app on the device's one MQTT connection.
+
+Topics (device side): sb/<id>/ota/job (in, JSON), sb/<id>/ota/chunk (in, binary:
+4-byte index + bytes), sb/<id>/ota/req (out, JSON ranges), sb/<id>/ota/status (out).
+
+On flash (hal.storage): ota.json (security counters, trusted keys, the update
+waiting for its self-test), ota_job.json (the job being downloaded) and
+ota_bitmap.bin (which chunks are written). A chunk is written before its bit, so a
+power cut at any point costs at most that chunk; the download resumes after a
+reboot from the persisted job and bitmap.
+
+The voice has priority: no chunk is requested while the speaker is busy (on an
+ESP32 a flash write stalls the CPU, which would starve the I2S DMA).
+"""
+
+import asyncio
+import binascii
+import json
+
+from soundbox import clock, otamanifest
+from soundbox.otatransfer import ChunkRefused, Transfer
+
+STATE_FILE = "ota.json"
+JOB_FILE = "ota_job.json"
+BITMAP_FILE = "ota_bitmap.bin"
+SELFTEST_S = 120  # the new version must prove itself within this
+PROGRESS_STEPS = 10  # "downloading" status about every 10 % of the chunks
+REBOOT_GRACE_S = 1  # let the "rebooting" status leave before the reset
+
+
+class Updater:
+    def __init__(self, app, default_keys):
+        """app: the Soundbox (hal, mqtt, prefix, lang, speaker_idle(), selftest()).
+        default_keys: the release keys trusted until an update changes them."""
+        self.app = app
+        self.hal = app.hal
+        self.slots = app.hal.ota
+        self.log = app.hal.log
+        self.state = self._load_state()
+        if not self.state.get("keys"):
+            self.state["keys"] = [binascii.hexlify(k).decode() for k in default_keys]
+        self.job = None  # {"campaign", "manifest", "id", "transfer"} while downloading
+        self._wake = asyncio.Event()
+        self._checked = False  # the pending update was judged after this start
+        self._next_progress = 0
+        self._resume_job()
+
+    # ---- state on flash ------------------------------------------------------------
+
+    def _load_state(self):
+        raw = self.hal.storage.read(STATE_FILE)
+        try:
+            state = json.loads(raw) if raw else {}
+        except (ValueError, UnicodeError):
+            state = None
+        if type(state) is not dict:
+            self.log("ota: %s unreadable, starting from defaults" % STATE_FILE)
+            state = {}
+        if type(state.get("counters")) is not dict:
+            state["counters"] = {}
+        return state
+
+    def _save_state(self):
+        self.hal.storage.write(STATE_FILE, json.dumps(self.state).encode())
+
+    def trusted_keys(self):
+        return [binascii.unhexlify(k) for k in self.state["keys"]]
+
+    def versions(self):
+        """What runs now, for telemetry: {"app": .., "firmware": .., "voice/<lang>": ..}."""
+        out = {"app": self.slots.running("app", "app"), "firmware": self.slots.running("firmware", "firmware")}
+        lang = self.app.lang
+        voice = self.slots.running("voice", lang)
+        if voice:
+            out["voice/" + lang] = voice
+        return out
+
+    # ---- status ----------------------------------------------------------------------
+
+    async def _status(self, state, reason="", campaign=None, manifest=None, mid=None, have=0, total=0):
+        m = manifest or {}
+        kind = m.get("kind")
+        await self.app.mqtt.publish(self.app.prefix + "ota/status", json.dumps({
+            "campaign": campaign, "manifest": mid, "kind": kind, "name": m.get("name"),
+            "version": m.get("version"), "state": state, "reason": reason, "have": have, "total": total,
+            "running": self.slots.running(kind, m.get("name")) if kind else None}), 1)
+
+    async def _job_status(self, j, state, reason=""):
+        t = j["transfer"]
+        await self._status(state, reason, j["campaign"], j["manifest"], j["id"], t.have, t.count)
+
+    # ---- jobs --------------------------------------------------------------------------
+
+    async def on_job(self, payload):
+        try:
+            job = json.loads(payload)
+        except (ValueError, UnicodeError):
+            job = None
+        if type(job) is not dict or not isinstance(job.get("campaign"), str):
+            await self._status("refused", "job must be a JSON object with a string \"campaign\"")
+            return
+        campaign = job["campaign"]
+        if job.get("cancel"):
+            job = self.job
+            if job and job["campaign"] == campaign:
+                await self._job_status(job, "failed", "cancelled by the cloud")
+                self._drop_job()
+            return
+        try:
+            manifest, mid = otamanifest.open_envelope(job.get("envelope"), self.trusted_keys())
+            self._check(manifest)
+        except otamanifest.Refused as e:
+            self.log("ota: refused %s: %s" % (campaign, e))
+            await self._status("refused", str(e), campaign, None, None)
+            return
+        current = self.job
+        if current and current["id"] == mid:
+            current["transfer"].ask_again()  # the cloud resent the job: maybe our requests were lost
+            self._wake.set()
+            return
+        pending = self.state.get("pending")
+        if pending and pending["manifest"] == mid:
+            return  # installed already, waiting for its self-test
+        old = self.job
+        if old:
+            await self._job_status(old, "failed", "replaced by campaign %s" % campaign)
+            self._drop_job()
+        self.hal.storage.write(JOB_FILE, payload)
+        self.hal.storage.write(BITMAP_FILE, b"")
+        self.slots.begin(manifest, False)
+        new = self._start(campaign, manifest, mid, None)
+        self.log("ota: %s: downloading %s %s (%d chunks)" % (campaign, manifest["kind"], manifest["version"],
+                                                             new["transfer"].count))
+        await self._job_status(new, "downloading")
+
+    def _check(self, manifest):
+        now_ms = self.hal.clock.wall_ms() if self.hal.clock.trusted() else None
+        otamanifest.check(manifest, self.slots.model, self.state["counters"],
+                          None if now_ms is None else now_ms // 1000, self.slots.capacity)
+
+    def _start(self, campaign, manifest, mid, bitmap):
+        digests = binascii.unhexlify(manifest.pop("chunks"))  # 32 bytes a chunk, not 64 hex chars
+
+        def sizes(i):
+            return otamanifest.chunk_length(manifest, i)
+
+        job = {"campaign": campaign, "manifest": manifest, "id": mid, "transfer": Transfer(sizes, digests, bitmap)}
+        self.job = job
+        self._next_progress = 0
+        self._wake.set()
+        return job
+
+    def _resume_job(self):
+        """After a reboot: carry on with the download the persisted job describes."""
+        raw = self.hal.storage.read(JOB_FILE)
+        if not raw:
+            return
+        try:
+            job = json.loads(raw)
+            manifest, mid = otamanifest.open_envelope(job["envelope"], self.trusted_keys())
+            self._check(manifest)
+        except (ValueError, KeyError, TypeError, otamanifest.Refused) as e:
+            self.log("ota: saved job dropped: %s" % e)
+            self._drop_job()
+            return
+        self.slots.begin(manifest, True)
+        t = self._start(job["campaign"], manifest, mid, self.hal.storage.read(BITMAP_FILE))["transfer"]
+        self.log("ota: resuming %s at %d/%d chunks" % (job["campaign"], t.have, t.count))
+
+    def _drop_job(self):
+        self.job = None
+        self.hal.storage.write(JOB_FILE, b"")
+        self.hal.storage.write(BITMAP_FILE, b"")
+
+    # ---- chunks ---------------------------------------------------------------------------
+
+    async def on_chunk(self, payload):
+        job = self.job
+        if job is None:
+            return
+        t = job["transfer"]
+        try:
+            index, data = t.accept(payload)
+        except ChunkRefused as e:
+            self.log("ota: chunk refused: %s" % e)  # not written; it is asked for again
+            return
+        if t.holds(index):
+            return
+        self.slots.write(index * job["manifest"]["chunk_size"], data)
+        t.mark(index)
+        self.hal.storage.write(BITMAP_FILE, bytes(t.bitmap))  # after the data: a cut loses one chunk at most
+        if t.have * PROGRESS_STEPS >= self._next_progress * t.count and not t.done:
+            self._next_progress = t.have * PROGRESS_STEPS // t.count + 1
+            await self._job_status(job, "downloading")
+        self._wake.set()
+
+    # ---- the task ----------------------------------------------------------------------------
+
+    async def run(self):
+        while True:
+            job = self.job
+            if job is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            t = job["transfer"]
+            if t.done:
+                await self._install(job)
+                continue
+            if t.stalled:
+                await self._job_status(job, "failed", "stalled: %d requests brought no chunk" % t.retries)
+                self._drop_job()
+                continue
+            now = clock.monotonic_ms()
+            if self.app.mqtt.connected and self.app.speaker_idle():
+                ranges = t.request(now)
+                if ranges:
+                    await self.app.mqtt.publish(self.app.prefix + "ota/req", json.dumps(
+                        {"campaign": job["campaign"], "manifest": job["id"], "chunks": ranges}), 0)
+                wait_ms = t.next_deadline(now) - now
+            else:
+                wait_ms = 200  # offline or speaking: look again soon
+            await self._sleep_or_wake(max(wait_ms, 10))
+
+    async def _sleep_or_wake(self, ms):
+        # Not asyncio.wait_for: on CPython 3.11 it can swallow a cancel that races the
+        # event, and a cancelled updater would then run on forever.
+        self._wake.clear()
+        alarm = asyncio.create_task(self._ring(ms))
+        try:
+            await self._wake.wait()
+        finally:
+            alarm.cancel()
+
+    async def _ring(self, ms):
+        await asyncio.sleep(ms / 1000)
+        self._wake.set()
+
+    async def on_connect(self):
+        """Each (re)connect: ask for chunks at once; after a reboot, judge the pending update."""
+        job = self.job
+        if job:
+            job["transfer"].ask_again()
+            self._wake.set()
+        if not self._checked:
+            self._checked = True
+            await self._judge_pending()
+
+    # ---- install, self-test, confirm, roll back ------------------------------------------------
+
+    async def _install(self, job):
+        m = job["manifest"]
+        await self._job_status(job, "installing")
+        if self.slots.digest(m) != m["sha256"]:
+            await self._job_status(job, "failed", "artifact does not match the manifest's sha256 after download")
+            self._drop_job()
+            return
+        pending = {"campaign": job["campaign"], "manifest": job["id"], "kind": m["kind"], "name": m["name"],
+                   "version": m["version"], "counter": m["counter"], "keys": m.get("keys"), "stage": "installing"}
+        self.state["pending"] = pending
+        self._save_state()
+        try:
+            reboot = self.slots.install(m)
+        except OSError as e:
+            await self._job_status(job, "failed", "install failed: %s" % e)
+            self.state["pending"] = None
+            self._save_state()
+            self._drop_job()
+            return
+        self._drop_job()
+        if not reboot:
+            await self._selftest_then_confirm(pending)
+            return
+        pending["stage"] = "rebooting"
+        self._save_state()
+        await self._status("rebooting", "", pending["campaign"], pending, pending["manifest"])
+        await asyncio.sleep(REBOOT_GRACE_S)
+        self.hal.reboot()
+
+    async def _judge_pending(self):
+        """First connect after a start: confirm, finish, or report what became of the pending update."""
+        pending = self.state.get("pending")
+        if not pending:
+            return
+        kind, name = pending["kind"], pending["name"]
+        running = self.slots.running(kind, name)
+        if running == pending["version"]:
+            if self.slots.on_trial(kind, name):
+                asyncio.create_task(self._selftest_then_confirm(pending))
+            else:
+                await self._confirmed(pending)  # confirmed before a power cut, state not saved yet
+            return
+        if pending["stage"] == "installing" and self.job:
+            self.state["pending"] = None  # cut before the switch: the download's job installs it again
+            self._save_state()
+            return
+        reason = self.hal.ota_rollbacks.get(kind) if hasattr(self.hal, "ota_rollbacks") else None
+        await self._rolled_back(pending, reason or "version %s did not start; %s runs" % (pending["version"], running))
+
+    async def _selftest_then_confirm(self, pending):
+        try:
+            await asyncio.wait_for(self.app.selftest(), SELFTEST_S)
+        except Exception as e:  # anything: a timeout, a dead speaker, a broken pack
+            reason = "self-test failed: %s" % (e if str(e) else repr(e))
+            self.log("ota: %s" % reason)
+            reboot = self.slots.rollback(pending["kind"], pending["name"])
+            await self._rolled_back(pending, reason)
+            if reboot:
+                await asyncio.sleep(REBOOT_GRACE_S)
+                self.hal.reboot()
+            return
+        self.slots.confirm(pending["kind"], pending["name"])
+        await self._confirmed(pending)
+
+    async def _confirmed(self, pending):
+        # Only now may the counter rise: a version that never confirmed can be retried.
+        key = otamanifest.counter_key(pending)
+        self.state["counters"][key] = max(pending["counter"], self.state["counters"].get(key, 0))
+        if pending.get("keys"):
+            self.state["keys"] = pending["keys"]  # key rotation takes effect with the update
+        self.state["pending"] = None
+        self._save_state()
+        self.log("ota: %s %s confirmed" % (pending["kind"], pending["version"]))
+        await self._status("confirmed", "", pending["campaign"], pending, pending["manifest"])
+
+    async def _rolled_back(self, pending, reason):
+        self.state["pending"] = None
+        self._save_state()
+        self.log("ota: %s %s rolled back: %s" % (pending["kind"], pending["version"], reason))
+        await self._status("rolled_back", reason, pending["campaign"], pending, pending["manifest"])

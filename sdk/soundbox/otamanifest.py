@@ -1,0 +1,188 @@
+"""Signed OTA manifests, device side: open the envelope, check the signature, then
+check every field against what this device is and has installed.
+
+The envelope is JSON: {"manifest": "<manifest JSON as a string>", "signatures":
+[{"key": "<key id>", "sig": "<DER hex>"}]}. The signature covers the exact bytes of
+that string, so the device never has to re-serialise JSON to check it.
+
+What a manifest binds (see `check`): hardware model, kind, name, version, a
+monotonic security counter per kind and name, total size, chunk size, the SHA-256
+of every chunk (one hex string, 32 bytes per chunk once decoded), the whole
+artifact's SHA-256, the file list of an `app` bundle, an expiry time and,
+optionally, the release keys to trust once this update is confirmed.
+
+Each refusal is a `Refused` whose message is the reason the device reports on its
+OTA status topic.
+"""
+
+import binascii
+import hashlib
+import json
+
+from soundbox import crypto
+
+FORMAT = 1
+KINDS = ("app", "firmware", "voice")
+DIGEST_SIZE = 32
+MAX_CHUNK_SIZE = 16384  # one chunk must fit an MQTT message and the device's heap
+
+
+class Refused(Exception):
+    """The update is not acceptable; str(e) is the reason."""
+
+
+def key_id(public_key):
+    """Hex of the first 8 bytes of SHA-256 of the 65-byte SEC1 public key."""
+    return binascii.hexlify(hashlib.sha256(public_key).digest()[:8]).decode()
+
+
+def manifest_id(manifest_bytes):
+    """Names one manifest in requests and status reports."""
+    return binascii.hexlify(hashlib.sha256(manifest_bytes).digest()[:8]).decode()
+
+
+def counter_key(manifest):
+    """Counters are kept per kind, and per language for voice packs."""
+    if manifest["kind"] == "voice":
+        return "voice/" + manifest["name"]
+    return manifest["kind"]
+
+
+def open_envelope(envelope, trusted_keys):
+    """(manifest dict, manifest id) if a trusted key signed it; else Refused.
+
+    envelope: the parsed envelope object. trusted_keys: list of 65-byte public keys.
+    """
+    if type(envelope) is not dict or not isinstance(envelope.get("manifest"), str):
+        raise Refused("malformed envelope: no manifest string")
+    sigs = envelope.get("signatures")
+    if type(sigs) is not list or not sigs:
+        raise Refused("malformed envelope: no signatures")
+    body = envelope["manifest"].encode()
+    trusted = {}
+    for k in trusted_keys:
+        trusted[key_id(k)] = k
+    signed_by_trusted = False
+    for sig in sigs:
+        if type(sig) is not dict or not isinstance(sig.get("key"), str) or not isinstance(sig.get("sig"), str):
+            raise Refused("malformed envelope: a signature needs \"key\" and \"sig\" strings")
+        key = trusted.get(sig["key"])
+        if key is None:
+            continue
+        signed_by_trusted = True
+        try:
+            der = binascii.unhexlify(sig["sig"])
+        except ValueError:
+            raise Refused("malformed signature: not hex")
+        if crypto.verify_p256(key, body, der):
+            try:
+                manifest = json.loads(body)
+            except ValueError:
+                raise Refused("malformed manifest: not JSON")
+            if type(manifest) is not dict:
+                raise Refused("malformed manifest: not an object")
+            return manifest, manifest_id(body)
+    if not signed_by_trusted:
+        raise Refused("untrusted key: signed by %s, none of them trusted"
+                      % ", ".join([str(s.get("key")) for s in sigs if type(s) is dict]))
+    raise Refused("bad signature")
+
+
+def _need(manifest, name, kind):
+    value = manifest.get(name)
+    if kind is int:
+        ok = type(value) is int and value >= 0
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise Refused("malformed manifest: %s must be %s" % (name, "a non-negative integer" if kind is int
+                                                              else "a string" if kind is str else "a list"))
+    return value
+
+
+def check(manifest, model, counters, now_s, capacity):
+    """Refuse a signed manifest that is not for this device or not newer than what runs.
+
+    counters: {counter key: installed security counter}. now_s: trusted unix time,
+    or None when the clock is not set (then expiry cannot be checked: refused).
+    capacity(kind): bytes the slot for that kind can take.
+    """
+    if manifest.get("format") != FORMAT:
+        raise Refused("unknown manifest format %r" % (manifest.get("format"),))
+    kind = _need(manifest, "kind", str)
+    if kind not in KINDS:
+        raise Refused("unknown kind %r" % kind)
+    name = _need(manifest, "name", str)
+    if not name or "/" in name or ".." in name:
+        raise Refused("malformed manifest: bad name %r" % name)
+    _need(manifest, "version", str)
+    if _need(manifest, "model", str) != model:
+        raise Refused("wrong model: built for %s, this is %s" % (manifest["model"], model))
+    expires = _need(manifest, "expires", int)
+    if now_s is None:
+        raise Refused("clock not set: cannot check the manifest's expiry")
+    if now_s >= expires:
+        raise Refused("expired manifest: expired %d s ago" % (now_s - expires))
+    counter = _need(manifest, "counter", int)
+    installed = counters.get(counter_key(manifest), 0)
+    if counter <= installed:
+        raise Refused("downgrade or replay: security counter %d is not above the installed %d"
+                      % (counter, installed))
+    size = _need(manifest, "size", int)
+    chunk_size = _need(manifest, "chunk_size", int)
+    if not 0 < chunk_size <= MAX_CHUNK_SIZE:
+        raise Refused("malformed manifest: chunk_size %d not in 1..%d" % (chunk_size, MAX_CHUNK_SIZE))
+    if size == 0:
+        raise Refused("malformed manifest: empty artifact")
+    if size > capacity(kind):
+        raise Refused("too big: %d bytes, the %s slot holds %d" % (size, kind, capacity(kind)))
+    table = _need(manifest, "chunks", str)
+    if len(table) != 2 * DIGEST_SIZE * chunk_count(manifest):
+        raise Refused("malformed manifest: %d chunk hashes for %d chunks"
+                      % (len(table) // (2 * DIGEST_SIZE), chunk_count(manifest)))
+    if len(_need(manifest, "sha256", str)) != 2 * DIGEST_SIZE:
+        raise Refused("malformed manifest: sha256 must be 64 hex digits")
+    if kind == "app":
+        _check_files(_need(manifest, "files", list), size)
+    keys = manifest.get("keys")
+    if keys is not None:
+        if type(keys) is not list or not keys or not all(isinstance(k, str) and len(k) == 130 for k in keys):
+            raise Refused("malformed manifest: keys must be a non-empty list of 65-byte hex public keys")
+
+
+def _check_files(files, size):
+    """An app bundle's files tile the artifact in order, with safe relative paths."""
+    end = 0
+    for f in files:
+        if type(f) is not dict:
+            raise Refused("malformed manifest: a file entry is not an object")
+        path, offset, length, digest = f.get("path"), f.get("offset"), f.get("size"), f.get("sha256")
+        if (not isinstance(path, str) or not path or path[0] == "/" or ".." in path.split("/")
+                or "\\" in path):
+            raise Refused("malformed manifest: unsafe file path %r" % (path,))
+        if type(offset) is not int or type(length) is not int or offset != end or length < 0:
+            raise Refused("malformed manifest: file %s is not where the previous one ended" % path)
+        if not isinstance(digest, str) or len(digest) != 2 * DIGEST_SIZE:
+            raise Refused("malformed manifest: file %s needs a sha256" % path)
+        end = offset + length
+    if end != size:
+        raise Refused("malformed manifest: files cover %d of %d bytes" % (end, size))
+
+
+def chunk_count(manifest):
+    return (manifest["size"] + manifest["chunk_size"] - 1) // manifest["chunk_size"]
+
+
+def chunk_length(manifest, index):
+    """Bytes in chunk `index`: chunk_size, except the last one may be shorter."""
+    if index < chunk_count(manifest) - 1:
+        return manifest["chunk_size"]
+    return manifest["size"] - index * manifest["chunk_size"]
+
+
+def trusted_after(manifest):
+    """The key set to trust once this update is confirmed, or None to keep the current one."""
+    keys = manifest.get("keys")
+    if keys is None:
+        return None
+    return [binascii.unhexlify(k) for k in keys]

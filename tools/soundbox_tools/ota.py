@@ -1,0 +1,307 @@
+"""Release keys and signed OTA artifacts: `soundbox ota keygen|sign|verify|sim-image`.
+
+Release keys are ECDSA P-256 (`cryptography`), kept off the device in
+<certs>/ota/release-N.key; devices trust the public keys listed in
+<certs>/ota/trusted.json (deployed as /certs/ota_keys.json). An artifact is one
+byte string (a firmware image, a voice pack, or an `app` bundle: its files
+concatenated in path order) written as <out>/<name>-<version>.bin with its signed
+envelope <name>-<version>.manifest.json (format: soundbox.otamanifest).
+
+`verify` runs the device's own checks (soundbox.otamanifest, the pure-Python
+P-256 verifier) on the host, so what passes here passes on a device.
+"""
+
+import binascii
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from soundbox import otamanifest
+
+CHUNK_SIZE = 4096
+EXPIRES_DAYS = 30
+MODELS = ("soundbox-sim", "soundbox-esp32", "soundbox-esp32s3")
+SIM_IMAGE_MAGIC = b"SBSIM1\n"
+
+
+class OtaError(Exception):
+    """A problem the user can fix; one line."""
+
+
+# ---- keys --------------------------------------------------------------------
+
+def key_dir(certs):
+    return Path(certs) / "ota"
+
+
+def public_bytes(private_key):
+    return private_key.public_key().public_bytes(serialization.Encoding.X962,
+                                                 serialization.PublicFormat.UncompressedPoint)
+
+
+def load_key(path):
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except FileNotFoundError:
+        raise OtaError("no release key at %s: run `soundbox ota keygen`" % path)
+    except ValueError as e:
+        raise OtaError("%s is not a PEM private key: %s" % (path, e))
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise OtaError("%s is not an ECDSA P-256 key" % path)
+    return key
+
+
+def keygen(certs, count=2):
+    """Create release keys until there are `count`; the trusted set lists them all.
+
+    Two keys from the start: an update signed by one can retire the other."""
+    directory = key_dir(certs)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = sorted(directory.glob("release-*.key"))
+    n = len(paths)
+    while n < count:
+        n += 1
+        key = ec.generate_private_key(ec.SECP256R1())
+        path = directory / ("release-%d.key" % n)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    keys = [public_bytes(load_key(p)).hex() for p in sorted(directory.glob("release-*.key"))]
+    write_trusted(directory / "trusted.json", keys)
+    return keys
+
+
+def write_trusted(path, hex_keys):
+    Path(path).write_text(json.dumps({"keys": hex_keys}, indent=1) + "\n")
+
+
+def read_trusted(path):
+    """The 65-byte public keys a device trusts, from a {"keys": [hex, ...]} file."""
+    try:
+        keys = json.loads(Path(path).read_text())["keys"]
+        return [binascii.unhexlify(k) for k in keys]
+    except FileNotFoundError:
+        raise OtaError("no trusted key list at %s: run `soundbox ota keygen`" % path)
+    except (ValueError, KeyError, TypeError) as e:
+        raise OtaError("%s is not a trusted key list ({\"keys\": [hex, ...]}): %s" % (path, e))
+
+
+# ---- artifacts -----------------------------------------------------------------
+
+def app_bundle(directory):
+    """(artifact bytes, file list) of every file under `directory`, in path order."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise OtaError("an app artifact is a directory of files, %s is not one" % directory)
+    data, files = bytearray(), []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        body = path.read_bytes()
+        files.append({"path": path.relative_to(root).as_posix(), "offset": len(data), "size": len(body),
+                      "sha256": hashlib.sha256(body).hexdigest()})
+        data += body
+    if not files:
+        raise OtaError("%s holds no files" % directory)
+    return bytes(data), files
+
+
+def sim_image(version, size, boot="ok", audio="ok"):
+    """A firmware image for the simulator: a header saying how it behaves, then filler.
+
+    The simulated bootloader reads the header: "boot": "crash" makes the new image
+    crash before it can confirm; "audio": "broken" gives it a dead speaker, so its
+    self-test fails. Both exist to test rollback honestly."""
+    header = SIM_IMAGE_MAGIC + json.dumps({"version": version, "boot": boot, "audio": audio}).encode() + b"\n"
+    if size < len(header):
+        raise OtaError("a simulator image needs at least %d bytes" % len(header))
+    filler = hashlib.sha256(version.encode()).digest() * (size // 32 + 1)
+    return header + filler[:size - len(header)]
+
+
+def read_sim_image_header(head):
+    """The header dict of a simulator image's first bytes, or None."""
+    if not head.startswith(SIM_IMAGE_MAGIC):
+        return None
+    line = head[len(SIM_IMAGE_MAGIC):].split(b"\n", 1)[0]
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def manifest_for(data, *, kind, name, version, counter, model, chunk_size=CHUNK_SIZE, expires=None,
+                 files=None, trust=None):
+    if kind not in otamanifest.KINDS:
+        raise OtaError("kind must be one of %s" % ", ".join(otamanifest.KINDS))
+    if model not in MODELS:
+        raise OtaError("model must be one of %s" % ", ".join(MODELS))
+    if counter < 1:
+        raise OtaError("--counter must be 1 or more (devices start at 0)")
+    if not 0 < chunk_size <= otamanifest.MAX_CHUNK_SIZE:
+        raise OtaError("--chunk-size must be 1..%d" % otamanifest.MAX_CHUNK_SIZE)
+    chunks = "".join(hashlib.sha256(data[i:i + chunk_size]).hexdigest() for i in range(0, len(data), chunk_size))
+    manifest = {"format": otamanifest.FORMAT, "model": model, "kind": kind, "name": name, "version": version,
+                "counter": counter, "size": len(data), "chunk_size": chunk_size,
+                "sha256": hashlib.sha256(data).hexdigest(), "chunks": chunks,
+                "expires": int(expires if expires is not None else time.time() + EXPIRES_DAYS * 86400)}
+    if files is not None:
+        manifest["files"] = files
+    if trust is not None:
+        manifest["keys"] = [k.hex() for k in trust]
+    return manifest
+
+
+def sign(manifest, keys):
+    """The signed envelope of `manifest`, signed by each private key in `keys`."""
+    body = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
+    sigs = [{"key": otamanifest.key_id(public_bytes(k)),
+             "sig": k.sign(body.encode(), ec.ECDSA(hashes.SHA256())).hex()} for k in keys]
+    return {"manifest": body, "signatures": sigs}
+
+
+def write_release(out_dir, data, envelope):
+    """<out>/<name>-<version>.bin and .manifest.json; returns the .bin path."""
+    manifest = json.loads(envelope["manifest"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "%s-%s" % (manifest["name"], manifest["version"])
+    (out / (stem + ".bin")).write_bytes(data)
+    (out / (stem + ".manifest.json")).write_text(json.dumps(envelope) + "\n")
+    return out / (stem + ".bin")
+
+
+def verify(envelope_path, trusted_path, data_path=None, model=None, now=None):
+    """The manifest if a device with `trusted_path`'s keys would take it (fresh, counters at 0)."""
+    try:
+        envelope = json.loads(Path(envelope_path).read_text())
+    except FileNotFoundError:
+        raise OtaError("no such manifest: %s" % envelope_path)
+    except ValueError as e:
+        raise OtaError("%s is not JSON: %s" % (envelope_path, e))
+    try:
+        manifest, _ = otamanifest.open_envelope(envelope, read_trusted(trusted_path))
+        otamanifest.check(manifest, model or manifest.get("model"), {},
+                          int(now if now is not None else time.time()), lambda kind: 1 << 40)
+    except otamanifest.Refused as e:
+        raise OtaError("refused: %s" % e)
+    if data_path is None:
+        data_path = str(envelope_path).replace(".manifest.json", ".bin")
+    data = Path(data_path).read_bytes() if os.path.exists(data_path) else None
+    if data is None:
+        raise OtaError("no artifact at %s" % data_path)
+    if len(data) != manifest["size"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+        raise OtaError("refused: %s does not match the manifest's size and sha256" % data_path)
+    return manifest
+
+
+# ---- CLI ---------------------------------------------------------------------------
+
+def parse_size(text):
+    units = {"k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20}
+    t = text.strip().lower()
+    for suffix in sorted(units, key=len, reverse=True):
+        if t.endswith(suffix) and t[:-len(suffix)].isdigit():
+            return int(t[:-len(suffix)]) * units[suffix]
+    if t.isdigit():
+        return int(t)
+    raise OtaError("size must be bytes or like 1MiB / 512KiB, got %r" % text)
+
+
+def cmd_keygen(args):
+    keys = keygen(args.certs, args.count)
+    print("ota: %d release keys in %s; devices trust %s" % (len(keys), key_dir(args.certs),
+                                                           key_dir(args.certs) / "trusted.json"))
+    return 0
+
+
+def cmd_sign(args):
+    if args.kind == "app":
+        data, files = app_bundle(args.input)
+    else:
+        try:
+            data = Path(args.input).read_bytes()
+        except OSError as e:
+            raise OtaError("cannot read %s: %s" % (args.input, e.strerror))
+        files = None
+    name = args.name or (Path(args.input).name.split(".")[0] if args.kind == "voice" else args.kind)
+    keys = [load_key(p) for p in (args.key or [key_dir(args.certs) / "release-1.key"])]
+    trust = None
+    if args.trust:
+        trust = [public_bytes(load_key(p)) for p in args.trust]
+    manifest = manifest_for(data, kind=args.kind, name=name, version=args.version, counter=args.counter,
+                            model=args.model, chunk_size=args.chunk_size,
+                            expires=time.time() + args.expires_days * 86400, files=files, trust=trust)
+    path = write_release(args.out, data, sign(manifest, keys))
+    print("ota: %s %s %s, %d bytes in %d chunks, counter %d -> %s (+ .manifest.json)"
+          % (args.kind, name, args.version, len(data), otamanifest.chunk_count(manifest), args.counter, path))
+    return 0
+
+
+def cmd_verify(args):
+    trusted = args.trusted or key_dir(args.certs) / "trusted.json"
+    m = verify(args.manifest, trusted, args.bin, args.model)
+    print("ota: OK: %s %s %s for %s, counter %d, %d bytes, expires %s"
+          % (m["kind"], m["name"], m["version"], m["model"], m["counter"], m["size"],
+             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(m["expires"]))))
+    return 0
+
+
+def cmd_sim_image(args):
+    Path(args.out).write_bytes(sim_image(args.version, parse_size(args.size), args.boot, args.audio))
+    print("ota: simulator image %s (%s bytes, boot %s, audio %s)" % (args.out, parse_size(args.size),
+                                                                     args.boot, args.audio))
+    return 0
+
+
+def register(sub):
+    """Add `soundbox ota ...` to the CLI's subparsers."""
+    p = sub.add_parser("ota", help="release keys, signed updates, campaigns")
+    ota_sub = p.add_subparsers(dest="ota_command", required=True, metavar="ACTION")
+
+    k = ota_sub.add_parser("keygen", help="create release keys (2 by default) and the trusted list")
+    k.add_argument("--certs", default="certs")
+    k.add_argument("--count", type=int, default=2)
+    k.set_defaults(func=cmd_keygen)
+
+    s = ota_sub.add_parser("sign", help="make a signed artifact + manifest")
+    s.add_argument("input", help="app: a bundle directory; firmware: an image; voice: a .pack file")
+    s.add_argument("--kind", required=True, choices=otamanifest.KINDS)
+    s.add_argument("--version", required=True)
+    s.add_argument("--counter", required=True, type=int, help="security counter: above every earlier release")
+    s.add_argument("--model", default="soundbox-esp32", choices=MODELS)
+    s.add_argument("--name", help="default: the kind, or the pack's language for voice")
+    s.add_argument("--key", action="append", help="release key(s) to sign with (default certs/ota/release-1.key)")
+    s.add_argument("--trust", action="append", metavar="KEY",
+                   help="after this update, trust only these keys' public halves (key rotation)")
+    s.add_argument("--chunk-size", type=int, default=CHUNK_SIZE)
+    s.add_argument("--expires-days", type=float, default=EXPIRES_DAYS)
+    s.add_argument("--certs", default="certs")
+    s.add_argument("--out", default=os.path.join(".state", "ota"))
+    s.set_defaults(func=cmd_sign)
+
+    v = ota_sub.add_parser("verify", help="check a signed manifest and its artifact offline")
+    v.add_argument("manifest")
+    v.add_argument("--bin", help="the artifact (default: next to the manifest)")
+    v.add_argument("--trusted", help="trusted key list (default certs/ota/trusted.json)")
+    v.add_argument("--model", help="check it is for this model")
+    v.add_argument("--certs", default="certs")
+    v.set_defaults(func=cmd_verify)
+
+    i = ota_sub.add_parser("sim-image", help="a firmware image for simulated devices")
+    i.add_argument("out")
+    i.add_argument("--version", required=True)
+    i.add_argument("--size", default="1MiB")
+    i.add_argument("--boot", choices=["ok", "crash"], default="ok")
+    i.add_argument("--audio", choices=["ok", "broken"], default="ok")
+    i.set_defaults(func=cmd_sim_image)
+
+    try:
+        from soundbox_tools.otacampaign import register_campaign
+    except ImportError:
+        return  # the campaign commands come with the cloud side
+    register_campaign(ota_sub)
