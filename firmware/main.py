@@ -1,33 +1,51 @@
-# Soundbox entry point on the ESP32. Hold the replay key (GPIO0, "BOOT" on most
-# dev boards) during reset for safe mode: the app does not start, the REPL stays.
-import asyncio
+# Soundbox entry point on the ESP32, run after boot.py on a hard reset.
+# Safe mode: hold the replay key while pressing reset and for a second after;
+# the app does not start and the REPL stays, so a broken app can always be replaced.
+# The key comes from /board.json ("safe_mode_button"); without a usable one, GPIO0.
 import json
+import time
 
 import machine
 
-from soundbox_fw.app import Soundbox
-from soundbox_fw.esp32hal import DEFAULT_PINS, Esp32Hal, sync_time, wifi_up
+SAFE_WINDOW_MS = 1000  # after reset, how long a held key still counts
+HOLD_MS = 100  # held this long without a break: a finger, not noise
 
 
-async def start(config):
-    hal = Esp32Hal(config)
-    hal.led.show("connecting")
-    if not await wifi_up(config["wifi_ssid"], config["wifi_password"]):
-        hal.log("wifi: not connected yet; the app keeps retrying the broker")
-    if not sync_time():
-        hal.log("ntp: time not set; timestamps are wrong until it is")
-    await Soundbox(hal, config).run()
+def safe_mode_pin():
+    try:
+        with open("/board.json") as f:
+            board = json.load(f)
+        return board["buttons"][board["safe_mode_button"]]
+    except Exception:
+        return 0  # GPIO0 is the BOOT key of nearly every ESP32 board
+
+
+def key_held(pin_number):
+    pin = machine.Pin(pin_number, machine.Pin.IN, machine.Pin.PULL_UP)
+    start = time.ticks_ms()
+    low_since = None
+    while time.ticks_diff(time.ticks_ms(), start) < SAFE_WINDOW_MS:
+        if pin.value() == 0:
+            if low_since is None:
+                low_since = time.ticks_ms()
+            elif time.ticks_diff(time.ticks_ms(), low_since) >= HOLD_MS:
+                return True
+        else:
+            low_since = None
+        time.sleep_ms(10)
+    return False
 
 
 def main():
-    with open("/config.json") as f:
-        config = json.load(f)
-    safe = machine.Pin(config.get("pins", {}).get("replay", DEFAULT_PINS["replay"]),
-                       machine.Pin.IN, machine.Pin.PULL_UP)
-    if safe.value() == 0:
-        print("safe mode: app not started")
+    if key_held(safe_mode_pin()):
+        print("soundbox: safe mode (key held at reset): app not started, REPL ready")
         return
-    asyncio.run(start(config))
+    try:
+        from soundbox_fw import esp32boot
+    except Exception as e:  # a half-finished deploy: say so and keep the REPL
+        print("soundbox: cannot load the app: %r; run `soundbox device deploy` again. REPL ready" % (e,))
+        return
+    esp32boot.run()
 
 
 main()

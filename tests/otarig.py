@@ -128,6 +128,9 @@ class RigApp:
     def speaker_idle(self):
         return True
 
+    async def restart_when_quiet(self):
+        self.hal.reboot()  # the rig has no speaker queue or outgoing acks to wait for
+
     async def selftest(self):
         if self.selftest_error:
             raise OSError(self.selftest_error)

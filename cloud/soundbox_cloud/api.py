@@ -4,6 +4,7 @@ import logging
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+from soundbox_cloud import ota_api
 from soundbox_cloud.errors import CloudError, Rejected
 from soundbox_cloud.validation import check_payment_request, is_txn
 
@@ -65,6 +66,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
 
     def _route(self, path):
         cloud = self.server.cloud
+        if ota_api.handles(path):
+            return ota_api.route(self, self.command, path)
         route = "/payments/" if path.startswith("/payments/") else path
         parts = path.split("/")
         if len(parts) == 4 and parts[1] == "devices" and parts[3] == "commands":
@@ -74,12 +77,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 raise Rejected(405, None, "%s is not allowed on %s" % (self.command, path))
             raise Rejected(404, None, "no such path: %s" % path)
         if route == "/payments":
-            device, amount, txn = check_payment_request(self._read_json_body())
+            device, amount, txn = check_payment_request(self.read_json_body())
             record = cloud.send_payment(device, amount, txn)
             return 202, {"txn": txn, "device": device, "amount": amount, "status": "sent",
                          "sends": record["sends"]}
         if route == "/devices/*/commands":
-            command = cloud.send_command(unquote(parts[2]), self._read_json_body())
+            command = cloud.send_command(unquote(parts[2]), self.read_json_body())
             return 202, {"device": unquote(parts[2]), "command": command, "status": "sent"}
         if route == "/payments/":
             return 200, self._payment(unquote(path[len("/payments/"):]))
@@ -101,7 +104,14 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             raise Rejected(404, "txn", "unknown txn %s" % txn)
         return record
 
-    def _read_json_body(self):
+    def read_json_body(self, max_bytes=MAX_BODY_BYTES):
+        try:
+            return json.loads(self.read_body(max_bytes))
+        except (ValueError, RecursionError):
+            raise Rejected(400, "body", "body is not valid JSON") from None
+
+    def read_body(self, max_bytes):
+        """The request body as bytes (Content-Length required, at most max_bytes)."""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
             raise Rejected(411, "body", "send the body with a Content-Length, not chunked")
@@ -109,9 +119,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         if not (length.isascii() and length.isdigit()):
             self.close_connection = True
             raise Rejected(411 if not length else 400, "body", "a valid Content-Length is required")
-        if int(length) > MAX_BODY_BYTES:
+        if int(length) > max_bytes:
             self._discard_body(int(length))
-            raise Rejected(413, "body", "body is larger than %d bytes" % MAX_BODY_BYTES)
+            raise Rejected(413, "body", "body is larger than %d bytes" % max_bytes)
         try:
             raw = self.rfile.read(int(length))
         except OSError:
@@ -119,10 +129,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         if len(raw) < int(length):
             raise ClientGone()
         self._body_read = True
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
-            raise Rejected(400, "body", "body is not valid JSON") from None
+        return raw
 
     def _discard_body(self, length):
         # Closing with unread bytes makes the kernel send RST, which can destroy our 413 before

@@ -5,13 +5,17 @@ import urllib.error
 import urllib.request
 
 
-class PayError(Exception):
-    """A payment the cloud handler refused (with its reason) or could not be asked about."""
+class ApiError(Exception):
+    """A request the cloud handler refused (with its reason) or could not be asked about."""
 
     def __init__(self, message, status=None, field=None):
         super().__init__(message)
         self.status = status
         self.field = field
+
+
+class PayError(ApiError):
+    """A payment the cloud handler refused (with its reason) or could not be asked about."""
 
 
 def new_txn():
@@ -43,3 +47,23 @@ def refusal(http_error):
         return PayError(str(body["error"]), http_error.code, body.get("field"))
     except (ValueError, KeyError, TypeError, OSError):
         return PayError("cloud handler answered HTTP %d" % http_error.code, http_error.code)
+
+
+def call(api_url, method, path, body=None, data=None, timeout=10.0):
+    """One request to the cloud's HTTP API: body is sent as JSON, data as raw bytes.
+    Returns the decoded JSON answer; ApiError with the server's reason otherwise."""
+    headers = {}
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    elif data is not None:
+        headers["Content-Type"] = "application/octet-stream"
+    request = urllib.request.Request(api_url.rstrip("/") + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        refused = refusal(e)
+        raise ApiError(str(refused), refused.status, refused.field) from None
+    except (urllib.error.URLError, OSError, ValueError):
+        raise ApiError("cannot reach cloud handler at %s" % api_url) from None

@@ -15,6 +15,10 @@ from cryptography import x509
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from soundbox import payment, voice
+from soundbox_cloud.artifacts import ArtifactStore
+from soundbox_cloud.campaign_store import CampaignStore
+from soundbox_cloud.campaigns import Campaigns, is_tag
+from soundbox_cloud.chunkserver import ChunkServer
 from soundbox_cloud.errors import BrokerUnavailable, CloudError, Rejected
 from soundbox_cloud.keys import PaymentKeys
 from soundbox_cloud.store import Store
@@ -28,6 +32,7 @@ MAX_QUEUED_NOTIFICATIONS = 10_000   # paho's own outbound queue; beyond it a pay
 ACK_STATUSES = ("announced", "duplicate", "stale", "invalid", "failed")
 DEVICE_STATES = ("online", "offline")
 MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to this length
+TICK_S = 1.0                # how often the campaign engine runs
 
 
 def now_ms():
@@ -136,7 +141,8 @@ class CloudHandler:
     identity for mqtts://.
     """
 
-    def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0"):
+    def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0", ota_dir=None,
+                 tick_s=TICK_S):
         if not group or any(ch in group for ch in "/+#"):
             raise CloudError("group must be a non-empty name without '/', '+' or '#', got %r" % group)
         self.broker_url = broker_url
@@ -150,13 +156,27 @@ class CloudHandler:
         self._startup = threading.Event()
         self._startup_error = None
         self._connected = threading.Event()
+        self._tick_stop = threading.Event()
+        self._ticker = None
         self.store = Store(db_path)
-        self.client = self._make_client()
+        self.client = None
         try:
+            # OTA: signed artifacts next to the database unless told otherwise; the chunk
+            # server and the campaign engine must exist before the first message arrives.
+            self.artifacts = ArtifactStore(ota_dir or os.path.join(os.path.dirname(os.path.abspath(str(db_path))), "ota"))
+            self.artifacts.load_all()
+            self.campaign_store = CampaignStore(db_path)
+            self.campaigns = Campaigns(self.campaign_store, self.artifacts, self._publish_job)
+            self.chunks = ChunkServer(self.artifacts, self._publish_chunk)
+            self.client = self._make_client()
             self._connect()
         except BaseException:
             self.close()
             raise
+        if tick_s:
+            self._ticker = threading.Thread(target=self._tick_loop, args=(tick_s,), name="cloud-campaigns",
+                                            daemon=True)
+            self._ticker.start()
 
     def _make_client(self):
         # A persistent session under a stable id: acks that arrive while this handler is
@@ -201,9 +221,16 @@ class CloudHandler:
         if self._closing:
             return
         self._closing = True
-        # disconnect() queues DISCONNECT behind any notification still being written.
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._tick_stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        if self.client is not None:
+            # disconnect() queues DISCONNECT behind any notification still being written.
+            self.client.disconnect()
+            self.client.loop_stop()
+        for part in ("campaign_store", "artifacts"):   # absent when __init__ failed early
+            if hasattr(self, part):
+                getattr(self, part).close()
         self.store.close()
 
     def __enter__(self):
@@ -228,7 +255,8 @@ class CloudHandler:
         # Subscribing here also restores the subscriptions after a reconnect (clean session).
         # Status is retained and a shared subscription never gets retained messages: plain subscription.
         share = "$share/%s/" % self.group
-        client.subscribe([(share + "sb/+/ack", 1), ("sb/+/status", 1), (share + "sb/+/telemetry", 1)])
+        client.subscribe([(share + "sb/+/ack", 1), ("sb/+/status", 1), (share + "sb/+/telemetry", 1),
+                          (share + "sb/+/ota/req", 0), (share + "sb/+/ota/status", 1)])
 
     def _on_subscribe(self, client, userdata, mid, reason_code_list, properties):
         refused = [str(rc) for rc in reason_code_list if rc.is_failure]
@@ -247,20 +275,63 @@ class CloudHandler:
 
     def _on_message(self, client, userdata, msg):
         parts = msg.topic.split("/")
+        if len(parts) == 4 and parts[2] == "ota":   # sb/<id>/ota/req|status
+            parts[2:] = ["ota/" + parts[3]]
         if len(parts) != 3 or parts[0] != "sb" or not is_device_id(parts[1]):
             return
         device, kind = parts[1], parts[2]
         try:
-            if kind == "ack":
+            if kind == "ota/req":
+                self.chunks.handle(device, msg.payload)
+            elif kind == "ota/status":
+                self.campaigns.on_status(device, decode_object(msg.payload))
+            elif kind == "ack":
                 self.store.add_ack(device, parse_ack(msg.payload), now_ms())
             elif kind == "status" and msg.payload:   # an empty retained payload just clears it
                 state, fw = parse_status(msg.payload)
                 self.store.set_device_status(device, state, fw, now_ms())
             elif kind == "telemetry":
-                self.store.touch_device(device, text_or_none(decode_object(msg.payload).get("fw")), now_ms())
+                telemetry = decode_object(msg.payload)
+                self.store.touch_device(device, text_or_none(telemetry.get("fw")), now_ms())
+                self.campaigns.on_telemetry(device, telemetry)
         except Exception as e:   # a device's bad message must never stop the handler
             self.bad_messages += 1
             log.warning("dropped %s from %s: %s", kind, device, e)
+
+    # OTA
+
+    def _publish_chunk(self, topic, payload):
+        self.client.publish(topic, payload, qos=0)
+
+    def _publish_job(self, topic, payload):
+        """One QoS 1 job or cancel; False when it cannot go out now (the engine retries)."""
+        if not self.connected:
+            return False
+        return self.client.publish(topic, payload, qos=1).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _tick_loop(self, every_s):
+        while not self._tick_stop.wait(every_s):
+            try:
+                self.campaigns.tick()
+            except Exception as e:   # a bug must not end the rollout thread silently
+                log.error("campaign tick failed: %r", e)
+
+    def set_tags(self, device, body):
+        """Add/remove tags of a known device: body {"add": [...], "remove": [...]}; returns its tags."""
+        if not is_device_id(device):
+            raise Rejected(400, "device", "device must match [a-z0-9][a-z0-9-]{0,31}")
+        if not isinstance(body, dict) or not set(body) <= {"add", "remove"}:
+            raise Rejected(400, "body", 'body must be {"add": [tags], "remove": [tags]}')
+        lists = {}
+        for field in ("add", "remove"):
+            value = body.get(field, [])
+            if not isinstance(value, list) or len(value) > 100 or not all(is_tag(t) for t in value):
+                raise Rejected(400, field, "%s must be a list of tags ([A-Za-z0-9][A-Za-z0-9._:-]{0,31})" % field)
+            lists[field] = value
+        if self.store.device(device) is None:
+            raise Rejected(404, "device", "unknown device %s (it has never reported its status)" % device)
+        self.campaign_store.change_tags(device, lists["add"], lists["remove"])
+        return self.campaign_store.tags(device)
 
     # commands
 

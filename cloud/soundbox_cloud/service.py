@@ -7,9 +7,10 @@ from soundbox_cloud.handler import CloudHandler
 
 
 def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, certs="certs",
-          instance="0"):
+          instance="0", ota_dir=None):
     """Serve until SIGTERM/SIGINT, then stop taking payments, disconnect and close the database.
 
+    ota_dir: signed OTA artifacts (<name>.bin + <name>.manifest.json); default <db dir>/ota.
     ready: optional callable, called with the API URL once everything is up (handy with port 0).
     Runs in the main thread (it installs signal handlers). Raises CloudError (one-line message)
     when the broker is unreachable, the port is taken or the database cannot be opened.
@@ -18,7 +19,7 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with CloudHandler(broker_url, db_path, group, certs, instance) as cloud:
+        with CloudHandler(broker_url, db_path, group, certs, instance, ota_dir=ota_dir) as cloud:
             server = ApiServer(cloud, http_host, http_port)
             http_thread = threading.Thread(target=server.serve_forever, name="cloud-http", daemon=True)
             http_thread.start()

@@ -95,6 +95,7 @@ HEALTH_POLL_S = 5  # how often the battery and the link are looked at
 UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
 LOW_BATTERY_PERCENT = 15
 COMMANDS = ("language", "replay", "volume")
+QUIET_TIMEOUT_S = 120  # a planned restart waits this long at most for the speaker and the acks
 
 
 class Soundbox:
@@ -137,6 +138,7 @@ class Soundbox:
                            open_connection=open_connection, log=hal.log, tls=bool(self.identity))
         self._tasks = []
         self._playing = False
+        self.accepting = True  # False once a planned restart is under way
         self.updater = None
         if getattr(hal, "ota", None) is not None:
             from soundbox_fw.updater import Updater  # only boxes that take updates pay for it
@@ -203,6 +205,10 @@ class Soundbox:
 
     async def _on_message(self, msg):
         if msg.topic == self.prefix + "notify":
+            if not self.accepting:
+                # Going down for a planned restart: never return, so no PUBACK is sent and
+                # the broker hands this payment to the restarted box.
+                await asyncio.Event().wait()
             await self._on_notify(msg.payload)
         elif msg.topic == self.prefix + "cmd":
             await self._on_command(msg.payload)
@@ -562,6 +568,19 @@ class Soundbox:
     def speaker_idle(self):
         """Nothing being said or waiting to be: an update may use the flash now."""
         return not self._playing and not self.pending
+
+    async def restart_when_quiet(self, timeout_s=QUIET_TIMEOUT_S):
+        """A planned restart (after an update): let the speaker finish what it has and the
+        acks leave, then restart without taking another payment. Nothing accepted is lost."""
+        session = self.mqtt.session
+        clock = self.hal.clock
+        deadline = clock.monotonic_ms() + timeout_s * 1000
+        while clock.monotonic_ms() < deadline:
+            if self.speaker_idle() and not session.inflight and not session.queued:
+                break
+            await asyncio.sleep(0.05)
+        self.accepting = False  # no await between the check and the restart
+        self.hal.reboot()
 
     def healthy(self):
         """The main loop's tasks all still run (a watchdog is fed only while this holds)."""

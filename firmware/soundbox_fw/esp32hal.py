@@ -1,25 +1,29 @@
 """ESP32 board support: the HAL the soundbox app runs on, on a real board.
 
-Default pins are for an ESP32-WROVER with a MAX98357A I2S amplifier; override
-any of them under "pins" in /config.json. Announcements play from the language's
-voice pack, /voice/<lang>.pack (soundbox.voicepack; `soundbox voicepack build`).
+Pins and options come from the board description (/board.json, see
+soundbox_fw.board): a MAX98357A I2S amplifier, three keys, a status LED and a
+battery divider. Announcements play from the language's voice pack,
+/voice/<lang>.pack (soundbox.voicepack; `soundbox voicepack build`).
+The network link and NTP are in esp32net, the LED in esp32led, the boot
+sequence in esp32boot.
 """
 
 import asyncio
 
 import machine
-import network
-import ntptime
 
 from soundbox import clock
 from soundbox.storage import FileStorage
 from soundbox.voicepack import Pack
+from soundbox_fw.board import check_battery
+from soundbox_fw.esp32led import Led
 
-DEFAULT_PINS = {"i2s_sck": 26, "i2s_ws": 25, "i2s_sd": 22, "led": 2, "replay": 0,
-                "volume_up": 32, "volume_down": 33, "battery": 35}
 LONG_PRESS_MS = 1500  # hold replay this long for today's total
+DEBOUNCE_MS = 50
+POLL_MS = 20
 BLOCK = 2048  # bytes read from the pack and streamed to I2S at a time: the GC heap is ~110 KB
 I2S_BUFFER = 8192  # bytes of I2S DMA buffer: 256 ms of 16 kHz audio
+CLOCK_WAIT_S = 8  # a TLS connect waits this long for NTP (inside the client's 10 s connect timeout)
 
 
 class I2sSink:
@@ -30,14 +34,17 @@ class I2sSink:
     (the app reports the playback failure), and tries again next time.
     """
 
-    def __init__(self, pins, pack_path):
-        self.pins = pins
+    def __init__(self, i2s, pack_path):
+        self.conf = i2s
         self.pack_path = pack_path
         self.pack = None
         self.i2s = None
         self.out = None
         self.buf = bytearray(BLOCK)
         self.shift = 0  # volume: each bit of right shift is 6 dB quieter
+        self.amp = None  # MAX98357A SD_MODE pin, when wired: low mutes the amplifier between announcements
+        if i2s.get("amp_enable") is not None:
+            self.amp = machine.Pin(i2s["amp_enable"], machine.Pin.OUT, value=0)
 
     def set_volume(self, level):
         self.shift = level - 5  # level 5: full scale; level 1: -24 dB
@@ -57,118 +64,135 @@ class I2sSink:
             pack = self.pack = Pack(self.pack_path)
         out = self.out
         if out is None:
-            pins = self.pins
-            self.i2s = machine.I2S(0, sck=machine.Pin(pins["i2s_sck"]), ws=machine.Pin(pins["i2s_ws"]),
-                                   sd=machine.Pin(pins["i2s_sd"]), mode=machine.I2S.TX, bits=16,
+            conf = self.conf
+            self.i2s = machine.I2S(conf.get("id", 0), sck=machine.Pin(conf["bclk"]), ws=machine.Pin(conf["lrclk"]),
+                                   sd=machine.Pin(conf["din"]), mode=machine.I2S.TX, bits=16,
                                    format=machine.I2S.MONO, rate=pack.rate, ibuf=I2S_BUFFER)
             out = self.out = asyncio.StreamWriter(self.i2s, {})
         return pack, out
 
     async def play(self, tokens, name=None):
         pack, out = self._open()
-        for block in pack.stream(tokens, self.buf):
-            if self.shift:
-                machine.I2S.shift(buf=block, bits=16, shift=self.shift)
-            out.write(block)
-            await out.drain()  # before the next block refills the buffer
-        # The last blocks are still in the DMA buffer: return when the speaker has said them.
-        await asyncio.sleep_ms(I2S_BUFFER * 1000 // (pack.rate * 2))
-
-
-class Led:
-    def __init__(self, pin):
-        self.pin = machine.Pin(pin, machine.Pin.OUT)
-
-    def show(self, state):
-        self.pin.value(1 if state == "online" else 0)
+        if self.amp is not None:
+            self.amp.value(1)
+        try:
+            for block in pack.stream(tokens, self.buf):
+                if self.shift:
+                    machine.I2S.shift(buf=block, bits=16, shift=self.shift)
+                out.write(block)
+                await out.drain()  # before the next block refills the buffer
+            # The last blocks are still in the DMA buffer: return when the speaker has said them.
+            await asyncio.sleep_ms(I2S_BUFFER * 1000 // (pack.rate * 2))
+        finally:
+            if self.amp is not None:
+                self.amp.value(0)
 
 
 class Buttons:
-    """Replay and volume keys, active low, polled every 20 ms in the event loop.
+    """The three keys, active low (to GND, internal pull-ups), polled every POLL_MS in the event loop.
 
-    A press counts once it has held 50 ms (debounce) and is reported on release:
+    A press counts once it has held DEBOUNCE_MS and is reported on release:
     "replay", or "today" when replay was held LONG_PRESS_MS; "volume_up", "volume_down".
     """
 
-    def __init__(self, pins):
-        self.keys = [(name, machine.Pin(pins[name], machine.Pin.IN, machine.Pin.PULL_UP))
+    def __init__(self, buttons):
+        self.keys = [(name, machine.Pin(buttons[name], machine.Pin.IN, machine.Pin.PULL_UP))
                      for name in ("replay", "volume_up", "volume_down")]
 
     async def next_press(self):
         while True:
-            await asyncio.sleep_ms(20)
+            await asyncio.sleep_ms(POLL_MS)
             for name, pin in self.keys:
                 if pin.value() != 0:
                     continue
-                await asyncio.sleep_ms(50)
+                await asyncio.sleep_ms(DEBOUNCE_MS)
                 if pin.value() != 0:
                     continue  # a bounce, not a press
-                held = 50
+                held = DEBOUNCE_MS
                 while pin.value() == 0:
-                    await asyncio.sleep_ms(20)
-                    held += 20
+                    await asyncio.sleep_ms(POLL_MS)
+                    held += POLL_MS
                 if name == "replay" and held >= LONG_PRESS_MS:
                     return "today"
                 return name
 
 
-class Battery:
-    """Li-ion cell behind a 1:2 divider: 3.3 V is empty, 4.2 V is full."""
+def battery_volts(microvolts, battery):
+    """Cell voltage from the ADC pin's reading, through the divider and the unit's calibration."""
+    return microvolts / 1000000 * battery["divider"] * battery["scale"] + battery.get("offset_v", 0)
 
-    def __init__(self, pin):
-        self.adc = machine.ADC(machine.Pin(pin), atten=machine.ADC.ATTN_11DB)
+
+def battery_percent(volts, battery):
+    empty, full = battery["empty_v"], battery["full_v"]
+    return max(0, min(100, round((volts - empty) * 100 / (full - empty))))
+
+
+class Battery:
+    """A Li-ion cell behind a resistor divider on an ADC1 pin (ADC2 is unusable while WiFi is on).
+
+    read_uv() uses the chip's factory ADC calibration; "scale" and "offset_v"
+    correct the divider's resistor tolerance (docs/esp32.md: measure once with a
+    multimeter and put the unit's own values in config.json "battery").
+    Without a battery section the box runs from mains: always 100 %.
+    """
+
+    def __init__(self, battery):
+        self.conf = battery
+        self.adc = None
+        if battery is not None:
+            self.adc = machine.ADC(machine.Pin(battery["pin"]), atten=machine.ADC.ATTN_11DB)
+
+    def volts(self):
+        if self.adc is None:
+            return None
+        return battery_volts(self.adc.read_uv(), self.conf)
 
     def percent(self):
-        volts = self.adc.read_uv() * 2 / 1000000
-        return max(0, min(100, int((volts - 3.3) / 0.9 * 100)))
+        volts = self.volts()
+        return 100 if volts is None else battery_percent(volts, self.conf)
 
 
 class HardwareClock:
+    """The RTC, trusted only once NTP has set it (it starts at 2000-01-01 after a power cut)."""
+
     monotonic_ms = staticmethod(clock.monotonic_ms)
     wall_ms = staticmethod(clock.wall_ms)
-    synced = False  # set by sync_time(): the RTC starts at 2000-01-01 after a power cut
+
+    def __init__(self, ntp):
+        self.ntp = ntp
 
     def trusted(self):
-        """Wall time is real only after an NTP sync; until then payments wait to be judged."""
-        return HardwareClock.synced
+        return self.ntp.synced
 
 
 class Esp32Hal:
-    def __init__(self, config):
-        pins = dict(DEFAULT_PINS)
-        pins.update(config.get("pins", {}))
+    def __init__(self, config, board, ntp):
+        battery = board.get("battery")
+        if battery is not None and config.get("battery"):
+            battery = dict(battery)  # this unit's own calibration, measured once
+            battery.update(config["battery"])
+            check_battery(battery, "config.json battery")
+        self.ntp = ntp
         self.storage = FileStorage("/data")
-        self.audio = I2sSink(pins, "/voice/%s.pack" % config.get("lang", "en-IN"))
-        self.led = Led(pins["led"])
-        self.buttons = Buttons(pins)
-        self.battery = Battery(pins["battery"])
-        self.clock = HardwareClock()
-        self.open_connection = asyncio.open_connection
+        self.audio = I2sSink(board["i2s"], "/voice/%s.pack" % config.get("lang", "en-IN"))
+        self.led = Led(board["led"])
+        self.buttons = Buttons(board["buttons"])
+        self.battery = Battery(battery)
+        self.clock = HardwareClock(ntp)
+
+    async def open_connection(self, host, port, **kwargs):
+        """asyncio.open_connection, but a TLS connect first waits for NTP: certificate dates
+        cannot be checked against a clock that says 2000."""
+        if kwargs.get("ssl") is not None and not self.ntp.synced:
+            try:
+                await asyncio.wait_for(self.ntp.ready.wait(), CLOCK_WAIT_S)
+            except asyncio.TimeoutError:
+                raise OSError("clock not set (no NTP answer yet): TLS would refuse the broker's certificate")
+        return await asyncio.open_connection(host, port, **kwargs)
+
+    def reboot(self):
+        """Restart the board (after an update is installed); does not return."""
+        machine.reset()
 
     def log(self, message):
         print(message)
-
-
-async def wifi_up(ssid, password, timeout_ms=30000):
-    """Join the shop's WiFi; the ESP32 driver reconnects by itself after that."""
-    wlan = network.WLAN(network.STA_IF)
-    wlan.active(True)
-    if not wlan.isconnected():
-        wlan.connect(ssid, password)
-    waited = 0
-    while not wlan.isconnected():
-        if waited >= timeout_ms:
-            return False
-        await asyncio.sleep_ms(200)
-        waited += 200
-    return True
-
-
-def sync_time():
-    """Set the RTC from NTP: payment timestamps (and, later, TLS) need true time."""
-    try:
-        ntptime.settime()
-    except OSError:
-        return False
-    HardwareClock.synced = True
-    return True

@@ -26,7 +26,6 @@ JOB_FILE = "ota_job.json"
 BITMAP_FILE = "ota_bitmap.bin"
 SELFTEST_S = 120  # the new version must prove itself within this
 PROGRESS_STEPS = 10  # "downloading" status about every 10 % of the chunks
-REBOOT_GRACE_S = 1  # let the "rebooting" status leave before the reset
 
 
 class Updater:
@@ -275,8 +274,7 @@ class Updater:
         pending["stage"] = "rebooting"
         self._save_state()
         await self._status("rebooting", "", pending["campaign"], pending, pending["manifest"])
-        await asyncio.sleep(REBOOT_GRACE_S)
-        self.hal.reboot()
+        await self.app.restart_when_quiet()
 
     async def _judge_pending(self):
         """First connect after a start: confirm, finish, or report what became of the pending update."""
@@ -307,8 +305,7 @@ class Updater:
             reboot = self.slots.rollback(pending["kind"], pending["name"])
             await self._rolled_back(pending, reason)
             if reboot:
-                await asyncio.sleep(REBOOT_GRACE_S)
-                self.hal.reboot()
+                await self.app.restart_when_quiet()
             return
         self.slots.confirm(pending["kind"], pending["name"])
         await self._confirmed(pending)

@@ -52,7 +52,12 @@ class TimingSink(_Sink):
 
     `pack` is a Pack, or an index dict from soundbox_tools.voicepack.load_index
     (whose per-clip "ms" a test may scale down to run faster than real time).
+    speedup: play this many times faster than real time (scenario runs and tests).
     """
+
+    def __init__(self, pack, shelf=None, speedup=1.0):
+        _Sink.__init__(self, pack, shelf)
+        self.speedup = speedup
 
     def duration_ms(self, tokens):
         if not tokens:
@@ -66,7 +71,7 @@ class TimingSink(_Sink):
         return sum(clips[token]["ms"] for token in tokens)
 
     async def play(self, tokens, name=None):
-        await asyncio.sleep(self.duration_ms(tokens) / 1000)
+        await asyncio.sleep(self.duration_ms(tokens) / 1000 / self.speedup)
 
 
 class WavSink(_Sink):

@@ -1,22 +1,37 @@
-"""Run N copies of the real firmware app in one asyncio loop against a broker."""
+"""Run N copies of the real firmware app in one asyncio loop against a broker.
+
+Each device is the real `soundbox_fw.app.Soundbox` on its own SimHal (a directory for
+flash); what is immutable is shared by the whole fleet: the code, one open voice pack
+per language, the journal. Devices start on an open-loop schedule (connect_rate per
+second, with jitter) whether or not earlier ones have connected, as boxes switched on
+across a city would. A device can be restarted cleanly, power-cut, or wedged (silent).
+"""
 
 import asyncio
 import asyncio.sslproto
 import json
 import os
+import random
 import time
 
 from soundbox import clock
 from soundbox_fw.app import MERGED_NAME, Soundbox
 from soundbox_sim.audio import PackShelf, TimingSink, WavSink
-from soundbox_sim.hal import SimHal
+from soundbox_sim.hal import HostClock, SimHal
+from soundbox_sim.link import Link, LinkStats, install_context_cache
+from soundbox_sim.slots import enable_ota
+
+TLS_READ_BUFFER = 4 * 1024
+STOP_TIMEOUT_S = 5
 
 
-def cap_tls_read_buffers(size=16 * 1024):
+def cap_tls_read_buffers(size=TLS_READ_BUFFER):
     """Shrink asyncio's per-connection TLS read buffer (CPython 3.11+ allocates 256 KiB).
 
-    A TLS record carries at most 16 KiB, so a 16 KiB buffer loses nothing; with
-    thousands of simulated devices in one process the default costs ~300 KiB each.
+    It only stages ciphertext from the socket on its way into OpenSSL's memory BIO, and
+    plaintext is read out in pieces of the same size: a small buffer means more reads,
+    never lost data. With thousands of devices in one process the default costs
+    ~300 KiB each.
     """
     asyncio.sslproto.SSLProtocol.max_size = size
 
@@ -26,7 +41,8 @@ def device_ids(n):
 
 
 class Journal:
-    """Append-only JSON Lines record of every announcement the fleet actually played."""
+    """Append-only JSON Lines record of every announcement the fleet actually played.
+    Several worker processes may append to one file: each record is one write()."""
 
     def __init__(self, path):
         self.path = path
@@ -42,10 +58,12 @@ class Journal:
     def close(self):
         if self._file:
             self._file.close()
+            self._file = None
 
 
 class JournalingSink:
-    """Wraps a device's audio sink to note what was played, when."""
+    """Wraps a device's audio sink to note what was played, when (host clock, not the
+    device's possibly skewed one: the cloud's timestamps are on the same clock)."""
 
     def __init__(self, inner, device_id, journal):
         self.inner = inner
@@ -71,67 +89,223 @@ class JournalingSink:
             self.journal.write(record)
 
 
+class SimDevice:
+    """One box: its link and speaker outlive restarts; app, HAL and task are per boot."""
+
+    __slots__ = ("id", "link", "sink", "clock", "app", "task", "boots", "live", "silent")
+
+    def __init__(self, device_id, link, sink):
+        self.id = device_id
+        self.link = link
+        self.sink = sink
+        self.clock = HostClock()  # survives a reboot: a skewed RTC stays skewed
+        self.app = None
+        self.task = None
+        self.boots = 0
+        self.live = False  # has a CONNACK on its current connection
+        self.silent = False  # wedged or without power: no app running
+
+
 class Fleet:
+    """ids: which device ids this fleet runs (default sb-0001..sb-N); langs: {id: lang}
+    overriding `lang`; extra_config: keys merged into every device's config;
+    proxy: (host, port) of a netfaults.FaultProxy the links go through."""
+
     def __init__(self, n, host, port, state_dir, pack_dir, wav_device=None, out_dir="out",
                  journal_path=None, connect_rate=200.0, keepalive=60, identity_root=None, tls=False,
-                 freshness_s=None, lang="en-IN"):
-        self.ids = device_ids(n)
+                 freshness_s=None, lang="en-IN", ids=None, langs=None, extra_config=None, jitter=0.5,
+                 speedup=1.0, proxy=None, seed=0):
+        self.ids = list(ids) if ids is not None else device_ids(n)
         self.host, self.port = host, port
         self.state_dir = state_dir
         self.pack_dir = pack_dir  # holds <lang>.pack
         self.lang = lang
+        self.langs = langs or {}
+        self.extra_config = dict(extra_config or {})
         self.wav_device = wav_device
         self.out_dir = out_dir
         self.connect_rate = connect_rate
+        self.jitter = jitter  # each start is delayed by up to jitter / connect_rate seconds
         self.keepalive = keepalive
-        # <root>/<device id>/ holds each device's identity: payment.key always, TLS files for mqtts.
+        # <root>/<device id>/ holds each device's identity: payment key always, TLS files for mqtts.
         self.identity_root = identity_root
         self.tls = tls
         self.freshness_s = freshness_s  # None: the firmware's default
+        self.speedup = speedup
+        self.proxy = proxy
+        self.seed = seed
         if tls:
             cap_tls_read_buffers()
+            install_context_cache()
         self.journal = Journal(journal_path)
-        self.devices = []
+        self.stats = LinkStats()
+        self.devices = []  # the running apps, in start order (kept current across restarts)
+        self.slots = {}  # id -> SimDevice
+        self.started = 0
+        self._shelf = None
+        self._restarts = set()
+        self._locks = {}
         os.makedirs(state_dir, exist_ok=True)
         self._log = open(os.path.join(state_dir, "devices.log"), "a", buffering=1)  # line: readable live
 
     def connected(self):
-        return sum(1 for d in self.devices if d.mqtt.connected)
+        return sum(1 for s in self.slots.values() if s.app is not None and s.app.mqtt.connected)
 
     def refused(self):
         """Devices whose last connect was refused by the broker (bad or revoked identity)."""
-        return sum(1 for d in self.devices if d.mqtt.refused is not None)
+        return sum(1 for s in self.slots.values() if s.app is not None and s.app.mqtt.refused is not None)
 
-    def _device(self, device_id, shelf):
+    # ---- one device ---------------------------------------------------------------
+
+    def _slot(self, device_id):
+        shelf = self._shelf
+        lang = self.langs.get(device_id, self.lang)
         # A sink per device: each box can be switched to its own language by command.
         if device_id == self.wav_device:
-            sink = WavSink(shelf(self.lang), os.path.join(self.out_dir, device_id), shelf)
+            sink = WavSink(shelf(lang), os.path.join(self.out_dir, device_id), shelf)
         else:
-            sink = TimingSink(shelf(self.lang), shelf)
-        hal = SimHal(os.path.join(self.state_dir, device_id),
-                     JournalingSink(sink, device_id, self.journal),
-                     lambda msg, d=device_id: self._log.write("%.3f %s %s\n" % (time.time(), d, msg)))
+            sink = TimingSink(shelf(lang), shelf, self.speedup)
+        link = Link(device_id, self.stats, self.proxy)
+        return SimDevice(device_id, link, JournalingSink(sink, device_id, self.journal))
+
+    def _config(self, device_id):
         config = {"device_id": device_id, "broker_host": self.host, "broker_port": self.port,
-                  "keepalive": self.keepalive, "lang": self.lang}
+                  "keepalive": self.keepalive, "lang": self.langs.get(device_id, self.lang)}
         if self.identity_root:
             config["identity"] = os.path.join(self.identity_root, device_id)
             if self.tls:
                 config["tls"] = {"identity": config["identity"]}
         if self.freshness_s is not None:
             config["freshness_s"] = self.freshness_s
-        return Soundbox(hal, config)
+        config.update(self.extra_config)
+        return config
+
+    def _boot(self, slot):
+        device_id = slot.id
+        log = self._log
+        hal = SimHal(os.path.join(self.state_dir, device_id), slot.sink,
+                     lambda msg: log.write("%.3f %s %s\n" % (time.time(), device_id, msg)),
+                     open_connection=slot.link.open_connection,
+                     reboot=lambda: self._spawn_restart(device_id), clock=slot.clock)
+        config = self._config(device_id)
+        if config.get("ota_keys"):
+            enable_ota(hal, os.path.join(self.state_dir, device_id))  # A/B slots in its state dir
+        app = Soundbox(hal, config)
+        self._hook(slot, app)
+        slot.link.fresh_start()
+        slot.app, slot.silent, slot.live = app, False, False
+        slot.boots += 1
+        slot.task = asyncio.ensure_future(app.run())
+        return app
+
+    def _hook(self, slot, app):
+        """Count connects and time CONNECT->CONNACK around the client's callbacks."""
+        client = app.mqtt
+        on_connect, on_disconnect = client.on_connect, client.on_disconnect
+
+        async def connected(c, session_present):
+            slot.live = True
+            slot.link.on_connack()
+            await on_connect(c, session_present)
+
+        def disconnected():
+            slot.link.on_closed(slot.live)
+            slot.live = False
+            on_disconnect()
+
+        client.on_connect, client.on_disconnect = connected, disconnected
+
+    def _refresh_devices(self):
+        self.devices = [s.app for s in self.slots.values() if s.app is not None]
+
+    async def restart(self, device_id, power_cut=False, down_s=0.0):
+        """Stop one device and boot it again on the same storage.
+
+        Clean (power_cut=False): the app leaves as it would on a reboot it asked for
+        (offline status, DISCONNECT). Power cut: its task is cancelled after the link is
+        cut without a FIN or close_notify; the broker finds out by keepalive or when
+        the rebooted box takes its session over. down_s: seconds without power first.
+        """
+        lock = self._locks.get(device_id)
+        if lock is None:
+            lock = self._locks[device_id] = asyncio.Lock()
+        async with lock:  # two faults on one box at once: one after the other, never two apps
+            await self._restart(self.slots[device_id], power_cut, down_s)
+
+    async def _restart(self, slot, power_cut, down_s):
+        app, task = slot.app, slot.task
+        slot.app, slot.silent = None, True
+        if app is not None:
+            if power_cut:
+                slot.link.cut_silently()
+                task.cancel()
+            else:
+                try:
+                    await asyncio.wait_for(app.stop(), STOP_TIMEOUT_S)
+                except Exception:
+                    pass
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if down_s:
+            await asyncio.sleep(down_s)
+        self._boot(slot)
+        self._refresh_devices()
+
+    async def silence(self, device_id, duration_s):
+        """Wedge a device for duration_s: it stops reading and writing without closing
+        (half-open), then its watchdog reboots it."""
+        await self.restart(device_id, power_cut=True, down_s=duration_s)
+
+    def skew_clock(self, device_id, skew_ms):
+        self.slots[device_id].clock.skew_ms = skew_ms
+
+    def _spawn_restart(self, device_id, power_cut=False):
+        """hal.reboot: the app asked to restart; do it from outside the app's own task."""
+        task = asyncio.ensure_future(self.restart(device_id, power_cut))
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+        return task
+
+    # ---- the fleet ----------------------------------------------------------------
+
+    async def start_all(self, stop_event=None):
+        """Boot every device on the open-loop schedule; returns when all have been started."""
+        self._shelf = self._shelf or PackShelf(self.pack_dir)
+        loop = asyncio.get_running_loop()
+        rng = random.Random(self.seed)
+        begin = loop.time()
+        for i, device_id in enumerate(self.ids):
+            if stop_event is not None and stop_event.is_set():
+                break
+            due = begin + (i + rng.random() * self.jitter) / self.connect_rate
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            slot = self.slots[device_id] = self._slot(device_id)
+            self._boot(slot)
+            self.devices.append(slot.app)
+            self.started += 1
+
+    async def stop_all(self):
+        for t in list(self._restarts):
+            t.cancel()
+        slots = list(self.slots.values())
+        await asyncio.gather(*(asyncio.wait_for(s.app.stop(), STOP_TIMEOUT_S) for s in slots if s.app),
+                             return_exceptions=True)
+        tasks = [s.task for s in slots if s.task is not None]
+        _, late = await asyncio.wait(tasks, timeout=2) if tasks else (None, [])
+        for t in late:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for s in slots:
+            s.link.release_held()
+        self.journal.close()
+        self._log.close()
 
     async def run(self, stop_event, progress=None):
         """Start devices at connect_rate per second, run until stop_event, then stop them all."""
-        shelf = PackShelf(self.pack_dir)
-        tasks = []
-        for i, device_id in enumerate(self.ids):
-            device = self._device(device_id, shelf)
-            self.devices.append(device)
-            tasks.append(asyncio.create_task(device.run()))
-            if stop_event.is_set():
-                break
-            await asyncio.sleep(1 / self.connect_rate)
+        starter = asyncio.ensure_future(self.start_all(stop_event))
         while not stop_event.is_set():
             if progress:
                 progress(self)
@@ -139,7 +313,6 @@ class Fleet:
                 await asyncio.wait_for(stop_event.wait(), 1)
             except asyncio.TimeoutError:
                 pass
-        await asyncio.gather(*(d.stop() for d in self.devices), return_exceptions=True)
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self.journal.close()
-        self._log.close()
+        starter.cancel()
+        await asyncio.gather(starter, return_exceptions=True)
+        await self.stop_all()

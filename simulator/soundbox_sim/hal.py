@@ -9,8 +9,17 @@ from soundbox.storage import FileStorage
 
 
 class HostClock:
+    """The host's clock, with a skew a fault can set (a device whose RTC drifted).
+    Only the device's view moves: the simulator's own measurements use the host clock."""
+
     monotonic_ms = staticmethod(clock.monotonic_ms)
-    wall_ms = staticmethod(clock.wall_ms)
+    skew_ms = 0  # class default: subclasses that skip __init__ still work
+
+    def __init__(self, skew_ms=0):
+        self.skew_ms = skew_ms
+
+    def wall_ms(self):
+        return clock.wall_ms() + self.skew_ms
 
     def trusted(self):
         return True  # the host keeps its clock in sync (NTP) itself
@@ -60,13 +69,22 @@ class SimBattery:
 MainsBattery = SimBattery  # the old name: full unless a test says otherwise
 
 
+def _no_reboot():
+    raise RuntimeError("this SimHal has no reboot handler (run the device in a Fleet)")
+
+
 class SimHal:
-    def __init__(self, storage_dir, audio, log, open_connection=asyncio.open_connection):
+    """reboot: called (no arguments) by the app to restart itself; in a Fleet it
+    restarts the device on the same storage (the app awaits forever after calling it)."""
+
+    def __init__(self, storage_dir, audio, log, open_connection=asyncio.open_connection, reboot=None,
+                 clock=None):
         self.storage = FileStorage(storage_dir)
         self.audio = audio
         self.log = log
         self.open_connection = open_connection
-        self.clock = HostClock()
+        self.reboot = reboot or _no_reboot
+        self.clock = clock or HostClock()
         self.buttons = SimButtons()
         self.led = RecordedLed()
         self.battery = SimBattery()

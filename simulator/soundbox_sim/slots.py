@@ -8,6 +8,8 @@ The firmware that runs is the same Python either way; the header stands in for
 what a broken build would do on a board.
 """
 
+import os
+
 from soundbox import VERSION
 from soundbox.otaslots import FileSlots
 
@@ -39,3 +41,10 @@ def enable_ota(hal, storage_dir, model=MODEL):
     if header and header.get("audio") == "broken":
         hal.audio = DeadSpeaker(hal.audio)
     return hal
+
+
+def ota_config(certs):
+    """Device config that lets simulated boxes take updates signed by the release keys
+    `soundbox ota keygen` put in <certs>/ota; {} when there are none."""
+    trusted = os.path.join(certs, "ota", "trusted.json")
+    return {"ota_keys": os.path.abspath(trusted)} if os.path.exists(trusted) else {}

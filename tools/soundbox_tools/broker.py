@@ -34,6 +34,11 @@ topic read sb/+/telemetry
 topic read sb/+/status
 topic write sb/+/cmd
 topic read sb/+/cmdack
+# OTA: jobs (and cancels) out, chunk requests in, chunks out, device OTA status in.
+topic write sb/+/ota/job
+topic write sb/+/ota/chunk
+topic read sb/+/ota/req
+topic read sb/+/ota/status
 """
 
 

@@ -40,19 +40,78 @@ def cmd_demo(args):
 
 
 def cmd_sim(args):
+    """Attached to an outside broker (--broker, one worker): just the devices, until Ctrl-C.
+    Otherwise a whole scenario run: broker, cloud, fleet in worker processes, payments,
+    faults, and a report (soundbox_sim.runner)."""
+    if args.freshness is not None and args.freshness <= 0:
+        raise CliError("--freshness must be a positive number of seconds, got %s" % args.freshness)
+    if args.devices is not None and args.devices < 1:
+        raise CliError("--devices must be at least 1, got %d" % args.devices)
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be at least 1, got %d" % args.workers)
+    if args.connect_rate is not None and args.connect_rate <= 0:
+        raise CliError("--connect-rate must be a positive number of connects per second")
+    if args.broker and not args.scenario and (args.workers or 1) == 1:
+        return _sim_attached(args)
+    return _sim_run(args)
+
+
+def _sim_run(args):
+    from rich.console import Console
+
+    from soundbox_sim import report, runner, scenario
+    from soundbox_sim.slots import ota_config
+
+    try:
+        s = scenario.load(args.scenario) if args.scenario else scenario.parse({}, "default")
+    except scenario.ScenarioError as e:
+        raise CliError(str(e))
+    fleet = s["fleet"]
+    if args.devices is not None:
+        fleet["devices"] = args.devices
+    if args.plain:
+        fleet["tls"] = False
+    if args.connect_rate is not None:
+        fleet["connect_rate"] = args.connect_rate
+    if args.keepalive is not None:
+        fleet["keepalive"] = args.keepalive
+    if args.freshness is not None:
+        fleet["freshness_s"] = args.freshness
+    if args.lang is not None:
+        fleet["languages"] = {args.lang: 1.0}
+    if args.duration is not None:
+        s["run"]["duration"] = args.duration
+    console = Console()
+    opts = runner.Options(workers=args.workers, certs=args.certs or os.path.join(".state", "certs"),
+                          state=args.state, voice=args.voice, report_dir=args.report, broker_url=args.broker,
+                          journal=args.journal, wav_device=args.wav_device, out=args.out,
+                          live=not args.no_live and console.is_terminal, prometheus=args.prometheus,
+                          extra_config=ota_config(args.certs or os.path.join(".state", "certs")))
+    try:
+        summary = runner.Runner(s, opts, console).run()
+    except runner.RunError as e:
+        raise CliError(str(e))
+    console.print(report.summary_table(summary))
+    out = opts.report_dir or os.path.join(args.state, "report")
+    print("sim: report in %s (summary.json, metrics.jsonl, report.html)" % out)
+    return 0 if summary["healthy"] and summary["connected_at_end"] == summary["devices"] else 1
+
+
+def _sim_attached(args):
     from soundbox_sim.fleet import Fleet
+    from soundbox_sim.slots import ota_config
     from soundbox_tools.voicepack import build_pack
 
     host, port, tls = parse_broker(args.broker)
-    if args.freshness is not None and args.freshness <= 0:
-        raise CliError("--freshness must be a positive number of seconds, got %s" % args.freshness)
-    build_pack(args.lang, args.voice)
+    devices = args.devices or 10
+    lang = args.lang or "en-IN"
+    build_pack(lang, args.voice)
     # Every device needs its payment key, whatever the link; TLS files matter only for mqtts.
-    identity_root = device_identities(args.certs, args.devices, tls)
-    fleet = Fleet(args.devices, host, port, args.state, args.voice, wav_device=args.wav_device,
-                  out_dir=args.out, journal_path=args.journal, connect_rate=args.connect_rate,
-                  keepalive=args.keepalive, identity_root=identity_root, tls=tls,
-                  freshness_s=args.freshness, lang=args.lang)
+    identity_root = device_identities(args.certs or "certs", devices, tls)
+    fleet = Fleet(devices, host, port, args.state, args.voice, wav_device=args.wav_device,
+                  out_dir=args.out, journal_path=args.journal, connect_rate=args.connect_rate or 200.0,
+                  keepalive=args.keepalive or 60, identity_root=identity_root, tls=tls,
+                  freshness_s=args.freshness, lang=lang, extra_config=ota_config(args.certs or "certs"))
     started = time.monotonic()
     last = [0.0]
 
@@ -75,7 +134,7 @@ def cmd_sim(args):
             loop.add_signal_handler(sig, stop.set)
         await fleet.run(stop, progress)
 
-    print("sim: %d devices -> %s (state in %s)" % (args.devices, args.broker, args.state), flush=True)
+    print("sim: %d devices -> %s (state in %s)" % (devices, args.broker, args.state), flush=True)
     asyncio.run(main())
     print("sim: stopped; %d announcements played" % fleet.journal.count)
     return 0
@@ -112,7 +171,8 @@ def device_identities(certs, n, tls=False):
 def cmd_cloud(args):
     from soundbox_cloud.service import serve
     host, port = parse_hostport(args.http)
-    serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance)
+    serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
+          ota_dir=args.ota_dir)
     return 0
 
 
@@ -156,21 +216,34 @@ def build_parser():
     d.add_argument("--plain", action="store_true", help="plain MQTT instead of mutual TLS")
     d.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("sim", help="run N simulated soundboxes (real firmware) against a broker")
-    s.add_argument("--devices", type=int, default=10)
-    s.add_argument("--broker", required=True, help="mqtts://HOST:PORT (mutual TLS) or mqtt://HOST:PORT")
-    s.add_argument("--certs", default="certs",
-                   help="PKI directory; missing device identities (payment key, TLS files) are issued")
+    s = sub.add_parser("sim", help="run a fleet of simulated soundboxes (real firmware): a scenario "
+                                   "with broker, cloud, payments, faults and a report, or attached to a broker")
+    s.add_argument("--devices", type=int, help="how many (overrides the scenario; default 10)")
+    s.add_argument("--scenario", metavar="FILE",
+                   help="TOML scenario, or the name of one in simulator/scenarios/ (smoke, peak-hour, ...)")
+    s.add_argument("--workers", type=int,
+                   help="worker processes, one asyncio loop each (default: one per core; 1 with --broker)")
+    s.add_argument("--broker", help="attach to this broker (mqtts://HOST:PORT or mqtt://HOST:PORT): devices "
+                                    "only, no cloud or payments; default: start a private mosquitto")
+    s.add_argument("--plain", action="store_true", help="plain MQTT instead of mutual TLS")
+    s.add_argument("--certs", help="PKI directory; missing device identities are issued "
+                                   "(default certs with --broker, else .state/certs)")
     s.add_argument("--state", default=os.path.join(".state", "sim"), help="one directory per device")
     s.add_argument("--voice", default=DEFAULT_PACK, help="voice pack directory (built if missing)")
-    s.add_argument("--lang", default="en-IN", choices=LANGUAGES, help="announcement language")
+    s.add_argument("--lang", choices=LANGUAGES, help="announcement language (overrides the scenario's mix)")
     s.add_argument("--wav-device", help="device id whose announcements are written as WAV files")
     s.add_argument("--out", default="out", help="where WAV files go")
     s.add_argument("--journal", help="JSON Lines file of every announcement played")
-    s.add_argument("--connect-rate", type=float, default=200.0, help="connects per second")
-    s.add_argument("--keepalive", type=int, default=60)
+    s.add_argument("--connect-rate", type=float,
+                   help="connects per second, open loop with jitter (default 200 with mTLS, 1000 plain)")
+    s.add_argument("--keepalive", type=int)
     s.add_argument("--freshness", type=float, metavar="SECONDS",
                    help="older payments go to the offline summary instead (firmware default 120)")
+    s.add_argument("--duration", type=float, help="seconds to run after the ramp (overrides the scenario)")
+    s.add_argument("--report", metavar="DIR", help="where summary.json, metrics.jsonl and report.html go "
+                                                   "(default STATE/report)")
+    s.add_argument("--prometheus", type=int, metavar="PORT", help="serve live counters at /metrics on PORT")
+    s.add_argument("--no-live", action="store_true", help="no live progress display")
     s.set_defaults(func=cmd_sim)
 
     c = sub.add_parser("cloud", help="run the reference cloud handler (HTTP API + MQTT)")
@@ -182,6 +255,8 @@ def build_parser():
     c.add_argument("--certs", default="certs",
                    help="PKI directory: payment-master.key (signs notifications), and ca.pem, cloud.pem, "
                         "cloud.key for mqtts://")
+    c.add_argument("--ota-dir", help="signed OTA artifacts served to devices: <name>.bin + <name>.manifest.json "
+                                     "(default: ota/ next to --db, i.e. .state/ota)")
     c.set_defaults(func=cmd_cloud)
 
     y = sub.add_parser("pay", help="send a payment through the cloud handler")
@@ -191,9 +266,11 @@ def build_parser():
     y.add_argument("--cloud", default=DEFAULT_CLOUD)
     y.set_defaults(func=cmd_pay)
 
-    from soundbox_tools import broker, pki
+    from soundbox_tools import broker, ota, pki
     broker.register(sub)
     pki.register(sub)
+    from soundbox_tools import device as device_cli; device_cli.register(sub)  # noqa: E702 (one line to merge)
+    ota.register(sub)
 
     v = sub.add_parser("voicepack", help="build a language's voice pack (<lang>.pack) with espeak-ng")
     v.add_argument("action", nargs="?", choices=["build"], default="build")
@@ -208,9 +285,10 @@ def user_errors():
     """Failures a user can act on; each carries a one-line message, never a traceback."""
     from soundbox_cloud.errors import CloudError
     from soundbox_tools.broker import BrokerError
+    from soundbox_tools.ota import OtaError
     from soundbox_tools.pki import PkiError
     from soundbox_tools.voicepack import VoicePackError
-    return (CliError, CloudError, BrokerError, PkiError, VoicePackError)
+    return (CliError, CloudError, BrokerError, OtaError, PkiError, VoicePackError)
 
 
 def main(argv=None):

@@ -20,8 +20,10 @@ STDLIB_STUBS = "micropython-stdlib-stubs"
 PORT_STUBS = "micropython-esp32-stubs"
 
 
-def build_typeshed(dest):
-    """Assemble a MicroPython typeshed in the empty or missing directory `dest`; return it."""
+def build_typeshed(dest, port_dir=None):
+    """Assemble a MicroPython typeshed in the empty or missing directory `dest`; return it.
+    `port_dir`: a directory holding another port's stubs (e.g. the ESP32-S3's, installed
+    with `pip install --target`) to use instead of micropython-esp32-stubs."""
     dest = Path(dest)
     stdlib = dest / "stdlib"
     stdlib.mkdir(parents=True)
@@ -30,7 +32,8 @@ def build_typeshed(dest):
         (stdlib / entry.name).symlink_to(entry)
     (stdlib / "_mpy_shed").symlink_to(std["_mpy_shed"])  # shared helpers the stubs import
     (dest / "stubs").symlink_to(std["stubs"])  # mypy-extensions, which mypy itself wants
-    for name, entry in _top_level(PORT_STUBS).items():
+    port = {p.name: p for p in Path(port_dir).iterdir()} if port_dir else _top_level(PORT_STUBS)
+    for name, entry in port.items():
         if entry.suffix == ".pyi" or entry.is_dir():  # skip its README.md, pyproject.toml ...
             (stdlib / name).symlink_to(entry)
     return dest
@@ -47,10 +50,10 @@ def _top_level(dist_name):
     return entries
 
 
-def typecheck(paths, config_file):
+def typecheck(paths, config_file, port_dir=None):
     """Run mypy on `paths` with `config_file` and MicroPython's stubs; return (exit code, output)."""
     with tempfile.TemporaryDirectory(prefix="mpy-typeshed-") as tmp:
-        typeshed = build_typeshed(Path(tmp) / "typeshed")
+        typeshed = build_typeshed(Path(tmp) / "typeshed", port_dir)
         # No cache: its entries would point into this throwaway typeshed.
         cmd = [
             sys.executable, "-m", "mypy",

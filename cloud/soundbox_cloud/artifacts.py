@@ -1,0 +1,270 @@
+"""Signed OTA artifacts on disk: `<name>.bin` next to `<name>.manifest.json` (the signed envelope).
+
+The cloud never verifies the signature (the device does, with keys the cloud does not hold);
+it checks that the binary is the one the manifest describes, so it never serves bytes a
+device would throw away, and it reads chunks through one mmap per artifact.
+"""
+import hashlib
+import json
+import logging
+import mmap
+import os
+import re
+import threading
+
+from soundbox_cloud.errors import CloudError
+
+log = logging.getLogger("soundbox_cloud")
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+HEX64 = re.compile(r"[0-9a-f]{64}")
+KINDS = ("app", "firmware", "voice")
+BIN_SUFFIX = ".bin"
+ENVELOPE_SUFFIX = ".manifest.json"
+MAX_ENVELOPE_BYTES = 2 * 1024 * 1024      # 64 MiB of 4 KiB chunks lists 16k hashes: ~1.1 MB
+MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
+
+
+class ArtifactError(CloudError):
+    """An artifact that cannot be registered; the message says which file and why.
+    http_status: what the HTTP API answers (422 = the files disagree or are malformed)."""
+
+    def __init__(self, message, http_status=422):
+        super().__init__(message)
+        self.http_status = http_status
+
+
+def manifest_id(manifest_text):
+    """The wire protocol's manifest id: 16 hex chars of sha256 over the manifest string."""
+    return hashlib.sha256(manifest_text.encode()).hexdigest()[:16]
+
+
+def version_key(kind, name):
+    """The key of a device's telemetry "versions" this artifact replaces: firmware, app, voice/hi
+    (the device keeps its security counters under the same keys)."""
+    return "voice/%s" % name if kind == "voice" else kind
+
+
+def chunk_hashes(manifest):
+    """The per-chunk SHA-256 hex digests: "chunks" is one string of 64 hex digits per chunk
+    (what `soundbox ota sign` writes: compact on the device) or a list of them."""
+    chunks = manifest.get("chunks")
+    if isinstance(chunks, str):
+        return [chunks[i:i + 64] for i in range(0, len(chunks), 64)]
+    return chunks
+
+
+def is_name(value):
+    return isinstance(value, str) and NAME.fullmatch(value) is not None and not value.endswith(".manifest")
+
+
+def parse_envelope(raw):
+    """(envelope dict, manifest dict) from the envelope's bytes; ArtifactError with the reason."""
+    try:
+        envelope = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ArtifactError("envelope is not JSON") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("manifest"), str):
+        raise ArtifactError('envelope must be a JSON object with "manifest" as a JSON string')
+    if not isinstance(envelope.get("signatures"), list) or not envelope["signatures"]:
+        raise ArtifactError('envelope has no "signatures"')
+    try:
+        manifest = json.loads(envelope["manifest"])
+    except (ValueError, RecursionError):
+        raise ArtifactError("the manifest string is not JSON") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError("the manifest is not a JSON object")
+    check_manifest(manifest)
+    return envelope, manifest
+
+
+def _positive_int(manifest, field):
+    value = manifest.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ArtifactError("manifest %s must be a positive integer, got %r" % (field, value))
+    return value
+
+
+def check_manifest(manifest):
+    if manifest.get("format") != 1:
+        raise ArtifactError("manifest format must be 1, got %r" % (manifest.get("format"),))
+    for field in ("model", "name", "version"):
+        if not isinstance(manifest.get(field), str) or not manifest[field]:
+            raise ArtifactError("manifest %s must be a non-empty string" % field)
+    if manifest.get("kind") not in KINDS:
+        raise ArtifactError("manifest kind must be one of %s, got %r" % (", ".join(KINDS), manifest.get("kind")))
+    counter = manifest.get("counter")
+    if isinstance(counter, bool) or not isinstance(counter, int) or counter < 0:
+        raise ArtifactError("manifest counter must be a non-negative integer, got %r" % (counter,))
+    size, chunk_size = _positive_int(manifest, "size"), _positive_int(manifest, "chunk_size")
+    if size > MAX_ARTIFACT_BYTES:
+        raise ArtifactError("manifest size %d is over the %d-byte limit" % (size, MAX_ARTIFACT_BYTES))
+    if not isinstance(manifest.get("sha256"), str) or not HEX64.fullmatch(manifest["sha256"]):
+        raise ArtifactError("manifest sha256 must be 64 lower-case hex digits")
+    chunks = chunk_hashes(manifest)
+    expected = -(-size // chunk_size)
+    if not isinstance(chunks, list) or len(chunks) != expected:
+        raise ArtifactError("manifest must list %d chunk hashes (size %d / chunk_size %d), got %s"
+                            % (expected, size, chunk_size, len(chunks) if isinstance(chunks, list) else "none"))
+    if not all(isinstance(c, str) and HEX64.fullmatch(c) for c in chunks):
+        raise ArtifactError("manifest chunk hashes must be 64 lower-case hex digits each")
+
+
+def check_binary(manifest, data, label):
+    """ArtifactError unless data is exactly the artifact the manifest describes."""
+    if len(data) != manifest["size"]:
+        raise ArtifactError("%s is %d bytes but its manifest says %d" % (label, len(data), manifest["size"]))
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != manifest["sha256"]:
+        raise ArtifactError("%s has sha256 %s but its manifest says %s" % (label, digest[:16], manifest["sha256"][:16]))
+    step = manifest["chunk_size"]
+    for index, expected in enumerate(chunk_hashes(manifest)):
+        if hashlib.sha256(data[index * step:(index + 1) * step]).hexdigest() != expected:
+            raise ArtifactError("%s chunk %d does not match its manifest hash" % (label, index))
+
+
+class Artifact:
+    """One registered artifact: its envelope, parsed manifest and a read-only mmap of the binary."""
+
+    def __init__(self, name, path, envelope, manifest):
+        self.name = name
+        self.path = path
+        self.envelope = envelope
+        self.manifest = manifest
+        self.id = manifest_id(envelope["manifest"])
+        self.chunk_count = len(chunk_hashes(manifest))
+        with open(path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            check_binary(manifest, self._map, os.path.basename(path))
+        except ArtifactError:
+            self._map.close()
+            raise
+
+    def chunk(self, index):
+        step = self.manifest["chunk_size"]
+        return self._map[index * step:(index + 1) * step]
+
+    def close(self):
+        self._map.close()
+
+    def summary(self):
+        m = self.manifest
+        return {"name": self.name, "manifest": self.id, "model": m["model"], "kind": m["kind"],
+                "artifact": m["name"], "version": m["version"], "counter": m["counter"],
+                "size": m["size"], "chunk_size": m["chunk_size"], "chunks": self.chunk_count}
+
+
+class ArtifactStore:
+    """The artifacts in one directory, by manifest id and by name. Thread-safe."""
+
+    def __init__(self, directory):
+        self.directory = str(directory)
+        self._lock = threading.Lock()
+        self._by_id = {}
+        self._by_name = {}
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+        except OSError as e:
+            raise CloudError("cannot create OTA directory %s: %s" % (self.directory, e.strerror or e)) from None
+
+    def load_all(self):
+        """Register every complete pair in the directory; a bad one is logged and skipped."""
+        loaded = []
+        for entry in sorted(os.listdir(self.directory)):
+            if entry.endswith(ENVELOPE_SUFFIX) and is_name(entry[:-len(ENVELOPE_SUFFIX)]):
+                try:
+                    loaded.append(self.register(entry[:-len(ENVELOPE_SUFFIX)]))
+                except ArtifactError as e:
+                    log.warning("OTA artifact not loaded: %s", e)
+        return loaded
+
+    def register(self, name):
+        """Load `<name>.bin` + `<name>.manifest.json` from the directory; ArtifactError if they disagree."""
+        if not is_name(name):
+            raise ArtifactError("artifact name must match %s, got %r" % (NAME.pattern, name))
+        base = os.path.join(self.directory, name)
+        try:
+            with open(base + ENVELOPE_SUFFIX, "rb") as f:
+                raw = f.read(MAX_ENVELOPE_BYTES + 1)
+        except OSError as e:
+            raise ArtifactError("cannot read %s%s: %s" % (name, ENVELOPE_SUFFIX, e.strerror or e),
+                                404 if isinstance(e, FileNotFoundError) else 422) from None
+        if len(raw) > MAX_ENVELOPE_BYTES:
+            raise ArtifactError("%s%s is over %d bytes" % (name, ENVELOPE_SUFFIX, MAX_ENVELOPE_BYTES))
+        try:
+            envelope, manifest = parse_envelope(raw)
+        except ArtifactError as e:
+            raise ArtifactError("%s%s: %s" % (name, ENVELOPE_SUFFIX, e)) from None
+        if not os.path.isfile(base + BIN_SUFFIX):
+            raise ArtifactError("%s%s is missing" % (name, BIN_SUFFIX), 404)
+        try:
+            artifact = Artifact(name, base + BIN_SUFFIX, envelope, manifest)
+        except (OSError, ValueError) as e:   # mmap of an empty file is a ValueError
+            raise ArtifactError("cannot read %s%s: %s" % (name, BIN_SUFFIX, getattr(e, "strerror", None) or e)) from None
+        with self._lock:
+            old = self._by_name.get(name)
+            if old is not None and old.id != artifact.id:
+                artifact.close()
+                raise ArtifactError("artifact name %s already holds manifest %s; pick another name"
+                                    % (name, old.id), 409)
+            if old is not None:
+                artifact.close()
+                return old
+            self._by_name[name] = artifact
+            self._by_id.setdefault(artifact.id, artifact)
+        log.info("OTA artifact %s registered: %s %s %s (%d bytes, manifest %s)", name, manifest["kind"],
+                 manifest["name"], manifest["version"], manifest["size"], artifact.id)
+        return artifact
+
+    def save_envelope(self, name, raw):
+        """Store an uploaded envelope (checked for form only) as <name>.manifest.json."""
+        if not is_name(name):
+            raise ArtifactError("artifact name must match %s, got %r" % (NAME.pattern, name))
+        parse_envelope(raw)
+        with self._lock:
+            if name in self._by_name:
+                raise ArtifactError("artifact %s is already registered" % name, 409)
+        self._write(name + ENVELOPE_SUFFIX, raw)
+
+    def save_binary(self, name, data):
+        """Store an uploaded binary if it matches the envelope already stored, then register both."""
+        if not is_name(name):
+            raise ArtifactError("artifact name must match %s, got %r" % (NAME.pattern, name))
+        with self._lock:
+            if name in self._by_name:
+                raise ArtifactError("artifact %s is already registered" % name, 409)
+        try:
+            with open(os.path.join(self.directory, name + ENVELOPE_SUFFIX), "rb") as f:
+                _, manifest = parse_envelope(f.read(MAX_ENVELOPE_BYTES + 1))
+        except FileNotFoundError:
+            raise ArtifactError("upload %s%s before %s%s" % (name, ENVELOPE_SUFFIX, name, BIN_SUFFIX), 409) from None
+        check_binary(manifest, data, name + BIN_SUFFIX)   # a mismatched binary never reaches the directory
+        self._write(name + BIN_SUFFIX, data)
+        return self.register(name)
+
+    def _write(self, filename, data):
+        path = os.path.join(self.directory, filename)
+        tmp = path + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise CloudError("cannot write %s: %s" % (path, e.strerror or e)) from None
+
+    def get(self, key):
+        """The artifact by manifest id or by name, or None."""
+        with self._lock:
+            return self._by_id.get(key) or self._by_name.get(key)
+
+    def all(self):
+        with self._lock:
+            return sorted(self._by_name.values(), key=lambda a: a.name)
+
+    def close(self):
+        with self._lock:
+            for artifact in self._by_name.values():
+                artifact.close()
+            self._by_name.clear()
+            self._by_id.clear()

@@ -1,0 +1,387 @@
+"""What a run found: the summary JSON, the terminal table, the HTML report, live progress.
+
+Counts come from two independent records: the cloud's (every payment it accepted and
+every ack it received, in its SQLite file) and the devices' (every announcement the
+speakers played, in the workers' journals). Latencies are on one clock, the host's:
+the cloud stamps the notification, the journal stamps the announcement's start.
+"""
+
+import html
+import json
+import math
+import os
+import sqlite3
+import time
+
+from soundbox_sim.metrics import BOUNDS, LogHistogram, exact_percentiles
+
+FINAL_ACKS = ("announced", "stale", "invalid", "failed")
+ZERO_COUNTS = ("lost", "duplicated", "invalid_acks")
+
+
+# ---- reading the records ------------------------------------------------------------
+
+def read_cloud(db_path):
+    """(payments {txn: row}, acks [row]) from the cloud handler's SQLite file."""
+    if not db_path or not os.path.exists(db_path):
+        return {}, []
+    db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
+    db.row_factory = sqlite3.Row
+    try:
+        payments = {r["txn"]: dict(r) for r in db.execute("SELECT * FROM payments")}
+        acks = [dict(r) for r in db.execute("SELECT * FROM acks ORDER BY id")]
+    finally:
+        db.close()
+    return payments, acks
+
+
+def read_journals(paths):
+    """{txn: [(device, start ms), ...]} of every announcement played."""
+    plays = {}
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue  # a worker killed mid-line
+                plays.setdefault(r["txn"], []).append((r["device"], r["start"]))
+    return plays
+
+
+def payment_rows(accepted, acks, plays):
+    """One row per accepted payment: where it went, how often it played, every ack status."""
+    statuses = {}
+    for a in acks:
+        statuses.setdefault((a["txn"], a["device"]), []).append(a["status"])
+    return [{"txn": txn, "device": device, "amount": amount,
+             "played": sum(1 for d, _ in plays.get(txn, ()) if d == device),
+             "acks": statuses.get((txn, device), [])} for txn, device, amount in accepted]
+
+
+def payment_outcomes(accepted, payments, acks, plays):
+    """Counts and latency lists for the payments the cloud accepted.
+
+    accepted: [(txn, device, amount)] from the sender (what the PSP was told went out).
+    lost: accepted, never played, and never settled by an ack (stale/invalid/failed);
+    duplicated: played more than once; invalid_acks: any ack saying "invalid".
+    """
+    first_ack, first_rx, statuses = {}, {}, {}
+    for a in acks:
+        key = (a["txn"], a["device"])
+        statuses.setdefault(key, set()).add(a["status"])
+        if key not in first_ack:
+            first_ack[key] = a["received_ms"]
+            first_rx[key] = a["rx"]
+    c = {"accepted": len(accepted), "played": 0, "lost": 0, "duplicated": 0, "invalid_acks": 0,
+         "stale": 0, "failed_acks": 0, "unacked": 0, "duplicate_acks": 0, "lost_txns": [],
+         "duplicated_txns": []}
+    lat = {"notify_to_receive": [], "notify_to_announce": [], "notify_to_ack": []}
+    for a in acks:
+        if a["status"] == "invalid":
+            c["invalid_acks"] += 1
+        elif a["status"] == "failed":
+            c["failed_acks"] += 1
+        elif a["status"] == "duplicate":
+            c["duplicate_acks"] += 1
+    for txn, device, _amount in accepted:
+        p = payments.get(txn)
+        own = [start for d, start in plays.get(txn, ()) if d == device]
+        st = statuses.get((txn, device), set())
+        if own:
+            c["played"] += 1
+            if len(own) > 1:
+                c["duplicated"] += 1
+                c["duplicated_txns"].append([txn, device])
+        if "stale" in st:
+            c["stale"] += 1
+        if not own and not (st & set(FINAL_ACKS)):
+            c["lost"] += 1
+            c["lost_txns"].append([txn, device])
+        if own and not (st & set(FINAL_ACKS)):
+            c["unacked"] += 1
+        if p is None:
+            continue
+        sent = p["sent_ms"]
+        if own:
+            lat["notify_to_announce"].append(min(own) - sent)
+        if (txn, device) in first_ack:
+            lat["notify_to_ack"].append(first_ack[(txn, device)] - sent)
+            if first_rx[(txn, device)] is not None:
+                lat["notify_to_receive"].append(first_rx[(txn, device)] - sent)
+    return c, lat
+
+
+def per_second(times_ms, t0_ms):
+    """[count per second] from epoch-ms times, second 0 at t0_ms."""
+    counts = {}
+    for t in times_ms:
+        s = int((t - t0_ms) // 1000)
+        if s >= 0:
+            counts[s] = counts.get(s, 0) + 1
+    return [counts.get(s, 0) for s in range(max(counts) + 1)] if counts else []
+
+
+# ---- the summary -------------------------------------------------------------------------
+
+def build_summary(runner, floor, environment):
+    accepted = runner.sender.accepted if runner.sender else []
+    rejected = runner.sender.rejected if runner.sender else []
+    payments, acks = read_cloud(getattr(runner, "db_path", None))
+    plays = read_journals(runner.journals)
+    counts, lat = payment_outcomes(accepted, payments, acks, plays)
+    counts["scheduled"] = len(runner.plan)
+    runner.payment_rows = payment_rows(accepted, acks, plays)
+    counts["rejected"] = len(rejected)
+    hist = {}
+    for final in runner.finals.values():
+        for name, c in final["histograms"].items():
+            hist.setdefault(name, LogHistogram()).merge(LogHistogram.from_json(c))
+    for name, values in lat.items():
+        h = hist[name] = LogHistogram()
+        for v in values:
+            h.add(max(v, 0))
+    g, totals = runner.gauges()
+    ramp = getattr(runner, "ramp_rss", g)
+    n = runner.n
+    started_ms = (time.time() - (time.monotonic() - runner.t0)) * 1000
+    series = {"payments_sent": per_second([p["sent_ms"] for p in payments.values()], started_ms),
+              "announcements": per_second([s for v in plays.values() for _, s in v], started_ms),
+              "acks": per_second([a["received_ms"] for a in acks], started_ms)}
+    summary = {
+        "scenario": runner.s["name"], "scenario_file": runner.s["path"],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_ms / 1000)),
+        "devices": n, "workers": runner.workers, "tls": runner.tls, "connect_rate": runner.rate,
+        "ramp_s": None if runner.ramp_s is None else round(runner.ramp_s, 2),
+        "connected_at_end": g["connected"], "refused": g["refused"],
+        "provision_s": round(getattr(runner, "provision_s", 0), 2),
+        "connects": {k.split(".", 1)[1]: v for k, v in totals.items() if k.startswith("connect.")},
+        "memory": {"workers_rss_kib": ramp["rss_kib"], "workers_base_kib": ramp["base_rss_kib"],
+                   "kib_per_device": round((ramp["rss_kib"] - ramp["base_rss_kib"]) / max(1, n), 1)},
+        "cpu": {"workers_cpu_s": round(g["cpu_s"] - g["base_cpu_s"], 2),
+                "ramp_cpu_s": round(ramp["cpu_s"] - ramp["base_cpu_s"], 2)},
+        "payments": counts,
+        "zero_counts": {k: counts[k] for k in ZERO_COUNTS},
+        "healthy": all(counts[k] == 0 for k in ZERO_COUNTS) and not rejected,
+        "latency_ms": {name: h.summary() for name, h in hist.items()},
+        "latency_exact_ms": {name: exact_percentiles(v) for name, v in lat.items()},
+        "histograms": {"bounds_ms": [round(b, 3) for b in BOUNDS],
+                       "counts": {name: h.to_json() for name, h in hist.items()}},
+        "series": series,
+        "floor_ping_pong_ms": floor,
+        "events": runner.events,
+        "faults": runner.fault_log,
+        "environment": environment,
+        "rejected_examples": rejected[:5],
+    }
+    if accepted and summary["cpu"]["workers_cpu_s"]:
+        # after the ramp: the payments' share, not the connects'
+        after = summary["cpu"]["workers_cpu_s"] - summary["cpu"]["ramp_cpu_s"]
+        summary["cpu"]["ms_per_payment"] = round(after * 1000 / len(accepted), 3)
+    return summary
+
+
+def write_all(summary, report_dir, rows=()):
+    with open(os.path.join(report_dir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    with open(os.path.join(report_dir, "payments.jsonl"), "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    metrics = _read_metrics(os.path.join(report_dir, "metrics.jsonl"))
+    with open(os.path.join(report_dir, "report.html"), "w") as f:
+        f.write(html_report(summary, metrics))
+
+
+def _read_metrics(path):
+    """{counter: [(t, total, rate)]} from the per-second JSON Lines."""
+    out = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                out.setdefault(r["counter"], []).append((r["t"], r["total"], r["rate"]))
+    return out
+
+
+# ---- terminal -----------------------------------------------------------------------------
+
+def summary_table(summary):
+    from rich.table import Table
+
+    t = Table(title="soundbox sim: %s" % summary["scenario"])
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    p = summary["payments"]
+    for k in ZERO_COUNTS:
+        v = summary["zero_counts"][k]
+        t.add_row("[bold]%s[/]" % k.replace("_", " "), ("[bold red]%d[/]" if v else "[bold green]%d[/]") % v)
+    t.add_row("devices connected / total", "%d / %d" % (summary["connected_at_end"], summary["devices"]))
+    t.add_row("ramp", "-" if summary["ramp_s"] is None else "%.1f s" % summary["ramp_s"])
+    c = summary["connects"]
+    t.add_row("connects attempted / succeeded / failed / retried",
+              "%d / %d / %d / %d" % tuple(c.get(k, 0) for k in ("attempted", "succeeded", "failed", "retried")))
+    t.add_row("RSS per device", "%.1f KiB" % summary["memory"]["kib_per_device"])
+    t.add_row("payments scheduled / accepted / rejected",
+              "%d / %d / %d" % (p["scheduled"], p["accepted"], p["rejected"]))
+    t.add_row("played / stale / unacked", "%d / %d / %d" % (p["played"], p["stale"], p["unacked"]))
+    floor = summary.get("floor_ping_pong_ms") or {}
+    for name, s in summary["latency_ms"].items():
+        if s["n"]:
+            exact = summary["latency_exact_ms"].get(name)
+            src = exact if exact and exact["n"] else s
+            t.add_row("%s p50 / p99 / p99.9 (n=%d)" % (name.replace("_", " "), s["n"]),
+                      "%s / %s / %s ms" % tuple(_fmt(src.get(k)) for k in ("p50", "p99", "p99_9")))
+    if floor:
+        t.add_row("machine floor: ping-pong p50 / p99", "%.3f / %.3f ms" % (floor["p50"], floor["p99"]))
+    t.caption = "healthy" if summary["healthy"] else "NOT healthy: see zero counts and events"
+    return t
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    return "%d" % v if isinstance(v, (int, float)) and v == v and v != math.inf and v >= 10 else str(v)
+
+
+class LiveView:
+    """A rich live panel: connects, devices, payments, announcements, CPU and memory."""
+
+    def __init__(self, runner, console):
+        self.runner, self.console = runner, console
+        self._live = None
+
+    def _render(self, g):
+        from rich.table import Table
+        r = self.runner
+        latest = r.latest
+        t = Table.grid(padding=(0, 2))
+        elapsed = time.monotonic() - r.t0
+        rate = lambda k: latest.get(k, {}).get("rate", 0)
+        total = lambda k: latest.get(k, {}).get("total", 0)
+        t.add_row("[bold]%s[/] %5.0f s" % (r.s["name"], elapsed),
+                  "devices %d/%d connected (%d started)" % (g["connected"], r.n, g["started"]))
+        t.add_row("connects/s", "attempted %.0f  succeeded %.0f  failed %.0f  retried %.0f"
+                  % tuple(rate("connect." + k) for k in ("attempted", "succeeded", "failed", "retried")))
+        t.add_row("payments", "accepted %d (%.0f/s)  rejected %d  announced %d (%.0f/s)"
+                  % (total("payments.accepted"), rate("payments.accepted"), total("payments.rejected"),
+                     total("announcements"), rate("announcements")))
+        t.add_row("workers", "CPU %.0f%%  RSS %.0f MiB" % (rate("workers.cpu_s") * 100, g["rss_kib"] / 1024))
+        if r.events:
+            t.add_row("last event", "%.1f s %s" % r.events[-1])
+        return t
+
+    def start(self):
+        from rich.live import Live
+        self._live = Live(console=self.console, refresh_per_second=2, transient=True)
+        self._live.start()
+
+    def update(self, g):
+        if self._live:
+            self._live.update(self._render(g))
+
+    def stop(self):
+        if self._live:
+            self._live.stop()
+
+
+def prometheus_text(latest):
+    lines = []
+    for name, r in sorted(latest.items()):
+        metric = "soundbox_sim_" + name.replace(".", "_")
+        lines.append("# TYPE %s gauge" % metric)
+        lines.append("%s %s" % (metric, r["total"]))
+    return "\n".join(lines) + "\n"
+
+
+# ---- HTML with inline SVG ------------------------------------------------------------------
+
+W, H, PAD = 640, 240, 44
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+
+
+def svg_lines(title, series, x_label, y_label, log_x=False, y_max=None):
+    """series: [(name, [(x, y), ...])] -> an SVG line chart (log x optional)."""
+    pts = [p for _, s in series for p in s]
+    if not pts:
+        return "<p><em>%s: no data</em></p>" % html.escape(title)
+    fx = (lambda x: math.log10(max(x, 1e-3))) if log_x else (lambda x: x)
+    xs = [fx(x) for x, _ in pts]
+    x0, x1 = min(xs), max(xs)
+    y1 = y_max if y_max is not None else max(y for _, y in pts) or 1
+    x1 = x1 if x1 > x0 else x0 + 1
+    sx = lambda x: PAD + (fx(x) - x0) / (x1 - x0) * (W - 2 * PAD)
+    sy = lambda y: H - PAD + 10 - y / y1 * (H - 2 * PAD)
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">'
+           % (W, H), '<text x="%d" y="14" font-weight="bold">%s</text>' % (PAD, html.escape(title)),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>' % (PAD, H - PAD + 10, W - PAD, H - PAD + 10),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>' % (PAD, 24, PAD, H - PAD + 10)]
+    for k in range(5):  # ticks
+        xv = x0 + (x1 - x0) * k / 4
+        label = ("%g" % round(10 ** xv, 1)) if log_x else "%g" % round(xv, 1)
+        px = PAD + (W - 2 * PAD) * k / 4
+        out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (px, H - PAD + 24, label))
+        yv = y1 * k / 4
+        out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (PAD - 4, sy(yv) + 4, "%g" % round(yv, 2)))
+    out.append('<text x="%d" y="%d" text-anchor="middle">%s</text>' % (W // 2, H - 4, html.escape(x_label)))
+    out.append('<text x="10" y="%d" transform="rotate(-90 10 %d)" text-anchor="middle">%s</text>'
+               % (H // 2, H // 2, html.escape(y_label)))
+    for i, (name, s) in enumerate(series):
+        if not s:
+            continue
+        color = COLORS[i % len(COLORS)]
+        path = " ".join("%.1f,%.1f" % (sx(x), sy(y)) for x, y in s)
+        out.append('<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>' % (color, path))
+        out.append('<text x="%d" y="%d" fill="%s">%s</text>' % (W - PAD - 150, 30 + 14 * i, color, html.escape(name)))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def html_report(summary, metrics):
+    cdfs = []
+    for name, counts in summary["histograms"]["counts"].items():
+        h = LogHistogram.from_json(counts)
+        if h.n:
+            cdfs.append((name.replace("_", " "), h.cdf()))
+    connect = [(k.split(".")[1], [(t, rate) for t, _, rate in metrics.get(k, [])])
+               for k in ("connect.attempted", "connect.succeeded", "connect.failed", "connect.retried")]
+    devices = [("connected", [(t, total) for t, total, _ in metrics.get("devices.connected", [])])]
+    flows = [(name.replace("_", " "), list(enumerate(values))) for name, values in summary["series"].items()]
+    ota = [(k, [(t, total) for t, total, _ in v]) for k, v in metrics.items() if k.startswith("ota.")]
+    z = summary["zero_counts"]
+    zero_html = " ".join('<span class="%s">%s: <b>%d</b></span>' % ("bad" if v else "good", k.replace("_", " "), v)
+                         for k, v in z.items())
+    rows = "".join("<tr><td>%s</td><td>%s</td></tr>" % (html.escape(str(k)), html.escape(json.dumps(v)))
+                   for k, v in summary["payments"].items() if not k.endswith("_txns"))
+    lat_rows = "".join("<tr><td>%s</td>%s</tr>" % (html.escape(k), "".join(
+        "<td>%s</td>" % _fmt(summary["latency_exact_ms"].get(k, v).get(p) if summary["latency_exact_ms"].get(k, {}).get("n")
+                             else v.get(p)) for p in ("n", "p50", "p90", "p99", "p99_9")))
+        for k, v in summary["latency_ms"].items())
+    floor = summary.get("floor_ping_pong_ms") or {}
+    events = "".join("<li>%.1f s: %s</li>" % (t, html.escape(e)) for t, e in summary["events"])
+    env = html.escape(json.dumps(summary["environment"], indent=1))
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>soundbox sim: %s</title>" % html.escape(summary["scenario"]),
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:auto} .good{color:#080;margin-right:2em;font-size:1.4em}"
+        " .bad{color:#c00;margin-right:2em;font-size:1.4em} td{padding:2px 10px} table{border-collapse:collapse}"
+        " tr:nth-child(even){background:#f4f4f4}</style></head><body>",
+        "<h1>soundbox sim: %s</h1><p>%d devices, %s, %d workers, ramp %s s, %.1f KiB RSS per device, started %s</p>"
+        % (html.escape(summary["scenario"]), summary["devices"], "mTLS" if summary["tls"] else "plain MQTT",
+           summary["workers"], summary["ramp_s"], summary["memory"]["kib_per_device"], summary["started"]),
+        "<h2>Must be zero</h2><p>%s</p>" % zero_html,
+        "<h2>Payments</h2><table>%s</table>" % rows,
+        "<h2>Latency (ms)</h2><table><tr><th></th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th></tr>%s</table>"
+        % lat_rows,
+        "<p>Machine floor (loopback TCP ping-pong between two processes): p50 %s ms, p99 %s ms</p>"
+        % (floor.get("p50", "-"), floor.get("p99", "-")),
+        svg_lines("Latency CDFs", cdfs, "ms (log scale)", "fraction", log_x=True, y_max=1.0),
+        svg_lines("Connects per second", connect, "s since start", "per second"),
+        svg_lines("Devices connected", devices, "s since start", "devices"),
+        svg_lines("Payments, announcements and acks per second", flows, "s since start", "per second"),
+        svg_lines("OTA progress", ota, "s since start", "devices") if ota else
+        "<p><em>OTA progress: no OTA data in this run.</em></p>",
+        "<h2>Events</h2><ul>%s</ul>" % events,
+        "<h2>Environment</h2><pre>%s</pre></body></html>" % env,
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,581 @@
+"""`soundbox sim`: a scenario run from start to report.
+
+The parent process starts what the run needs (mosquitto, the cloud handler, unless
+attached to an outside broker), spreads the devices over worker processes (one asyncio
+loop each: worker.py), sends the scenario's payments through the cloud's HTTP API and
+its faults to the workers at their times, samples every counter once a second (JSON
+Lines) and, at the end, reads the cloud's records and the devices' journals to say
+what was lost, duplicated or refused, and how long each step took (report.py).
+"""
+
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import sys
+import threading
+import time
+import urllib.request
+
+from soundbox_sim import payments as paymod
+from soundbox_sim import report, worker
+from soundbox_sim.fleet import device_ids
+from soundbox_sim.metrics import Counters, JsonLines
+from soundbox_sim.scenario import NETWORK_FAULTS, fault_targets
+
+DEFAULT_RATE = {True: 200.0, False: 1000.0}  # connects/s: mTLS, plain
+ONLINE_TIMEOUT_S = 60
+FINAL_TIMEOUT_S = 60
+SETTLE_IDLE_S = 8
+FDS_PER_DEVICE = 3  # its socket, a proxied one, and slack for files it opens
+
+
+class RunError(Exception):
+    """A run could not start or went wrong in a way the user can act on (one line)."""
+
+
+class Options:
+    """What the command line adds to (or overrides in) the scenario."""
+
+    def __init__(self, **kw):
+        self.workers = kw.get("workers")
+        self.certs = kw.get("certs", os.path.join(".state", "certs"))
+        self.state = kw.get("state", os.path.join(".state", "sim"))
+        self.voice = kw.get("voice", os.path.join(".state", "voice"))
+        self.report_dir = kw.get("report_dir")
+        self.broker_url = kw.get("broker_url")  # attach to this broker: devices only
+        self.journal = kw.get("journal")
+        self.wav_device = kw.get("wav_device")
+        self.out = kw.get("out", "out")
+        self.live = kw.get("live", True)
+        self.prometheus = kw.get("prometheus")  # port for a /metrics endpoint, or None
+        self.floor = kw.get("floor", True)
+        self.extra_config = kw.get("extra_config")
+        self.quiet = kw.get("quiet", False)
+
+
+def default_workers(devices):
+    """One asyncio loop per core, but no worker for fewer than 250 devices."""
+    return max(1, min(os.cpu_count() or 1, math.ceil(devices / 250)))
+
+
+def language_plan(langs, ids, seed):
+    """{device id: lang} with each language's share of the fleet (rounded), shuffled by seed."""
+    order = list(ids)
+    random.Random(seed).shuffle(order)
+    plan, start = {}, 0
+    items = sorted(langs.items())
+    for i, (lang, share) in enumerate(items):
+        end = len(order) if i == len(items) - 1 else start + round(share * len(order))
+        for d in order[start:end]:
+            plan[d] = lang
+        start = end
+    return plan
+
+
+# ---- identities ------------------------------------------------------------------------
+
+def provision(certs, n, log):
+    """Device identities sb-0001..N in `certs` (a dev CA is made if there is none).
+
+    Cached between runs: a stamp file records the CA fingerprint and how many devices
+    were complete, so a repeat run checks nothing per device; when it is missing or
+    stale, only the bundles that lack a file are issued (about 1,000 per second).
+    """
+    from soundbox_tools.pki import BUNDLE_FILES, Pki
+
+    pki = Pki(certs)
+    if not pki.exists():
+        pki.init()
+    with open(pki.path("ca.pem"), "rb") as f:
+        ca = hashlib.sha256(f.read()).hexdigest()[:16]
+    stamp = os.path.join(pki.root, "devices", ".complete")
+    try:
+        with open(stamp) as f:
+            done = json.load(f)
+    except (OSError, ValueError):
+        done = {}
+    if done.get("ca") == ca and done.get("count", 0) >= n:
+        return pki, 0
+    ids = device_ids(n)
+    missing = [d for d in ids if not all(os.path.exists(os.path.join(pki.root, "devices", d, f))
+                                         for f in BUNDLE_FILES)]
+    started = time.monotonic()
+    if missing:
+        log("issuing %d device identities ..." % len(missing))
+        pki.issue_devices(missing)
+    os.makedirs(os.path.dirname(stamp), exist_ok=True)
+    with open(stamp, "w") as f:
+        json.dump({"ca": ca, "count": max(n, done.get("count", 0) if done.get("ca") == ca else n)}, f)
+    return pki, (len(missing), time.monotonic() - started)
+
+
+# ---- the run ------------------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, scenario, opts, console=None):
+        self.s = scenario
+        self.o = opts
+        self.console = console
+        fleet = scenario["fleet"]
+        self.n = fleet["devices"]
+        self.tls = fleet["tls"]
+        self.rate = fleet["connect_rate"] or DEFAULT_RATE[self.tls]
+        self.ids = device_ids(self.n)
+        self.workers = opts.workers or default_workers(self.n)
+        if self.workers > self.n:
+            self.workers = self.n
+        self.seed = scenario["run"]["seed"]
+        self.counters = Counters()
+        self.lock = threading.Lock()
+        self.events = []  # (t since start, text): faults, restarts, phases
+        self.ticks = {}  # worker -> last tick
+        self.finals = {}
+        self.broker = None
+        self.cloud = None
+        self.api = None
+        self.procs = []
+        self.conns = []
+        self.sender = None
+        self.stop_requested = threading.Event()
+        self.t0 = None
+        self.ready_at = None
+        self.errors = []
+        self.fault_log = []
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def log(self, text):
+        if not self.o.quiet:
+            if self.console is not None:
+                self.console.print("sim: " + text, highlight=False)
+            else:
+                print("sim: " + text, flush=True)
+
+    def event(self, text):
+        t = time.monotonic() - self.t0 if self.t0 else 0.0
+        self.events.append((round(t, 3), text))
+        self.log("[%.1f s] %s" % (t, text))
+
+    def _get(self, path, timeout=10):
+        with urllib.request.urlopen(self.api + path, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    # ---- set-up -----------------------------------------------------------------------------
+
+    def prepare(self):
+        from soundbox_tools.voicepack import build_pack
+
+        os.makedirs(self.o.state, exist_ok=True)
+        self.report_dir = self.o.report_dir or os.path.join(self.o.state, "report")
+        os.makedirs(self.report_dir, exist_ok=True)
+        need = self.n * FDS_PER_DEVICE // self.workers + 512
+        problem = worker.ensure_fd_limit(max(need, self.n + 1024))  # the broker inherits ours
+        if problem:
+            raise RunError(problem)
+        langs = self.s["fleet"]["languages"]
+        for lang in langs:
+            build_pack(lang, self.o.voice)
+        self.langs = language_plan(langs, self.ids, self.seed)
+        started = time.monotonic()
+        self.pki, issued = provision(self.o.certs, self.n, self.log)
+        if issued:
+            self.log("issued %d device identities in %.1f s" % issued)
+        self.provision_s = time.monotonic() - started
+
+    def start_services(self):
+        from soundbox_tools import procs
+        from soundbox_tools.broker import Mosquitto
+
+        if self.o.broker_url:
+            from soundbox_tools.cli import parse_broker
+            host, port, tls = parse_broker(self.o.broker_url)
+            self.host, self.port, self.tls = host, port, tls
+            return
+        self.broker = Mosquitto(os.path.join(self.o.state, "broker"), pki=self.pki if self.tls else None).start()
+        self.host, self.port = self.broker.host, self.broker.port
+        # The cloud's SQLite on tmpfs when there is one: a commit per ack must not wait for a disk.
+        db_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else self.o.state
+        self.db_path = os.path.join(db_dir, "soundbox-sim-%d.db" % os.getpid())
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db_path + suffix):
+                os.remove(self.db_path + suffix)
+        api_port = procs.free_port()
+        self.api = "http://127.0.0.1:%d" % api_port
+        self.cloud = procs.spawn([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", self.broker.url,
+                                  "--http", "127.0.0.1:%d" % api_port, "--db", self.db_path,
+                                  "--certs", self.pki.root],
+                                 log_path=os.path.join(self.o.state, "cloud.log"))
+        if not procs.wait_port("127.0.0.1", api_port, 20, self.cloud):
+            raise RunError("cloud handler did not start; see %s/cloud.log" % self.o.state)
+
+    def start_workers(self):
+        ctx = multiprocessing.get_context("spawn")
+        journal_dir = os.path.join(self.o.state, "journals")
+        shutil.rmtree(journal_dir, ignore_errors=True)
+        os.makedirs(journal_dir)
+        self.journals = []
+        proxy = any(f["kind"] in NETWORK_FAULTS for f in self.s["faults"])
+        fleet = self.s["fleet"]
+        for i in range(self.workers):
+            ids = self.ids[i::self.workers]
+            journal = self.o.journal or os.path.join(journal_dir, "w%d.jsonl" % i)
+            self.journals.append(journal)
+            spec = {"index": i, "ids": ids, "host": self.host, "port": self.port, "tls": self.tls,
+                    "identity_root": os.path.join(self.pki.root, "devices"),
+                    "state_dir": os.path.join(self.o.state, "devices"), "pack_dir": self.o.voice,
+                    "journal": journal, "connect_rate": self.rate / self.workers,
+                    "keepalive": fleet["keepalive"], "freshness_s": fleet["freshness_s"],
+                    "langs": {d: self.langs[d] for d in ids}, "speedup": fleet["speedup"],
+                    "extra_config": self.o.extra_config, "proxy": proxy, "seed": self.seed + i,
+                    "wav_device": self.o.wav_device, "out_dir": self.o.out,
+                    "fd_needed": len(ids) * FDS_PER_DEVICE + 256}
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=worker.main, args=(child, spec), name="sim-worker-%d" % i)
+            p.start()
+            child.close()
+            self.procs.append(p)
+            self.conns.append(parent)
+        self.journals = sorted(set(self.journals))
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def send(self, msg):
+        for c in self.conns:
+            try:
+                c.send(msg)
+            except (BrokenPipeError, OSError):
+                pass
+
+    def poll_workers(self, timeout):
+        from multiprocessing.connection import wait
+        for c in wait(self.conns, timeout):
+            try:
+                msg = c.recv()
+            except (EOFError, OSError):
+                self.conns.remove(c)
+                continue
+            if msg["type"] == "tick":
+                self.ticks[msg["w"]] = msg
+            elif msg["type"] == "final":
+                self.ticks[msg["w"]] = msg
+                self.finals[msg["w"]] = msg
+            elif msg["type"] == "error":
+                self.errors.append(msg["error"])
+
+    def gauges(self):
+        ticks = list(self.ticks.values())
+        g = {k: sum(t[k] for t in ticks) for k in ("started", "connected", "refused", "announced")}
+        g["rss_kib"] = sum(t["rss_kib"] for t in ticks)
+        g["cpu_s"] = round(sum(t["cpu_s"] for t in ticks), 2)
+        g["base_rss_kib"] = sum(t["base"]["rss_kib"] for t in ticks)
+        g["base_cpu_s"] = sum(t["base"]["cpu_s"] for t in ticks)
+        totals = {}
+        for t in ticks:
+            for k, v in t["counters"].items():
+                totals[k] = totals.get(k, 0) + v
+        return g, totals
+
+    def sample(self, out):
+        g, totals = self.gauges()
+        for k, v in totals.items():
+            self.counters.set(k, v)
+        self.counters.set("devices.started", g["started"])
+        self.counters.set("devices.connected", g["connected"])
+        self.counters.set("announcements", g["announced"])
+        self.counters.set("workers.cpu_s", g["cpu_s"])
+        self.counters.set("workers.rss_kib", g["rss_kib"])
+        if self.sender is not None:
+            with self.lock:
+                pass  # payments.* are counted by the sender under the lock
+        with self.lock:
+            records = self.counters.sample(time.monotonic() - self.t0)
+        out.write_all(records)
+        self.latest = {r["counter"]: r for r in records}
+        return g
+
+    def timeline(self):
+        """[(t after ready, action, text)] for the scenario's payments, faults and OTA."""
+        items = []
+        rng = random.Random(self.seed * 7919 + 1)
+        start = self.s["payments"]["start"]
+        taken = set()  # faults hit devices no earlier fault hit, while there are enough
+        for f in self.s["faults"]:
+            busy = set()
+            if f.get("idle_s"):
+                busy = {d for t, d, _, _ in self.plan if f["at"] - f["idle_s"] <= start + t <= f["at"]}
+            want = f["devices"] or (math.ceil((f["share"] or 1) * self.n))
+            if self.n - len(busy | taken) >= want:
+                busy |= taken
+            ids = fault_targets(f, self.ids, rng, busy)
+            taken.update(ids)
+            self.fault_log.append({"kind": f["kind"], "at": f["at"], "duration": f["duration"], "devices": ids})
+            items.extend(self._fault_actions(f, ids))
+        ota = self.s["ota"]
+        if ota:
+            items.append((ota["at"], lambda o=ota: self._start_ota(o), "OTA campaign %s" % ota["artifact"]))
+            if ota["power_cut_share"]:
+                cut = fault_targets({"kind": "power_cut", "devices": None, "share": ota["power_cut_share"]},
+                                    self.ids, rng)
+                items.append((ota["at"] + 2, lambda ids=cut: self.send(
+                    {"op": "restart", "ids": ids, "power_cut": True, "down_s": 1.0}),
+                              "power cut during OTA on %d devices" % len(cut)))
+        return sorted(items, key=lambda x: x[0])
+
+    def _fault_actions(self, f, ids):
+        kind, at, dur = f["kind"], f["at"], f["duration"]
+        who = "%d devices" % len(ids)
+        if kind == "broker_restart":
+            return [(at, lambda: self._broker_restart(f["down_s"]), "broker restart (down %g s)" % f["down_s"])]
+        if kind == "partition":
+            return [(at, lambda: self.send({"op": "partition", "ids": ids, "on": True}), "partition " + who),
+                    (at + dur, lambda: self.send({"op": "partition", "ids": ids, "on": False}), "partition healed")]
+        if kind == "latency":
+            return [(at, lambda: self.send({"op": "latency", "ids": ids, "delay_ms": f["delay_ms"]}),
+                     "latency +%g ms on %s" % (f["delay_ms"], who)),
+                    (at + dur, lambda: self.send({"op": "latency", "ids": ids, "delay_ms": 0}), "latency removed")]
+        if kind == "loss":
+            return [(at, lambda: self.send({"op": "loss", "ids": ids, "loss": f["loss"]}),
+                     "loss %g%% on %s" % (f["loss"] * 100, who)),
+                    (at + dur, lambda: self.send({"op": "loss", "ids": ids, "loss": 0}), "loss removed")]
+        if kind == "reboot":
+            return [(at, lambda: self.send({"op": "restart", "ids": ids, "power_cut": False}), "reboot " + who)]
+        if kind == "power_cut":
+            return [(at, lambda: self.send({"op": "restart", "ids": ids, "power_cut": True, "down_s": dur or 1.0}),
+                     "power cut on %s (off %g s)" % (who, dur or 1.0))]
+        if kind == "silent":
+            return [(at, lambda: self.send({"op": "silence", "ids": ids, "duration": dur}),
+                     "%s go silent (half-open) for %g s" % (who, dur))]
+        if kind == "clock_skew":
+            acts = [(at, lambda: self.send({"op": "skew", "ids": ids, "skew_ms": int(f["skew_s"] * 1000)}),
+                     "clock skew %+g s on %s" % (f["skew_s"], who))]
+            if dur:
+                acts.append((at + dur, lambda: self.send({"op": "skew", "ids": ids, "skew_ms": 0}), "clock skew removed"))
+            return acts
+        raise RunError("unknown fault kind %r" % kind)
+
+    def _broker_restart(self, down_s):
+        if self.broker is None:
+            self.event("broker restart skipped: the broker is not ours (--broker)")
+            return
+
+        def bounce():
+            self.broker.stop()
+            time.sleep(down_s)
+            self.broker.start()
+            self.event("broker back")
+        threading.Thread(target=bounce, name="broker-restart", daemon=True).start()
+
+    def _start_ota(self, ota):
+        from soundbox_sim import ota as ota_hook
+        note = ota_hook.start_campaign(self, ota)
+        self.event(note)
+
+    def end_time(self):
+        """Seconds after ready at which the scenario is over (payments sent, faults done)."""
+        pay = self.s["payments"]
+        ends = [self.s["run"]["duration"]]
+        if self.plan:
+            ends.append(pay["start"] + self.plan[-1][0] + 0.5)
+        for f in self.s["faults"]:
+            ends.append(f["at"] + (f["duration"] or 0) + (f["down_s"] if f["kind"] == "broker_restart" else 0))
+        if self.s["ota"]:
+            ends.append(self.s["ota"]["at"] + 2)
+        return max(ends)
+
+    def run(self):
+        self.t0 = time.monotonic()
+        self.prepare()
+        self.start_services()
+        run_tag = "%s-%s" % (self.s["name"][:12], time.strftime("%H%M%S"))
+        self.plan = paymod.schedule(self.s["payments"], self.ids, self.seed, run_tag) if self.api else []
+        if self.s["payments"]["rate"] or self.s["payments"]["bursts"]:
+            if not self.api:
+                self.log("payments skipped: attached to an outside broker (--broker), no cloud here")
+        self.start_workers()
+        self.t0 = time.monotonic()
+        self.event("%d devices over %s in %d worker(s), ramp %g connects/s"
+                   % (self.n, "mTLS" if self.tls else "plain MQTT", self.workers, self.rate))
+        metrics_out = JsonLines(os.path.join(self.report_dir, "metrics.jsonl"))
+        prom = self._prometheus() if self.o.prometheus else None
+        live = report.LiveView(self, self.console) if self.o.live and self.console is not None else None
+        previous = {sig: signal.signal(sig, lambda *a: self.stop_requested.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            if live:
+                live.start()
+            self._loop(metrics_out, live)
+        finally:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+            if live:
+                live.stop()
+            self.teardown()
+            metrics_out.close()
+            if prom:
+                prom.shutdown()
+        return self.analyse()
+
+    def _loop(self, metrics_out, live):
+        next_tick = time.monotonic()
+        timeline, online_deadline, end_t = None, None, None
+        ramp_timeout = self.s["run"]["ramp_timeout"]
+        self.ramp_s = None
+        self.latest = {}
+        while not self.stop_requested.is_set():
+            # Wake at least every 50 ms: faults must happen on time (idle_s relies on it).
+            self.poll_workers(min(0.05, max(0.0, next_tick - time.monotonic())))
+            if self.errors:
+                raise RunError(self.errors[0])
+            if len(self.conns) < self.workers and not self.finals:
+                raise RunError("a simulator worker died; see %s/devices/devices.log" % self.o.state)
+            now = time.monotonic()
+            if now < next_tick:
+                if self.ready_at is not None and self.ready_at > 0 and self._due(timeline, now, end_t):
+                    break
+                continue
+            next_tick += 1.0
+            g = self.sample(metrics_out)
+            if live:
+                live.update(g)
+            elif int(now - self.t0) % 5 == 0:
+                self.log("%d/%d connected, %d announced" % (g["connected"], self.n, g["announced"]))
+            if self.ready_at is None:
+                if g["started"] == self.n and g["connected"] == self.n:
+                    self.ramp_s = now - self.t0
+                    self.ramp_rss = g
+                    self.event("all %d devices connected in %.1f s" % (self.n, self.ramp_s))
+                    online_deadline = now + ONLINE_TIMEOUT_S
+                    self.ready_at = -1  # waiting for the cloud to see them
+                elif now - self.t0 > ramp_timeout:
+                    self.event("ramp timeout: %d/%d connected after %g s; going on"
+                               % (g["connected"], self.n, ramp_timeout))
+                    self.ramp_s = None
+                    self.ramp_rss = g
+                    online_deadline = now
+                    self.ready_at = -1
+                continue
+            if self.ready_at == -1:
+                if self.api and now < online_deadline and self._cloud_online() < g["connected"]:
+                    continue
+                self.ready_at = now
+                self.event("scenario starts")
+                timeline = self.timeline()
+                end_t = self.end_time()
+                if self.plan:
+                    self.sender = paymod.PaymentSender(self.api, self.counters, self.lock)
+                    self.sender.start(self.plan, now + self.s["payments"]["start"])
+                    self.event("sending %d payments" % len(self.plan))
+            if self._due(timeline, now, end_t):
+                break
+        self.scenario_end = time.monotonic()
+        if not self.stop_requested.is_set():
+            self._settle(metrics_out)
+
+    def _due(self, timeline, now, end_t):
+        """Carry out what is due on the timeline; True when the scenario is over."""
+        t = now - self.ready_at
+        while timeline and timeline[0][0] <= t:
+            _, action, text = timeline.pop(0)
+            self.event(text)
+            action()
+        return t >= end_t and not timeline
+
+    def _cloud_online(self):
+        try:
+            return sum(1 for d in self._get("/devices") if d["state"] == "online")
+        except (OSError, ValueError):
+            return 0
+
+    def _settle(self, metrics_out):
+        """Wait until the sender is done and every accepted payment has a final ack (or settle runs out)."""
+        if not self.api:
+            return
+        deadline = time.monotonic() + self.s["run"]["settle"]
+        if self.sender:
+            self.sender.done.wait(max(0, deadline - time.monotonic()))
+        last, still_since = None, time.monotonic()
+        while time.monotonic() < deadline and not self.stop_requested.is_set():
+            self.poll_workers(0.3)
+            g = self.sample(metrics_out)
+            try:
+                pending = self._get("/stats", timeout=30)["pending"]
+            except (OSError, ValueError):
+                continue
+            if pending == 0:
+                break
+            # Nothing moving (no acks, no announcements) for a while: what is missing will not come.
+            if (pending, g["announced"]) != last:
+                last, still_since = (pending, g["announced"]), time.monotonic()
+            elif time.monotonic() - still_since > SETTLE_IDLE_S:
+                self.event("settle: %d payments without a final ack and nothing moving for %g s"
+                           % (pending, SETTLE_IDLE_S))
+                break
+        self.event("settled")
+
+    # ---- tear-down -------------------------------------------------------------------------------
+
+    def teardown(self):
+        from soundbox_tools import procs
+
+        if self.sender:
+            self.sender.stop()
+        self.send({"op": "stop"})
+        deadline = time.monotonic() + FINAL_TIMEOUT_S
+        while len(self.finals) < len(self.procs) and self.conns and time.monotonic() < deadline:
+            self.poll_workers(1.0)
+        for p in self.procs:
+            p.join(max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+        self.cloud_stopped_at = time.monotonic()
+        procs.stop(self.cloud)
+        if self.broker:
+            self.broker.stop()
+
+    def _prometheus(self):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        runner = self
+
+        class Metrics(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = report.prometheus_text(runner.latest).encode()
+                self.send_response(200 if self.path == "/metrics" else 404)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", self.o.prometheus), Metrics)
+        threading.Thread(target=server.serve_forever, name="prometheus", daemon=True).start()
+        self.log("Prometheus metrics on http://127.0.0.1:%d/metrics" % server.server_address[1])
+        return server
+
+    # ---- analysis ------------------------------------------------------------------------------
+
+    def analyse(self):
+        floor = None
+        if self.o.floor:
+            from soundbox_sim.floor import ping_pong
+            floor = ping_pong(1000)
+        from soundbox_sim.environment import describe
+        summary = report.build_summary(self, floor, describe(self.broker))
+        if self.api and os.path.exists(self.db_path):
+            if not summary["healthy"]:  # keep the evidence for the zero counts that were not zero
+                summary["cloud_db"] = os.path.join(self.report_dir, "cloud.db")
+                shutil.copy(self.db_path, summary["cloud_db"])
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.remove(self.db_path + suffix)
+                except OSError:
+                    pass
+        report.write_all(summary, self.report_dir, getattr(self, "payment_rows", ()))
+        return summary

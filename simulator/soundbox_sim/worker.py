@@ -1,0 +1,149 @@
+"""One simulator worker: a process with one asyncio loop running its share of the fleet.
+
+The parent (runner.py) sends commands over a pipe (faults, stop); the worker answers
+once a second with its counters and gauges and, at the end, its histograms.
+"""
+
+import asyncio
+import os
+import resource
+import signal
+
+from soundbox_sim.fleet import Fleet
+from soundbox_sim.netfaults import FaultProxy
+
+TICK_S = 1.0
+
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_s():
+    t = os.times()
+    return t.user + t.system
+
+
+def ensure_fd_limit(needed):
+    """Raise RLIMIT_NOFILE's soft limit to `needed` if the hard limit (or root) allows;
+    returns None, or a sentence saying what to do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return None
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))  # works as root
+            return None
+        except (ValueError, OSError):
+            return ("needs %d open files but the hard limit is %d: raise it (as root: "
+                    "`ulimit -Hn %d`, or LimitNOFILE= / limits.conf), or use more --workers"
+                    % (needed, hard, needed))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return None
+
+
+def main(conn, spec):
+    """Entry point of a worker process (multiprocessing target)."""
+    problem = ensure_fd_limit(spec["fd_needed"])
+    if problem:
+        conn.send({"type": "error", "w": spec["index"], "error": problem})
+        return
+    try:
+        asyncio.run(_run(conn, spec))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _run(conn, spec):
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    proxy = None
+    if spec["proxy"]:
+        proxy = await FaultProxy(spec["host"], spec["port"], seed=spec["seed"]).start()
+    fleet = Fleet(len(spec["ids"]), spec["host"], spec["port"], spec["state_dir"], spec["pack_dir"],
+                  wav_device=spec.get("wav_device"), out_dir=spec.get("out_dir", "out"),
+                  journal_path=spec["journal"], connect_rate=spec["connect_rate"],
+                  keepalive=spec["keepalive"], identity_root=spec["identity_root"], tls=spec["tls"],
+                  freshness_s=spec.get("freshness_s"), lang=spec.get("lang", "en-IN"), ids=spec["ids"],
+                  langs=spec.get("langs"), extra_config=spec.get("extra_config"),
+                  speedup=spec.get("speedup", 1.0),
+                  proxy=("127.0.0.1", proxy.port) if proxy else None, seed=spec["seed"])
+    # Open every language's pack before measuring: it is shared, not per device.
+    from soundbox_sim.audio import PackShelf
+    fleet._shelf = PackShelf(spec["pack_dir"])
+    for lang in set(fleet.langs.values()) | {fleet.lang}:
+        fleet._shelf(lang)
+    base = {"rss_kib": rss_kib(), "cpu_s": cpu_s()}
+    background = set()
+
+    def spawn(coro):
+        t = asyncio.ensure_future(coro)
+        background.add(t)
+        t.add_done_callback(background.discard)
+
+    def on_command():
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            stop.set()
+            return
+        op = msg["op"]
+        ids = [d for d in msg.get("ids", ()) if d in fleet.slots]
+        if op == "stop":
+            stop.set()
+        elif op == "restart":
+            for d in ids:
+                spawn(fleet.restart(d, power_cut=msg.get("power_cut", False), down_s=msg.get("down_s", 0)))
+        elif op == "silence":
+            for d in ids:
+                spawn(fleet.silence(d, msg["duration"]))
+        elif op == "skew":
+            for d in ids:
+                fleet.skew_clock(d, msg["skew_ms"])
+        elif op in ("partition", "latency", "loss") and proxy is not None:
+            if op == "partition":
+                proxy.partition(ids, msg["on"])
+            elif op == "latency":
+                proxy.latency(ids, msg["delay_ms"])
+            else:
+                proxy.loss(ids, msg["loss"])
+
+    loop.add_reader(conn.fileno(), on_command)
+    starter = asyncio.ensure_future(fleet.start_all(stop))
+
+    def tick():
+        return {"type": "tick", "w": spec["index"], "counters": dict(fleet.stats.counters.totals),
+                "started": fleet.started, "connected": fleet.connected(), "refused": fleet.refused(),
+                "announced": fleet.journal.count, "rss_kib": rss_kib(), "cpu_s": cpu_s(), "base": base}
+
+    try:
+        while not stop.is_set():
+            conn.send(tick())
+            try:
+                await asyncio.wait_for(stop.wait(), TICK_S)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        loop.remove_reader(conn.fileno())
+        starter.cancel()
+        for t in list(background):
+            t.cancel()
+        await asyncio.gather(starter, *background, return_exceptions=True)
+        final = tick()
+        await fleet.stop_all()
+        if proxy:
+            await proxy.close()
+        final["type"] = "final"
+        final["announced"] = fleet.journal.count
+        final["histograms"] = {k: h.to_json() for k, h in fleet.stats.histograms().items()}
+        final["connect_ms"] = [d.mqtt.connect_ms for d in fleet.devices if d.mqtt.connect_ms is not None]
+        try:
+            conn.send(final)
+        except (BrokenPipeError, OSError):
+            pass

@@ -1,0 +1,372 @@
+"""`soundbox device build|flash|deploy|provision|monitor`, run as a user runs them.
+
+There is no ESP32 here. deploy and provision talk, through mpremote's real
+serial transport, to tests/fakes_mp/repl_standin.py: a STAND-IN board on a
+pseudo-terminal that speaks MicroPython's raw REPL and runs what it is sent in
+a real MicroPython VM whose "/" is a temporary directory. monitor reads a real
+pseudo-terminal pair. flash is tested up to esptool (image and port checks);
+writing a chip needs a chip.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+import pytest
+
+from soundbox_tools import devicebuild
+from soundbox_tools.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+STANDIN = ROOT / "tests" / "fakes_mp" / "repl_standin.py"
+TINY_PACK = ROOT / "tests" / "core" / "tiny.pack"
+# The `soundbox` command in a process of its own (what the console script runs)
+SOUNDBOX = [sys.executable, "-c", "import sys; from soundbox_tools.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def run_cli(capsys, *argv):
+    code = cli_main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _tree(directory):
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(Path(directory).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def voice_dir(tmp_path):
+    d = tmp_path / "voice"
+    d.mkdir()
+    shutil.copyfile(TINY_PACK, d / "en-IN.pack")  # a real pack, a few clips
+    return d
+
+
+# ---- build --------------------------------------------------------------------------------------
+
+def test_build_writes_bundle_manifest_and_size_report(tmp_path, voice_dir, capsys):
+    out = tmp_path / "bundle"
+    code, stdout, _ = run_cli(capsys, "device", "build", "--board", "esp32-s3", "--voice", str(voice_dir),
+                              "--out", str(out))
+    assert code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = {e["path"]: e for e in manifest["files"]}
+    assert {"boot.py", "main.py", "board.json", "lib/soundbox/payment.mpy", "lib/soundbox_fw/app.mpy",
+            "lib/soundbox_fw/esp32boot.mpy", "voice/en-IN.pack"} <= set(files)
+    assert not any(p.endswith(".py") and p.startswith("lib/") for p in files)  # compiled, not sources
+    on_disk = _tree(out)
+    on_disk.pop("manifest.json")
+    assert set(on_disk) == set(files)
+    import hashlib
+    for path, data in on_disk.items():
+        assert files[path]["sha256"] == hashlib.sha256(data).hexdigest() and files[path]["size"] == len(data)
+    assert (out / "lib/soundbox/payment.mpy").read_bytes()[:1] == b"M"  # .mpy magic
+    assert json.loads((out / "board.json").read_text())["name"] == "esp32-s3"
+    assert manifest["parts"]["voice"]["bytes"] == TINY_PACK.stat().st_size
+    assert manifest["parts"]["total"]["bytes"] == sum(e["size"] for e in manifest["files"])
+    for part in ("sdk", "app", "voice", "total", "budget"):
+        assert any(line.startswith(part) for line in stdout.splitlines()), stdout
+
+
+def test_build_is_deterministic(tmp_path, voice_dir):
+    a, b = tmp_path / "a", tmp_path / "b"
+    devicebuild.build("esp32-wrover", str(a), voice_dir=str(voice_dir))
+    devicebuild.build("esp32-wrover", str(b), voice_dir=str(voice_dir))
+    assert _tree(a) == _tree(b)
+    devicebuild.build("esp32-wrover", str(a), voice_dir=str(voice_dir))  # rebuilt in place: same again
+    assert _tree(a) == _tree(b)
+
+
+def test_build_over_budget_fails_and_writes_nothing(tmp_path, voice_dir, capsys):
+    board = json.loads((devicebuild.BOARDS_DIR / "esp32-wrover.json").read_text())
+    board["fs_budget_bytes"] = 64 * 1024
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(board))
+    code, _, err = run_cli(capsys, "device", "build", "--board", str(small), "--voice", str(voice_dir),
+                           "--out", str(tmp_path / "bundle"))
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "over esp32-wrover's budget of 64.0 KiB" in err, err
+    assert not (tmp_path / "bundle").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle-")] == []
+
+
+def test_build_names_what_is_missing(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "device", "build", "--board", "esp32-c9", "--out", str(tmp_path / "b"))
+    assert code == 1 and "unknown board 'esp32-c9': known boards are esp32-s3, esp32-wrover" in err
+    code, _, err = run_cli(capsys, "device", "build", "--voice", str(tmp_path), "--out", str(tmp_path / "b"))
+    assert code == 1 and "no voice pack" in err and "soundbox voicepack build --lang en-IN" in err
+
+
+def test_reference_boards_are_valid_and_differ_where_the_chips_do():
+    wrover, s3 = devicebuild.load_board("esp32-wrover"), devicebuild.load_board("esp32-s3")
+    assert (wrover["chip"], s3["chip"]) == ("esp32", "esp32s3")
+    assert (wrover["firmware"]["offset"], s3["firmware"]["offset"]) == ("0x1000", "0x0")
+    for board in (wrover, s3):
+        pins = [board["i2s"][k] for k in ("bclk", "lrclk", "din")] + list(board["buttons"].values())
+        assert len(set(pins)) == len(pins)  # no pin used twice
+        assert board["buttons"][board["safe_mode_button"]] != 0  # GPIO0 held at reset means the ROM bootloader
+
+
+# ---- a stand-in board on a pseudo-terminal -----------------------------------------------------
+
+class StandIn:
+    def __init__(self, root, not_micropython=False):
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.slave = slave
+        self.port = os.ttyname(slave)
+        args = [sys.executable, str(STANDIN), "--fd", str(self.master)]
+        args += ["--not-micropython"] if not_micropython else ["--root", str(root)]
+        self.proc = subprocess.Popen(args, pass_fds=[self.master])
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def board(tmp_path):
+    root = tmp_path / "board-fs"
+    root.mkdir()
+    s = StandIn(root)
+    s.root = root
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deploy") / "bundle"
+    voice = tmp_path_factory.mktemp("voice")
+    shutil.copyfile(TINY_PACK, voice / "en-IN.pack")
+    devicebuild.build("esp32-wrover", str(out), voice_dir=str(voice))
+    return out
+
+
+def test_deploy_copies_the_bundle_then_skips_what_is_unchanged(board, bundle, tmp_path, capsys):
+    certs = tmp_path / "certs"
+    (certs / "ota").mkdir(parents=True)
+    (certs / "ca.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nstand-in CA\n-----END CERTIFICATE-----\n")
+    (certs / "ota" / "trusted.json").write_text('{"keys": ["04ab"]}')
+    stale = board.root / "lib" / "soundbox" / "renamed_long_ago.mpy"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    args = ("device", "deploy", "--port", board.port, "--bundle", str(bundle), "--certs", str(certs), "--no-reset")
+
+    code, out, _ = run_cli(capsys, *args)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    n = len(manifest["files"]) + 2
+    assert code == 0 and "%d files written" % n in out and "1 stale removed" in out, out
+    assert "no /config.json yet" in out
+    on_board = _tree(board.root)
+    for entry in manifest["files"]:
+        assert on_board[entry["path"]] == (bundle / entry["path"]).read_bytes()
+    assert on_board["certs/ca.pem"] == (certs / "ca.pem").read_bytes()
+    assert on_board["certs/ota_keys.json"] == (certs / "ota" / "trusted.json").read_bytes()
+    assert not stale.exists()
+
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "0 files written" in out and "%d unchanged" % n in out, out
+
+    (board.root / "lib" / "soundbox" / "voice.mpy").write_bytes(b"damaged on the board")
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "1 files written" in out and "%d unchanged" % (n - 1) in out, out
+    assert (board.root / "lib" / "soundbox" / "voice.mpy").read_bytes() == (bundle / "lib/soundbox/voice.mpy").read_bytes()
+
+
+def test_deploy_refuses_a_bundle_that_does_not_match_its_manifest(board, bundle, tmp_path, capsys):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    (copy / "main.py").write_text("print('edited after the build')\n")
+    code, _, err = run_cli(capsys, "device", "deploy", "--port", board.port, "--bundle", str(copy), "--no-reset")
+    assert code == 1 and "main.py does not match the bundle's manifest" in err
+    assert list(board.root.iterdir()) == []
+
+
+def test_provision_issues_identity_and_writes_config_without_printing_secrets(board, pki, capsys, monkeypatch):
+    monkeypatch.setenv("SOUNDBOX_WIFI_PASSWORD", "correct horse battery staple")
+    device = "sb-0901"
+    assert not os.path.exists(os.path.join(pki.root, "devices", device))
+    code, out, err = run_cli(capsys, "device", "provision", "--port", board.port, device, "--certs", pki.root,
+                             "--broker", "mqtts://broker.shop.example:8883", "--wifi-ssid", "ShopNet", "--no-reset")
+    assert code == 0, err
+    assert "provisioned sb-0901" in out and "issued now" in out and "password not shown" in out
+    bundle_dir = Path(pki.root) / "devices" / device
+    secrets = ["correct horse battery staple", (bundle_dir / "payment.key").read_text().strip(),
+               (bundle_dir / "device.key").read_text().splitlines()[1]]
+    for secret in secrets:
+        assert secret not in out + err
+    for name in ("device.pem", "device.key", "ca.pem", "payment.key"):
+        assert (board.root / "certs" / name).read_bytes() == (bundle_dir / name).read_bytes()
+    config = json.loads((board.root / "config.json").read_text())
+    assert config == {"device_id": device, "broker_host": "broker.shop.example", "broker_port": 8883,
+                      "tls": {"identity": "/certs"}, "network": "wifi", "wifi_ssid": "ShopNet",
+                      "wifi_password": "correct horse battery staple", "lang": "en-IN"}
+
+    # Again, only changing the language: the rest of the board's config and identity are kept.
+    monkeypatch.delenv("SOUNDBOX_WIFI_PASSWORD")
+    code, out, err = run_cli(capsys, "device", "provision", "--port", board.port, device, "--certs", pki.root,
+                             "--lang", "hi", "--no-reset")
+    assert code == 0, err
+    assert "identity from" in out and "1 files written" in out, out
+    again = json.loads((board.root / "config.json").read_text())
+    assert again == dict(config, lang="hi")
+
+
+def test_provision_without_wifi_password_is_refused(board, pki, capsys, monkeypatch):
+    monkeypatch.delenv("SOUNDBOX_WIFI_PASSWORD", raising=False)
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))
+    code, _, err = run_cli(capsys, "device", "provision", "--port", board.port, "sb-0902", "--certs", pki.root,
+                           "--broker", "mqtts://h:8883", "--wifi-ssid", "ShopNet", "--no-reset")
+    assert code == 1 and "set SOUNDBOX_WIFI_PASSWORD" in err
+    assert list(board.root.iterdir()) == []
+
+
+# ---- port errors -------------------------------------------------------------------------------
+
+def test_no_such_port(bundle, capsys):
+    for action in (("monitor",), ("deploy", "--bundle", str(bundle))):
+        code, _, err = run_cli(capsys, "device", *action, "--port", "/dev/ttyUSB97")
+        assert code == 1 and err.startswith("soundbox device: no such port /dev/ttyUSB97 (is the board plugged in?")
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_a_board_that_is_not_micropython(tmp_path, bundle, capsys):
+    s = StandIn(tmp_path, not_micropython=True)
+    try:
+        started = time.monotonic()
+        code, _, err = run_cli(capsys, "device", "deploy", "--port", s.port, "--bundle", str(bundle),
+                               "--probe-timeout", "1", "--no-reset")
+    finally:
+        s.close()
+    assert code == 1 and "no MicroPython REPL on %s" % s.port in err and "router login" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert time.monotonic() - started < 8
+
+
+def test_permission_denied_on_the_port(tmp_path):
+    """A real permission error: as root the CLI runs as nobody (a pty slave is root's, mode 620);
+    otherwise the pty is made unreadable to its owner."""
+    master, slave = os.openpty()
+    port = os.ttyname(slave)
+    cmd = SOUNDBOX + ["device", "monitor", "--port", port]
+    if os.geteuid() == 0:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    else:
+        os.chmod(port, 0)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd=tmp_path,
+                              env=dict(os.environ, HOME=str(tmp_path)))
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("soundbox device: permission denied on %s: add yourself to its group" % port)
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+# ---- flash (up to esptool) ---------------------------------------------------------------------
+
+def _image(path, chip_id, size=300 * 1024):
+    head = bytes([0xE9, 3, 2, 0x20]) + b"\0" * 8 + bytes([chip_id, 0]) + b"\0" * 10
+    path.write_bytes(head + b"\xff" * (size - len(head)))
+    return path
+
+
+def test_flash_checks_the_image_before_touching_the_board(tmp_path, capsys):
+    base = ("device", "flash", "--port", "/dev/ttyUSB97", "--board", "esp32-wrover", "--firmware")
+    code, _, err = run_cli(capsys, *base, str(tmp_path / "missing.bin"))
+    assert code == 1 and "no firmware file" in err
+    page = tmp_path / "download.bin"
+    page.write_text("<!DOCTYPE html><html>...")
+    code, _, err = run_cli(capsys, *base, str(page))
+    assert code == 1 and "is not an ESP firmware image (first byte 0x3c, expected 0xe9)" in err
+    code, _, err = run_cli(capsys, *base, str(_image(tmp_path / "s3.bin", 9)))
+    assert code == 1 and "is firmware for esp32s3, but this board is esp32" in err
+    code, _, err = run_cli(capsys, *base, str(_image(tmp_path / "esp32.bin", 0)))
+    assert code == 1 and "no such port /dev/ttyUSB97" in err
+
+
+def test_flash_runs_esptool_erase_then_write_at_the_chips_offset(tmp_path):
+    from soundbox_tools.deviceflash import esptool_commands
+    for name, offset in (("esp32-wrover", "0x1000"), ("esp32-s3", "0x0")):
+        board = devicebuild.load_board(name)
+        erase, write = esptool_commands("/dev/ttyUSB0", "fw.bin", board)
+        assert erase[1:3] == ["-m", "esptool"] and erase[-1] == "erase_flash"
+        assert write[-4:] == ["write_flash", "-z", offset, "fw.bin"]
+        assert write[write.index("--chip") + 1] == board["chip"]
+        done = subprocess.run(erase[:3] + ["version"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr  # esptool is installed and runs
+
+
+# ---- monitor -----------------------------------------------------------------------------------
+
+def _read_until(proc, text, timeout=8):
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError("%r not seen in %r" % (text, seen))
+
+
+def test_monitor_follows_the_port_through_unplug_and_replug(tmp_path):
+    link = tmp_path / "ttyUSB0"  # a stable name, like a udev symlink, pointing at the current pty
+
+    def plug():
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(os.ttyname(slave))
+        os.close(slave)  # only the monitor keeps the port open
+        return master
+
+    master = plug()
+    proc = subprocess.Popen(SOUNDBOX + ["device", "monitor", "--port", str(link), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _read_until(proc, "monitor: %s at 115200 baud" % link)
+        os.write(master, b"boot: soundbox 0.1.0 on esp32-wrover\r\n")
+        os.write(master, b'{"level": "warn", "msg": "wifi down", "rssi": -90}\r\n')
+        seen = _read_until(proc, "wifi down")
+        assert "boot: soundbox 0.1.0 on esp32-wrover\n" in seen
+        assert seen[-1] == 'WARN  wifi down rssi=-90\n'
+
+        os.close(master)  # unplugged
+        link.unlink()
+        _read_until(proc, "monitor: lost %s (unplugged?)" % link)
+        time.sleep(0.5)
+        master = plug()  # plugged in again
+        _read_until(proc, "monitor: %s is back" % link)
+        os.write(master, b"after the replug\r\n")
+        _read_until(proc, "after the replug")
+    finally:
+        proc.kill()
+        proc.wait()
+        try:
+            os.close(master)
+        except OSError:
+            pass
+
+
+def test_bad_board_file_and_missing_bundle_are_one_line_errors(tmp_path, capsys):
+    board = json.loads((devicebuild.BOARDS_DIR / "esp32-s3.json").read_text())
+    board["buttons"]["volume_up"] = "15"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(board))
+    code, _, err = run_cli(capsys, "device", "build", "--board", str(bad), "--no-voice", "--out", str(tmp_path / "b"))
+    assert code == 1 and err == 'soundbox device: %s: buttons: volume_up must be a GPIO number 0-48, got "15"\n' % bad
+    code, _, err = run_cli(capsys, "device", "deploy", "--port", "/dev/null", "--bundle", str(tmp_path / "none"))
+    assert code == 1 and "no bundle in %s: run `soundbox device build` first" % (tmp_path / "none") in err

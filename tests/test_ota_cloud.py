@@ -1,0 +1,686 @@
+"""Cloud side of OTA: artifact store, chunk server, campaign engine, HTTP API and CLI.
+
+The chunk server and the HTTP API run against a real mosquitto with a plain paho client
+playing the device (it publishes what the wire protocol says a device publishes). The
+campaign engine's unit tests use a real SQLite file, real artifacts and an injected clock;
+only its publish callable is a recorder, standing in for the MQTT client, so each test can
+see exactly which jobs and cancels went out at which tick.
+"""
+import hashlib
+import json
+import os
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from paho.mqtt.enums import CallbackAPIVersion
+
+from soundbox_cloud.api import ApiServer
+from soundbox_cloud.artifacts import ArtifactError, ArtifactStore, manifest_id
+from soundbox_cloud.campaign_store import CampaignStore
+from soundbox_cloud.campaigns import Campaigns, in_window, wave_sizes
+from soundbox_cloud.client import ApiError, call
+from soundbox_cloud.errors import Rejected
+from soundbox_cloud.handler import CloudHandler
+from soundbox_cloud.store import Store
+from soundbox_tools import cli
+
+MODEL = "soundbox-sim"
+T0 = 1_700_000_000_000   # 2023-11-14 22:13:20 UTC, in ms
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not met within %.1f s" % timeout)
+
+
+def release(directory, name, data, version="2.0.0", counter=2, chunk_size=4096, kind="firmware", art_name=None):
+    """Write <name>.bin + a signed <name>.manifest.json (real P-256 signature); returns the envelope."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pub = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    manifest = {"format": 1, "model": MODEL, "kind": kind, "name": art_name or kind, "version": version,
+                "counter": counter, "size": len(data), "chunk_size": chunk_size,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "chunks": "".join(hashlib.sha256(data[i:i + chunk_size]).hexdigest()
+                                  for i in range(0, len(data), chunk_size)),
+                "expires": T0 // 1000 + 86400}
+    text = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
+    envelope = {"manifest": text, "signatures": [{"key": hashlib.sha256(pub).hexdigest()[:16],
+                                                  "sig": key.sign(text.encode(), ec.ECDSA(hashes.SHA256())).hex()}]}
+    (directory / (name + ".bin")).write_bytes(data)
+    (directory / (name + ".manifest.json")).write_text(json.dumps(envelope))
+    return envelope
+
+
+def payload_bytes(n, seed=b"fw"):
+    out = bytearray()
+    counter = 0
+    while len(out) < n:
+        out += hashlib.sha256(seed + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return bytes(out[:n])
+
+
+# ---- artifact store ------------------------------------------------------------------
+
+def test_artifact_registers_and_reads_chunks_from_the_file(tmp_path):
+    data = payload_bytes(3 * 4096 + 100)
+    envelope = release(tmp_path, "fw-2", data)
+    store = ArtifactStore(tmp_path)
+    [artifact] = store.load_all()
+    assert artifact.id == manifest_id(envelope["manifest"]) == store.get("fw-2").id
+    assert store.get(artifact.id) is artifact and artifact.chunk_count == 4
+    assert artifact.chunk(0) == data[:4096] and artifact.chunk(3) == data[3 * 4096:]
+    # A list of chunk hashes (the form written in the protocol notes) is accepted too.
+    manifest = json.loads(envelope["manifest"])
+    manifest["chunks"] = [manifest["chunks"][i:i + 64] for i in range(0, len(manifest["chunks"]), 64)]
+    (tmp_path / "listed.bin").write_bytes(data)
+    (tmp_path / "listed.manifest.json").write_text(json.dumps({"manifest": json.dumps(manifest),
+                                                              "signatures": envelope["signatures"]}))
+    assert store.register("listed").chunk(1) == data[4096:8192]
+    store.close()
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda d: d[:-1], "is 16383 bytes but its manifest says 16384"),
+    (lambda d: d[:5] + b"X" + d[6:], "has sha256"),
+])
+def test_mismatched_binary_is_refused_with_the_reason(tmp_path, caplog, damage, reason):
+    data = payload_bytes(4 * 4096)
+    release(tmp_path, "bad", data)
+    (tmp_path / "bad.bin").write_bytes(damage(data))
+    store = ArtifactStore(tmp_path)
+    with pytest.raises(ArtifactError, match=reason):
+        store.register("bad")
+    assert store.load_all() == [] and "bad.bin " + reason.split(" but")[0] in caplog.text
+    assert store.get("bad") is None
+
+
+def test_mix_and_match_chunk_is_refused(tmp_path):
+    """Whole-file hash matches a forged manifest, but one chunk hash does not."""
+    data = payload_bytes(2 * 4096)
+    envelope = release(tmp_path, "mix", data)
+    manifest = json.loads(envelope["manifest"])
+    manifest["chunks"] = "0" * 64 + manifest["chunks"][64:]
+    envelope["manifest"] = json.dumps(manifest)
+    (tmp_path / "mix.manifest.json").write_text(json.dumps(envelope))
+    with pytest.raises(ArtifactError, match="chunk 0 does not match"):
+        ArtifactStore(tmp_path).register("mix")
+
+
+def test_malformed_envelopes_are_refused(tmp_path):
+    store = ArtifactStore(tmp_path)
+    for raw, reason in ((b"{", "not JSON"), (b'{"manifest": {}}', "JSON string"),
+                        (b'{"manifest": "{}", "signatures": [{}]}', "format must be 1")):
+        (tmp_path / "x.bin").write_bytes(b"1")
+        (tmp_path / "x.manifest.json").write_bytes(raw)
+        with pytest.raises(ArtifactError, match=reason):
+            store.register("x")
+    with pytest.raises(ArtifactError, match="name must match"):
+        store.register("../etc/passwd")
+
+
+# ---- running cloud against a real broker -----------------------------------------------
+
+class Device:
+    """A paho client standing in for a soundbox's OTA agent (no ESP32 here)."""
+
+    def __init__(self, broker, device_id):
+        self.id = device_id
+        self.chunks = []    # (index, bytes)
+        self.jobs = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        self.client.subscribe([("sb/%s/ota/chunk" % device_id, 0), ("sb/%s/ota/job" % device_id, 1)])
+        assert subscribed.wait(5)
+
+    def _on_message(self, client, userdata, msg):
+        if msg.topic.endswith("/chunk"):
+            self.chunks.append((int.from_bytes(msg.payload[:4], "big"), msg.payload[4:]))
+        else:
+            self.jobs.append(json.loads(msg.payload))
+
+    def publish(self, kind, message, qos=1, retain=False):
+        payload = message if isinstance(message, bytes) else json.dumps(message)
+        self.client.publish("sb/%s/%s" % (self.id, kind), payload, qos=qos, retain=retain).wait_for_publish(5)
+
+    def announce(self, version="1.0.0"):
+        self.publish("status", {"state": "online", "fw": version}, retain=True)
+        self.publish("telemetry", {"battery": 90, "fw": version, "heap": 1, "model": MODEL,
+                                   "versions": {"firmware": version, "app": version}}, qos=0)
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def ota_cloud(broker, tmp_path, pki):
+    ota_dir = tmp_path / "ota"
+    ota_dir.mkdir()
+    data = payload_bytes(20 * 1024 + 7)
+    envelope = release(ota_dir, "fw-2", data, chunk_size=1024)
+    handler = CloudHandler(broker.url, tmp_path / "cloud.db", certs=pki.root, ota_dir=ota_dir, tick_s=0.05)
+    server = ApiServer(handler, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    handler.data, handler.envelope, handler.url = data, envelope, server.url
+    yield handler
+    server.shutdown()
+    server.server_close()
+    handler.close()
+
+
+@pytest.fixture
+def dev(broker):
+    d = Device(broker, "sb-0001")
+    yield d
+    d.close()
+
+
+def test_requested_chunks_come_back_as_exact_binary(ota_cloud, dev):
+    mid = manifest_id(ota_cloud.envelope["manifest"])
+    dev.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[0, 1], [20, 20]]}, qos=0)
+    wait_until(lambda: len(dev.chunks) == 3)
+    data = ota_cloud.data
+    assert dev.chunks == [(0, data[:1024]), (1, data[1024:2048]), (20, data[20 * 1024:])]
+    assert len(dev.chunks[2][1]) == 7   # the short last chunk
+
+
+@pytest.mark.parametrize("request_body", [
+    {"manifest": "0123456789abcdef", "chunks": [[0, 0]]},        # unknown manifest
+    {"chunks": [[20, 21]]},                                      # past the last chunk
+    {"chunks": [[-1, 0]]},                                       # negative
+    {"chunks": [[0, 16]]},                                       # 17 chunks
+    {"chunks": [[0, 9], [10, 16]]},                              # 17 over two ranges
+    {"chunks": [[0, 10 ** 12]]},                                 # huge range, refused without expanding
+    {"chunks": [[3, 1]]},                                        # backwards
+    {"chunks": "0-3"},                                           # not ranges
+    b"\xff not json",
+])
+def test_bad_chunk_requests_are_refused_and_the_server_keeps_serving(ota_cloud, dev, caplog, request_body):
+    mid = manifest_id(ota_cloud.envelope["manifest"])
+    if isinstance(request_body, dict):
+        request_body = dict({"campaign": "c-1", "manifest": mid}, **request_body)
+    dev.publish("ota/req", request_body, qos=0)
+    dev.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[5, 5]]}, qos=0)
+    wait_until(lambda: dev.chunks)
+    time.sleep(0.1)
+    assert dev.chunks == [(5, ota_cloud.data[5 * 1024:6 * 1024])]   # only the good request was answered
+    assert ota_cloud.bad_messages == 1 and "dropped ota/req from sb-0001" in caplog.text
+
+
+def test_sixteen_chunks_is_the_largest_request(ota_cloud, dev):
+    mid = manifest_id(ota_cloud.envelope["manifest"])
+    dev.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[0, 7], [12, 19]]}, qos=0)
+    wait_until(lambda: len(dev.chunks) == 16)
+    assert [i for i, _ in dev.chunks] == list(range(8)) + list(range(12, 20))
+
+
+def test_campaign_over_the_broker_sends_the_job_and_follows_status(ota_cloud, dev, broker):
+    dev.announce("1.0.0")
+    wait_until(lambda: (ota_cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
+    status = call(ota_cloud.url, "POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [100]})
+    cid = status["id"]
+    wait_until(lambda: dev.jobs)
+    assert dev.jobs == [{"campaign": cid, "envelope": ota_cloud.envelope}]
+    mid = manifest_id(ota_cloud.envelope["manifest"])
+    report = {"campaign": cid, "manifest": mid, "kind": "firmware", "name": "firmware", "version": "2.0.0",
+              "reason": "", "have": 0, "total": 21, "running": "1.0.0"}
+    dev.publish("ota/status", dict(report, state="downloading"))
+    wait_until(lambda: call(ota_cloud.url, "GET", "/ota/campaigns/" + cid)["devices"][0]["state"] == "downloading")
+    dev.publish("ota/status", dict(report, state="confirmed", have=21, running="2.0.0"))
+    done = wait_until(lambda: (lambda s: s if s["state"] == "completed" else None)(
+        call(ota_cloud.url, "GET", "/ota/campaigns/" + cid)))
+    assert done["totals"]["succeeded"] == 1 and done["waves"][0]["states"] == {"confirmed": 1}
+    assert ota_cloud.campaign_store.profiles()["sb-0001"]["versions"]["firmware"] == "2.0.0"
+
+
+def test_broker_acl_lets_the_cloud_serve_ota(tls_broker, tmp_path, pki):
+    """Over mTLS the generated ACL must allow the cloud's OTA topics (mosquitto drops silently)."""
+    from soundbox_tools.broker import ACL
+    for line in ("topic write sb/+/ota/job", "topic write sb/+/ota/chunk", "topic read sb/+/ota/req",
+                 "topic read sb/+/ota/status"):
+        assert line in ACL
+    ota_dir = tmp_path / "ota"
+    ota_dir.mkdir()
+    envelope = release(ota_dir, "fw-2", payload_bytes(2048), chunk_size=1024)
+    device_dir = pki.device_dir("sb-0001")
+    with CloudHandler(tls_broker.url, tmp_path / "c.db", certs=pki.root, ota_dir=ota_dir, tick_s=0) as cloud:
+        got = []
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sb-0001")
+        client.tls_set(ca_certs=os.path.join(pki.root, "ca.pem"), certfile=os.path.join(device_dir, "device.pem"),
+                       keyfile=os.path.join(device_dir, "device.key"))
+        client.on_message = lambda c, u, msg: got.append(msg.payload)
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *a: subscribed.set()
+        client.connect(tls_broker.host, tls_broker.port)
+        client.loop_start()
+        try:
+            client.subscribe("sb/sb-0001/ota/chunk", 0)
+            assert subscribed.wait(5)
+            client.publish("sb/sb-0001/ota/req", json.dumps({"campaign": "c", "manifest": manifest_id(
+                envelope["manifest"]), "chunks": [[1, 1]]}), qos=0)
+            wait_until(lambda: got)
+            assert got == [(1).to_bytes(4, "big") + payload_bytes(2048)[1024:]]
+            assert cloud.chunks.chunks_sent == 1
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
+
+# ---- HTTP API and CLI -----------------------------------------------------------------
+
+def put(url, path, data):
+    return call(url, "PUT", path, data=data)
+
+
+def test_upload_over_http_checks_the_binary_against_the_envelope(ota_cloud, tmp_path):
+    url = ota_cloud.url
+    src = tmp_path / "src"
+    src.mkdir()
+    data = payload_bytes(5000, b"v3")
+    envelope = release(src, "fw-3", data, version="3.0.0", counter=3)
+    raw = (src / "fw-3.manifest.json").read_bytes()
+    with pytest.raises(ApiError, match="upload fw-3.manifest.json before fw-3.bin") as e:
+        put(url, "/ota/artifacts/fw-3.bin", data)
+    assert e.value.status == 409
+    assert put(url, "/ota/artifacts/fw-3.manifest.json", raw)["next"] == "PUT /ota/artifacts/fw-3.bin"
+    with pytest.raises(ApiError, match="fw-3.bin is 4999 bytes but its manifest says 5000") as e:
+        put(url, "/ota/artifacts/fw-3.bin", data[:-1])
+    assert e.value.status == 422 and not os.path.exists(os.path.join(ota_cloud.artifacts.directory, "fw-3.bin"))
+    assert call(url, "GET", "/ota/artifacts")[0]["name"] == "fw-2"   # still only the first one
+    summary = put(url, "/ota/artifacts/fw-3.bin", data)
+    assert summary["manifest"] == manifest_id(envelope["manifest"]) and summary["chunks"] == 2
+    assert [a["name"] for a in call(url, "GET", "/ota/artifacts")] == ["fw-2", "fw-3"]
+    with pytest.raises(ApiError, match="not JSON") as e:
+        put(url, "/ota/artifacts/fw-4.manifest.json", b"nope")
+    assert e.value.status == 422
+    with pytest.raises(ApiError, match="already registered"):
+        put(url, "/ota/artifacts/fw-3.manifest.json", raw)
+
+
+@pytest.mark.parametrize("method, path, body, status, reason", [
+    ("POST", "/ota/campaigns", {"artifact": "nope"}, 404, "no registered artifact"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [50, 10, 100]}, 400, "waves must be increasing"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [1, 50]}, 400, "ending at 100"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2", "window": "25:00-01:00"}, 400, "HH:MM-HH:MM"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2", "tz": "Mars/Olympus"}, 400, "IANA time zone"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2", "max_concurrent": 0}, 400, "max_concurrent must be"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2", "colour": "red"}, 400, "unknown field 'colour'"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2", "target": {"model": "soundbox-esp32"}}, 422,
+     "built for soundbox-sim"),
+    ("POST", "/ota/campaigns", {"artifact": "fw-2"}, 422, "no device matches"),
+    ("POST", "/ota/campaigns", [1], 400, "JSON object"),
+    ("GET", "/ota/campaigns/c-nope", None, 404, "unknown campaign c-nope"),
+    ("POST", "/ota/campaigns/c-nope/abort", None, 404, "unknown campaign"),
+    ("DELETE", "/ota/campaigns", None, 405, "not allowed"),
+    ("GET", "/ota/campaigns/c-1/abort", None, 405, "not allowed"),
+    ("GET", "/ota/nothing", None, 404, "no such path"),
+    ("POST", "/devices/sb-0009/tags", {"add": ["pilot"]}, 404, "unknown device"),
+    ("POST", "/ota/artifacts", {"name": "absent"}, 404, "cannot read absent.manifest.json"),
+])
+def test_bad_ota_requests_get_a_4xx_with_the_reason(ota_cloud, method, path, body, status, reason):
+    with pytest.raises(ApiError) as e:
+        call(ota_cloud.url, method, path, body=body, data=b"" if body is None and method == "POST" else None)
+    assert e.value.status == status and reason in str(e.value)
+
+
+def test_tags_target_a_campaign(ota_cloud, broker):
+    devices = [Device(broker, "sb-%04d" % n) for n in (1, 2, 3)]
+    try:
+        for d in devices:
+            d.announce("1.0.0")
+        wait_until(lambda: sum(p["model"] == MODEL for p in ota_cloud.campaign_store.profiles().values()) == 3)
+        assert call(ota_cloud.url, "POST", "/devices/sb-0002/tags", {"add": ["pilot", "delhi"]})["tags"] == \
+            ["delhi", "pilot"]
+        with pytest.raises(ApiError, match="add must be a list of tags"):
+            call(ota_cloud.url, "POST", "/devices/sb-0002/tags", {"add": ["bad tag"]})
+        status = call(ota_cloud.url, "POST", "/ota/campaigns", {"artifact": "fw-2", "target": {"tags": ["pilot"]}})
+        assert [d["device"] for d in status["devices"]] == ["sb-0002"]
+        wait_until(lambda: devices[1].jobs)
+        with pytest.raises(ApiError, match="still running") as e:
+            call(ota_cloud.url, "POST", "/ota/campaigns", {"artifact": "fw-2"})
+        assert e.value.status == 409
+        assert devices[0].jobs == devices[2].jobs == []
+    finally:
+        for d in devices:
+            d.close()
+
+
+def test_cli_create_status_abort_and_errors(ota_cloud, dev, capsys):
+    dev.announce("1.0.0")
+    wait_until(lambda: (ota_cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
+    base = ["--cloud", ota_cloud.url]
+    assert cli.main(["ota", "campaign", "create", "--artifact", "fw-2", "--waves", "100"] + base) == 0
+    out = capsys.readouterr().out
+    assert "created: soundbox-sim firmware 2.0.0 to 1 devices in 1 waves" in out
+    cid = out.split()[1]
+    assert cli.main(["ota", "campaign", "status", cid, "--devices"] + base) == 0
+    out = capsys.readouterr().out
+    assert "%s running, wave 1/1: 0/1 succeeded" % cid in out and "sb-0001" in out and "sent" in out
+    assert cli.main(["ota", "campaign", "abort", cid] + base) == 0
+    assert "aborted" in capsys.readouterr().out
+    wait_until(lambda: {"campaign": cid, "cancel": True} in dev.jobs)
+    # --watch on a finished campaign (stdout is not a terminal here): plain lines, then it returns.
+    assert cli.main(["ota", "campaign", "status", cid, "--watch"] + base) == 0
+    assert "aborted" in capsys.readouterr().out
+    for argv, reason in (
+            (["status", "c-nope"], "unknown campaign c-nope"),
+            (["resume", cid], "campaign %s is aborted" % cid),
+            (["create"], "exactly one of --artifact"),
+            (["create", "--artifact", "fw-2", "--waves", "1,x"], "--waves must be comma-separated"),
+            (["create", "--upload", "/nonexistent/x.bin"], "cannot read /nonexistent/x.manifest.json")):
+        assert cli.main(["ota", "campaign"] + argv + base) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("soundbox ota: ") and reason in err and "\n" not in err
+
+
+def test_cli_upload_creates_the_campaign_from_files(ota_cloud, dev, tmp_path, capsys):
+    dev.announce("1.0.0")
+    wait_until(lambda: (ota_cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
+    src = tmp_path / "rel"
+    src.mkdir()
+    release(src, "firmware-3.0.0", payload_bytes(3000, b"3"), version="3.0.0", counter=3)
+    assert cli.main(["ota", "campaign", "create", "--upload", str(src / "firmware-3.0.0.bin"),
+                     "--cloud", ota_cloud.url]) == 0
+    assert "firmware 3.0.0 to 1 devices" in capsys.readouterr().out
+    assert ota_cloud.artifacts.get("firmware-3.0.0") is not None
+
+
+# ---- campaign engine with an injected clock --------------------------------------------
+
+class Rig:
+    """The engine over a real SQLite file and real artifacts; publish is recorded."""
+
+    def __init__(self, tmp_path, n_devices, version="1.0.0"):
+        self.now = T0
+        self.sent = []        # (topic, decoded payload)
+        self.connected = True
+        ota = tmp_path / "ota"
+        ota.mkdir()
+        self.envelope = release(ota, "fw-2", payload_bytes(8192))
+        self.manifest = manifest_id(self.envelope["manifest"])
+        self.store = Store(tmp_path / "c.db")
+        self.campaign_store = CampaignStore(tmp_path / "c.db")
+        self.artifacts = ArtifactStore(ota)
+        self.artifacts.load_all()
+        self.engine = Campaigns(self.campaign_store, self.artifacts, self._publish, clock=lambda: self.now / 1000)
+        self.ids = ["sb-%04d" % n for n in range(1, n_devices + 1)]
+        for d in self.ids:
+            self.store.set_device_status(d, "online", version, T0)
+            self.campaign_store.set_profile(d, MODEL, {"firmware": version}, T0)
+
+    def _publish(self, topic, payload):
+        if not self.connected:
+            return False
+        self.sent.append((topic, json.loads(payload)))
+        return True
+
+    def jobs(self):
+        return [t.split("/")[1] for t, p in self.sent if "envelope" in p]
+
+    def cancels(self):
+        return [t.split("/")[1] for t, p in self.sent if p.get("cancel")]
+
+    def create(self, **body):
+        return self.engine.create(dict({"artifact": "fw-2"}, **body))["id"]
+
+    def report(self, cid, device, state, reason=""):
+        return self.engine.on_status(device, {"campaign": cid, "manifest": self.manifest, "kind": "firmware",
+                                              "name": "firmware", "version": "2.0.0", "state": state,
+                                              "reason": reason, "have": 2, "total": 2, "running": "1.0.0"})
+
+    def tick(self, advance_ms=1000):
+        self.now += advance_ms
+        self.engine.tick()
+
+    def status(self, cid):
+        return self.engine.status(cid)
+
+    def close(self):
+        self.campaign_store.close()
+        self.store.close()
+        self.artifacts.close()
+
+
+@pytest.fixture
+def rig_factory(tmp_path):
+    rigs = []
+
+    def make(n, **kw):
+        rigs.append(Rig(tmp_path, n, **kw))
+        return rigs[-1]
+    yield make
+    for r in rigs:
+        r.close()
+
+
+def test_wave_sizes_are_cumulative_and_never_empty_at_the_start():
+    assert wave_sizes([1, 10, 50, 100], 100) == [1, 10, 50, 100]
+    assert wave_sizes([1, 10, 50, 100], 50) == [1, 5, 25, 50]
+    assert wave_sizes([1, 10, 50, 100], 3) == [1, 1, 2, 3]
+    assert wave_sizes([0.5, 100], 1000) == [5, 1000]
+
+
+def test_waves_advance_when_the_success_rate_is_reached(rig_factory):
+    rig = rig_factory(100)
+    cid = rig.create(waves=[1, 10, 50, 100], success_rate=90, max_concurrent=1000)
+    [first] = rig.jobs()
+    assert rig.sent[0] == ("sb/%s/ota/job" % first, {"campaign": cid, "envelope": rig.envelope})
+    rig.tick()
+    assert rig.jobs() == [first]        # wave 2 waits for wave 1
+    rig.report(cid, first, "downloading")
+    rig.report(cid, first, "confirmed")
+    rig.tick()
+    assert len(rig.jobs()) == 10 and rig.status(cid)["wave"] == 2
+    wave2 = rig.jobs()[1:]
+    for d in wave2[:8]:                  # 8 of 9 = 89 % < 90 %
+        rig.report(cid, d, "confirmed")
+    rig.tick()
+    assert len(rig.jobs()) == 10
+    rig.report(cid, wave2[8], "confirmed")
+    rig.tick()
+    assert len(rig.jobs()) == 50 and rig.status(cid)["wave"] == 3
+    for d in rig.jobs()[10:]:
+        rig.report(cid, d, "confirmed")
+    rig.tick()
+    assert len(rig.jobs()) == 100 and len(set(rig.jobs())) == 100
+    for d in rig.jobs()[50:]:
+        rig.report(cid, d, "confirmed")
+    rig.tick()
+    status = rig.status(cid)
+    assert status["state"] == "completed" and status["totals"]["succeeded"] == 100
+    assert [w["devices"] for w in status["waves"]] == [1, 9, 40, 50]
+
+
+def test_failures_pause_only_after_the_minimum_sample(rig_factory):
+    rig = rig_factory(40)
+    cid = rig.create(waves=[50, 100], success_rate=50, max_failure_rate=30, min_sample=5, max_concurrent=100)
+    wave1 = rig.jobs()
+    assert len(wave1) == 20
+    rig.report(cid, wave1[0], "rolled_back", "self-test failed")
+    rig.report(cid, wave1[1], "refused", "bad signature")
+    rig.tick()
+    assert rig.status(cid)["state"] == "running"     # 2 of 2 failed, but only 2 finished
+    rig.report(cid, wave1[2], "confirmed")
+    rig.report(cid, wave1[3], "confirmed")
+    rig.tick()
+    assert rig.status(cid)["state"] == "running"     # 2 of 4
+    rig.report(cid, wave1[4], "confirmed")
+    rig.tick()
+    status = rig.status(cid)
+    assert status["state"] == "paused" and "2 of 5 finished devices failed (40%, limit 30%)" in status["reason"]
+    for d in wave1[5:]:                              # wave 1 now passes its 50 %, but the campaign is paused
+        rig.report(cid, d, "confirmed")
+    rig.tick()
+    assert len(rig.jobs()) == 20 and rig.status(cid)["wave"] == 1
+    rig.engine.resume(cid)                           # operator accepts the two failures
+    assert len(rig.jobs()) == 40 and rig.status(cid)["state"] == "running"
+
+
+def test_failure_count_threshold_and_a_broken_wave_stop_the_next_wave(rig_factory):
+    rig = rig_factory(50)
+    cid = rig.create(waves=[10, 100], max_failures=3, max_failure_rate=None)
+    wave1 = rig.jobs()
+    assert len(wave1) == 5
+    for d in wave1[:2]:
+        rig.report(cid, d, "failed", "stalled")
+    rig.tick()
+    # max_failures not reached, but with 95 % needed, 2 failures out of 5 already doom wave 1.
+    status = rig.status(cid)
+    assert status["state"] == "paused" and "wave 1 cannot reach 95% success: 2 of 5 devices failed" in status["reason"]
+    assert len(rig.jobs()) == 5
+    rig.engine.resume(cid)
+    for d in wave1[2:]:
+        rig.report(cid, d, "rolled_back")
+    rig.tick()
+    status = rig.status(cid)
+    assert status["state"] == "paused" and "3 devices failed (limit 3)" in status["reason"]
+    assert len(rig.jobs()) == 5 and status["waves"][0]["failed"] == 5
+
+
+def test_concurrent_downloads_are_capped(rig_factory):
+    rig = rig_factory(10)
+    cid = rig.create(waves=[100], max_concurrent=3, success_rate=50)
+    assert len(rig.jobs()) == 3
+    first = rig.jobs()
+    rig.report(cid, first[0], "downloading")
+    rig.report(cid, first[1], "installing")
+    rig.tick()
+    assert len(rig.jobs()) == 3
+    rig.report(cid, first[0], "confirmed")
+    rig.tick()
+    assert len(rig.jobs()) == 4
+    rig.report(cid, first[1], "failed")
+    rig.report(cid, first[2], "refused")
+    rig.tick()
+    assert len(rig.jobs()) == 6
+    assert rig.status(cid)["totals"]["active"] == 3
+
+
+def test_jobs_start_only_inside_the_maintenance_window(rig_factory):
+    rig = rig_factory(4)
+    rig.now = 1_700_000_000_000 - (22 * 3600 + 13 * 60 + 20) * 1000 + 30 * 60 * 1000   # 00:30 UTC
+    cid = rig.create(waves=[100], window="01:00-03:00", tz="UTC")
+    rig.tick(29 * 60 * 1000)            # 00:59
+    assert rig.jobs() == [] and rig.status(cid)["totals"]["pending"] == 4
+    rig.tick(60 * 1000)                  # 01:00
+    assert len(rig.jobs()) == 4
+    assert in_window("23:00-02:00", "UTC", T0 - (22 * 3600 + 13 * 60 + 20) * 1000 + 23 * 3600 * 1000)
+    assert in_window("23:00-02:00", "UTC", T0 - (22 * 3600 + 13 * 60 + 20) * 1000 + 90 * 60 * 1000)
+    assert not in_window("23:00-02:00", "UTC", T0 - (22 * 3600 + 13 * 60 + 20) * 1000 + 2 * 3600 * 1000)
+    # Asia/Kolkata is UTC+05:30: 20:00 UTC is 01:30 there.
+    assert in_window("01:00-03:00", "Asia/Kolkata", T0 - (22 * 3600 + 13 * 60 + 20) * 1000 + 20 * 3600 * 1000)
+
+
+def test_a_device_that_stops_acking_payments_after_updating_is_a_failure(rig_factory):
+    rig = rig_factory(2)
+    cid = rig.create(waves=[100], ack_timeout_s=30, max_failures=1, soak_s=600)
+    quiet, fine = sorted(rig.jobs())
+    for d in (quiet, fine):
+        rig.report(cid, d, "confirmed")
+    confirmed_at = rig.now
+    # A payment before the update, never acked, does not count against the new version.
+    rig.store.record_send(quiet, 100, "T-before", confirmed_at - 5000)
+    rig.store.record_send(quiet, 100, "T-after", confirmed_at + 1000)
+    rig.store.record_send(fine, 100, "T-fine", confirmed_at + 1000)
+    rig.store.add_ack(fine, {"txn": "T-fine", "status": "announced", "reason": "", "rx": None, "play": None,
+                             "done": None}, confirmed_at + 1500)
+    rig.tick(30_000)                     # 29 s after the payment: still within the timeout
+    assert rig.status(cid)["state"] == "running"
+    rig.tick(1_000)
+    status = rig.status(cid)
+    states = {d["device"]: d for d in status["devices"]}
+    assert states[quiet]["state"] == "stopped_acking" and "payment T-after not acked" in states[quiet]["reason"]
+    assert states[fine]["state"] == "confirmed"
+    assert status["state"] == "paused" and "1 devices failed" in status["reason"]
+    rig.report(cid, quiet, "confirmed")   # a late report does not undo the cloud's verdict
+    assert rig.status(cid)["totals"]["failed"] == 1
+
+
+def test_abort_cancels_devices_still_downloading_only(rig_factory):
+    rig = rig_factory(6)
+    cid = rig.create(waves=[100], max_concurrent=3)
+    a, b, c = rig.jobs()
+    rig.report(cid, a, "downloading")
+    rig.report(cid, b, "confirmed")
+    rig.engine.abort(cid)
+    assert sorted(rig.cancels()) == sorted([a, c])
+    assert rig.sent[-1][1] == {"campaign": cid, "cancel": True}
+    status = rig.status(cid)
+    assert status["state"] == "aborted"
+    assert status["waves"][0]["states"] == {"cancelled": 5, "confirmed": 1}
+    rig.tick()
+    assert len(rig.jobs()) == 3
+    rig.report(cid, a, "downloading")     # in flight before the cancel: ignored
+    assert rig.status(cid)["waves"][0]["states"]["cancelled"] == 5
+    with pytest.raises(Rejected, match="already aborted"):
+        rig.engine.abort(cid)
+    with pytest.raises(Rejected, match="is aborted"):
+        rig.engine.resume(cid)
+
+
+def test_stalled_devices_time_out_and_free_their_slot(rig_factory):
+    rig = rig_factory(2)
+    cid = rig.create(waves=[100], max_concurrent=1, stall_timeout_s=60, max_failure_rate=None,
+                     success_rate=50)
+    [first] = rig.jobs()
+    rig.report(cid, first, "downloading")
+    rig.tick(59_000)
+    assert rig.jobs() == [first]
+    rig.tick(1_000)
+    states = {d["device"]: d["state"] for d in rig.status(cid)["devices"]}
+    assert states[first] == "timed_out" and len(rig.jobs()) == 2
+
+
+def test_jobs_wait_while_the_broker_is_unreachable(rig_factory):
+    rig = rig_factory(2)
+    rig.connected = False
+    cid = rig.create(waves=[100])
+    assert rig.jobs() == [] and rig.status(cid)["totals"]["pending"] == 2
+    rig.connected = True
+    rig.tick()
+    assert len(rig.jobs()) == 2
+
+
+def test_targets_follow_model_version_and_explicit_devices(rig_factory):
+    rig = rig_factory(4)
+    rig.campaign_store.set_profile("sb-0002", None, {"firmware": "2.0.0"}, T0)   # already updated
+    rig.campaign_store.set_profile("sb-0003", "soundbox-esp32", None, T0)        # another model
+    cid = rig.create(waves=[100])
+    assert sorted(d["device"] for d in rig.status(cid)["devices"]) == ["sb-0001", "sb-0004"]
+    rig.engine.abort(cid)
+    cid = rig.create(waves=[100], target={"versions": ["1.0.0"], "devices": ["sb-0004"]})
+    assert [d["device"] for d in rig.status(cid)["devices"]] == ["sb-0004"]
+    rig.engine.abort(cid)
+    with pytest.raises(Rejected, match="unknown device sb-0099"):
+        rig.create(target={"devices": ["sb-0099"]})
+    with pytest.raises(Rejected, match="no device matches"):
+        rig.create(target={"versions": ["0.9.0"]})
+
+
+def test_campaign_state_survives_a_restart(rig_factory, tmp_path):
+    rig = rig_factory(3)
+    cid = rig.create(waves=[100], max_concurrent=2)
+    first = rig.jobs()
+    rig.report(cid, first[0], "confirmed")
+    again = Campaigns(CampaignStore(tmp_path / "c.db"), rig.artifacts, rig._publish, clock=lambda: rig.now / 1000)
+    try:
+        again.tick(rig.now + 1000)
+        assert len(rig.jobs()) == 3 and again.status(cid)["totals"]["succeeded"] == 1
+    finally:
+        again.store.close()

