@@ -18,16 +18,10 @@ import sys
 import tempfile
 import time
 
+from soundbox_sim.worker import rss_kib
+
 VARIANTS = (("plain TCP", "plain", 0), ("mTLS, asyncio default buffer", "tls", 256 * 1024),
             ("mTLS, 16 KiB buffer (simulator)", "tls", 16 * 1024))
-
-
-def rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def pct(values, p):

@@ -5,9 +5,9 @@ can ask the payments and acks tables whether an updated device still acks paymen
 """
 import json
 import sqlite3
-import threading
 
 from soundbox_cloud.errors import CloudError
+from soundbox_cloud.store import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS device_profiles (
@@ -34,27 +34,14 @@ CAMPAIGN_FIELDS = ("wave", "state", "reason", "override_wave", "base_failures", 
 DEVICE_FIELDS = ("state", "reason", "have", "total", "job_ms", "status_ms", "confirmed_ms")
 
 
-class CampaignStore:
+class CampaignStore(Database):
     def __init__(self, path):
-        self.path = str(path)
-        self._lock = threading.Lock()
+        super().__init__(path, SCHEMA)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
             if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'payments'").fetchone():
                 self._db.execute(PAYMENTS_INDEX)
         except sqlite3.Error as e:
             raise CloudError("cannot open database %s: %s" % (self.path, e)) from None
-
-    def close(self):
-        with self._lock:
-            self._db.close()
-
-    def _all(self, sql, args=()):
-        with self._lock:
-            return [dict(row) for row in self._db.execute(sql, args)]
 
     def _exec(self, sql, args=()):
         with self._lock:

@@ -38,17 +38,19 @@ LATENCIES = {
 LATENCY_COLUMNS = ", ".join("%s AS %s" % (sql, name) for name, sql in LATENCIES.items())
 
 
-class Store:
-    def __init__(self, path):
+class Database:
+    """One SQLite connection (WAL) shared by the paho thread and the HTTP threads; the lock
+    serialises it. Subclasses name their tables in `schema`."""
+
+    def __init__(self, path, schema):
         self.path = str(path)
         self._lock = threading.Lock()
         try:
-            # One connection shared by the paho thread and the HTTP threads; the lock serialises it.
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=5.0)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+            self._db.executescript(schema)
         except sqlite3.Error as e:
             raise CloudError("cannot open database %s: %s" % (self.path, e)) from None
 
@@ -63,6 +65,13 @@ class Store:
     def _one(self, sql, args=()):
         rows = self._all(sql, args)
         return rows[0] if rows else None
+
+
+class Store(Database):
+    """Devices, payments and acks."""
+
+    def __init__(self, path):
+        super().__init__(path, SCHEMA)
 
     # devices
 

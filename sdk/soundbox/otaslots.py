@@ -18,11 +18,15 @@ Every write that matters goes through _write_file / _write_at / _rename, whole
 files by rename, so a power cut leaves the old or the new state, never half.
 """
 
+import binascii
 import hashlib
 import json
 import os
 
+from soundbox.storage import makedirs
+
 STAGE = "ota_stage.bin"
+SIM_IMAGE_MAGIC = b"SBSIM1\n"  # a simulator firmware image starts with this, then a JSON header line
 BLOCK = 4096  # read size when hashing a staged artifact
 
 
@@ -99,7 +103,7 @@ class FileSlots:
                     break
                 h.update(block)
                 left -= len(block)
-        return "".join("%02x" % b for b in h.digest())
+        return _hex(h.digest())
 
     def read_staged(self, offset, n):
         with open(self.root + "/" + STAGE, "rb") as f:
@@ -144,9 +148,9 @@ class FileSlots:
         _rmtree(directory)
         for entry in manifest["files"]:
             path = directory + "/" + entry["path"]
-            _makedirs(path[:path.rfind("/")])
+            makedirs(path[:path.rfind("/")])
             body = self.read_staged(entry["offset"], entry["size"])
-            if "".join("%02x" % b for b in hashlib.sha256(body).digest()) != entry["sha256"]:
+            if _hex(hashlib.sha256(body).digest()) != entry["sha256"]:
                 raise OSError("file %s does not match the manifest" % entry["path"])
             self._write_file(path, body)
 
@@ -190,10 +194,10 @@ class FileSlots:
                 head = f.read(256)
         except OSError:
             return None
-        if not head.startswith(b"SBSIM1\n"):
+        if not head.startswith(SIM_IMAGE_MAGIC):
             return None
         try:
-            return json.loads(head[7:].split(b"\n", 1)[0])
+            return json.loads(head[len(SIM_IMAGE_MAGIC):].split(b"\n", 1)[0])
         except ValueError:
             return None
 
@@ -251,7 +255,7 @@ class FileSlots:
 
     def _install_voice(self, manifest):
         name = manifest["name"]
-        _makedirs(self.voice_dir)
+        makedirs(self.voice_dir)
         if _exists(self._pack(name)):
             self._rename(self._pack(name), self._pack(name) + ".old")
         self._rename(self.root + "/" + STAGE, self._pack(name))
@@ -260,12 +264,8 @@ class FileSlots:
         self._write_json("voice.json", versions)
 
 
-def _makedirs(path):
-    parts = path.split("/")
-    for i in range(1, len(parts) + 1):
-        sub = "/".join(parts[:i])
-        if sub and not _exists(sub):
-            os.mkdir(sub)
+def _hex(digest):
+    return binascii.hexlify(digest).decode()
 
 
 def _rmtree(path):

@@ -11,7 +11,7 @@ import os
 class FileStorage:
     def __init__(self, root):
         self.root = root
-        _makedirs(root)
+        makedirs(root)
 
     def _path(self, name):
         return self.root + "/" + name
@@ -51,7 +51,8 @@ class MemoryStorage:
         self.files[name] = self.files.get(name, b"") + data
 
 
-def _makedirs(path):
+def makedirs(path):
+    """mkdir -p (MicroPython's os has no makedirs)."""
     parts = path.split("/")
     for i in range(1, len(parts) + 1):
         sub = "/".join(parts[:i])

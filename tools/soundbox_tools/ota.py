@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from soundbox import otamanifest
+from soundbox.otaslots import SIM_IMAGE_MAGIC
 
 CHUNK_SIZE = 4096
 EXPIRES_DAYS = 30
 MODELS = ("soundbox-sim", "soundbox-esp32", "soundbox-esp32s3")
-SIM_IMAGE_MAGIC = b"SBSIM1\n"
 
 
 class OtaError(Exception):
@@ -123,17 +123,6 @@ def sim_image(version, size, boot="ok", audio="ok"):
     return header + filler[:size - len(header)]
 
 
-def read_sim_image_header(head):
-    """The header dict of a simulator image's first bytes, or None."""
-    if not head.startswith(SIM_IMAGE_MAGIC):
-        return None
-    line = head[len(SIM_IMAGE_MAGIC):].split(b"\n", 1)[0]
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None
-
-
 def manifest_for(data, *, kind, name, version, counter, model, chunk_size=CHUNK_SIZE, expires=None,
                  files=None, trust=None):
     if kind not in otamanifest.KINDS:
@@ -191,8 +180,9 @@ def verify(envelope_path, trusted_path, data_path=None, model=None, now=None):
         raise OtaError("refused: %s" % e)
     if data_path is None:
         data_path = str(envelope_path).replace(".manifest.json", ".bin")
-    data = Path(data_path).read_bytes() if os.path.exists(data_path) else None
-    if data is None:
+    try:
+        data = Path(data_path).read_bytes()
+    except FileNotFoundError:
         raise OtaError("no artifact at %s" % data_path)
     if len(data) != manifest["size"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
         raise OtaError("refused: %s does not match the manifest's size and sha256" % data_path)
