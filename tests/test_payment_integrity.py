@@ -104,12 +104,20 @@ class RecordingSink:
         self.played.append((name, " ".join(tokens)))
 
 
+class StuckSink(RecordingSink):
+    """A speaker that starts every announcement and never finishes one."""
+
+    async def play(self, tokens, name=None):
+        self.played.append((name, " ".join(tokens)))
+        await asyncio.Event().wait()
+
+
 class Box:
     """One real Soundbox app (sb-0001) on SimHal, on an event loop in a background thread."""
 
-    def __init__(self, broker, state_dir, identity_dir, trusted=True, freshness_s=None):
+    def __init__(self, broker, state_dir, identity_dir, trusted=True, freshness_s=None, sink=None):
         self.clock = SwitchableClock(trusted)
-        self.sink = RecordingSink()
+        self.sink = sink or RecordingSink()
         self.logs = []
         config = {"device_id": "sb-0001", "broker_host": broker.host, "broker_port": broker.port,
                   "keepalive": 5, "identity": str(identity_dir)}
@@ -184,7 +192,7 @@ def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_th
     # Power cycle while the clock is still unset: the held payments come back from flash.
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False, freshness_s=60)
     try:
-        assert [h[0] for h in box.app.held] == ["H-FRESH", "H-OLD"]
+        assert [h[0] for h in box.app.held.entries] == ["H-FRESH", "H-OLD"]
         time.sleep(1.5)
         assert box.played() == [] and len(desk.acks_for("H-OLD")) == 0
         box.clock.is_trusted = True  # NTP synced
@@ -199,10 +207,50 @@ def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_th
         summary = " ".join(voice.offline_summary_tokens(1, 700, "en-IN"))
         assert box.played() == [("H-FRESH", " ".join(voice.announcement_tokens(25000, "en-IN"))),
                                 (firmware.SUMMARY_NAME, summary)]
-        assert box.app.held == []
+        assert box.app.held.entries == []
     finally:
         box.stop()
     assert json.loads((tmp_path / "state" / firmware.HELD_FILE).read_text()) == []
+
+
+@pytest.mark.parametrize("down_s", [0, 3])
+def test_payments_whose_words_a_restart_cut_short_are_said_or_summarised_after_it(
+        broker, tmp_path, pki, key, desk, down_s):
+    """Accepted (in the ledger, PUBACKed) but not said when the box went down: at the next
+    start each is said if still fresh, else rolled into the offline summary; acked once."""
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), freshness_s=2, sink=StuckSink())
+    try:
+        for txn, amount in (("U-1", 100), ("U-2", 250), ("U-3", 5000)):
+            desk.publish("sb-0001", signed(key, "sb-0001", txn, amount))
+        # U-1 is playing, U-2 and U-3 wait behind it; all three are accepted.
+        assert eventually(lambda: len(box.app.unsaid) == 3, 5), box.logs
+        assert box.sink.played == [("U-1", " ".join(voice.announcement_tokens(100, "en-IN")))]
+    finally:
+        box.stop()  # mid-announcement: as a power cut would, it leaves them unsaid
+    assert desk.acks == []
+    time.sleep(down_s)  # with 3 s down they are older than the 2 s limit when the box is back
+
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), freshness_s=2)
+    try:
+        assert eventually(lambda: len(box.app.unsaid) == 0 and len(box.played()) >= 1, 10), (box.logs, box.app.unsaid.entries, box.sink.played, desk.acks)
+        for txn in ("U-1", "U-2", "U-3"):
+            desk.ack(txn)
+        time.sleep(0.5)
+        statuses = {a["txn"]: a["status"] for a in desk.acks}
+        assert len(desk.acks) == 3  # one ack each
+        if down_s:
+            assert statuses == {"U-1": "stale", "U-2": "stale", "U-3": "stale"}
+            assert eventually(lambda: box.played(firmware.SUMMARY_NAME), 5)
+            assert box.played() == [(firmware.SUMMARY_NAME, " ".join(voice.offline_summary_tokens(3, 5350, "en-IN")))]
+        else:
+            assert statuses == {"U-1": "announced", "U-2": "announced", "U-3": "announced"}
+            assert [p[0] for p in box.played()] == ["U-1", "U-2", "U-3"]  # in order, each once
+        desk.publish("sb-0001", signed(key, "sb-0001", "U-2", 250))  # the cloud resends one
+        assert eventually(lambda: len(desk.acks_for("U-2")) == 2, 5)
+        assert desk.acks_for("U-2")[1]["status"] == "duplicate"
+    finally:
+        box.stop()
+    assert json.loads((tmp_path / "state" / firmware.UNSAID_FILE).read_text()) == []
 
 
 def test_a_full_hold_acks_failed_and_records_nothing(broker, tmp_path, pki, key, desk, monkeypatch):
@@ -228,13 +276,13 @@ def test_a_damaged_hold_file_loses_only_what_is_unreadable(broker, tmp_path, pki
     (tmp_path / "state" / firmware.HELD_FILE).write_bytes(content)
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
     try:
-        kept = [h[0] for h in box.app.held]
+        kept = [h[0] for h in box.app.held.entries]
     finally:
         box.stop()
     if content.startswith(b"["):
         assert kept == ["ok-1"]
     else:
-        assert kept == [] and any("held payments lost" in line for line in box.logs)
+        assert kept == [] and any("held.json unreadable, its payments lost" in line for line in box.logs)
 
 
 def test_without_its_payment_key_the_box_announces_nothing(broker, tmp_path, pki, key, desk):

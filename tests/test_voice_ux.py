@@ -16,6 +16,7 @@ import pytest
 
 from soundbox import voice
 from soundbox_fw import app as firmware
+from soundbox_fw import stored
 from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import TimingSink
 from soundbox_sim.hal import SimHal
@@ -190,7 +191,7 @@ def test_few_waiting_payments_are_said_one_by_one(broker, tmp_path, pki, desk):
 def test_volume_command_and_keys_persist_and_say_the_ends(broker, tmp_path, pki, console):
     box = Box(broker, tmp_path / "state", pki)
     try:
-        assert box.sink.volume == firmware.DEFAULT_VOLUME  # applied at start
+        assert box.sink.volume == stored.DEFAULT_VOLUME  # applied at start
         assert console.send("sb-0001", {"cmd": "volume", "level": 5}) == {"cmd": "volume", "ok": True, "reason": ""}
         assert box.sink.volume == 5
         assert eventually(lambda: box.said("volume_max") == [("volume_max", "maximum volume")])
@@ -257,7 +258,10 @@ def test_replay_says_only_announced_payments_and_long_press_says_today(broker, t
         desk.publish("sb-0001", forged)
         assert desk.ack("P-2")["status"] == "invalid"
         box.press("replay")
-        assert eventually(lambda: box.said("replay") == [("replay", "received two hundred fifty rupees")])
+        local = (desk.ack("P-1")["rx"] // 60000 + 330) % 1440  # received at, India time, in minutes
+        words = " ".join(voice.replay_tokens(1, 25000, local // 60, local % 60))
+        assert words.startswith("received two hundred fifty rupees at ")
+        assert eventually(lambda: box.said("replay") == [("replay", words)])
         assert console.send("sb-0001", {"cmd": "replay"})["ok"] is True
         assert eventually(lambda: len(box.said("replay")) == 2)
         desk.publish("sb-0001", signed(key, "sb-0001", "P-3", 150))
@@ -278,6 +282,26 @@ def test_replay_says_only_announced_payments_and_long_press_says_today(broker, t
 
 
 # ---- 5. health prompts -----------------------------------------------------------------
+
+def test_plugging_in_the_charger_is_said_and_no_network_wins_over_server_unreachable(
+        broker, tmp_path, pki, monkeypatch):
+    monkeypatch.setattr(firmware, "HEALTH_POLL_S", 0.1)
+    monkeypatch.setattr(firmware, "UNREACHABLE_MS", 500)
+    box = Box(broker, tmp_path / "state", pki)
+    try:
+        box.hal.battery.level = 10
+        assert eventually(lambda: box.said("low_battery"), 5)
+        box.hal.battery.plugged = True  # on mains now: "charging", and low battery is not nagged
+        assert eventually(lambda: box.said("charging") == [("charging", "charging")], 5)
+        box.hal.network_up = lambda: False  # the WiFi is gone, so the broker is unreachable too
+        broker.stop()
+        assert eventually(lambda: box.said("no_network"), 10), box.logs
+        assert not box.said("server_unreachable")
+        broker.start()
+        assert eventually(lambda: box.app.mqtt.connected, 20), box.logs
+    finally:
+        box.stop()
+
 
 def test_server_unreachable_and_low_battery_are_said_once(broker, tmp_path, pki, monkeypatch):
     monkeypatch.setattr(firmware, "HEALTH_POLL_S", 0.1)

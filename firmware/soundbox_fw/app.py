@@ -12,6 +12,9 @@ A HAL is any object with:
                                  "volume_up" | "volume_down"
     led.show(state)              "connecting" | "online" | "offline" | "error" | "updating"
     battery.percent()            int
+    battery.charging()           optional: True while on external power
+    network_up()                 optional: False while the box has no network at all (WiFi
+                                 down), so "no network" is said instead of "server unreachable"
     log(message)
     ota                          optional: where updates land (soundbox.otaslots.FileSlots
                                  interface); without it the box takes no updates
@@ -42,8 +45,11 @@ The speaker's queue (voice UX):
   reason "merged with N-1 others";
 - at most QUEUE_LIMIT payments wait; then the handler waits, which delays the
   PUBACK (the broker keeps the payment; nothing is dropped);
-- the replay key says the last announcement again (only announced payments, in the
-  current language); a long press says today's count and total (local day,
+- a payment is written to flash (unsaid.json) before it is queued and taken off once
+  said, so one queued or playing when the power is cut is judged again at the next
+  start: said then if still fresh, else put in the offline summary, and acked either way;
+- the replay key says the last announcement again with the time it was received (only
+  announced payments, in the current language); a long press says today's count and total (local day,
   announced and stale payments, kept on flash); the volume keys step 1..5 and say
   "minimum/maximum volume" at the ends.
 Commands on sb/<id>/cmd (QoS 1, JSON), answered on sb/<id>/cmdack with
@@ -64,6 +70,7 @@ from soundbox import VERSION, payment, tls, voice
 from soundbox.ledger import Ledger
 from soundbox.mqttclient import Client
 from soundbox.mqttsession import Session
+from soundbox_fw.stored import DAY_MS, VOLUME_LEVELS, Backlog, Payments, Settings, Tally
 
 # Announcements waiting to play. When full, the handler waits before taking more,
 # which delays the PUBACK: the broker keeps the payment, nothing is dropped.
@@ -75,6 +82,7 @@ FRESHNESS_S = 120  # an older payment is not announced on its own: the customer 
 # and not recorded, so the cloud can send them again later.
 HOLD_LIMIT = 32
 HELD_FILE = "held.json"
+UNSAID_FILE = "unsaid.json"  # accepted payments whose words were not said yet
 CLOCK_POLL_S = 1
 # The offline summary is said this long after the last stale payment arrived, so a
 # backlog the broker hands over in a burst becomes one announcement.
@@ -85,12 +93,7 @@ MERGE_ABOVE = 3
 MERGED_NAME = "merged"  # the sink's name for it: "merged <txn> <txn> ..." (txns have no spaces)
 REPLAY_NAME = "replay"
 TODAY_NAME = "today"
-SETTINGS_FILE = "settings.json"
-TODAY_FILE = "today.json"
-VOLUME_LEVELS = 5
-DEFAULT_VOLUME = 3
-TZ_OFFSET_MIN = 330  # India Standard Time: "today" is the merchant's day
-DAY_MS = 86400000
+TZ_OFFSET_MIN = 330  # India Standard Time: "today" and replayed times are the merchant's
 HEALTH_POLL_S = 5  # how often the battery and the link are looked at
 UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
 LOW_BATTERY_PERCENT = 15
@@ -103,14 +106,16 @@ class Soundbox:
         self.hal = hal
         self.device_id = config["device_id"]
         self.prefix = "sb/%s/" % self.device_id
-        self.ledger = Ledger(hal.storage)
+        storage, log = hal.storage, hal.log
+        self.ledger = Ledger(storage)
         # [(txn, tokens, rx_ms, amount, name)] in arrival order; txn None for what is not a
-        # payment (offline summary, replay, today, volume prompt)
+        # payment (offline summary, replay, today, volume prompt); the offline summary's
+        # rx_ms is the count of payments it says
         self.pending = []
-        self.last_said = None  # (count, total paise) of the last announcement, for replay
-        self.lang, self.volume = self._load_settings(config.get("lang", "en-IN"))
+        self.last_said = None  # (count, total paise, wall ms received) of the last announcement
+        self.settings = Settings(storage, config.get("lang", "en-IN"), voice.LANGUAGES, log)
         self.tz_offset_ms = int(config.get("tz_offset_min", TZ_OFFSET_MIN)) * 60000
-        self.today = self._load_today()  # [local day number, count, total paise]
+        self.tally = Tally(storage, self.tz_offset_ms, log)
         self._offline_since = None  # monotonic ms the link was last lost (or the box started)
         self._prompted = {}  # prompt name -> monotonic ms when last said
         self._wake = asyncio.Event()
@@ -124,10 +129,19 @@ class Soundbox:
         self.key_path = "%s/payment.key" % (config.get("identity") or self.identity or "/certs")
         self.payment_key = self._load_payment_key()
         self.freshness_ms = int(config.get("freshness_s", FRESHNESS_S) * 1000)
-        self.held = self._load_held()  # [[txn, amount, ts, rx]] waiting for a trusted clock
+        self.held = Payments(storage, HELD_FILE, log)  # verified, waiting for a trusted clock
+        self.unsaid = Payments(storage, UNSAID_FILE, log)  # accepted, words not said yet
+        self.backlog = Backlog(storage, log)  # stale, acked, their summary not said yet
+        # Judged before a restart cut their words short: judged again by age, first in line.
+        self._recovered = list(self.unsaid.entries)
+        for txn, amount, ts, rx in self._recovered:
+            if txn not in self.ledger:  # the power failed between the two writes
+                self.ledger.add(txn)
+                self.tally.count(amount, ts, hal.clock.wall_ms())
         self._held_added = asyncio.Event()
-        self.offline_count = 0  # stale payments not yet summarised, and their total
-        self.offline_total = 0
+        # Stale payments not yet on the speaker's queue (the backlog also counts queued ones).
+        self.offline_count = self.backlog.count
+        self.offline_total = self.backlog.total
         self._summary_due = 0  # monotonic ms
         self._stale_added = asyncio.Event()
         offline = self._status("offline")
@@ -156,13 +170,15 @@ class Soundbox:
             # Found before any network traffic; the client keeps checking at each retry.
             self.hal.log("tls: identity incomplete: missing %s in %s"
                          % (", ".join(tls.missing_files(self.identity)), self.identity))
-            self._trouble("not_registered")
+            self._prompt("not_registered")
         if self.payment_key is None:
-            self._trouble("not_registered")  # without its key the box can verify no payment
+            self._prompt("not_registered")  # without its key the box can verify no payment
         self._tasks = [asyncio.create_task(self._player()), asyncio.create_task(self._buttons()),
                        asyncio.create_task(self._release_held()),
                        asyncio.create_task(self._offline_summaries()),
                        asyncio.create_task(self._health())]
+        if self._recovered:
+            self._held_added.set()
         if self.updater is not None:
             self._tasks.append(asyncio.create_task(self.updater.run()))
         try:
@@ -199,7 +215,7 @@ class Soundbox:
             self._offline_since = self.hal.clock.monotonic_ms()
         refused = self.mqtt.refused
         if refused is not None and refused.permanent:
-            self._trouble("not_registered")  # bad credentials / not authorised: retrying won't help
+            self._prompt("not_registered")  # bad credentials / not authorised: retrying won't help
         else:
             self.hal.led.show("offline")
 
@@ -234,29 +250,38 @@ class Soundbox:
             self.hal.log("payment %s: bad MAC, not announced" % note.txn)
             await self._ack(note.txn, payment.INVALID, "bad MAC", rx)
             return
+        if note.txn in self.unsaid:
+            await self._ack(note.txn, payment.DUPLICATE, "already received, to be announced", rx)
+            return
         if note.txn in self.ledger:
             await self._ack(note.txn, payment.DUPLICATE, "already announced", rx)
             return
-        if self._is_held(note.txn):
+        if note.txn in self.held:
             await self._ack(note.txn, payment.DUPLICATE, "already received, waiting for the clock", rx)
             return
-        if self.held or not self.hal.clock.trusted():
+        if len(self.held) or self._recovered or not self.hal.clock.trusted():
             await self._hold(note, rx)  # behind those already held: keep arrival order
             return
         await self._judge(note.txn, note.amount, note.ts, rx)
 
-    async def _judge(self, txn, amount, ts, rx):
-        """Announce, summarise or refuse an authentic, unseen payment by its age (trusted clock)."""
-        verdict = payment.age_verdict(ts, self.hal.clock.wall_ms(), self.freshness_ms)
-        if verdict == payment.AHEAD:
+    async def _judge(self, txn, amount, ts, rx, recovered=False):
+        """Announce, summarise or refuse an authentic, unseen payment by its age (trusted clock).
+        recovered: accepted before a restart cut its words short (in the ledger and unsaid)."""
+        now = self.hal.clock.wall_ms()
+        verdict = payment.age_verdict(ts, now, self.freshness_ms)
+        if verdict == payment.AHEAD and not recovered:
             await self._ack(txn, payment.INVALID, "ts is %d s ahead of the device clock"
-                            % ((ts - self.hal.clock.wall_ms()) // 1000), rx)
+                            % ((ts - now) // 1000), rx)
             return
         if verdict == payment.STALE:
             if self.offline_total + amount > voice.MAX_TOTAL_PAISE:
                 self._queue_summary()  # the summary's total must stay sayable
-            self.ledger.add(txn)  # a replay of it is then a duplicate
-            self._count_today(amount, ts)
+            self.backlog.add(amount)  # before it leaves unsaid: a power cut may count it twice, never lose it
+            if recovered:
+                self.unsaid.remove((txn,))
+            else:
+                self.ledger.add(txn)  # a replay of it is then a duplicate
+                self.tally.count(amount, ts, now)
             self.offline_count += 1
             self.offline_total += amount
             self._summary_due = self.hal.clock.monotonic_ms() + SUMMARY_DEBOUNCE_MS
@@ -269,8 +294,10 @@ class Soundbox:
         while len(self.pending) >= QUEUE_LIMIT:
             self._room.clear()
             await self._room.wait()
-        self.ledger.add(txn)  # before playing: a reboot mid-announcement never repeats it
-        self._count_today(amount, ts)
+        if not recovered:
+            self.unsaid.add(txn, amount, ts, rx)  # first: a power cut from here on loses nothing
+            self.ledger.add(txn)
+            self.tally.count(amount, ts, self.hal.clock.wall_ms())
         self.pending.append((txn, tokens, rx, amount, txn))
         self._wake.set()
 
@@ -281,50 +308,31 @@ class Soundbox:
             await self._ack(note.txn, payment.FAILED, "clock not set and %d payments already held: send again later"
                             % HOLD_LIMIT, rx)
             return
-        self.held.append([note.txn, note.amount, note.ts, rx])
-        self._save_held()  # before the PUBACK: a reboot keeps it
+        self.held.add(note.txn, note.amount, note.ts, rx)  # before the PUBACK: a reboot keeps it
         if not self.hal.clock.trusted():  # else it only waits behind held ones being judged
             self.hal.log("payment %s: clock not trusted yet, held (%d waiting)" % (note.txn, len(self.held)))
-            self._trouble("clock_not_set")
+            self._prompt("clock_not_set")
         self._held_added.set()
 
-    def _is_held(self, txn):
-        for entry in self.held:
-            if entry[0] == txn:
-                return True
-        return False
-
-    def _load_held(self):
-        raw = self.hal.storage.read(HELD_FILE)
-        if not raw:
-            return []
-        try:
-            entries = json.loads(raw)
-        except (ValueError, UnicodeError):
-            entries = None
-        if type(entries) is not list:
-            self.hal.log("payment: %s unreadable, held payments lost" % HELD_FILE)
-            return []
-        return [e for e in entries if type(e) is list and len(e) == 4 and payment.valid_txn(e[0])
-                and payment.amount_problem(e[1]) is None and type(e[2]) is int and type(e[3]) is int]
-
-    def _save_held(self):
-        self.hal.storage.write(HELD_FILE, json.dumps(self.held).encode())
-
     async def _release_held(self):
+        """Judge, once the clock is trusted, what waits: payments a restart interrupted,
+        then held ones, in that order (the order they arrived in)."""
         clock = self.hal.clock
         while True:
-            while not self.held:
+            while not len(self.held) and not self._recovered:
                 self._held_added.clear()
                 await self._held_added.wait()
             while not clock.trusted():
                 await asyncio.sleep(CLOCK_POLL_S)
-            while self.held:
-                txn, amount, ts, rx = self.held[0]
+            while self._recovered:
+                txn, amount, ts, rx = self._recovered[0]
+                await self._judge(txn, amount, ts, rx, recovered=True)
+                self._recovered.pop(0)
+            while len(self.held):
+                txn, amount, ts, rx = self.held.entries[0]
                 if txn not in self.ledger:  # it is, if power failed between judging and saving
                     await self._judge(txn, amount, ts, rx)
-                self.held.pop(0)
-                self._save_held()
+                self.held.pop_first()
 
     # ---- the offline summary ------------------------------------------------------
 
@@ -338,15 +346,17 @@ class Soundbox:
             tokens = voice.offline_summary_tokens(count, total, self.lang)
         except Exception as e:  # the payments are acked already; only the words are lost
             self.hal.log("offline summary of %d payments failed: %r" % (count, e))
+            self.backlog.said(count, total)
             return
-        self.pending.append((None, tokens, None, total, SUMMARY_NAME))  # may pass QUEUE_LIMIT by this one
+        self.pending.append((None, tokens, count, total, SUMMARY_NAME))  # may pass QUEUE_LIMIT by this one
         self._wake.set()
 
     async def _offline_summaries(self):
         clock = self.hal.clock
         while True:
-            self._stale_added.clear()
-            await self._stale_added.wait()
+            if not self.offline_count:
+                self._stale_added.clear()
+                await self._stale_added.wait()
             # Each stale arrival moves the due time on; a fresh payment may say it earlier.
             while self.offline_count and clock.monotonic_ms() < self._summary_due:
                 await asyncio.sleep((self._summary_due - clock.monotonic_ms()) / 1000)
@@ -394,18 +404,29 @@ class Soundbox:
             except Exception as e:  # a sink failure must not stop the box
                 self._playing = False
                 self.hal.log("audio failed for %s: %r" % (name, e))
+                self._said(batch)  # acked "failed": the cloud knows, nothing is left to say
                 for entry in batch:
                     if entry[0] is not None:
                         await self._ack(entry[0], payment.FAILED, "playback failed: %r" % (e,), entry[2], play)
                 continue
             self._playing = False
+            self._said(batch)  # before the acks: a power cut now must not say it again
             if not txns:
                 continue  # the summary's payments were acked "stale" when they arrived
             done = clock.wall_ms()
-            self.last_said = (len(txns), total)
+            self.last_said = (len(txns), total, batch[-1][2])
             reason = "merged with %d others" % (len(txns) - 1) if len(txns) > 1 else ""
             for entry in batch:
                 await self._ack(entry[0], payment.ANNOUNCED, reason, entry[2], play, done)
+
+    def _said(self, batch):
+        """Take what was just said (or failed to be) off the flash's to-say lists."""
+        txns = [e[0] for e in batch if e[0] is not None]
+        if txns:
+            self.unsaid.remove(txns)
+        for e in batch:
+            if e[4] == SUMMARY_NAME:
+                self.backlog.said(e[2], e[3])
 
     def _say(self, tokens, name):
         """Queue something that is not a payment behind what is already waiting."""
@@ -420,11 +441,9 @@ class Soundbox:
         """Say the last announcement again; False when nothing was announced yet."""
         if self.last_said is None:
             return False
-        count, total = self.last_said
-        if count == 1:
-            tokens = voice.announcement_tokens(total, self.lang)
-        else:
-            tokens = voice.merged_tokens(count, total, self.lang)
+        count, total, rx = self.last_said
+        minutes = (rx + self.tz_offset_ms) % DAY_MS // 60000  # the merchant's local time
+        tokens = voice.replay_tokens(count, total, minutes // 60, minutes % 60, self.lang)
         return self._say(tokens, REPLAY_NAME)
 
     async def _buttons(self):
@@ -433,27 +452,34 @@ class Soundbox:
             if press == "replay":
                 self._replay()
             elif press == "today":
-                day, count, total = self._today_now()
+                count, total = self.tally.now(self.hal.clock.wall_ms())
                 self._say(voice.today_tokens(count, total, self.lang), TODAY_NAME)
             elif press == "volume_up" or press == "volume_down":
                 step = 1 if press == "volume_up" else -1
                 self._set_volume(min(VOLUME_LEVELS, max(1, self.volume + step)))
 
     async def _health(self):
-        """Spoken health prompts; _trouble keeps each from nagging."""
+        """Spoken health prompts; _prompt keeps each from nagging."""
         clock = self.hal.clock
+        charging = getattr(self.hal.battery, "charging", None)
+        was_charging = None  # unknown until the first look: plugging in is what is said
         while True:
             await asyncio.sleep(HEALTH_POLL_S)
             since = self._offline_since
             if since is not None and not self.mqtt.connected and clock.monotonic_ms() - since > UNREACHABLE_MS:
-                self._trouble("server_unreachable")
+                network_up = getattr(self.hal, "network_up", None)  # None: cannot tell WiFi from server
+                self._prompt("server_unreachable" if network_up is None or network_up() else "no_network")
             try:
                 level = self.hal.battery.percent()
+                now_charging = charging() if charging is not None else False
             except Exception as e:  # a flaky ADC read must not stop the checks
                 self.hal.log("battery read failed: %r" % (e,))
                 continue
-            if level < LOW_BATTERY_PERCENT:
-                self._trouble("low_battery", led=False)
+            if now_charging and was_charging is False:
+                self._prompt("charging", led=False)
+            was_charging = now_charging
+            if level < LOW_BATTERY_PERCENT and not now_charging:
+                self._prompt("low_battery", led=False)
 
     # ---- commands from the cloud ---------------------------------------------
 
@@ -484,39 +510,27 @@ class Soundbox:
             lang = msg.get("lang")
             if not isinstance(lang, str) or lang not in voice.LANGUAGES:
                 return "unknown language %s; supported: %s" % (json.dumps(lang), ", ".join(voice.LANGUAGES))
-            self.lang = lang
-            self._save_settings()
+            self.settings.lang = lang
+            self.settings.save()
             self._apply_language()
             return None
         if cmd == "replay":
             return None if self._replay() else "nothing announced yet"
         return "unknown command %s; known: %s" % (json.dumps(cmd), ", ".join(COMMANDS))
 
-    # ---- settings and today's tally (flash) -------------------------------------
+    # ---- settings (flash) ---------------------------------------------------------
 
-    def _load_settings(self, default_lang):
-        lang, volume = default_lang, DEFAULT_VOLUME
-        raw = self.hal.storage.read(SETTINGS_FILE)
-        if raw:
-            try:
-                saved = json.loads(raw)
-            except (ValueError, UnicodeError):
-                saved = None
-            if type(saved) is dict:
-                if saved.get("lang") in voice.LANGUAGES:
-                    lang = saved["lang"]
-                if type(saved.get("volume")) is int and 1 <= saved["volume"] <= VOLUME_LEVELS:
-                    volume = saved["volume"]
-            else:
-                self.hal.log("settings: %s unreadable, defaults used" % SETTINGS_FILE)
-        return lang, volume
+    @property
+    def lang(self):
+        return self.settings.lang
 
-    def _save_settings(self):
-        self.hal.storage.write(SETTINGS_FILE, json.dumps({"lang": self.lang, "volume": self.volume}).encode())
+    @property
+    def volume(self):
+        return self.settings.volume
 
     def _set_volume(self, level):
-        self.volume = level
-        self._save_settings()
+        self.settings.volume = level
+        self.settings.save()
         self._apply_volume()
         if level == VOLUME_LEVELS:
             self._say(voice.prompt_tokens("volume_max", self.lang), "volume_max")
@@ -534,40 +548,18 @@ class Soundbox:
         if set_volume is not None:
             set_volume(self.volume)
 
-    def _day(self, wall_ms):
-        return (wall_ms + self.tz_offset_ms) // DAY_MS
-
-    def _load_today(self):
-        raw = self.hal.storage.read(TODAY_FILE)
-        try:
-            saved = json.loads(raw) if raw else None
-        except (ValueError, UnicodeError):
-            saved = None
-        if type(saved) is list and len(saved) == 3 and all(type(v) is int for v in saved):
-            return saved
-        return [0, 0, 0]
-
-    def _today_now(self):
-        """[day, count, total] for the current local day (a new day starts at zero)."""
-        day = self._day(self.hal.clock.wall_ms())
-        if self.today[0] != day:
-            return [day, 0, 0]
-        return self.today
-
-    def _count_today(self, amount, ts):
-        """Add a judged payment to today's tally if it was paid today (local time)."""
-        day = self._day(ts)
-        current = self._today_now()
-        if day != current[0]:
-            return  # a stale one from an earlier day
-        self.today = [day, current[1] + 1, current[2] + amount]
-        self.hal.storage.write(TODAY_FILE, json.dumps(self.today).encode())
-
     # ---- updates ------------------------------------------------------------
 
     def speaker_idle(self):
         """Nothing being said or waiting to be: an update may use the flash now."""
         return not self._playing and not self.pending
+
+    def update_installing(self):
+        """An update is going in and a restart follows: show it, and say it on the speaker's
+        queue so the restart waits until it has been said."""
+        self.hal.led.show("updating")
+        if self._due("updating"):
+            self._say(voice.prompt_tokens("updating", self.lang), "updating")
 
     async def restart_when_quiet(self, timeout_s=QUIET_TIMEOUT_S):
         """A planned restart (after an update): let the speaker finish what it has and the
@@ -619,14 +611,20 @@ class Soundbox:
         await self.mqtt.publish(self.prefix + "ack",
                                 payment.ack_payload(txn, status, reason, rx, play, done), 1)
 
-    def _trouble(self, prompt, led=True):
-        """Show the error LED and say the prompt, at most once per PROMPT_INTERVAL_MS."""
-        if led:
-            self.hal.led.show("error")
+    def _due(self, prompt):
+        """True (and noted) when `prompt` was not said in the last PROMPT_INTERVAL_MS."""
         now = self.hal.clock.monotonic_ms()
         last = self._prompted.get(prompt)
-        if last is None or now - last >= PROMPT_INTERVAL_MS:
-            self._prompted[prompt] = now
+        if last is not None and now - last < PROMPT_INTERVAL_MS:
+            return False
+        self._prompted[prompt] = now
+        return True
+
+    def _prompt(self, prompt, led=True):
+        """Say a health prompt (with the error LED when led), at most once per PROMPT_INTERVAL_MS."""
+        if led:
+            self.hal.led.show("error")
+        if self._due(prompt):
             asyncio.create_task(self.hal.audio.play(voice.prompt_tokens(prompt, self.lang), prompt))
 
     def _load_payment_key(self):

@@ -273,6 +273,7 @@ class Updater:
             return
         pending["stage"] = "rebooting"
         self._save_state()
+        self.app.update_installing()
         await self._status("rebooting", "", pending["campaign"], pending, pending["manifest"])
         await self.app.restart_when_quiet()
 

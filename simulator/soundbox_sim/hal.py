@@ -57,13 +57,17 @@ class RecordedLed:
 
 
 class SimBattery:
-    """A battery whose charge a test sets (`level`, percent)."""
+    """A battery whose charge (`level`, percent) and charger (`plugged`) a test sets."""
 
-    def __init__(self, level=100):
+    def __init__(self, level=100, plugged=False):
         self.level = level
+        self.plugged = plugged
 
     def percent(self):
         return self.level
+
+    def charging(self):
+        return self.plugged
 
 
 MainsBattery = SimBattery  # the old name: full unless a test says otherwise
