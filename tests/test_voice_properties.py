@@ -21,6 +21,8 @@ from soundbox.voice import (
     merged_tokens,
     offline_summary_tokens,
     prompt_tokens,
+    replay_tokens,
+    time_tokens,
     tokens,
 )
 
@@ -220,6 +222,95 @@ def test_summaries_use_only_pack_tokens(count, total, lang):
     pack = set(TOKENS[lang])
     assert set(merged_tokens(count, total, lang)) <= pack
     assert set(offline_summary_tokens(count, total, lang)) <= pack
+
+
+hours = st.integers(0, 23)
+minutes = st.integers(0, 59)
+
+
+@settings(max_examples=2000)
+@given(st.sampled_from(LANGUAGES), st.integers(1, MAX_COUNT), amounts, st.integers(1, MAX_TOTAL_PAISE),
+       hours, minutes)
+@example("en-IN", 1, MAX_PAISE, MAX_TOTAL_PAISE, 0, 0)
+@example("bn", MAX_COUNT, MAX_PAISE, 1, 23, 59)
+@example("mr", 2, 1, 2, 12, 0)
+def test_replay_uses_only_pack_tokens(lang, count, paise, total, hour, minute):
+    pack = set(TOKENS[lang])
+    single = replay_tokens(1, paise, hour, minute, lang)
+    merged = replay_tokens(max(count, 2), total, hour, minute, lang)
+    assert set(single) <= pack and set(merged) <= pack
+    when = time_tokens(hour, minute, lang)
+    if lang == "en-IN":  # English says the time last, the Indian languages first
+        assert single == announcement_tokens(paise, lang) + when
+    else:
+        assert merged == when + merged_tokens(max(count, 2), total, lang)
+
+
+EN_HOURS = {w: i for i, w in enumerate(
+    "_ one two three four five six seven eight nine ten eleven twelve".split()) if i}
+
+
+def parse_en_time(words: str):
+    """Independent reader of the en-IN time phrase: "at three oh five pm" -> (15, 5)."""
+    toks = words.split(" ")
+    assert toks[0] == "at" and toks[1] in EN_HOURS, words
+    h12, rest, last = EN_HOURS[toks[1]], toks[2:-1], toks[-1]
+    minute = 0
+    if rest:
+        if rest[0] == "oh":
+            assert len(rest) == 2 and 0 < ONES[rest[1]] < 10, words
+            rest = rest[1:]
+        else:
+            assert rest[0] in TENS or 10 <= ONES.get(rest[0], 0), words
+        minute = sum(ONES.get(w, 0) + TENS.get(w, 0) for w in rest)
+        assert 0 < minute < 60, words
+    if last in ("noon", "midnight"):
+        assert h12 == 12 and minute == 0, words
+        return (12 if last == "noon" else 0), 0
+    assert last in ("am", "pm") and not (h12 == 12 and minute == 0), words
+    return h12 % 12 + (12 if last == "pm" else 0), minute
+
+
+def test_time_parser_checks_itself():
+    for bad in ("at three five pm", "at three oh fifteen pm", "at twelve pm", "at one noon",
+                "at thirteen pm", "three pm", "at three forty five", "at three sixty pm",
+                "at twelve ten noon"):
+        try:
+            parse_en_time(bad)
+        except (AssertionError, KeyError):
+            continue
+        raise AssertionError("parser accepted %r" % bad)
+    assert parse_en_time("at twelve midnight") == (0, 0)
+    assert parse_en_time("at twelve oh five am") == (0, 5)
+
+
+# Indian languages: the clock hour's word for 1-12, from each table (hi, mr: the number
+# words; bn: its own clock words), and the day part said for every hour.
+DAY_PARTS = {
+    "hi": ["रात"] * 4 + ["सुबह"] * 8 + ["दोपहर"] * 4 + ["शाम"] * 4 + ["रात"] * 4,
+    "mr": ["रात्री"] * 4 + ["पहाटे"] * 2 + ["सकाळी"] * 6 + ["दुपारी"] * 4 + ["सायंकाळी"] * 4 + ["रात्री"] * 4,
+    "bn": ["রাত"] * 4 + ["ভোর"] * 2 + ["সকাল"] * 6 + ["দুপুর"] * 3 + ["বিকেল"] * 3 + ["সন্ধ্যা"] * 2 + ["রাত"] * 4,
+}
+
+
+def test_every_time_of_day_in_every_language():
+    # Exhaustive: 1,440 minutes x 4 languages; each phrase read back (English) or checked
+    # word by word against the rules next to each table.
+    for hour in range(24):
+        for minute in range(60):
+            assert parse_en_time(" ".join(time_tokens(hour, minute))) == (hour, minute)
+            for lang in ("hi", "mr", "bn"):
+                t = voice._table(lang)
+                said = time_tokens(hour, minute, lang)
+                assert set(said) <= set(TOKENS[lang])
+                assert said[0] == DAY_PARTS[lang][hour], (lang, hour, said)
+                h12 = hour % 12 or 12
+                if minute == 0:
+                    assert len(said) in (2, 3) and h12 == (t.get("clock_hours_on") or t["below_100"]).index(said[1])
+                else:
+                    assert said[1] == (t.get("clock_hours") or t["below_100"])[h12]
+                    assert said[3] == t["below_100"][minute], (lang, hour, minute, said)
+                    assert said[4] == t["minute_words"][minute != 1]
 
 
 @settings(max_examples=1000)

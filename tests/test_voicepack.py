@@ -17,7 +17,7 @@ import pytest
 from soundbox.voice import LANGUAGES, MAX_PAISE, TOKENS, amount_tokens, announcement_tokens, merged_tokens
 from soundbox.voicepack import Pack
 from soundbox_sim.audio import TimingSink, WavSink
-from soundbox_tools import cli, tts
+from soundbox_tools import cli, devicebuild, tts
 from soundbox_tools.voicepack import (
     FADE_MS,
     PAD_MS,
@@ -163,6 +163,28 @@ def test_pack_builds_reproducibly_from_scratch(tmp_path):
     assert not a["cached"] and not b["cached"]
     assert Path(a["path"]).read_bytes() == Path(b["path"]).read_bytes()
     assert (tmp_path / "a" / "hi.pack.sha256").read_text() == (tmp_path / "b" / "hi.pack.sha256").read_text()
+
+
+def test_en_in_and_hi_fit_the_wrover_flash_budget(packs, tmp_path):
+    # Section 3: the en-IN + hi packs, with the compiled SDK and app, fit the reference board's
+    # filesystem budget, counted the way `soundbox device build` counts (whole 4 KiB blocks).
+    # At 8 kHz: at 16 kHz the two packs alone take about 3.6 MiB of its 3.5 MiB, and a voice
+    # update needs room to stage the new pack beside the old one.
+    voice_dir = tmp_path / "voice"
+    for lang in ("en-IN", "hi"):
+        out, _, _ = packs(lang)
+        shutil.copytree(out, voice_dir, dirs_exist_ok=True)  # with its .cache: 8 kHz only resamples
+        build_pack(lang, voice_dir, rate=8000)
+    manifest = devicebuild.build("esp32-wrover", str(tmp_path / "bundle"), langs=("en-IN", "hi"),
+                                 voice_dir=str(voice_dir))
+    used, budget = manifest["parts"]["total"]["flash"], manifest["fs_budget_bytes"]
+    assert used <= budget
+    # ... with room left to stage an over-the-air update of the larger pack next to it.
+    largest = max(devicebuild.flash_bytes(e["size"]) for e in manifest["files"] if e["part"] == "voice")
+    assert largest <= budget - used
+    assert "voice/hi.pack needs" in devicebuild.size_report(manifest)[-1]
+    assert devicebuild.size_report(manifest)[-1].endswith(": fits")
+    assert {e["path"] for e in manifest["files"] if e["part"] == "voice"} == {"voice/en-IN.pack", "voice/hi.pack"}
 
 
 def test_committed_tiny_pack_is_what_the_builder_writes(tmp_path):

@@ -44,6 +44,16 @@ VOLUME_PROMPTS = ("volume_max", "volume_min")
 #   $payments        the word for payment(s) agreeing with $count
 #   $received_count  the "received" word agreeing with $count
 #   $name            (provider phrase only) the provider's own clip
+#   $said            (replay only) the announcement or merged phrase being replayed
+#   $time            (replay only) the time phrase below
+# Time phrases ("time" when the minute is not 0, "time_on_hour" when it is):
+#   $day_part        the day-part word for the hour ("day_parts": (first hour, word) pairs)
+#   $hour            the hour on a 12-hour clock: "clock_hours"[1..12] if the language
+#                    has them, else the number word
+#   $hour_on         (on the hour) the hour's own on-the-hour word, "clock_hours_on"[1..12]
+#   $minute          the minute's number word; "minute_zero" before it for 1-9 ("oh five")
+#   $minute_word     "minute_words": (for one minute, for more)
+#   $meridiem        "am" / "pm"; on the hour at 0:00 and 12:00 "midnight" / "noon"
 
 # ---- en-IN -------------------------------------------------------------------
 #
@@ -70,6 +80,18 @@ VOLUME_PROMPTS = ("volume_max", "volume_min")
 # Today (long press of the replay key): "today three payments received total ...",
 #   or "no payments today" before the first one.
 # Volume keys at either end: "maximum volume", "minimum volume".
+# Replay key: the last announcement again, then when it was received, on a 12-hour clock:
+#   hour:minute  time phrase
+#   15:45        at three forty five pm
+#   15:05        at three oh five pm       (minutes 1-9: "oh" and the digit)
+#   15:00        at three pm               (on the hour: no minutes)
+#   09:30        at nine thirty am
+#   00:20        at twelve twenty am       (0:xx is twelve ... am)
+#   12:10        at twelve ten pm          (12:xx is twelve ... pm)
+#   12:00        at twelve noon            (the hour alone is ambiguous at twelve)
+#   00:00        at twelve midnight
+#   "received two hundred fifty rupees at three forty five pm",
+#   "four payments received total two hundred rupees at three pm".
 
 _EN_UNITS = (
     "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -114,6 +136,14 @@ _EN_IN = {
     "offline": ("while", "offline"),  # said before the merged phrase
     "today": ("today",),  # said before the merged phrase on a long press
     "today_none": "no payments today",
+    "replay": ("$said", "$time"),
+    "time": ("at", "$hour", "$minute", "$meridiem"),
+    "time_on_hour": ("at", "$hour", "$meridiem"),
+    "minute_zero": "oh",
+    "am": "am",
+    "pm": "pm",
+    "noon": "noon",
+    "midnight": "midnight",
     "providers": {"bhim": "bhim", "gpay": "gpay", "paytm": "paytm", "phonepe": "phonepe", "upi": "upi"},
     "prompts": {
         "charging": "charging",
@@ -303,6 +333,72 @@ def today_tokens(count, total_paise, lang="en-IN"):
     return list(t["today"]) + merged_tokens(count, total_paise, lang)
 
 
+def _clock_hour(hour):
+    # 0 and 12 are both "twelve" on a 12-hour clock.
+    return hour % 12 or 12
+
+
+def _time(hour, minute, t):
+    """Tokens of the time phrase for hour:minute (see the slot names at the top)."""
+    h12 = _clock_hour(hour)
+    out = []
+    for item in t["time_on_hour"] if minute == 0 else t["time"]:
+        if item == "$day_part":
+            word = None
+            for first, part in t["day_parts"]:
+                if hour >= first:
+                    word = part
+            out.append(word)
+        elif item == "$hour":
+            hours = t.get("clock_hours")
+            out.extend([hours[h12]] if hours else _split(t["below_100"][h12]))
+        elif item == "$hour_on":
+            out.append(t["clock_hours_on"][h12])
+        elif item == "$minute":
+            if minute < 10 and t.get("minute_zero"):
+                out.append(t["minute_zero"])
+            out.extend(_split(t["below_100"][minute]))
+        elif item == "$minute_word":
+            out.append(t["minute_words"][0 if minute == 1 else 1])
+        elif item == "$meridiem":
+            if minute == 0 and hour == 0:
+                out.append(t["midnight"])
+            elif minute == 0 and hour == 12:
+                out.append(t["noon"])
+            else:
+                out.append(t["am"] if hour < 12 else t["pm"])
+        else:
+            out.append(item)
+    return out
+
+
+def time_tokens(hour, minute, lang="en-IN"):
+    """When a payment was received, as the replay key says it: 15:45 -> "at three forty
+    five pm", hi "शाम चार बजकर दस मिनट पर" (16:10). hour 0-23, minute 0-59, local time."""
+    t = _table(lang)
+    _check_int(hour, "hour", "hours", 0, 23)
+    _check_int(minute, "minute", "minutes", 0, 59)
+    return _time(hour, minute, t)
+
+
+def replay_tokens(count, total_paise, hour, minute, lang="en-IN"):
+    """The replay key: the last announcement again with the local time it was received.
+    count 1: the single-payment announcement (total_paise is that payment); count > 1: the
+    merged phrase. E.g. "received two hundred fifty rupees at three forty five pm",
+    hi "शाम चार बजकर दस मिनट पर दो सौ पचास रुपये प्राप्त हुए"."""
+    t = _table(lang)
+    _check_int(count, "count", "payments", 1, MAX_COUNT)
+    if count == 1:
+        said = announcement_tokens(total_paise, lang)
+    else:
+        said = merged_tokens(count, total_paise, lang)
+    when = time_tokens(hour, minute, lang)
+    out = []
+    for item in t["replay"]:
+        out.extend(said if item == "$said" else when)
+    return out
+
+
 def prompt_tokens(name, lang="en-IN"):
     """Tokens of a spoken prompt (PROMPTS or VOLUME_PROMPTS), e.g. "not_registered" ->
     ["device not registered"]."""
@@ -330,10 +426,18 @@ def tokens(lang="en-IN"):
                 "paisa", "paise", "and", "received", "received_many", "payment", "payments"):
         add(t.get(key))
     add(t["today_none"])
-    for template in (t["announce"], t["provider"], t["merged"], t["offline"], t["today"]):
+    for template in (t["announce"], t["provider"], t["merged"], t["offline"], t["today"],
+                     t["replay"], t["time"], t["time_on_hour"]):
         for item in template:
             if item[0] != "$":
                 add(item)
+    # The time phrase's words (hours and minutes are number words, already added).
+    for _, part in t.get("day_parts", ()):
+        add(part)
+    for w in t.get("clock_hours", ())[1:] + t.get("clock_hours_on", ())[1:] + t.get("minute_words", ()):
+        add(w)
+    for key in ("minute_zero", "am", "pm", "noon", "midnight"):
+        add(t.get(key))
     for provider in PROVIDERS:
         add(t["providers"][provider])
     for name in PROMPTS + VOLUME_PROMPTS:

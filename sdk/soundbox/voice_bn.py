@@ -24,6 +24,24 @@ Merged: "চার টি পেমেন্ট পাওয়া গেছে 
 Offline summary: "অফলাইন থাকাকালীন" before the merged phrase.
 Today (long press): "আজ" before the merged phrase; none yet: "আজ কোনো পেমেন্ট নেই".
 Volume ends: "সর্বোচ্চ ভলিউম" / "সর্বনিম্ন ভলিউম".
+Replay key: the time it was received, then the announcement (or merged phrase):
+  "বিকেল চারটে বেজে দশ মিনিটে দুশো পঞ্চাশ টাকা পাওয়া গেছে".
+  hour:minute  time phrase
+  16:10        বিকেল চারটে বেজে দশ মিনিটে
+  16:00        বিকেল চারটেয়                 (on the hour: the hour's locative form)
+  16:01        বিকেল চারটে বেজে এক মিনিটে
+  05:30        ভোর পাঁচটা বেজে ত্রিশ মিনিটে
+  09:45        সকাল নটা বেজে পঁয়তাল্লিশ মিনিটে
+  13:05        দুপুর একটা বেজে পাঁচ মিনিটে
+  18:00        সন্ধ্যা ছটায়
+  00:00        রাত বারোটায়
+- a 12-hour clock (0 and 12 are বারোটা) said after the part of the day:
+  রাত 0-3, ভোর 4-5, সকাল 6-11, দুপুর 12-14, বিকেল 15-17, সন্ধ্যা 18-19, রাত 20-23;
+- the hour is the clock word with its classifier (একটা, দুটো, তিনটে, চারটে, পাঁচটা,
+  ছটা, সাতটা, আটটা, নটা, দশটা, এগারোটা, বারোটা), then বেজে, the minute's number word
+  and মিনিটে (the same for one minute and many);
+- on the hour, the clock word's locative alone means "at four": চারটেয়, একটায় ...;
+- the exact minute, never সাড়ে/সোয়া/পৌনে/দেড়টা/আড়াইটে (one rule, a precise timestamp).
 """
 
 TABLE = {
@@ -59,6 +77,17 @@ TABLE = {
     "offline": ("অফলাইন থাকাকালীন",),
     "today": ("আজ",),
     "today_none": "আজ কোনো পেমেন্ট নেই",
+    "replay": ("$time", "$said"),
+    "time": ("$day_part", "$hour", "বেজে", "$minute", "$minute_word"),
+    "time_on_hour": ("$day_part", "$hour_on"),
+    "day_parts": ((0, "রাত"), (4, "ভোর"), (6, "সকাল"), (12, "দুপুর"), (15, "বিকেল"), (18, "সন্ধ্যা"),
+                  (20, "রাত")),
+    # index h -> the clock word for h o'clock (index 0 unused)
+    "clock_hours": ("", "একটা", "দুটো", "তিনটে", "চারটে", "পাঁচটা", "ছটা", "সাতটা", "আটটা", "নটা",
+                    "দশটা", "এগারোটা", "বারোটা"),
+    "clock_hours_on": ("", "একটায়", "দুটোয়", "তিনটেয়", "চারটেয়", "পাঁচটায়", "ছটায়", "সাতটায়", "আটটায়",
+                       "নটায়", "দশটায়", "এগারোটায়", "বারোটায়"),
+    "minute_words": ("মিনিটে", "মিনিটে"),
     "providers": {"bhim": "ভীম", "gpay": "জিপে", "paytm": "পেটিএম", "phonepe": "ফোনপে", "upi": "ইউপিআই"},
     "prompts": {
         "charging": "চার্জ হচ্ছে",

@@ -28,6 +28,22 @@ Merged: "चार भुगतान प्राप्त हुए कुल 
 Offline summary: "ऑफ़लाइन रहते हुए" before the merged phrase.
 Today (long press): "आज" before the merged phrase; none yet: "आज कोई भुगतान नहीं".
 Volume ends: "अधिकतम आवाज़" / "न्यूनतम आवाज़".
+Replay key: the time it was received, then the announcement (or merged phrase):
+  "शाम चार बजकर दस मिनट पर दो सौ पचास रुपये प्राप्त हुए".
+  hour:minute  time phrase
+  16:10        शाम चार बजकर दस मिनट पर
+  16:00        शाम चार बजे                (on the hour: बजे, no minutes, no पर)
+  16:01        शाम चार बजकर एक मिनट पर    (मिनट is the same for one and many)
+  09:45        सुबह नौ बजकर पैंतालीस मिनट पर
+  13:30        दोपहर एक बजकर तीस मिनट पर
+  00:00        रात बारह बजे
+  12:00        दोपहर बारह बजे
+  02:05        रात दो बजकर पाँच मिनट पर
+- a 12-hour clock (0 and 12 are बारह) said after the part of the day:
+  रात 0-3, सुबह 4-11, दोपहर 12-15, शाम 16-19, रात 20-23;
+- hours and minutes are the number words of the table above;
+- the exact minute, never साढ़े/सवा/पौने/डेढ़/ढाई: one rule for every minute, and a
+  timestamp the merchant can match against the customer's phone.
 """
 
 TABLE = {
@@ -63,6 +79,11 @@ TABLE = {
     "offline": ("ऑफ़लाइन रहते हुए",),
     "today": ("आज",),
     "today_none": "आज कोई भुगतान नहीं",
+    "replay": ("$time", "$said"),
+    "time": ("$day_part", "$hour", "बजकर", "$minute", "$minute_word", "पर"),
+    "time_on_hour": ("$day_part", "$hour", "बजे"),
+    "day_parts": ((0, "रात"), (4, "सुबह"), (12, "दोपहर"), (16, "शाम"), (20, "रात")),
+    "minute_words": ("मिनट", "मिनट"),
     "providers": {"bhim": "भीम", "gpay": "जीपे", "paytm": "पेटीएम", "phonepe": "फ़ोनपे", "upi": "यूपीआई"},
     "prompts": {
         "charging": "चार्ज हो रहा है",

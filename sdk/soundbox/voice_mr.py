@@ -25,6 +25,21 @@ Merged: "चार पेमेंट एकूण दोनशे रुपय�
 Offline summary: "ऑफलाइन असताना" before the merged phrase.
 Today (long press): "आज" before the merged phrase; none yet: "आज एकही पेमेंट नाही".
 Volume ends: "कमाल आवाज" / "किमान आवाज".
+Replay key: the time it was received, then the announcement (or merged phrase):
+  "सायंकाळी चार वाजून दहा मिनिटांनी दोनशे पन्नास रुपये मिळाले".
+  hour:minute  time phrase
+  16:10        सायंकाळी चार वाजून दहा मिनिटांनी
+  16:00        सायंकाळी चार वाजता            (on the hour: वाजता, no minutes)
+  16:01        सायंकाळी चार वाजून एक मिनिटाने   (one minute: singular मिनिटाने)
+  05:30        पहाटे पाच वाजून तीस मिनिटांनी
+  09:45        सकाळी नऊ वाजून पंचेचाळीस मिनिटांनी
+  13:05        दुपारी एक वाजून पाच मिनिटांनी
+  00:00        रात्री बारा वाजता
+  12:00        दुपारी बारा वाजता
+- a 12-hour clock (0 and 12 are बारा) said after the part of the day:
+  रात्री 0-3, पहाटे 4-5, सकाळी 6-11, दुपारी 12-15, सायंकाळी 16-19, रात्री 20-23;
+- hours and minutes are the number words of the table above;
+- the exact minute, never साडे/सव्वा/पावणे/दीड/अडीच (one rule, a precise timestamp).
 """
 
 TABLE = {
@@ -62,6 +77,12 @@ TABLE = {
     "offline": ("ऑफलाइन असताना",),
     "today": ("आज",),
     "today_none": "आज एकही पेमेंट नाही",
+    "replay": ("$time", "$said"),
+    "time": ("$day_part", "$hour", "वाजून", "$minute", "$minute_word"),
+    "time_on_hour": ("$day_part", "$hour", "वाजता"),
+    "day_parts": ((0, "रात्री"), (4, "पहाटे"), (6, "सकाळी"), (12, "दुपारी"), (16, "सायंकाळी"),
+                  (20, "रात्री")),
+    "minute_words": ("मिनिटाने", "मिनिटांनी"),
     "providers": {"bhim": "भीम", "gpay": "जीपे", "paytm": "पेटीएम", "phonepe": "फोनपे", "upi": "यूपीआय"},
     "prompts": {
         "charging": "चार्जिंग होत आहे",

@@ -20,6 +20,8 @@ from soundbox.voice import (
     merged_tokens,
     offline_summary_tokens,
     prompt_tokens,
+    replay_tokens,
+    time_tokens,
     tokens,
 )
 
@@ -110,12 +112,13 @@ def test_token_set_is_complete_and_free_of_duplicates():
     assert len(pack) == len(set(pack))
     for word in ("one", "nineteen", "twenty", "ninety", "hundred", "thousand", "lakh",
                  "crore", "rupee", "rupees", "paisa", "paise", "and", "received", "on",
-                 "payment", "payments", "total", "while", "offline", "upi", "device not registered"):
+                 "payment", "payments", "total", "while", "offline", "upi", "device not registered",
+                 "at", "oh", "am", "pm", "noon", "midnight"):
         assert word in pack, word
     # 19 units + 8 tens + 4 group words + 4 currency words + and/received + payment(s)
     # + on/total/while/offline + 5 providers + 7 prompts (one phrase each)
-    # + today and "no payments today" + 2 volume prompts
-    assert len(pack) == 59
+    # + today and "no payments today" + 2 volume prompts + at/oh/am/pm/noon/midnight (replay)
+    assert len(pack) == 65
 
 
 def test_prompts():
@@ -437,3 +440,133 @@ def test_token_sets_of_all_languages():
             assert tok and tok == tok.strip() and "  " not in tok, (lang, tok)
         # 99 number words, hundreds, groups, currency, phrases, 5 providers, 7 prompts
         assert len(pack) >= 99 + 5 + 7 or lang == "en-IN", (lang, len(pack))
+
+
+# ---- the replay key: the last announcement with the time it was received -------------------
+
+# (lang, hour, minute, time phrase), written as each language says a clock time
+TIMES = (
+    ("en-IN", 15, 45, "at three forty five pm"),
+    ("en-IN", 15, 5, "at three oh five pm"),
+    ("en-IN", 15, 0, "at three pm"),
+    ("en-IN", 9, 30, "at nine thirty am"),
+    ("en-IN", 1, 1, "at one oh one am"),
+    ("en-IN", 11, 59, "at eleven fifty nine am"),
+    ("en-IN", 0, 20, "at twelve twenty am"),
+    ("en-IN", 0, 0, "at twelve midnight"),
+    ("en-IN", 12, 0, "at twelve noon"),
+    ("en-IN", 12, 10, "at twelve ten pm"),
+    ("en-IN", 23, 0, "at eleven pm"),
+    ("hi", 16, 10, "शाम चार बजकर दस मिनट पर"),
+    ("hi", 16, 0, "शाम चार बजे"),
+    ("hi", 16, 1, "शाम चार बजकर एक मिनट पर"),
+    ("hi", 9, 45, "सुबह नौ बजकर पैंतालीस मिनट पर"),
+    ("hi", 4, 0, "सुबह चार बजे"),
+    ("hi", 3, 59, "रात तीन बजकर उनसठ मिनट पर"),
+    ("hi", 13, 30, "दोपहर एक बजकर तीस मिनट पर"),
+    ("hi", 12, 0, "दोपहर बारह बजे"),
+    ("hi", 0, 0, "रात बारह बजे"),
+    ("hi", 19, 25, "शाम सात बजकर पच्चीस मिनट पर"),
+    ("hi", 20, 5, "रात आठ बजकर पाँच मिनट पर"),
+    ("hi", 23, 15, "रात ग्यारह बजकर पंद्रह मिनट पर"),
+    ("mr", 16, 10, "सायंकाळी चार वाजून दहा मिनिटांनी"),
+    ("mr", 16, 0, "सायंकाळी चार वाजता"),
+    ("mr", 16, 1, "सायंकाळी चार वाजून एक मिनिटाने"),
+    ("mr", 5, 30, "पहाटे पाच वाजून तीस मिनिटांनी"),
+    ("mr", 6, 0, "सकाळी सहा वाजता"),
+    ("mr", 9, 45, "सकाळी नऊ वाजून पंचेचाळीस मिनिटांनी"),
+    ("mr", 13, 5, "दुपारी एक वाजून पाच मिनिटांनी"),
+    ("mr", 12, 0, "दुपारी बारा वाजता"),
+    ("mr", 0, 0, "रात्री बारा वाजता"),
+    ("mr", 21, 59, "रात्री नऊ वाजून एकोणसाठ मिनिटांनी"),
+    ("bn", 16, 10, "বিকেল চারটে বেজে দশ মিনিটে"),
+    ("bn", 16, 0, "বিকেল চারটেয়"),
+    ("bn", 16, 1, "বিকেল চারটে বেজে এক মিনিটে"),
+    ("bn", 5, 30, "ভোর পাঁচটা বেজে ত্রিশ মিনিটে"),
+    ("bn", 9, 45, "সকাল নটা বেজে পঁয়তাল্লিশ মিনিটে"),
+    ("bn", 13, 5, "দুপুর একটা বেজে পাঁচ মিনিটে"),
+    ("bn", 14, 0, "দুপুর দুটোয়"),
+    ("bn", 15, 20, "বিকেল তিনটে বেজে বিশ মিনিটে"),
+    ("bn", 18, 0, "সন্ধ্যা ছটায়"),
+    ("bn", 19, 0, "সন্ধ্যা সাতটায়"),
+    ("bn", 22, 11, "রাত দশটা বেজে এগারো মিনিটে"),
+    ("bn", 11, 0, "সকাল এগারোটায়"),
+    ("bn", 8, 0, "সকাল আটটায়"),
+    ("bn", 21, 0, "রাত নটায়"),
+    ("bn", 0, 0, "রাত বারোটায়"),
+)
+
+# (lang, count, total paise, hour, minute, replayed announcement)
+REPLAYS = (
+    ("en-IN", 1, 25000, 15, 45, "received two hundred fifty rupees at three forty five pm"),
+    ("en-IN", 1, 100, 12, 0, "received one rupee at twelve noon"),
+    ("en-IN", 4, 20000, 15, 5, "four payments received total two hundred rupees at three oh five pm"),
+    ("hi", 1, 25000, 16, 10, "शाम चार बजकर दस मिनट पर दो सौ पचास रुपये प्राप्त हुए"),
+    ("hi", 1, 100, 16, 0, "शाम चार बजे एक रुपया प्राप्त हुआ"),
+    ("hi", 4, 20000, 10, 30, "सुबह दस बजकर तीस मिनट पर चार भुगतान प्राप्त हुए कुल दो सौ रुपये"),
+    ("mr", 1, 25000, 16, 10, "सायंकाळी चार वाजून दहा मिनिटांनी दोनशे पन्नास रुपये मिळाले"),
+    ("mr", 1, 100, 16, 0, "सायंकाळी चार वाजता एक रुपया मिळाला"),
+    ("mr", 4, 20000, 13, 1, "दुपारी एक वाजून एक मिनिटाने चार पेमेंट एकूण दोनशे रुपये मिळाले"),
+    ("bn", 1, 25000, 16, 10, "বিকেল চারটে বেজে দশ মিনিটে দুশো পঞ্চাশ টাকা পাওয়া গেছে"),
+    ("bn", 3, 50000, 19, 0, "সন্ধ্যা সাতটায় তিন টি পেমেন্ট পাওয়া গেছে মোট পাঁচশো টাকা"),
+)
+
+
+# Test bodies stay small (a helper per case): the VM's collector can lose a big frame
+# (see soundbox_tools.mpvm).
+def _check_time(case):
+    lang, hour, minute, text = case
+    got = " ".join(time_tokens(hour, minute, lang))
+    assert got == text, "%s %02d:%02d: %r != %r" % (lang, hour, minute, got, text)
+
+
+def test_time_phrases_in_each_language():
+    for case in TIMES:
+        _check_time(case)
+
+
+def _check_replay(case):
+    lang, count, total, hour, minute, text = case
+    said = replay_tokens(count, total, hour, minute, lang)
+    assert " ".join(said) == text, "%s: %r != %r" % (lang, " ".join(said), text)
+    for tok in said:
+        assert tok in TOKENS[lang], (lang, tok)
+
+
+def test_replay_says_the_announcement_with_the_time():
+    for case in REPLAYS:
+        _check_replay(case)
+
+
+def test_replay_is_the_announcement_plus_the_time():
+    assert replay_tokens(1, 25050, 9, 5) == announcement_tokens(25050) + time_tokens(9, 5)
+    assert replay_tokens(2, 300, 9, 5, "hi") == time_tokens(9, 5, "hi") + merged_tokens(2, 300, "hi")
+    assert replay_tokens(1, MAX_PAISE, 23, 59, "bn")[-1] == "পাওয়া গেছে"
+
+
+def _check_hour(lang, hour):
+    pack = TOKENS[lang]
+    for minute in range(60):
+        for tok in time_tokens(hour, minute, lang):
+            assert tok in pack, (lang, hour, minute, tok)
+
+
+def test_every_minute_of_the_day_in_the_pack():
+    # 24 x 60 phrases per language; cheap enough for the VM too.
+    for lang in LANGUAGES:
+        for hour in range(24):
+            _check_hour(lang, hour)
+
+
+def test_bad_replay_arguments():
+    for hour, minute in ((24, 0), (-1, 0), (0, 60), (0, -1), (1.0, 0), (1, 0.5), (True, 0),
+                         (0, False), ("3", 0), (None, 0)):
+        assert raises(ValueError, replay_tokens, 1, 100, hour, minute), (hour, minute)
+        assert raises(ValueError, time_tokens, hour, minute, "hi"), (hour, minute)
+    for count, total in ((0, 100), (-1, 100), (1.0, 100), (True, 100), (1, 0), (1, 1.5),
+                         (1, MAX_PAISE + 1), (2, MAX_TOTAL_PAISE + 1), (MAX_COUNT + 1, 100)):
+        assert raises(ValueError, replay_tokens, count, total, 10, 0), (count, total)
+    assert raises(ValueError, replay_tokens, 1, 100, 10, 0, "xx")
+    assert "hour" in error_message(ValueError, replay_tokens, 1, 100, 24, 0)
+    assert "at most 59" in error_message(ValueError, replay_tokens, 1, 100, 10, 60)
+    assert "float" in error_message(ValueError, time_tokens, 10.0, 0)

@@ -178,4 +178,12 @@ def size_report(manifest):
     used = manifest["parts"]["total"]["flash"]
     lines.append("budget %s for %s: %s used (%d%%), %s left"
                  % (kib(budget), manifest["board"], kib(used), used * 100 // budget, kib(budget - used)))
+    packs = [e for e in manifest["files"] if e["part"] == "voice"]
+    if packs:
+        largest = max(packs, key=lambda e: e["size"])
+        # An update is staged next to the version it replaces (soundbox.otaslots).
+        verdict = "fits" if flash_bytes(largest["size"]) <= budget - used else \
+            "does NOT fit: voice updates over the air will be refused; use 8 kHz packs (--rate 8000)"
+        lines.append("an over-the-air update of %s needs %s free: %s"
+                     % (largest["path"], kib(flash_bytes(largest["size"])), verdict))
     return lines

@@ -48,6 +48,7 @@ SPOKEN = {
     "en-IN": {
         "paise": "pai-say",  # espeak: "pays"
         "lakh": "laakh",  # espeak: "lack"
+        "am": "a.m.",  # espeak: the verb "am"
         "upi": "U P I", "paytm": "pay T M", "phonepe": "phone pay", "gpay": "G pay", "bhim": "bheem",
     },
 }
