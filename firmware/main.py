@@ -2,13 +2,23 @@
 # Safe mode: hold the replay key while pressing reset and for a second after;
 # the app does not start and the REPL stays, so a broken app can always be replaced.
 # The key comes from /board.json ("safe_mode_button"); without a usable one, GPIO0.
+#
+# Which app bundle runs: the one /ota/app.json points at (an update in /ota/app_a or
+# /ota/app_b, put ahead of /lib on sys.path), or the factory bundle in /lib. A bundle
+# on trial that already started once without being confirmed is skipped for the one
+# before it (the update's boot step then rolls it back); one that is missing or does
+# not import falls back to /lib, so a broken update cannot brick the box.
 import json
+import os
+import sys
 import time
 
 import machine
 
 SAFE_WINDOW_MS = 1000  # after reset, how long a held key still counts
 HOLD_MS = 100  # held this long without a break: a finger, not noise
+OTA_ROOT = "/ota"  # soundbox_fw.esp32boot.OTA_ROOT
+FACTORY = "/lib"
 
 
 def safe_mode_pin():
@@ -36,16 +46,68 @@ def key_held(pin_number):
     return False
 
 
-def main():
-    if key_held(safe_mode_pin()):
-        print("soundbox: safe mode (key held at reset): app not started, REPL ready")
-        return
+def chosen_bundle(root=OTA_ROOT, factory=FACTORY):
+    """The app bundle directory app.json selects (the rule of soundbox.otaslots' boot step)."""
+    try:
+        with open(root + "/app.json") as f:
+            pointer = json.load(f)
+        name = pointer["active"]
+        if pointer.get("trial") and pointer.get("boots", 0) >= 1:
+            name = pointer.get("previous")  # started once already and never confirmed
+    except (OSError, ValueError, KeyError, TypeError):
+        return factory  # no update installed yet (or an unreadable pointer)
+    if not isinstance(name, str) or not name or name == "lib":
+        return factory
+    return root + "/" + name
+
+
+def _forget_app_modules():
+    for name in list(sys.modules):
+        if name == "soundbox" or name.startswith("soundbox.") or name.startswith("soundbox_fw"):
+            del sys.modules[name]
+
+
+def load_app(root=OTA_ROOT, factory=FACTORY):
+    """(soundbox_fw.esp32boot from the chosen bundle or else the factory one, why the chosen one
+    was not used or None). The module is None when even the factory bundle does not load."""
+    bundle = chosen_bundle(root, factory)
+    problem = None
+    if bundle != factory:
+        try:
+            os.stat(bundle + "/soundbox_fw")
+            os.stat(bundle + "/soundbox")
+        except OSError:
+            problem = "app bundle %s is missing or incomplete" % bundle
+        if problem is None:
+            at = sys.path.index(factory) if factory in sys.path else len(sys.path)
+            sys.path.insert(at, bundle)
+            try:
+                from soundbox_fw import esp32boot
+                return esp32boot, None
+            except Exception as e:
+                problem = "app bundle %s does not load: %r" % (bundle, e)
+            sys.path.remove(bundle)
+            _forget_app_modules()
+        print("soundbox: %s; starting the factory bundle %s" % (problem, factory))
     try:
         from soundbox_fw import esp32boot
     except Exception as e:  # a half-finished deploy: say so and keep the REPL
         print("soundbox: cannot load the app: %r; run `soundbox device deploy` again. REPL ready" % (e,))
+        return None, problem
+    return esp32boot, problem
+
+
+def main():
+    if key_held(safe_mode_pin()):
+        print("soundbox: safe mode (key held at reset): app not started, REPL ready")
         return
-    esp32boot.run()
+    esp32boot, problem = load_app()
+    if esp32boot is None:
+        return
+    if problem is None:
+        esp32boot.run()
+    else:
+        esp32boot.run(problem)  # the factory bundle's boot step rolls the update back
 
 
 main()

@@ -83,9 +83,11 @@ class Clock:
 
 
 class Hal:
-    def __init__(self, root, flash, versions, now_ms):
+    def __init__(self, root, flash, versions, now_ms, slots=None):
+        """slots: None for the file-backed CuttableSlots, or a function (root, flash, versions)
+        -> slots object (the ESP32 tests pass one that builds Esp32Slots over the fake esp32)."""
         self.storage = CuttableStorage(root, flash)
-        self.ota = CuttableSlots(root, flash, versions)
+        self.ota = (slots or CuttableSlots)(root, flash, versions)
         self.ota_rollbacks = dict(self.ota.boot())
         self.clock = Clock(now_ms)
         self.logs = []
@@ -123,10 +125,14 @@ class RigApp:
         self.selftest_error = selftest_error
         self.tamper = tamper  # (index, payload) -> payload the "cloud" sends instead
         self.requests = []
+        self.installing = False
         self.updater = Updater(self, keys)
 
     def speaker_idle(self):
         return True
+
+    def update_installing(self):
+        self.installing = True  # the rig has no LED or speaker to tell
 
     async def restart_when_quiet(self):
         self.hal.reboot()  # the rig has no speaker queue or outgoing acks to wait for
@@ -154,12 +160,12 @@ class RigApp:
                         await self.updater.on_chunk(payload)
 
 
-async def boot_and_run(root, keys, flash, versions, now_ms, artifact, job=None, timeout=10, **kw):
+async def boot_and_run(root, keys, flash, versions, now_ms, artifact, job=None, timeout=10, slots=None, **kw):
     """One life of the box: boot, connect, maybe get `job`, run until a final status, a
     reboot, a power cut, nothing left to do, or the timeout. Returns (app, outcome) with
-    outcome one of "final", "reboot", "cut", "idle", "timeout"."""
+    outcome one of "final", "reboot", "cut", "idle", "timeout". slots: see Hal."""
     try:
-        hal = Hal(root, flash, versions, now_ms)
+        hal = Hal(root, flash, versions, now_ms, slots)
         app = RigApp(hal, keys, artifact, **kw)
     except PowerCut:
         return None, "cut"

@@ -1,6 +1,8 @@
-"""Boot sequence of a real board, after main.py has checked for safe mode.
+"""Boot sequence of a real board, after main.py has checked for safe mode and chosen
+the app bundle (/lib, or an updated one in /ota/app_a|app_b).
 
-    1. booting     read /config.json and /board.json (a problem: message, REPL kept)
+    1. booting     read /config.json and /board.json (a problem: message, REPL kept);
+                   with release keys, the update slots' boot step (rollback check)
     2. connecting  join WiFi (or dial the 4G modem); not joined in 30 s: say "no network"
     3.             set the clock from NTP before any TLS; not set: say "clock not set",
                    go on retrying in the background (TLS connects wait for it)
@@ -16,12 +18,15 @@ is fed by a timer so the REPL and `soundbox device deploy` are not cut off.
 
 import asyncio
 import json
+import os
 import sys
 import time
 
 import machine
 
 from soundbox import VERSION, voice
+from soundbox.otaslots import STAGE
+from soundbox.storage import makedirs
 from soundbox_fw import board as boards
 from soundbox_fw import esp32net
 from soundbox_fw.app import Soundbox
@@ -33,6 +38,8 @@ FEED_EVERY_MS = 2000
 WDT_FLAG = b"sb-wdt"  # in RTC memory (survives soft and WDT resets): boot.py keeps feeding after a soft reset
 RESTART_AFTER_S = 10
 CONFIG_KEYS = ("device_id", "broker_host", "broker_port")
+OTA_ROOT = "/ota"  # update slots and pointers; main.py reads OTA_ROOT/app.json (keep the two equal)
+FS_RESERVE = 65536  # filesystem bytes an update leaves free for the app's own state
 
 
 class ConfigError(ValueError):
@@ -56,6 +63,56 @@ def load_config(path=CONFIG_PATH):
     if missing:
         raise ConfigError("%s lacks %s" % (path, ", ".join(missing)))
     return config
+
+
+def release_keys_path(config):
+    """Where the app looks for the trusted release keys (the same rule as soundbox_fw.app)."""
+    tls = config.get("tls") or {}
+    return config.get("ota_keys") or "%s/ota_keys.json" % (config.get("identity") or tls.get("identity") or "/certs")
+
+
+def firmware_version():
+    """The running MicroPython, named for telemetry until a firmware update says otherwise."""
+    return "micropython-%d.%d.%d" % tuple(sys.implementation.version[:3])
+
+
+def fs_room(root):
+    """Filesystem bytes an update may use: free now, plus a resumed download's staging file."""
+    try:
+        s = os.statvfs("/")
+        free = s[0] * s[3]
+    except (AttributeError, OSError):
+        return 0
+    try:
+        free += os.stat(root + "/" + STAGE)[6]
+    except OSError:
+        pass
+    return max(0, free - FS_RESERVE)
+
+
+def start_ota(config, board, app_problem=None, log=print):
+    """The update slots and their boot step, first thing after the config is read, so a new
+    version that fails later in its start is counted as started (and rolled back at the next
+    one). (slots, {kind: rollback reason}); (None, {}) without release keys (/certs/ota_keys.json):
+    every update would be refused anyway."""
+    keys = release_keys_path(config)
+    try:
+        os.stat(keys)
+    except OSError:
+        log("ota: no release keys at %s: this box takes no updates" % keys)
+        return None, {}
+    from soundbox_fw.esp32slots import Esp32Slots  # only boxes that take updates pay for it
+
+    makedirs(OTA_ROOT)
+    room = fs_room(OTA_ROOT)
+    # An app bundle needs room twice (staged, then unpacked); a voice pack is renamed into place.
+    slots = Esp32Slots(OTA_ROOT, board["model"], {"app": VERSION, "firmware": firmware_version()},
+                       {"app": room // 2, "voice": room}, voice_dir="/voice", app_problem=app_problem)
+    rollbacks = {}
+    for kind, reason in slots.boot():
+        rollbacks[kind] = reason
+        log("boot: %s rolled back: %s" % (kind, reason))
+    return slots, rollbacks
 
 
 class Watchdog:
@@ -97,7 +154,7 @@ async def say(hal, prompt, lang):
         hal.log("boot: could not say %r: %r" % (prompt, e))
 
 
-async def boot():
+async def boot(app_problem=None):
     try:
         config = load_config()
         board = boards.load()
@@ -105,8 +162,11 @@ async def boot():
         print("soundbox: %s" % e)
         print("soundbox: app not started; REPL ready")
         return False
+    slots, rollbacks = start_ota(config, board, app_problem)
     ntp = esp32net.Ntp(config.get("ntp_host"), print)
     hal = Esp32Hal(config, board, ntp)
+    if slots is not None:
+        hal.enable_ota(slots, rollbacks)
     lang = config.get("lang", "en-IN")
     asyncio.create_task(hal.led.run())
     hal.log("boot: soundbox %s on %s (%s), device %s" % (VERSION, board["name"], board["chip"], config["device_id"]))
@@ -127,9 +187,10 @@ async def boot():
     return True
 
 
-def run():
+def run(app_problem=None):
+    """app_problem: why main.py could not load the updated app bundle and started /lib instead."""
     try:
-        if not asyncio.run(boot()):
+        if not asyncio.run(boot(app_problem)):
             return  # nothing to restart: the message above says what to fix
     except KeyboardInterrupt:
         keep_watchdog_fed()

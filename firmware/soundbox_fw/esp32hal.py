@@ -5,7 +5,7 @@ soundbox_fw.board): a MAX98357A I2S amplifier, three keys, a status LED and a
 battery divider. Announcements play from the language's voice pack,
 /voice/<lang>.pack (soundbox.voicepack; `soundbox voicepack build`).
 The network link and NTP are in esp32net, the LED in esp32led, the boot
-sequence in esp32boot.
+sequence in esp32boot, where updates land in esp32slots (esp32boot.start_ota).
 """
 
 import asyncio
@@ -189,6 +189,12 @@ class Esp32Hal:
             except asyncio.TimeoutError:
                 raise OSError("clock not set (no NTP answer yet): TLS would refuse the broker's certificate")
         return await asyncio.open_connection(host, port, **kwargs)
+
+    def enable_ota(self, slots, rollbacks):
+        """Take updates into `slots` (soundbox_fw.esp32slots, whose boot step esp32boot.start_ota
+        ran); rollbacks: {kind: reason} that step did, for the updater's report."""
+        self.ota = slots
+        self.ota_rollbacks = rollbacks
 
     def reboot(self):
         """Restart the board (after an update is installed); does not return."""

@@ -163,6 +163,11 @@ class Updater:
             self.log("ota: saved job dropped: %s" % e)
             self._drop_job()
             return
+        pending = self.state.get("pending")
+        if pending and pending["manifest"] == mid and \
+                self.slots.running(pending["kind"], pending["name"]) == pending["version"]:
+            self._drop_job()  # the power went after the install, before the job was put away
+            return
         self.slots.begin(manifest, True)
         t = self._start(job["campaign"], manifest, mid, self.hal.storage.read(BITMAP_FILE))["transfer"]
         self.log("ota: resuming %s at %d/%d chunks" % (job["campaign"], t.have, t.count))

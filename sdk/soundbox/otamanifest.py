@@ -18,13 +18,13 @@ OTA status topic.
 import binascii
 import hashlib
 import json
-
-from soundbox import crypto
+import sys
 
 FORMAT = 1
 KINDS = ("app", "firmware", "voice")
 DIGEST_SIZE = 32
 MAX_CHUNK_SIZE = 16384  # one chunk must fit an MQTT message and the device's heap
+_STR_IS_BUFFER = sys.implementation.name == "micropython"  # hashlib takes a str as its UTF-8 bytes
 
 
 class Refused(Exception):
@@ -38,7 +38,11 @@ def key_id(public_key):
 
 def manifest_id(manifest_bytes):
     """Names one manifest in requests and status reports."""
-    return binascii.hexlify(hashlib.sha256(manifest_bytes).digest()[:8]).decode()
+    return _id(hashlib.sha256(manifest_bytes).digest())
+
+
+def _id(digest):
+    return binascii.hexlify(digest[:8]).decode()
 
 
 def counter_key(manifest):
@@ -48,44 +52,101 @@ def counter_key(manifest):
     return manifest["kind"]
 
 
+# Opening an envelope runs the P-256 verifier, which collects garbage between its steps.
+# The functions that are running while it does keep small frames (few locals, shallow
+# expressions), because the MicroPython VM the core tests run on frees the frame of a
+# running function when it is over about 11 words (see soundbox/p256.py). On a board
+# this costs nothing. The manifest text is hashed where it lies, once, for the signature
+# and the manifest id, and parsed only once a trusted key's signature verifies.
+
 def open_envelope(envelope, trusted_keys):
     """(manifest dict, manifest id) if a trusted key signed it; else Refused.
 
     envelope: the parsed envelope object. trusted_keys: list of 65-byte public keys.
     """
+    text = _manifest_text(envelope)
+    digest = _text_digest(text)
+    _need_signature(_any_verifies(envelope["signatures"], _by_key_id(trusted_keys), digest), envelope)
+    return _parse_manifest(text), _id(digest)
+
+
+def _manifest_text(envelope):
     if type(envelope) is not dict or not isinstance(envelope.get("manifest"), str):
         raise Refused("malformed envelope: no manifest string")
     sigs = envelope.get("signatures")
     if type(sigs) is not list or not sigs:
         raise Refused("malformed envelope: no signatures")
-    body = envelope["manifest"].encode()
+    return envelope["manifest"]
+
+
+def _text_digest(text):
+    """SHA-256 of the text's UTF-8 bytes. MicroPython hashes a str's bytes as they are
+    (a 1 MiB image's manifest is about 17 KiB: no copy); CPython needs them encoded."""
+    if _STR_IS_BUFFER:
+        return hashlib.sha256(text).digest()
+    try:
+        return hashlib.sha256(text.encode()).digest()
+    except UnicodeError:
+        raise Refused("malformed envelope: manifest is not text")
+
+
+def _by_key_id(keys):
     trusted = {}
-    for k in trusted_keys:
+    for k in keys:
         trusted[key_id(k)] = k
-    signed_by_trusted = False
-    for sig in sigs:
-        if type(sig) is not dict or not isinstance(sig.get("key"), str) or not isinstance(sig.get("sig"), str):
-            raise Refused("malformed envelope: a signature needs \"key\" and \"sig\" strings")
-        key = trusted.get(sig["key"])
-        if key is None:
-            continue
-        signed_by_trusted = True
-        try:
-            der = binascii.unhexlify(sig["sig"])
-        except ValueError:
-            raise Refused("malformed signature: not hex")
-        if crypto.verify_p256(key, body, der):
-            try:
-                manifest = json.loads(body)
-            except ValueError:
-                raise Refused("malformed manifest: not JSON")
-            if type(manifest) is not dict:
-                raise Refused("malformed manifest: not an object")
-            return manifest, manifest_id(body)
-    if not signed_by_trusted:
+    return trusted
+
+
+def _any_verifies(sigs, trusted, digest):
+    """True at the first signature by a trusted key that verifies; else False when a
+    trusted key signed, None when none did. A malformed entry met before: Refused."""
+    signed = None
+    i = 0
+    while i < len(sigs):
+        if _trusted_key(sigs[i], trusted) is not None:
+            signed = False
+            if _verify(trusted[sigs[i]["key"]], sigs[i]["sig"], digest):
+                return True
+        i += 1
+    return signed
+
+
+def _need_signature(verdict, envelope):
+    if verdict is None:
         raise Refused("untrusted key: signed by %s, none of them trusted"
-                      % ", ".join([str(s.get("key")) for s in sigs if type(s) is dict]))
-    raise Refused("bad signature")
+                      % ", ".join([str(s.get("key")) for s in envelope["signatures"] if type(s) is dict]))
+    if not verdict:
+        raise Refused("bad signature")
+
+
+def _trusted_key(sig, trusted):
+    """The public key of a trusted signer, None for another signer."""
+    if type(sig) is not dict or not isinstance(sig.get("key"), str) or not isinstance(sig.get("sig"), str):
+        raise Refused("malformed envelope: a signature needs \"key\" and \"sig\" strings")
+    return trusted.get(sig["key"])
+
+
+def _verify(key, sig_hex, digest):
+    from soundbox import p256  # loaded with the first manifest, not at boot
+
+    return p256.verify_digest(key, digest, _der(sig_hex))
+
+
+def _der(sig_hex):
+    try:
+        return binascii.unhexlify(sig_hex)
+    except ValueError:
+        raise Refused("malformed signature: not hex")
+
+
+def _parse_manifest(text):
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        raise Refused("malformed manifest: not JSON")
+    if type(manifest) is not dict:
+        raise Refused("malformed manifest: not an object")
+    return manifest
 
 
 def _need(manifest, name, kind):

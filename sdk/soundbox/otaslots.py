@@ -3,10 +3,10 @@
 One store serves three kinds:
 - app: a bundle of files unpacked into the inactive one of <root>/app_a and
   <root>/app_b; switched by one atomic write of <root>/app.json (the pointer file
-  boot.py reads to choose the bundle on sys.path).
+  the ESP32's main.py reads to choose the bundle on sys.path).
 - firmware: an image in the inactive one of <root>/fw_a.bin, <root>/fw_b.bin and
   the pointer <root>/firmware.json. This is the simulator's stand-in for
-  esp32.Partition; the ESP32 subclass (soundbox_fw.esp32ota) overrides it.
+  esp32.Partition; the ESP32 subclass (soundbox_fw.esp32slots) overrides it.
 - voice: a pack renamed over <voice_dir>/<lang>.pack, the old one kept until the
   new one is confirmed.
 
@@ -112,8 +112,12 @@ class FileSlots:
 
     # ---- A/B pointers -------------------------------------------------------------
 
+    def _default_active(self, kind):
+        """The slot that runs when no update was ever installed."""
+        return "lib" if kind == "app" else "fw_a.bin"
+
     def _pointer(self, kind):
-        default_active = "lib" if kind == "app" else "fw_a.bin"
+        default_active = self._default_active(kind)
         p = self._read_json(kind + ".json", {})
         if "active" not in p:
             p = {"active": default_active, "previous": None, "trial": False, "boots": 0,
@@ -160,21 +164,26 @@ class FileSlots:
         [(kind, reason)] for each rollback done."""
         done = []
         for kind in ("app", "firmware"):
-            pointer = self._pointer(kind)
-            if not pointer["trial"]:
-                continue
-            reason = None
-            if pointer["boots"] >= 1:
-                reason = "restarted before version %s confirmed" % pointer["versions"].get(pointer["active"])
-            else:
-                reason = self._boot_problem(kind, pointer)
+            reason = self._boot_step(kind)
             if reason:
-                self._revert(kind, pointer)
                 done.append((kind, reason))
-            else:
-                pointer["boots"] = 1
-                self._write_json(kind + ".json", pointer)
         return done
+
+    def _boot_step(self, kind):
+        """boot() for one kind: the reason it was rolled back, or None."""
+        pointer = self._pointer(kind)
+        if not pointer["trial"]:
+            return None
+        if pointer["boots"] >= 1:
+            reason = "restarted before version %s confirmed" % pointer["versions"].get(pointer["active"])
+        else:
+            reason = self._boot_problem(kind, pointer)
+        if reason:
+            self._revert(kind, pointer)
+            return reason
+        pointer["boots"] = 1
+        self._write_json(kind + ".json", pointer)
+        return None
 
     def _boot_problem(self, kind, pointer):
         """Why the trial version cannot even start (None if it can): the simulator's images

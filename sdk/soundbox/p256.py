@@ -4,6 +4,7 @@ Pure and MicroPython-safe: Python ints and hashlib.sha256, nothing else. Verific
 handles public data only, so nothing here tries to be constant-time.
 
     verify(public_key, message, signature) -> bool
+    verify_digest(public_key, sha256_digest, signature) -> bool
 
 public_key is the 65-byte uncompressed SEC1 point 04 || X || Y; message is hashed with
 SHA-256 here; signature is strict DER: SEQUENCE { INTEGER r, INTEGER s }. Any bad input
@@ -57,13 +58,23 @@ _g_multiples = None  # [G, 2G, 3G] affine, computed on first use
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     """True if `signature` (strict DER) is a valid ECDSA-SHA256 signature of `message`
     by `public_key` (65-byte uncompressed SEC1); False for anything else."""
+    if not _is_buffer(message):
+        return False
+    return verify_digest(public_key, hashlib.sha256(message).digest(), signature)
+
+
+def verify_digest(public_key: bytes, digest: bytes, signature: bytes) -> bool:
+    """verify() for a message already hashed: `digest` is its 32-byte SHA-256. Lets a caller
+    hash a long message where it lies (otamanifest hashes the manifest text in place)."""
     # Keep this frame small (see the module docstring): no locals beyond `job`.
     if _COLLECT_GARBAGE:
         gc.collect()
-    job = _begin(public_key, message, signature)
+    job = _begin(public_key, digest, signature)
     while job is not None and _advance(job):
         if _COLLECT_GARBAGE:
             gc.collect()
+    if _COLLECT_GARBAGE:
+        gc.collect()  # the last step's garbage too, before the caller goes on
     return job is not None and _end(job)
 
 
@@ -205,16 +216,16 @@ def _base_multiples():
 # (affine, None for infinity) and (x, y, z) is the Jacobian sum of the windows of
 # u1 and u2 above bit `shift`.
 
-def _begin(public_key, message, signature):
+def _begin(public_key, digest, signature):
     """The job for u1*G + u2*Q, or None if any input is malformed."""
-    if not _is_buffer(message):
+    if not _is_buffer(digest) or len(digest) != _COORD_SIZE:
         return None
     point = _parse_public_key(public_key)
     rs = _parse_der(signature)
     if point is None or rs is None:
         return None
     r, s = rs
-    e = int.from_bytes(hashlib.sha256(message).digest(), "big")  # 256 bits = bit length of n
+    e = int.from_bytes(digest, "big")  # 256 bits = bit length of n
     w = pow(s, _N - 2, _N)
     u1 = e * w % _N
     u2 = r * w % _N
