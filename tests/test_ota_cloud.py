@@ -19,10 +19,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from paho.mqtt.enums import CallbackAPIVersion
 
+from soundbox.otatransfer import ChunkRefused, Transfer
 from soundbox_cloud.api import ApiServer
 from soundbox_cloud.artifacts import ArtifactError, ArtifactStore, manifest_id
 from soundbox_cloud.campaign_store import CampaignStore
 from soundbox_cloud.campaigns import Campaigns, in_window, wave_sizes
+from soundbox_cloud.chunkserver import DEFAULT_BURST, REFUSED_INDEX, ChunkServer
 from soundbox_cloud.client import ApiError, call
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.handler import CloudHandler
@@ -684,3 +686,135 @@ def test_campaign_state_survives_a_restart(rig_factory, tmp_path):
         assert len(rig.jobs()) == 3 and again.status(cid)["totals"]["succeeded"] == 1
     finally:
         again.store.close()
+
+
+# ---- per-device chunk rate limit --------------------------------------------------------
+
+class Clock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def chunk_server(tmp_path, size, clock, **limit):
+    """A ChunkServer over a real artifact of `size` bytes; publish is recorded per topic."""
+    ota = tmp_path / "ota"
+    ota.mkdir()
+    data = payload_bytes(size)
+    envelope = release(ota, "fw-2", data, chunk_size=1024 if size < 65536 else 4096)
+    store = ArtifactStore(ota)
+    store.load_all()
+    sent = {}
+    server = ChunkServer(store, lambda topic, payload: sent.setdefault(topic.split("/")[1], []).append(payload),
+                         clock=clock, **limit)
+    return server, store, sent, data, json.loads(envelope["manifest"]), manifest_id(envelope["manifest"])
+
+
+def request(mid, first, last):
+    return json.dumps({"campaign": "c-1", "manifest": mid, "chunks": [[first, last]]}).encode()
+
+
+def notices(payloads):
+    return [json.loads(p[4:]) for p in payloads if p[:4] == REFUSED_INDEX.to_bytes(4, "big")]
+
+
+def test_a_flooding_device_is_throttled_with_a_reason_while_another_downloads_at_full_speed(tmp_path):
+    """Default limits, and time does not move at all: an honest download of a 1 MiB image
+    fits in its device's burst, so it is never refused however fast it goes, while a
+    device asking for the same window over and over runs dry and is told why."""
+    clock = Clock()
+    server, store, sent, data, manifest, mid = chunk_server(tmp_path, 1 << 20, clock)
+    try:
+        chunk = manifest["chunk_size"]
+        transfer = Transfer(lambda i: min(chunk, manifest["size"] - i * chunk), bytes.fromhex(manifest["chunks"]))
+        requests = 0
+        while not transfer.done:
+            for _ in range(10):   # the flooder asks ten times for each honest request
+                server.handle("sb-0666", request(mid, 0, 15))
+            ranges = transfer.request(int(clock.now * 1000))
+            assert ranges, "the honest device had to wait for a timeout"
+            requests += 1
+            server.handle("sb-0001", json.dumps({"campaign": "c-1", "manifest": mid, "chunks": ranges}).encode())
+            for payload in sent.pop("sb-0001"):
+                index, chunk_data = transfer.accept(payload)   # a notice would be refused here
+                transfer.mark(index)
+        assert requests == 16 and transfer.retries == 0   # 256 chunks, 16 a request, none asked twice
+        flood = sent["sb-0666"]
+        served = [p for p in flood if p[:4] != REFUSED_INDEX.to_bytes(4, "big")]
+        assert len(served) * 4096 == DEFAULT_BURST   # its burst, then nothing while the clock stands still
+        [notice] = notices(flood)   # one notice: refusals are not echoed one for one
+        assert notice["manifest"] == mid and "rate limit" in notice["reason"] and notice["retry_ms"] > 0
+        with pytest.raises(ChunkRefused, match="beyond the manifest"):   # today's firmware drops a notice
+            transfer.accept([p for p in flood if p[:4] == REFUSED_INDEX.to_bytes(4, "big")][0])
+        assert server.throttled_requests == 160 - DEFAULT_BURST // (16 * 4096)
+        assert server.throttled_chunks == 16 * server.throttled_requests
+        assert server.notices_sent == 1 and server.chunks_sent == 256 + len(served)
+    finally:
+        store.close()
+
+
+def test_the_bucket_refills_at_its_rate_up_to_its_burst(tmp_path):
+    clock = Clock()
+    server, store, sent, data, manifest, mid = chunk_server(tmp_path, 20 * 1024, clock, rate=4096, burst=8192)
+    try:
+        assert server.handle("sb-0002", request(mid, 0, 15)) == 8    # the burst: 8 chunks of 1 KiB
+        [notice] = notices(sent["sb-0002"])
+        assert notice["retry_ms"] == 251   # 1 KiB at 4 KiB/s, rounded up
+        assert "8 chunks refused" in notice["reason"] and "4096 bytes/s (burst 8192)" in notice["reason"]
+        assert server.handle("sb-0002", request(mid, 8, 15)) == 0     # dry
+        clock.now += 0.5
+        assert server.handle("sb-0002", request(mid, 8, 15)) == 2     # half a second: 2 KiB
+        clock.now += 60
+        assert server.handle("sb-0002", request(mid, 10, 19)) == 8    # a minute: full again, never more than the burst
+        # One notice a second at most: the dry and the half-second refusals were not told again.
+        assert len(notices(sent["sb-0002"])) == 2
+        assert server.handle("sb-0003", request(mid, 0, 7)) == 8       # another device has its own bucket
+        chunks = [p for p in sent["sb-0002"] if p[:4] != REFUSED_INDEX.to_bytes(4, "big")]
+        assert [int.from_bytes(p[:4], "big") for p in chunks] == list(range(8)) + [8, 9] + list(range(10, 18))
+        assert chunks[9][4:] == data[9 * 1024:10 * 1024]
+        assert server.throttled_requests == 4 and server.chunks_sent == 26
+        clock.now += 60   # buckets that have filled up are forgotten: the table holds active devices only
+        server.handle("sb-0004", request(mid, 0, 0))
+        assert server.limit.tracked() == 1
+    finally:
+        store.close()
+
+
+def test_a_chunk_limit_can_be_turned_off(tmp_path):
+    server, store, sent, data, manifest, mid = chunk_server(tmp_path, 20 * 1024, Clock(), rate=None)
+    try:
+        for _ in range(10):
+            assert server.handle("sb-0002", request(mid, 0, 15)) == 16
+        assert server.throttled_requests == 0 and not notices(sent["sb-0002"])
+    finally:
+        store.close()
+
+
+def test_a_flooding_device_is_throttled_over_the_broker_and_the_others_are_served(broker, tmp_path, pki):
+    ota_dir = tmp_path / "ota"
+    ota_dir.mkdir()
+    data = payload_bytes(20 * 1024 + 7)
+    mid = manifest_id(release(ota_dir, "fw-2", data, chunk_size=1024)["manifest"])
+    # A burst that holds the whole 21 KiB artifact and a rate too small to matter during the test.
+    with CloudHandler(broker.url, tmp_path / "c.db", certs=pki.root, ota_dir=ota_dir, tick_s=0,
+                      chunk_rate=1, chunk_burst=24 * 1024) as cloud:
+        flooder, honest = Device(broker, "sb-0666"), Device(broker, "sb-0001")
+        try:
+            for _ in range(20):
+                flooder.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[0, 15]]}, qos=0)
+            honest.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[0, 15]]}, qos=0)
+            honest.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[16, 20]]}, qos=0)
+            wait_until(lambda: len(honest.chunks) == 21 and cloud.chunks.throttled_requests == 19)
+            assert sorted(honest.chunks) == [(i, data[i * 1024:(i + 1) * 1024]) for i in range(21)]
+            refused = wait_until(lambda: [c for i, c in flooder.chunks if i == REFUSED_INDEX])
+            reason = json.loads(refused[0])
+            assert reason["manifest"] == mid and reason["reason"].startswith("rate limit: ")
+            assert len([i for i, c in flooder.chunks if i != REFUSED_INDEX]) == 24   # its burst, no more
+            assert cloud.bad_messages == 0   # throttling is not an error in the handler's log
+        finally:
+            flooder.close()
+            honest.close()

@@ -18,7 +18,7 @@ from soundbox import payment, voice
 from soundbox_cloud.artifacts import ArtifactStore
 from soundbox_cloud.campaign_store import CampaignStore
 from soundbox_cloud.campaigns import Campaigns, is_tag
-from soundbox_cloud.chunkserver import ChunkServer
+from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE, ChunkServer
 from soundbox_cloud.errors import BrokerUnavailable, CloudError, Rejected
 from soundbox_cloud.keys import PaymentKeys
 from soundbox_cloud.store import Store
@@ -142,7 +142,7 @@ class CloudHandler:
     """
 
     def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0", ota_dir=None,
-                 tick_s=TICK_S):
+                 tick_s=TICK_S, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST):
         if not group or any(ch in group for ch in "/+#"):
             raise CloudError("group must be a non-empty name without '/', '+' or '#', got %r" % group)
         self.broker_url = broker_url
@@ -167,7 +167,8 @@ class CloudHandler:
             self.artifacts.load_all()
             self.campaign_store = CampaignStore(db_path)
             self.campaigns = Campaigns(self.campaign_store, self.artifacts, self._publish_job)
-            self.chunks = ChunkServer(self.artifacts, self._publish_chunk)
+            # chunk_rate/chunk_burst: bytes a second (None: no limit) and burst, per device
+            self.chunks = ChunkServer(self.artifacts, self._publish_chunk, chunk_rate, chunk_burst)
             self.client = self._make_client()
             self._connect()
         except BaseException:
