@@ -174,6 +174,14 @@ def test_deploy_copies_the_bundle_then_skips_what_is_unchanged(board, bundle, tm
 
     code, out, _ = run_cli(capsys, *args)
     assert code == 0 and "0 files written" in out and "%d unchanged" % n in out, out
+    assert "installed over the air" not in out
+
+    # An app update installed over the air would run ahead of /lib: a deploy puts /lib back.
+    (board.root / "ota").mkdir()
+    (board.root / "ota" / "app.json").write_text('{"active": "app_b"}')
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "an app bundle installed over the air was running" in out, out
+    assert not (board.root / "ota" / "app.json").exists()
 
     (board.root / "lib" / "soundbox" / "voice.mpy").write_bytes(b"damaged on the board")
     code, out, _ = run_cli(capsys, *args)

@@ -153,12 +153,14 @@ class Soundbox:
         self._tasks = []
         self._playing = False
         self.accepting = True  # False once a planned restart is under way
+        # The updater's code and state (about 14 KiB of heap) are loaded only while there is
+        # update work: a job arrived, or one was under way or on trial before this start.
         self.updater = None
-        if getattr(hal, "ota", None) is not None:
-            from soundbox_fw.updater import Updater  # only boxes that take updates pay for it
-            keys_path = config.get("ota_keys") or "%s/ota_keys.json" % (config.get("identity") or self.identity
-                                                                        or "/certs")
-            self.updater = Updater(self, self._load_release_keys(keys_path))
+        self.ota = getattr(hal, "ota", None)
+        self._ota_keys = config.get("ota_keys") or "%s/ota_keys.json" % (config.get("identity") or self.identity
+                                                                         or "/certs")
+        if self.ota is not None and (getattr(hal, "ota_rollbacks", None) or self._update_under_way()):
+            self._load_updater()
 
     async def run(self):
         """Run until stop() is called."""
@@ -197,15 +199,15 @@ class Soundbox:
         self.hal.led.show("online")
         self._offline_since = None
         topics = [(self.prefix + "notify", 1), (self.prefix + "cmd", 1)]
-        if self.updater is not None:
+        if self.ota is not None:
             topics += [(self.prefix + "ota/job", 1), (self.prefix + "ota/chunk", 0)]
         await client.subscribe(topics)
         await client.publish(self.prefix + "status", self._status("online"), 1, True)
         telemetry = {"battery": self.hal.battery.percent(), "fw": VERSION,
                      "heap": gc.mem_free() if hasattr(gc, "mem_free") else None}
-        if self.updater is not None:
-            telemetry["model"] = self.hal.ota.model
-            telemetry["versions"] = self.updater.versions()
+        if self.ota is not None:
+            telemetry["model"] = self.ota.model
+            telemetry["versions"] = self.versions()
         await client.publish(self.prefix + "telemetry", json.dumps(telemetry), 0)
         if self.updater is not None:
             await self.updater.on_connect()
@@ -228,12 +230,16 @@ class Soundbox:
             await self._on_notify(msg.payload)
         elif msg.topic == self.prefix + "cmd":
             await self._on_command(msg.payload)
-        elif self.updater is None:
+        elif self.ota is None:
             return
-        elif msg.topic == self.prefix + "ota/chunk":
-            await self.updater.on_chunk(msg.payload)
         elif msg.topic == self.prefix + "ota/job":
-            await self.updater.on_job(msg.payload)
+            updater = self.updater
+            if updater is None:
+                updater = self._load_updater()
+                self._tasks.append(asyncio.create_task(updater.run()))
+            await updater.on_job(msg.payload)
+        elif msg.topic == self.prefix + "ota/chunk" and self.updater is not None:
+            await self.updater.on_chunk(msg.payload)
 
     async def _on_notify(self, payload):
         rx = self.hal.clock.wall_ms()
@@ -553,6 +559,29 @@ class Soundbox:
     def speaker_idle(self):
         """Nothing being said or waiting to be: an update may use the flash now."""
         return not self._playing and not self.pending
+
+    def _update_under_way(self):
+        """A download or an update on trial was left by the last start (the updater's files)."""
+        if self.hal.storage.read("ota_job.json"):
+            return True
+        try:
+            return bool(json.loads(self.hal.storage.read("ota.json") or b"{}").get("pending"))
+        except (ValueError, UnicodeError, AttributeError):
+            return True  # damaged: let the updater look and say so
+
+    def _load_updater(self):
+        from soundbox_fw.updater import Updater
+        self.updater = Updater(self, self._load_release_keys(self._ota_keys))
+        return self.updater
+
+    def versions(self):
+        """What runs now, for telemetry: {"app": .., "firmware": .., "voice/<lang>": ..}."""
+        slots = self.hal.ota
+        out = {"app": slots.running("app", "app"), "firmware": slots.running("firmware", "firmware")}
+        voice_version = slots.running("voice", self.lang)
+        if voice_version:
+            out["voice/" + self.lang] = voice_version
+        return out
 
     def update_installing(self):
         """An update is going in and a restart follows: show it, and say it on the speaker's

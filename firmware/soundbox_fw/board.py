@@ -12,7 +12,9 @@ Fields (see firmware/boards/*.json and docs/esp32.md):
     i2s {id, bclk, lrclk, din, amp_enable: pin or null},
     buttons {replay, volume_up, volume_down}, safe_mode_button (one of those),
     led {kind: "pin" | "neopixel", pin, active_low},
-    battery {pin, divider, scale, offset_v, empty_v, full_v} or null (mains powered),
+    battery {pin, divider, scale, offset_v, empty_v, full_v, charge_pin?, charge_active_low?}
+        or null (mains powered); charge_pin: the charger's "charging" output (e.g. a
+        TP4056's CHRG, open drain, active low), absent when not wired,
     modem {uart, tx, rx, baud} or absent (no 4G modem wired).
 """
 
@@ -91,6 +93,8 @@ def check_battery(battery, where="battery"):
         raise BoardError("%s: offset_v must be a number" % where)
     if battery["empty_v"] >= battery["full_v"]:
         raise BoardError("%s: empty_v must be below full_v" % where)
+    if battery.get("charge_pin") is not None:
+        _pin(battery, "charge_pin", where)
     return battery
 
 

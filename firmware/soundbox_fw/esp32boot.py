@@ -25,7 +25,6 @@ import time
 import machine
 
 from soundbox import VERSION, voice
-from soundbox.otaslots import STAGE
 from soundbox.storage import makedirs
 from soundbox_fw import board as boards
 from soundbox_fw import esp32net
@@ -78,6 +77,7 @@ def firmware_version():
 
 def fs_room(root):
     """Filesystem bytes an update may use: free now, plus a resumed download's staging file."""
+    from soundbox.otaslots import STAGE  # here: a box without release keys never loads otaslots
     try:
         s = os.statvfs("/")
         free = s[0] * s[3]
@@ -172,6 +172,7 @@ async def boot(app_problem=None):
     hal.log("boot: soundbox %s on %s (%s), device %s" % (VERSION, board["name"], board["chip"], config["device_id"]))
     hal.led.show("connecting")
     link = esp32net.link(config, board, hal.log)
+    hal.network_up = link.connected  # so a lost WiFi is said as "no network", not "server unreachable"
     if not await link.up():
         await say(hal, "no_network", lang)
     asyncio.create_task(link.keep_up())

@@ -139,8 +139,11 @@ class Battery:
     def __init__(self, battery):
         self.conf = battery
         self.adc = None
+        self.charge_pin = None
         if battery is not None:
             self.adc = machine.ADC(machine.Pin(battery["pin"]), atten=machine.ADC.ATTN_11DB)
+            if battery.get("charge_pin") is not None:
+                self.charge_pin = machine.Pin(battery["charge_pin"], machine.Pin.IN, machine.Pin.PULL_UP)
 
     def volts(self):
         if self.adc is None:
@@ -150,6 +153,12 @@ class Battery:
     def percent(self):
         volts = self.volts()
         return 100 if volts is None else battery_percent(volts, self.conf)
+
+    def charging(self):
+        """The charger says it is charging; False when its pin is not wired."""
+        if self.charge_pin is None:
+            return False
+        return self.charge_pin.value() == (0 if self.conf.get("charge_active_low", True) else 1)
 
 
 class HardwareClock:
@@ -179,6 +188,7 @@ class Esp32Hal:
         self.buttons = Buttons(board["buttons"])
         self.battery = Battery(battery)
         self.clock = HardwareClock(ntp)
+        self.network_up = None  # esp32boot sets the network link's connected() once it exists
 
     async def open_connection(self, host, port, **kwargs):
         """asyncio.open_connection, but a TLS connect first waits for NTP: certificate dates

@@ -54,6 +54,8 @@ def cmd_deploy(args):
     print("deployed the %s bundle to %s: %d files written (%s), %d unchanged, %d stale removed%s"
           % (manifest["board"], args.port, result["written"], _kib(result["bytes"]), result["unchanged"],
              result["removed"], free))
+    if result["ota_app_reset"]:
+        print("an app bundle installed over the air was running; the deployed one in /lib runs now")
     if not has_config:
         print("the board has no %s yet: run `soundbox device provision --port %s ID`" % (CONFIG_PATH, args.port))
     return 0

@@ -69,6 +69,17 @@ for _d in DIRS:
 """
 
 CONFIG_PATH = "/config.json"
+# The pointer to an app bundle an over-the-air update installed (firmware/main.py runs it
+# ahead of /lib). A deploy removes it, so the bundle just deployed is the one that runs.
+OTA_APP_POINTER = "/ota/app.json"
+_REMOVE_IF_THERE = """
+import os
+try:
+    os.remove(%r)
+    print(1)
+except OSError:
+    print(0)
+"""
 
 
 def survey(board, paths):
@@ -85,7 +96,8 @@ def sync(board, targets, keep_last="/main.py", lib_keep=None):
 
     lib_keep: when a set of paths, files under /lib that are not in it are removed
     (a module dropped from the bundle must not linger and be imported).
-    Returns {"written", "unchanged", "bytes", "removed"}.
+    Returns {"written", "unchanged", "bytes", "removed", "free", "ota_app_reset"}; the
+    last is True when an over-the-air app update had been running and /lib now runs again.
     """
     targets = dict(targets)
     state = survey(board, targets)
@@ -105,12 +117,15 @@ def sync(board, targets, keep_last="/main.py", lib_keep=None):
     for path in sorted(todo, key=lambda p: (p == keep_last, p)):
         board.write_file(path, todo[path])
     removed = []
+    ota_app_reset = False
     if lib_keep is not None:
         removed = [p for p in state["lib"] if p not in lib_keep]
         for p in removed:
             board.exec("import os\nos.remove(%r)" % p)
+        ota_app_reset = board.exec(_REMOVE_IF_THERE % OTA_APP_POINTER).strip().endswith(b"1")
     return {"written": len(todo), "unchanged": len(targets) - len(todo),
-            "bytes": sum(len(d) for d in todo.values()), "removed": len(removed), "free": state["free"]}
+            "bytes": sum(len(d) for d in todo.values()), "removed": len(removed), "free": state["free"],
+            "ota_app_reset": ota_app_reset}
 
 
 def _hex(data):
