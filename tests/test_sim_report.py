@@ -90,7 +90,9 @@ def write(tmp_path, text):
     ("[[faults]]\nat = 1\nkind = 'reboot'\nduration = 3\n\n", ":4: faults[1].duration does not apply to a reboot"),
     ("[fleet]\ndevices = 5\n[[faults]]\nat = 1\nkind = 'reboot'\ndevices = 9\n",
      ":6: faults[1].devices is 9 but the fleet has only 5"),
-    ("[ota]\nat = 1\nartifact = 'app'\nwaves = [0.5, 0.2]\n", ":4: ota.waves must be increasing"),
+    ("[ota]\nat = 1\nartifact = 'firmware-2.0.0'\nwaves = [0.5, 0.2]\n", ":4: ota.waves must be increasing"),
+    ("[ota]\nat = 1\nartifact = 'app-1.1.0'\n", ":3: ota.artifact must be firmware-<version>"),
+    ("[ota]\nat = 1\nartifact = 'firmware-2.0.0'\nsize = 10\n", ":4: ota.size must be >= 64"),
     ("[ota]\nat = 1\n", ":1: ota needs artifact"),
     ("[mystery]\nx = 1\n", "mystery is not a known section"),
     ("[fleet\ndevices = 3\n", "not valid TOML"),
@@ -119,3 +121,46 @@ def test_cli_refuses_a_bad_scenario_before_starting_anything(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "s.toml:3: fleet.speed is not a known key" in err and "Traceback" not in err
     assert not (tmp_path / "st").exists()
+
+
+def minimal_summary(ota=None):
+    """The fields html_report reads, for a run with no traffic (and optionally an OTA rollout)."""
+    return {"scenario": "t", "devices": 4, "tls": True, "workers": 1, "ramp_s": 1.0, "started": "now",
+            "memory": {"kib_per_device": 50.0}, "zero_counts": {"lost": 0, "duplicated": 0, "invalid_acks": 0},
+            "payments": {"accepted": 0}, "latency_ms": {}, "latency_exact_ms": {},
+            "histograms": {"bounds_ms": [], "counts": {}}, "series": {}, "floor_ping_pong_ms": None,
+            "events": [], "environment": {}, "ota": ota}
+
+
+def test_html_report_plots_ota_progress_from_the_per_second_metrics(tmp_path):
+    from soundbox_sim.metrics import JsonLines
+
+    out = JsonLines(str(tmp_path / "metrics.jsonl"))
+    c = Counters()
+    for t, (updated, downloading, pending) in enumerate([(0, 0, 4), (0, 2, 2), (1, 2, 1), (3, 1, 0), (4, 0, 0)]):
+        c.set("devices.connected", 4)
+        c.set("ota.updated", updated)
+        c.set("ota.downloading", downloading)
+        c.set("ota.pending", pending)
+        c.set("ota.failed", 0)
+        out.write_all(c.sample(float(t)))
+    out.close()
+    ota = {"artifact": "firmware-2.0.0", "size": 65536, "campaign": "c-1", "state": "completed",
+           "totals": {"devices": 4, "succeeded": 4, "failed": 0}, "running": {"2.0.0": 4}}
+    report.write_all(minimal_summary(ota), str(tmp_path))
+    page = (tmp_path / "report.html").read_text()
+    section = page[page.index("<h2>OTA progress</h2>"):]
+    section = section[:section.index("</svg>")]
+    assert "OTA progress over time" in section and "c-1 completed: 4/4 updated" in section
+    assert section.count("<polyline") == 4  # updated, downloading, failed, pending
+    for name in ("updated", "downloading", "failed", "pending"):
+        assert ">%s</text>" % name in section
+    assert report.ota_series(report._read_metrics(str(tmp_path / "metrics.jsonl")))[0] == \
+        ("updated", [(0.0, 0), (1.0, 0), (2.0, 1), (3.0, 3), (4.0, 4)])
+
+
+def test_html_report_says_when_a_run_had_no_ota(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text("")
+    report.write_all(minimal_summary(), str(tmp_path))
+    page = (tmp_path / "report.html").read_text()
+    assert "No OTA data in this run" in page and "OTA progress over time" not in page

@@ -71,3 +71,30 @@ def test_smoke_scenario_counts(tmp_path, sim_certs, voice_dir):
     assert {"t", "counter", "total", "rate"} <= set(metrics[0])
     assert max(r["total"] for r in metrics if r["counter"] == "devices.connected") == 4
     assert "<svg" in (tmp_path / "state" / "report" / "report.html").read_text()
+
+
+def test_ota_rollout_updates_every_device_while_payments_are_announced(tmp_path, sim_certs, voice_dir):
+    """The [ota] section for real: a signed simulator image built, uploaded to the run's
+    cloud and rolled out in two waves, with a power cut in the middle of a download."""
+    shipped = scenario.load("ota-rollout")
+    assert shipped["ota"]["artifact"] == "firmware-2.0.0" and shipped["ota"]["power_cut_share"] > 0
+    n = 6
+    summary = run(tmp_path, sim_certs, voice_dir, {
+        "fleet": {"devices": n}, "run": {"duration": 4, "settle": 30},
+        "payments": {"rate": 2, "duration": 10, "target": "round_robin"},
+        "ota": {"at": 1, "artifact": "firmware-2.0.0", "size": 256 * 1024, "waves": [0.5, 1.0],
+                "power_cut_share": 0.2, "timeout": 120}})
+    ota = summary["ota"]
+    assert ota["state"] == "completed", ota
+    assert ota["totals"]["succeeded"] == n and ota["totals"]["failed"] == 0, ota
+    assert ota["running"] == {"2.0.0": n}, ota  # each device's own slots, read after the run
+    assert ota["power_cut"] >= 1, ota  # cut mid-download, resumed after the reboot
+    p = summary["payments"]
+    assert p["accepted"] == p["scheduled"] >= 10 and p["played"] == p["accepted"], p
+    assert summary["zero_counts"] == {"lost": 0, "duplicated": 0, "invalid_acks": 0}
+    # progress over time went into the per-second metrics and the report's plot
+    report_dir = tmp_path / "state" / "report"
+    updated = [json.loads(line) for line in open(report_dir / "metrics.jsonl")]
+    updated = [r["total"] for r in updated if r["counter"] == "ota.updated"]
+    assert updated and updated[0] < n and updated[-1] == n and updated == sorted(updated)
+    assert "OTA progress over time" in (report_dir / "report.html").read_text()

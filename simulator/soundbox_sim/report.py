@@ -131,6 +131,10 @@ def build_summary(runner, floor, environment):
     rejected = runner.sender.rejected if runner.sender else []
     payments, acks = read_cloud(getattr(runner, "db_path", None))
     plays = read_journals(runner.journals)
+    companion_ids = set(getattr(runner, "companion_ids", ()))
+    if companion_ids:  # the companion fleet's payments are counted apart: ours stay ours
+        theirs = [a for a in accepted if a[1] in companion_ids]
+        accepted = [a for a in accepted if a[1] not in companion_ids]
     counts, lat = payment_outcomes(accepted, payments, acks, plays)
     counts["scheduled"] = len(runner.plan)
     runner.payment_rows = payment_rows(accepted, acks, plays)
@@ -175,12 +179,68 @@ def build_summary(runner, floor, environment):
         "faults": runner.fault_log,
         "environment": environment,
         "rejected_examples": rejected[:5],
+        "ota": getattr(runner, "ota_summary", None),
     }
+    if companion_ids:
+        summary["side_by_side"] = side_by_side(runner, counts, lat, *payment_outcomes(theirs, payments, acks, {}))
     if accepted and summary["cpu"]["workers_cpu_s"]:
         # after the ramp: the payments' share, not the connects'
         after = summary["cpu"]["workers_cpu_s"] - summary["cpu"]["ramp_cpu_s"]
         summary["cpu"]["ms_per_payment"] = round(after * 1000 / len(accepted), 3)
     return summary
+
+
+SIDE_BY_SIDE = (("rss_kib_per_device", "RSS per device (KiB)"), ("cpu_ms_per_payment", "CPU per payment (ms)"),
+                ("notify_to_ack_p99_ms", "notify->ack p99 (ms)"), ("notify_to_ack_p50_ms", "notify->ack p50 (ms)"),
+                ("notify_to_receive_p99_ms", "notify->receive p99 (ms)"))
+
+
+def side_by_side(runner, ours, ours_lat, theirs, their_lat):
+    """Our fleet and the companion fleet over the same payment window: RSS per device at its
+    end (above each fleet's own base), process CPU per payment, latencies, and our/their ratios."""
+    snaps = runner.snapshots
+    out = {"peer_fleet": runner.companion.name, "devices": runner.n, "workers": runner.workers}
+    if "start" not in snaps or "end" not in snaps:
+        return dict(out, error="the payments never started")
+    window = snaps["end"]["t"] - snaps["start"]["t"]
+    sides = {}
+    for side, counts, lat in (("ours", ours, ours_lat), ("peer", theirs, their_lat)):
+        start, end = snaps["start"][side], snaps["end"][side]  # the companion is the peer
+        cpu = end["cpu_s"] - start["cpu_s"]
+        ack, rx = exact_percentiles(lat["notify_to_ack"]), exact_percentiles(lat["notify_to_receive"])
+        sides[side] = {"payments": counts["accepted"], "acked": len(lat["notify_to_ack"]), "lost": counts["lost"],
+                       "rss_kib_per_device": round((end["rss_kib"] - end["base_rss_kib"]) / max(1, runner.n), 1),
+                       "cpu_s": round(cpu, 2), "cpu_ms_per_payment": round(cpu * 1000 / counts["accepted"], 3)
+                       if counts["accepted"] else None,
+                       "notify_to_ack_p50_ms": ack["p50"], "notify_to_ack_p99_ms": ack["p99"],
+                       "notify_to_receive_p99_ms": rx["p99"]}
+    ratios = {}
+    for key, _ in SIDE_BY_SIDE:
+        a, b = sides["ours"][key], sides["peer"][key]
+        ratios[key] = round(a / b, 2) if a is not None and b else None
+    return dict(out, window_s=round(window, 1), ours=sides["ours"], peer=sides["peer"], ratio=ratios)
+
+
+def side_by_side_table(sbs, floor=None):
+    from rich.table import Table
+
+    t = Table(title="ours (real firmware) vs %s: %d devices each, %d workers each, %.0f s of payments"
+              % (sbs["peer_fleet"], sbs["devices"], sbs["workers"], sbs.get("window_s", 0)))
+    for col in ("measure", "ours", "peer", "ours/peer"):
+        t.add_column(col, justify="left" if col == "measure" else "right")
+    for key, label in SIDE_BY_SIDE:
+        t.add_row(label, *(_num(v) for v in (sbs["ours"][key], sbs["peer"][key], sbs["ratio"][key])))
+    t.add_row("payments / acked / lost", *("%d / %d / %d" % (sbs[s]["payments"], sbs[s]["acked"], sbs[s]["lost"])
+                                             for s in ("ours", "peer")), "")
+    if floor:
+        t.add_row("machine floor: ping-pong p50 / p99 (ms)", "%.3f / %.3f" % (floor["p50"], floor["p99"]), "", "")
+    return t
+
+
+def _num(v):
+    if v is None:
+        return "-"
+    return "%.2f" % v if isinstance(v, float) and abs(v) < 100 else "%d" % round(v)
 
 
 def write_all(summary, report_dir, rows=()):
@@ -235,6 +295,13 @@ def summary_table(summary):
                       "%s / %s / %s ms" % tuple(_fmt(src.get(k)) for k in ("p50", "p99", "p99_9")))
     if floor:
         t.add_row("machine floor: ping-pong p50 / p99", "%.3f / %.3f ms" % (floor["p50"], floor["p99"]))
+    ota = summary.get("ota")
+    if ota:
+        totals = ota.get("totals") or {}
+        t.add_row("OTA %s: campaign %s" % (ota["artifact"], ota.get("campaign") or "not started"),
+                  "%s, %d/%d updated, %d failed" % (ota.get("state", "-"), totals.get("succeeded", 0),
+                                                    totals.get("devices", 0), totals.get("failed", 0)))
+        t.add_row("OTA: versions the devices run", ", ".join("%s: %d" % kv for kv in sorted(ota["running"].items())))
     t.caption = "healthy" if summary["healthy"] else "NOT healthy: see zero counts and events"
     return t
 
@@ -338,6 +405,30 @@ def svg_lines(title, series, x_label, y_label, log_x=False, y_max=None):
     return "\n".join(out)
 
 
+OTA_LINES = ("updated", "downloading", "failed", "pending")
+
+
+def ota_series(metrics):
+    """[(name, [(t, devices)])] of the rollout's per-second counters (ota.updated ...), in a fixed order."""
+    return [(name, [(t, total) for t, total, _ in metrics["ota." + name]])
+            for name in OTA_LINES if metrics.get("ota." + name)]
+
+
+def ota_section(ota, series):
+    if not series:
+        return "<h2>OTA progress</h2><p><em>No OTA data in this run.</em></p>"
+    y_max = max([y for _, s in series for _, y in s] + [1])
+    text = ""
+    if ota:
+        totals = ota.get("totals") or {}
+        text = "<p>%s (%s bytes), campaign %s %s: %d/%d updated, %d failed; devices run: %s</p>" % (
+            html.escape(ota["artifact"]), ota["size"], html.escape(str(ota.get("campaign"))),
+            html.escape(str(ota.get("state", "-"))), totals.get("succeeded", 0), totals.get("devices", 0),
+            totals.get("failed", 0), html.escape(", ".join("%s: %d" % kv for kv in sorted(ota["running"].items()))))
+    return "<h2>OTA progress</h2>" + text + svg_lines("OTA progress over time", series, "s since start",
+                                                       "devices", y_max=y_max)
+
+
 def html_report(summary, metrics):
     cdfs = []
     for name, counts in summary["histograms"]["counts"].items():
@@ -348,7 +439,7 @@ def html_report(summary, metrics):
                for k in ("connect.attempted", "connect.succeeded", "connect.failed", "connect.retried")]
     devices = [("connected", [(t, total) for t, total, _ in metrics.get("devices.connected", [])])]
     flows = [(name.replace("_", " "), list(enumerate(values))) for name, values in summary["series"].items()]
-    ota = [(k, [(t, total) for t, total, _ in v]) for k, v in metrics.items() if k.startswith("ota.")]
+    ota = ota_series(metrics)
     z = summary["zero_counts"]
     zero_html = " ".join('<span class="%s">%s: <b>%d</b></span>' % ("bad" if v else "good", k.replace("_", " "), v)
                          for k, v in z.items())
@@ -379,8 +470,7 @@ def html_report(summary, metrics):
         svg_lines("Connects per second", connect, "s since start", "per second"),
         svg_lines("Devices connected", devices, "s since start", "devices"),
         svg_lines("Payments, announcements and acks per second", flows, "s since start", "per second"),
-        svg_lines("OTA progress", ota, "s since start", "devices") if ota else
-        "<p><em>OTA progress: no OTA data in this run.</em></p>",
+        ota_section(summary.get("ota"), ota),
         "<h2>Events</h2><ul>%s</ul>" % events,
         "<h2>Environment</h2><pre>%s</pre></body></html>" % env,
     ]

@@ -56,6 +56,9 @@ class Options:
         self.floor = kw.get("floor", True)
         self.extra_config = kw.get("extra_config")
         self.quiet = kw.get("quiet", False)
+        # A fleet run beside ours for comparison (bench/peer_fleet.PeerFleet): same broker,
+        # cloud and payment schedule, on its own device ids (sb-N+1 .. sb-2N).
+        self.companion = kw.get("companion")
 
 
 def default_workers(devices):
@@ -146,6 +149,12 @@ class Runner:
         self.ready_at = None
         self.errors = []
         self.fault_log = []
+        self.send_lock = threading.Lock()  # the OTA poller sends power cuts from its thread
+        self.extra_config = dict(opts.extra_config or {})
+        self.rollout = None  # ota.Rollout when the scenario has [ota] and the cloud is ours
+        self.companion = opts.companion
+        self.companion_ids = device_ids(2 * self.n)[self.n:] if self.companion else []
+        self.snapshots = {}  # "start" / "end" of the payments: gauges of both fleets (with a companion)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -182,10 +191,25 @@ class Runner:
             build_pack(lang, self.o.voice)
         self.langs = language_plan(langs, self.ids, self.seed)
         started = time.monotonic()
-        self.pki, issued = provision(self.o.certs, self.n, self.log)
+        self.pki, issued = provision(self.o.certs, self.n + len(self.companion_ids), self.log)
         if issued:
             self.log("issued %d device identities in %.1f s" % issued)
         self.provision_s = time.monotonic() - started
+        if self.s["ota"]:
+            self._prepare_ota()
+
+    def _prepare_ota(self):
+        from soundbox_sim import ota
+        if self.o.broker_url:
+            self.log("OTA skipped: attached to an outside broker (--broker), no cloud here")
+            return
+        self.rollout = ota.Rollout(self.s["ota"], None, self.pki.root, self.o.state, self.ids, self.send,
+                                   self.event)
+        try:
+            self.extra_config.update(self.rollout.prepare(os.path.join(self.o.state, "devices")))
+        except ota.OtaError as e:
+            raise RunError(str(e)) from None
+        self.log("OTA: devices start from factory state; signed release %s" % self.rollout.release)
 
     def start_services(self):
         from soundbox_tools import procs
@@ -206,10 +230,14 @@ class Runner:
                 os.remove(self.db_path + suffix)
         api_port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % api_port
+        ota_dir = os.path.join(self.o.state, "cloud-ota")  # this run's artifacts only
+        shutil.rmtree(ota_dir, ignore_errors=True)
         self.cloud = procs.spawn([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", self.broker.url,
                                   "--http", "127.0.0.1:%d" % api_port, "--db", self.db_path,
-                                  "--certs", self.pki.root],
+                                  "--certs", self.pki.root, "--ota-dir", ota_dir],
                                  log_path=os.path.join(self.o.state, "cloud.log"))
+        if self.rollout is not None:
+            self.rollout.api = self.api
         if not procs.wait_port("127.0.0.1", api_port, 20, self.cloud):
             raise RunError("cloud handler did not start; see %s/cloud.log" % self.o.state)
 
@@ -231,7 +259,7 @@ class Runner:
                     "journal": journal, "connect_rate": self.rate / self.workers,
                     "keepalive": fleet["keepalive"], "freshness_s": fleet["freshness_s"],
                     "langs": {d: self.langs[d] for d in ids}, "speedup": fleet["speedup"],
-                    "extra_config": self.o.extra_config, "proxy": proxy, "seed": self.seed + i,
+                    "extra_config": self.extra_config, "proxy": proxy, "seed": self.seed + i,
                     "wav_device": self.o.wav_device, "out_dir": self.o.out,
                     "fd_needed": len(ids) * FDS_PER_DEVICE + 256}
             parent, child = ctx.Pipe()
@@ -241,15 +269,19 @@ class Runner:
             self.procs.append(p)
             self.conns.append(parent)
         self.journals = sorted(set(self.journals))
+        if self.companion:
+            self.companion.start(self.companion_ids, self.host, self.port, os.path.join(self.pki.root, "devices"),
+                                 self.tls, self.rate, self.workers, fleet["keepalive"])
 
     # ---- the loop ------------------------------------------------------------------------------
 
     def send(self, msg):
-        for c in self.conns:
-            try:
-                c.send(msg)
-            except (BrokenPipeError, OSError):
-                pass
+        with self.send_lock:
+            for c in list(self.conns):
+                try:
+                    c.send(msg)
+                except (BrokenPipeError, OSError):
+                    pass
 
     def poll_workers(self, timeout):
         from multiprocessing.connection import wait
@@ -289,6 +321,13 @@ class Runner:
         self.counters.set("announcements", g["announced"])
         self.counters.set("workers.cpu_s", g["cpu_s"])
         self.counters.set("workers.rss_kib", g["rss_kib"])
+        if self.companion:
+            c = self.companion.gauges()
+            for k in ("connected", "acks", "rss_kib", "cpu_s"):
+                self.counters.set("companion." + k, c[k])
+        if self.rollout is not None and self.rollout.counts:
+            for k, v in self.rollout.counts.items():
+                self.counters.set("ota." + k, v)
         if self.sender is not None:
             with self.lock:
                 pass  # payments.* are counted by the sender under the lock
@@ -315,15 +354,10 @@ class Runner:
             taken.update(ids)
             self.fault_log.append({"kind": f["kind"], "at": f["at"], "duration": f["duration"], "devices": ids})
             items.extend(self._fault_actions(f, ids))
-        ota = self.s["ota"]
-        if ota:
-            items.append((ota["at"], lambda o=ota: self._start_ota(o), "OTA campaign %s" % ota["artifact"]))
-            if ota["power_cut_share"]:
-                cut = fault_targets({"kind": "power_cut", "devices": None, "share": ota["power_cut_share"]},
-                                    self.ids, rng)
-                items.append((ota["at"] + 2, lambda ids=cut: self.send(
-                    {"op": "restart", "ids": ids, "power_cut": True, "down_s": 1.0}),
-                              "power cut during OTA on %d devices" % len(cut)))
+        if self.rollout is not None:
+            # Power cuts during OTA are the rollout's: they hit boxes while they download.
+            items.append((self.s["ota"]["at"], lambda: self.event(self.rollout.start()),
+                          "OTA: upload %s and create the campaign" % self.rollout.artifact))
         return sorted(items, key=lambda x: x[0])
 
     def _fault_actions(self, f, ids):
@@ -370,11 +404,6 @@ class Runner:
             self.event("broker back")
         threading.Thread(target=bounce, name="broker-restart", daemon=True).start()
 
-    def _start_ota(self, ota):
-        from soundbox_sim import ota as ota_hook
-        note = ota_hook.start_campaign(self, ota)
-        self.event(note)
-
     def end_time(self):
         """Seconds after ready at which the scenario is over (payments sent, faults done)."""
         pay = self.s["payments"]
@@ -383,8 +412,8 @@ class Runner:
             ends.append(pay["start"] + self.plan[-1][0] + 0.5)
         for f in self.s["faults"]:
             ends.append(f["at"] + (f["duration"] or 0) + (f["down_s"] if f["kind"] == "broker_restart" else 0))
-        if self.s["ota"]:
-            ends.append(self.s["ota"]["at"] + 2)
+        if self.rollout is not None:
+            ends.append(self.s["ota"]["at"] + 1)
         return max(ends)
 
     def run(self):
@@ -393,6 +422,9 @@ class Runner:
         self.start_services()
         run_tag = "%s-%s" % (self.s["name"][:12], time.strftime("%H%M%S"))
         self.plan = paymod.schedule(self.s["payments"], self.ids, self.seed, run_tag) if self.api else []
+        # The companion gets the same schedule (same rate, same times' law) on its own ids.
+        self.companion_plan = (paymod.schedule(self.s["payments"], self.companion_ids, self.seed + 1, run_tag + "-c")
+                               if self.api and self.companion else [])
         if self.s["payments"]["rate"] or self.s["payments"]["bursts"]:
             if not self.api:
                 self.log("payments skipped: attached to an outside broker (--broker), no cloud here")
@@ -443,38 +475,55 @@ class Runner:
             if live:
                 live.update(g)
             elif int(now - self.t0) % 5 == 0:
-                self.log("%d/%d connected, %d announced" % (g["connected"], self.n, g["announced"]))
+                peer = " (companion: %d/%d connected)" % (self.companion.gauges()["connected"], self.n) \
+                    if self.companion else ""
+                self.log("%d/%d connected, %d announced%s" % (g["connected"], self.n, g["announced"], peer))
             if self.ready_at is None:
-                if g["started"] == self.n and g["connected"] == self.n:
+                if g["started"] == self.n and g["connected"] == self.n and self._companion_connected():
                     self.ramp_s = now - self.t0
                     self.ramp_rss = g
                     self.event("all %d devices connected in %.1f s" % (self.n, self.ramp_s))
                     online_deadline = now + ONLINE_TIMEOUT_S
                     self.ready_at = -1  # waiting for the cloud to see them
                 elif now - self.t0 > ramp_timeout:
-                    self.event("ramp timeout: %d/%d connected after %g s; going on"
-                               % (g["connected"], self.n, ramp_timeout))
+                    self.event("ramp timeout: %d/%d connected after %g s%s; going on"
+                               % (g["connected"], self.n, ramp_timeout, " (companion: %d/%d)" % (
+                                   self.companion.gauges()["connected"], self.n) if self.companion else ""))
                     self.ramp_s = None
                     self.ramp_rss = g
                     online_deadline = now
                     self.ready_at = -1
                 continue
             if self.ready_at == -1:
-                if self.api and now < online_deadline and self._cloud_online() < g["connected"]:
+                companion = self.companion.gauges()["connected"] if self.companion else 0
+                if self.api and now < online_deadline and self._cloud_online() < g["connected"] + companion:
                     continue
                 self.ready_at = now
+                self._snapshot("start", g)
                 self.event("scenario starts")
                 timeline = self.timeline()
                 end_t = self.end_time()
                 if self.plan:
                     self.sender = paymod.PaymentSender(self.api, self.counters, self.lock)
-                    self.sender.start(self.plan, now + self.s["payments"]["start"])
-                    self.event("sending %d payments" % len(self.plan))
+                    plan = sorted(self.plan + self.companion_plan, key=lambda p: p[0])
+                    self.sender.start(plan, now + self.s["payments"]["start"])
+                    self.event("sending %d payments%s" % (len(plan), " (%d to the companion fleet)"
+                                                           % len(self.companion_plan) if self.companion else ""))
             if self._due(timeline, now, end_t):
                 break
         self.scenario_end = time.monotonic()
         if not self.stop_requested.is_set():
             self._settle(metrics_out)
+        if self.ready_at is not None and self.ready_at > 0:
+            self._snapshot("end", self.gauges()[0])
+
+    def _companion_connected(self):
+        return not self.companion or self.companion.gauges()["connected"] == len(self.companion_ids)
+
+    def _snapshot(self, name, g):
+        """Both fleets' RSS and CPU at the start and the end of the payments (with a companion)."""
+        if self.companion:
+            self.snapshots[name] = {"ours": dict(g), "peer": self.companion.gauges(), "t": time.monotonic()}
 
     def _due(self, timeline, now, end_t):
         """Carry out what is due on the timeline; True when the scenario is over."""
@@ -483,7 +532,15 @@ class Runner:
             _, action, text = timeline.pop(0)
             self.event(text)
             action()
-        return t >= end_t and not timeline
+        if t < end_t or timeline:
+            return False
+        if self.rollout is not None and not self.rollout.finished():
+            # The scenario lasts until the campaign ends, or [ota].timeout after it began.
+            if t < self.s["ota"]["at"] + self.s["ota"]["timeout"]:
+                return False
+            self.event("OTA campaign still %s after its %g s timeout; going on"
+                       % ((self.rollout.latest or {}).get("state", "not started"), self.s["ota"]["timeout"]))
+        return True
 
     def _cloud_online(self):
         try:
@@ -524,6 +581,10 @@ class Runner:
 
         if self.sender:
             self.sender.stop()
+        if self.rollout is not None:
+            self.rollout.stop()
+        if self.companion:
+            self.companion.stop()
         self.send({"op": "stop"})
         deadline = time.monotonic() + FINAL_TIMEOUT_S
         while len(self.finals) < len(self.procs) and self.conns and time.monotonic() < deadline:
@@ -567,6 +628,8 @@ class Runner:
             from soundbox_sim.floor import ping_pong
             floor = ping_pong(1000)
         from soundbox_sim.environment import describe
+        if self.rollout is not None:  # the devices have stopped: their slots say what they run
+            self.ota_summary = self.rollout.summary(os.path.join(self.o.state, "devices"))
         summary = report.build_summary(self, floor, describe(self.broker))
         if self.api and os.path.exists(self.db_path):
             if not summary["healthy"]:  # keep the evidence for the zero counts that were not zero

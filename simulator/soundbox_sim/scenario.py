@@ -15,8 +15,11 @@ Times (`at`, `duration`, ...) are seconds after the whole fleet is connected.
     [[faults]]                    at, kind, share | devices, duration and per kind:
                                   latency delay_ms, loss loss, clock_skew skew_s,
                                   broker_restart down_s
-    [ota]                         at, artifact, waves, success_threshold,
-                                  error_threshold, power_cut_share
+    [ota]                         at, artifact ("firmware-<version>": the run builds,
+                                  signs and uploads that simulator image), size (bytes),
+                                  waves, success_threshold, error_threshold,
+                                  max_concurrent, power_cut_share (cut while downloading),
+                                  timeout (s after `at` the run waits for the campaign)
 """
 
 import math
@@ -112,13 +115,18 @@ FAULT = {
     # what it does to an announcement it cuts short.
     "idle_s": (NUM, _num(0, 3600, lo_open=True), None),
 }
+OTA_ARTIFACT = re.compile(r"firmware-\d+(\.\d+){0,3}")
 OTA = {
     "at": (NUM, _num(0, 86400), None),
-    "artifact": (STR, None, None),
+    "artifact": (STR, lambda v: None if OTA_ARTIFACT.fullmatch(v) else
+                 "must be firmware-<version> (a simulator image the run builds and signs), e.g. firmware-2.0.0", None),
+    "size": (INT, _num(64, 4 << 20), 256 * 1024),  # the sim's firmware slot holds 4 MiB
     "waves": (list, None, [1.0]),
     "success_threshold": (NUM, _num(0, 1), 0.95),
     "error_threshold": (NUM, _num(0, 1), 0.05),
     "power_cut_share": (NUM, _num(0, 1), 0.0),
+    "max_concurrent": (INT, _num(1, MAX_DEVICES), 50),
+    "timeout": (NUM, _num(1, 86400), 300),
 }
 TOP = {"fleet": FLEET, "run": RUN, "payments": PAYMENTS, "faults": None, "ota": OTA}
 # Keys a fault kind needs beyond at and kind, and those it may have.
