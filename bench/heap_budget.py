@@ -17,7 +17,8 @@ gc.mem_alloc():
             ESP32 slots, the updater with otamanifest and otatransfer, the P-256 verifier)
   steady    after gc.collect(): code plus the path's long-lived state (the Soundbox object,
             a full ledger, a language's word table; for OTA also the Updater, then the
-            job being downloaded: the manifest, 32 bytes of SHA-256 per chunk, the bitmap)
+            job being downloaded: the manifest and the bitmap; the chunk table, 32 bytes
+            of SHA-256 per chunk, is on flash and read one digest per chunk)
   peak      for each step: collect, run it, read the heap before any collection:
             steady plus all the step allocated, garbage included (an upper bound);
             "one payment" runs parse to ack with no collection in between. A step that
@@ -27,7 +28,7 @@ gc.mem_alloc():
             apart (about 150 KiB of short-lived ints per 32 bits: on a board the GC reclaims
             it as the heap fills, which costs collections, not heap). The job step is
             also read as the updater gets the opened manifest back: as it is, then collected
-            (the live data: the job message, the parsed job, the manifest)
+            (the live data: the job message with its chunk table, the parsed head, the manifest)
   burst     20 payments without a collection: what a payment leaves for the GC
 
 The OTA path: a signed job for a firmware image (default 1 MiB in 256 chunks of 4 KiB;
@@ -147,7 +148,8 @@ def stage_bundle(board, tmp, image_size=1 << 20, chunk_size=ota.CHUNK_SIZE):
 
 
 def write_ota_inputs(stage, certs, image_size, chunk_size):
-    """A signed job for a firmware image, as the cloud sends it, and what goes with it."""
+    """A signed job for a firmware image, as the cloud sends it (JSON head, b"\n", chunk table),
+    and what goes with it: the table also as the updater keeps it on flash (the guest's /input)."""
     keys = ota.keygen(certs)  # two release keys; the box trusts both
     key = ota.load_key(ota.key_dir(certs) / "release-1.key")
     image = ota.sim_image("2.0.0", image_size)
@@ -155,14 +157,16 @@ def write_ota_inputs(stage, certs, image_size, chunk_size):
     manifest = ota.manifest_for(image, kind="firmware", name="firmware", version="2.0.0", counter=2,
                                 model="soundbox-esp32", chunk_size=chunk_size, expires=now_s + 30 * 86400)
     envelope = ota.sign(manifest, [key])
-    job = json.dumps({"campaign": "bench", "envelope": envelope})
+    table = ota.chunk_table(image, chunk_size)
+    job = ota.job_message("bench", envelope, table)
     (stage / "ota_keys.json").write_text(json.dumps({"keys": keys}))
-    (stage / "ota_job.json").write_text(job)
+    (stage / "ota_job.msg").write_bytes(job)
+    (stage / "ota_table.bin").write_bytes(table)
     (stage / "ota_body.json").write_text(envelope["manifest"])
     (stage / "ota_sig.der").write_bytes(bytes.fromhex(envelope["signatures"][0]["sig"]))
     (stage / "ota_chunk.bin").write_bytes((0).to_bytes(4, "big") + image[:chunk_size])
     return {"image": image_size, "chunk_size": chunk_size, "chunks": otamanifest.chunk_count(manifest),
-            "job": len(job), "manifest": len(envelope["manifest"]), "table_hex": len(manifest["chunks"])}
+            "job": len(job), "manifest": len(envelope["manifest"]), "table": len(table)}
 
 
 class GuestError(Exception):
@@ -359,10 +363,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="heap-") as tmp:
         stage, job = stage_bundle(args.board, tmp, ota.parse_size(args.image_size), args.chunk_size)
         m = measure(stage)
-        print("OTA job: a %d-byte firmware image in %d chunks of %d bytes; the job message is %d bytes, "
-              "the signed manifest text %d, its chunk table %d hex digits (%d bytes once decoded)"
-              % (job["image"], job["chunks"], job["chunk_size"], job["job"], job["manifest"], job["table_hex"],
-                 job["table_hex"] // 2))
+        print("OTA job: a %d-byte firmware image in %d chunks of %d bytes; the job message is %d bytes: "
+              "a JSON head with the signed manifest text (%d bytes), then the binary chunk table (%d bytes, "
+              "kept on flash by the box)"
+              % (job["image"], job["chunks"], job["chunk_size"], job["job"], job["manifest"], job["table"]))
         over = print_budget(args.board, m)
         if args.by_module:
             print_by_module(module_costs(stage), group_costs(stage), m)

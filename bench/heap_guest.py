@@ -18,10 +18,12 @@ tools/soundbox_tools/mpvm.py). Long-lived objects live in the state dict or in
 module globals; a coroutine's frame lives in the coroutine object, which is safe.
 
 Inputs made on the host (heap_budget.py) and read from /input: payment.key, the
-signed OTA job for a firmware image, 1 MiB by default (ota_job.json: {"campaign",
-"envelope"}, as the cloud sends it), the release keys the box trusts (ota_keys.json),
-chunk 0 of the image as its MQTT message (ota_chunk.bin: 4-byte index + the chunk), and
-the envelope's signed bytes and signature alone (ota_body.json, ota_sig.der).
+signed OTA job for a firmware image, 1 MiB by default, as the cloud sends it (ota_job.msg:
+one line of JSON {"campaign", "envelope"}, then b"\n" and the binary chunk table), the
+same table as the updater keeps it on flash (ota_table.bin: /input stands for the box's
+flash, see FlashStorage), the release keys the box trusts (ota_keys.json), chunk 0 of
+the image as its MQTT message (ota_chunk.bin: 4-byte index + the chunk), and the
+envelope's signed bytes and signature alone (ota_body.json, ota_sig.der).
 """
 
 import gc
@@ -42,7 +44,10 @@ CODE = {
 
 
 class FlashStorage:
-    """Storage whose bytes are not in RAM, as on the board (flash); the VM has no writable disk."""
+    """Storage whose bytes are not in RAM, as on the board (flash); the VM has no writable disk.
+    Files the box reads back by path (the updater's chunk table) are the host's, in /input."""
+
+    root = INPUT[:-1]
 
     def read(self, name):
         return None
@@ -170,7 +175,8 @@ def report(state):
 
 def watch_open_envelope(state):
     """Wrap otamanifest.open_envelope (the updater calls it through the module) to read the
-    heap as it returns, when the job message, the parsed job and the manifest are all live:
+    heap as it returns, when the job message (head and table), the parsed head and the manifest
+    are all live:
     first as it is, then collected (the live data alone). The collection is inside the
     updater's coroutine, whose frame is safe (see the module docstring)."""
     from soundbox import otamanifest
@@ -283,6 +289,8 @@ def step_burst_of_20(state):
 
 def setup_ota(state):
     setup_app(state, True)
+    if state["app"].updater is None:
+        state["app"]._load_updater()  # what the app does when the first job arrives
     assert state["app"].updater is not None
     state["meter"] = None  # reset() puts one in place before the measured step
     watch_open_envelope(state)
@@ -307,15 +315,16 @@ def release_key():
 
 
 def step_job(state):
-    """The job message: parse, open the envelope (P-256 verify), check the manifest, build
-    the transfer (chunk digests, progress bitmap), report "downloading"."""
-    run_coroutine(state["app"].updater.on_job(read_input("ota_job.json")))
+    """The job message: split it, parse its head, open the envelope (P-256 verify), check the
+    manifest and the chunk table against it, write the table to flash, build the transfer
+    (progress bitmap; digests read from flash), report "downloading"."""
+    run_coroutine(state["app"].updater.on_job(read_input("ota_job.msg")))
     assert state["app"].updater.job is not None, last_status(state)
 
 
 def step_chunk(state):
-    """One chunk message: check index, length and SHA-256 against the manifest, write it
-    (to flash), mark it in the bitmap, persist the bitmap, report progress."""
+    """One chunk message: check index, length and SHA-256 against its digest (read from the
+    table on flash), write it (to flash), mark it in the bitmap, persist the bitmap, report progress."""
     run_coroutine(state["app"].updater.on_chunk(read_input("ota_chunk.bin")))
     assert state["app"].updater.job["transfer"].have == 1, last_status(state)
 

@@ -59,6 +59,7 @@ class TransferProbe:
         self.transfers = []
         self.notices = 0  # chunk-topic messages that were refusal notices from the cloud
         init, request, accept, mark = Transfer.__init__, Transfer.request, Transfer.accept, Transfer.mark
+        hold_off = Transfer.hold_off
         probe = self
 
         def wrapped_init(t, *a, **kw):
@@ -78,8 +79,6 @@ class TransferProbe:
 
         def wrapped_accept(t, payload):
             t.probe["bytes"] += len(payload)
-            if payload[:4] == b"\xff\xff\xff\xff":
-                probe.notices += 1
             index, data = accept(t, payload)
             t.probe["duplicates"] += t.holds(index)
             return index, data
@@ -90,8 +89,13 @@ class TransferProbe:
                 t.probe["done"] = time.time()
             return new
 
+        def wrapped_hold_off(t, now_ms, retry_ms):  # the updater got a refusal notice for this download
+            probe.notices += 1
+            return hold_off(t, now_ms, retry_ms)
+
         Transfer.__init__, Transfer.request, Transfer.accept, Transfer.mark = (
             wrapped_init, wrapped_request, wrapped_accept, wrapped_mark)
+        Transfer.hold_off = wrapped_hold_off
 
     def tick(self):
         ts = self.transfers

@@ -16,6 +16,7 @@ import struct
 from soundbox.otaslots import FileSlots
 from soundbox.storage import FileStorage
 from soundbox_fw.updater import Updater
+from soundbox_tools import ota
 
 MODEL = "soundbox-sim"
 CAPACITIES = {"app": 1 << 20, "firmware": 4 << 20, "voice": 4 << 20}
@@ -160,10 +161,22 @@ class RigApp:
                         await self.updater.on_chunk(payload)
 
 
+def job_message(job, artifact):
+    """The job as it travels: bytes as they are; a {"campaign", "envelope"} dict as the cloud
+    sends it, with the chunk table computed from `artifact` at the manifest's chunk size."""
+    if isinstance(job, (bytes, bytearray)):
+        return bytes(job)
+    try:
+        chunk_size = json.loads(job["envelope"]["manifest"])["chunk_size"]
+    except (TypeError, ValueError, KeyError):
+        chunk_size = ota.CHUNK_SIZE  # a malformed envelope: the device refuses it before the table
+    return ota.job_message(job["campaign"], job["envelope"], ota.chunk_table(artifact or b"", chunk_size))
+
+
 async def boot_and_run(root, keys, flash, versions, now_ms, artifact, job=None, timeout=10, slots=None, **kw):
     """One life of the box: boot, connect, maybe get `job`, run until a final status, a
     reboot, a power cut, nothing left to do, or the timeout. Returns (app, outcome) with
-    outcome one of "final", "reboot", "cut", "idle", "timeout". slots: see Hal."""
+    outcome one of "final", "reboot", "cut", "idle", "timeout". slots: see Hal. job: see job_message."""
     try:
         hal = Hal(root, flash, versions, now_ms, slots)
         app = RigApp(hal, keys, artifact, **kw)
@@ -174,7 +187,7 @@ async def boot_and_run(root, keys, flash, versions, now_ms, artifact, job=None, 
     try:
         await app.updater.on_connect()
         if job is not None:
-            await app.updater.on_job(json.dumps(job).encode())
+            await app.updater.on_job(job_message(job, artifact))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:

@@ -45,6 +45,17 @@ def wait_until(condition, timeout=5.0):
     raise AssertionError("condition not met within %.1f s" % timeout)
 
 
+def chunk_table(data, chunk_size=4096):
+    """Every chunk's SHA-256, 32 bytes each, in order (what the manifest names by its hash)."""
+    return b"".join(hashlib.sha256(data[i:i + chunk_size]).digest() for i in range(0, len(data), chunk_size))
+
+
+def split_job(payload):
+    """(JSON head, chunk table or None) of a message on sb/<id>/ota/job."""
+    head, newline, table = payload.partition(b"\n")
+    return json.loads(head), (table if newline else None)
+
+
 def release(directory, name, data, version="2.0.0", counter=2, chunk_size=4096, kind="firmware", art_name=None):
     """Write <name>.bin + a signed <name>.manifest.json (real P-256 signature); returns the envelope."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -52,8 +63,7 @@ def release(directory, name, data, version="2.0.0", counter=2, chunk_size=4096, 
     manifest = {"format": 1, "model": MODEL, "kind": kind, "name": art_name or kind, "version": version,
                 "counter": counter, "size": len(data), "chunk_size": chunk_size,
                 "sha256": hashlib.sha256(data).hexdigest(),
-                "chunks": "".join(hashlib.sha256(data[i:i + chunk_size]).hexdigest()
-                                  for i in range(0, len(data), chunk_size)),
+                "chunk_table": hashlib.sha256(chunk_table(data, chunk_size)).hexdigest(),
                 "expires": T0 // 1000 + 86400}
     text = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
     envelope = {"manifest": text, "signatures": [{"key": hashlib.sha256(pub).hexdigest()[:16],
@@ -82,13 +92,7 @@ def test_artifact_registers_and_reads_chunks_from_the_file(tmp_path):
     assert artifact.id == manifest_id(envelope["manifest"]) == store.get("fw-2").id
     assert store.get(artifact.id) is artifact and artifact.chunk_count == 4
     assert artifact.chunk(0) == data[:4096] and artifact.chunk(3) == data[3 * 4096:]
-    # A list of chunk hashes (the form written in the protocol notes) is accepted too.
-    manifest = json.loads(envelope["manifest"])
-    manifest["chunks"] = [manifest["chunks"][i:i + 64] for i in range(0, len(manifest["chunks"]), 64)]
-    (tmp_path / "listed.bin").write_bytes(data)
-    (tmp_path / "listed.manifest.json").write_text(json.dumps({"manifest": json.dumps(manifest),
-                                                              "signatures": envelope["signatures"]}))
-    assert store.register("listed").chunk(1) == data[4096:8192]
+    assert artifact.table == chunk_table(data)   # computed from the binary, sent with each job
     store.close()
 
 
@@ -108,14 +112,19 @@ def test_mismatched_binary_is_refused_with_the_reason(tmp_path, caplog, damage, 
 
 
 def test_mix_and_match_chunk_is_refused(tmp_path):
-    """Whole-file hash matches a forged manifest, but one chunk hash does not."""
+    """Whole-file hash matches a forged manifest, but its chunk table is another's."""
     data = payload_bytes(2 * 4096)
     envelope = release(tmp_path, "mix", data)
     manifest = json.loads(envelope["manifest"])
-    manifest["chunks"] = "0" * 64 + manifest["chunks"][64:]
+    manifest["chunk_table"] = hashlib.sha256(chunk_table(payload_bytes(2 * 4096, b"other"))).hexdigest()
     envelope["manifest"] = json.dumps(manifest)
     (tmp_path / "mix.manifest.json").write_text(json.dumps(envelope))
-    with pytest.raises(ArtifactError, match="chunk 0 does not match"):
+    with pytest.raises(ArtifactError, match="mix.bin: its chunk table does not match the manifest's chunk_table"):
+        ArtifactStore(tmp_path).register("mix")
+    manifest["chunk_table"] = "deadbeef"
+    envelope["manifest"] = json.dumps(manifest)
+    (tmp_path / "mix.manifest.json").write_text(json.dumps(envelope))
+    with pytest.raises(ArtifactError, match="chunk_table must be 64 lower-case hex digits"):
         ArtifactStore(tmp_path).register("mix")
 
 
@@ -139,7 +148,8 @@ class Device:
     def __init__(self, broker, device_id):
         self.id = device_id
         self.chunks = []    # (index, bytes)
-        self.jobs = []
+        self.jobs = []      # the JSON heads of job messages
+        self.tables = []    # the chunk tables after them (None for a cancel)
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
         self.client.on_message = self._on_message
         subscribed = threading.Event()
@@ -153,7 +163,9 @@ class Device:
         if msg.topic.endswith("/chunk"):
             self.chunks.append((int.from_bytes(msg.payload[:4], "big"), msg.payload[4:]))
         else:
-            self.jobs.append(json.loads(msg.payload))
+            head, table = split_job(msg.payload)
+            self.jobs.append(head)
+            self.tables.append(table)
 
     def publish(self, kind, message, qos=1, retain=False):
         payload = message if isinstance(message, bytes) else json.dumps(message)
@@ -239,6 +251,7 @@ def test_campaign_over_the_broker_sends_the_job_and_follows_status(ota_cloud, de
     cid = status["id"]
     wait_until(lambda: dev.jobs)
     assert dev.jobs == [{"campaign": cid, "envelope": ota_cloud.envelope}]
+    assert dev.tables == [chunk_table(ota_cloud.data, 1024)]   # binary, after the JSON line
     mid = manifest_id(ota_cloud.envelope["manifest"])
     report = {"campaign": cid, "manifest": mid, "kind": "firmware", "name": "firmware", "version": "2.0.0",
               "reason": "", "have": 0, "total": 21, "running": "1.0.0"}
@@ -410,11 +423,13 @@ class Rig:
 
     def __init__(self, tmp_path, n_devices, version="1.0.0"):
         self.now = T0
-        self.sent = []        # (topic, decoded payload)
+        self.sent = []        # (topic, decoded JSON head)
+        self.tables = []      # the chunk table after each head (None for a cancel)
         self.connected = True
         ota = tmp_path / "ota"
         ota.mkdir()
-        self.envelope = release(ota, "fw-2", payload_bytes(8192))
+        self.data = payload_bytes(8192)
+        self.envelope = release(ota, "fw-2", self.data)
         self.manifest = manifest_id(self.envelope["manifest"])
         self.store = Store(tmp_path / "c.db")
         self.campaign_store = CampaignStore(tmp_path / "c.db")
@@ -429,7 +444,9 @@ class Rig:
     def _publish(self, topic, payload):
         if not self.connected:
             return False
-        self.sent.append((topic, json.loads(payload)))
+        head, table = split_job(payload)
+        self.sent.append((topic, head))
+        self.tables.append(table)
         return True
 
     def jobs(self):
@@ -483,6 +500,7 @@ def test_waves_advance_when_the_success_rate_is_reached(rig_factory):
     cid = rig.create(waves=[1, 10, 50, 100], success_rate=90, max_concurrent=1000)
     [first] = rig.jobs()
     assert rig.sent[0] == ("sb/%s/ota/job" % first, {"campaign": cid, "envelope": rig.envelope})
+    assert rig.tables[0] == chunk_table(rig.data)
     rig.tick()
     assert rig.jobs() == [first]        # wave 2 waits for wave 1
     rig.report(cid, first, "downloading")
@@ -622,7 +640,7 @@ def test_abort_cancels_devices_still_downloading_only(rig_factory):
     rig.report(cid, b, "confirmed")
     rig.engine.abort(cid)
     assert sorted(rig.cancels()) == sorted([a, c])
-    assert rig.sent[-1][1] == {"campaign": cid, "cancel": True}
+    assert rig.sent[-1][1] == {"campaign": cid, "cancel": True} and rig.tables[-1] is None   # JSON only
     status = rig.status(cid)
     assert status["state"] == "aborted"
     assert status["waves"][0]["states"] == {"cancelled": 5, "confirmed": 1}
@@ -730,7 +748,9 @@ def test_a_flooding_device_is_throttled_with_a_reason_while_another_downloads_at
     server, store, sent, data, manifest, mid = chunk_server(tmp_path, 1 << 20, clock)
     try:
         chunk = manifest["chunk_size"]
-        transfer = Transfer(lambda i: min(chunk, manifest["size"] - i * chunk), bytes.fromhex(manifest["chunks"]))
+        table = store.get(mid).table
+        transfer = Transfer(lambda i: min(chunk, manifest["size"] - i * chunk), len(table) // 32,
+                            lambda i: table[32 * i:32 * i + 32])
         requests = 0
         while not transfer.done:
             for _ in range(10):   # the flooder asks ten times for each honest request
@@ -748,7 +768,7 @@ def test_a_flooding_device_is_throttled_with_a_reason_while_another_downloads_at
         assert len(served) * 4096 == DEFAULT_BURST   # its burst, then nothing while the clock stands still
         [notice] = notices(flood)   # one notice: refusals are not echoed one for one
         assert notice["manifest"] == mid and "rate limit" in notice["reason"] and notice["retry_ms"] > 0
-        with pytest.raises(ChunkRefused, match="beyond the manifest"):   # today's firmware drops a notice
+        with pytest.raises(ChunkRefused, match="beyond the manifest"):   # not a chunk: the updater reads it as a notice
             transfer.accept([p for p in flood if p[:4] == REFUSED_INDEX.to_bytes(4, "big")][0])
         assert server.throttled_requests == 160 - DEFAULT_BURST // (16 * 4096)
         assert server.throttled_chunks == 16 * server.throttled_requests

@@ -4,6 +4,7 @@ the real file-backed slots (tests/otarig.py serves chunks in process; the broker
 path is in test_ota_end_to_end.py)."""
 
 import asyncio
+import hashlib
 import json
 import os
 import struct
@@ -12,9 +13,9 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from soundbox import otatransfer
+from soundbox import otamanifest, otatransfer
 from soundbox_tools import ota
-from otarig import Flash, boot_and_run
+from otarig import Flash, boot_and_run, job_message
 
 V1 = {"app": "1.0.0", "firmware": "1.0.0"}
 NOW_MS = int(time.time() * 1000)
@@ -130,6 +131,23 @@ def test_attacks_on_the_manifest_are_refused_with_the_reason(tmp_path, keys):
     assert refused_reason(tmp_path, keys, {"campaign": "x", "envelope": {"manifest": 3}}).startswith("malformed")
 
 
+def test_a_chunk_table_that_is_not_the_manifests_is_refused(tmp_path, keys):
+    """The table travels outside the signed manifest, which names it by its SHA-256: a table
+    swapped for another artifact's (mix-and-match), cut short, or left out is refused before
+    one chunk is asked for."""
+    data, job, _ = app_release(tmp_path, "1.1.0", 3, keys[:1])
+    other = os.urandom(len(data))  # same size, so the same number of chunks
+    swapped = ota.job_message(job["campaign"], job["envelope"], ota.chunk_table(other))
+    assert refused_reason(tmp_path, keys, swapped, data) == \
+        "chunk table does not match the manifest: its sha256 differs"
+    whole = job_message(job, data)
+    chunks = otamanifest.chunk_count(json.loads(job["envelope"]["manifest"]))
+    assert refused_reason(tmp_path, keys, whole[:-32], data) == \
+        "chunk table does not match the manifest: %d bytes for %d chunks" % (32 * (chunks - 1), chunks)
+    head = whole[:whole.index(b"\n")]
+    assert refused_reason(tmp_path, keys, head, data) == "job has no chunk table"
+
+
 def test_downgrade_and_a_replayed_manifest_from_an_older_campaign_are_refused(tmp_path, keys):
     data, job, _ = app_release(tmp_path, "1.2.0", 7, keys[:1])
     lives, _ = update(tmp_path / "dev", keys, data, job)
@@ -228,6 +246,76 @@ def test_power_cut_mid_download_resumes_where_it_stopped(tmp_path, keys):
     assert [s for s in app.statuses() if s["state"] == "confirmed"]
 
 
+def test_a_damaged_chunk_table_on_flash_drops_the_saved_job(tmp_path, keys):
+    data, job, _ = app_release(tmp_path, "1.1.0", 1, keys[:1], files={"big.bin": os.urandom(40 * 4096)})
+    root = tmp_path / "dev"
+    _, outcome = run(boot_and_run(str(root), trusted(keys), Flash(cut_at=30), V1, NOW_MS, data, job))
+    assert outcome == "cut" and (root / "ota_table.bin").stat().st_size == 32 * 40
+    table = bytearray((root / "ota_table.bin").read_bytes())
+    table[5] ^= 1
+    (root / "ota_table.bin").write_bytes(bytes(table))
+    app, outcome = run(boot_and_run(str(root), trusted(keys), Flash(), V1, NOW_MS, data))
+    assert outcome == "idle" and app.updater.job is None
+    assert "ota: saved job dropped: chunk table does not match the manifest: its sha256 differs" in app.hal.logs
+    assert not [t for t, _ in app.mqtt.published if t.endswith("/ota/req")]
+
+
+def test_a_rate_limit_notice_is_waited_out_and_not_counted_as_a_retry(tmp_path, keys, monkeypatch):
+    """The cloud's chunk server refuses a request with a notice (index 0xFFFFFFFF + JSON): the
+    device logs why and asks again after retry_ms. The request timeout is set far beyond the
+    rig's 10 s and no fruitless retry is allowed, so only a device that understood the
+    notices gets to the end."""
+    data, job, files = app_release(tmp_path, "1.1.0", 1, keys[:1])
+    mid = otamanifest.manifest_id(job["envelope"]["manifest"].encode())
+    monkeypatch.setattr(otatransfer, "REQUEST_TIMEOUT_MS", 600000)
+    monkeypatch.setattr(otatransfer, "MAX_RETRIES", 0)
+    reason = "rate limit: 16 chunks refused; this device may take 1048576 bytes/s (burst 4194304), retry in 30 ms"
+    notice = struct.pack(">I", otatransfer.NOTICE_INDEX) + json.dumps(
+        {"manifest": mid, "reason": reason, "retry_ms": 30}).encode()
+    stranger = struct.pack(">I", otatransfer.NOTICE_INDEX) + json.dumps(
+        {"manifest": "0123456789abcdef", "reason": "not yours", "retry_ms": 1}).encode()
+    notices = []
+    refusing = [False]
+
+    def tamper(i, payload):
+        if i == 0:
+            refusing[0] = len(notices) < 3  # the first three requests are refused as a whole
+            if refusing[0]:
+                notices.append(i)
+                return notice
+        if i == 1 and len(notices) == 1:
+            return stranger  # a notice about another manifest changes nothing
+        return None if refusing[0] else payload
+
+    lives, outcome = update(tmp_path / "dev", keys, data, job, tamper=tamper)
+    assert final_status(lives)["state"] == "confirmed" and len(notices) == 3
+    logs = lives[0].hal.logs
+    assert "ota: refusal notice for manifest 0123456789abcdef ignored (downloading %s)" % mid in logs
+    assert logs.count("ota: the cloud refused chunks, asking again in 30 ms: " + reason) == 3
+    asked = [json.loads(p)["chunks"] for t, p in lives[0].mqtt.published if t.endswith("/ota/req")]
+    assert [r[0][0] for r in asked[:4]] == [0, 0, 0, 0]  # the refused window, asked for again
+    active = lives[-1].hal.ota.active_app_dir()
+    for name, body in files.items():
+        assert open(os.path.join(active, name), "rb").read() == body
+
+
+def test_transfer_holds_off_for_the_time_a_notice_asks():
+    t = otatransfer.Transfer(lambda i: 4096, 40, lambda i: bytes(32))
+    assert t.request(1000) == [[0, 15]]
+    t.hold_off(1200, 700)
+    assert t.next_deadline(1200) == 1900 and t.request(1899) is None
+    assert t.request(1900) == [[0, 15]] and t.retries == 0  # asked again, not a fruitless retry
+    t.hold_off(2000, 10 ** 9)  # a wait past the longest backoff is cut to it
+    assert t.next_deadline(2000) == 2000 + otatransfer.MAX_BACKOFF_MS
+    mark = struct.pack(">I", otatransfer.NOTICE_INDEX)
+    assert otatransfer.notice(mark + b'{"manifest": "ab", "reason": "slow down", "retry_ms": 5}') == \
+        ("ab", "slow down", 5)
+    assert otatransfer.notice(struct.pack(">I", 3) + bytes(4096)) is None  # a chunk
+    for bad in (b"{", b'{"manifest": "ab"}', b'{"manifest": "ab", "retry_ms": "5"}', b"[]"):
+        with pytest.raises(otatransfer.ChunkRefused, match="malformed refusal notice"):
+            otatransfer.notice(mark + bad)
+
+
 def test_power_cut_at_every_flash_write_still_ends_on_a_valid_version(tmp_path, keys):
     """The MCUboot simulator's method: count the flash writes of a whole update, then cut
     the power at each one in turn; every boot must run v1 or v2 intact, and the update
@@ -268,3 +356,19 @@ def test_power_cut_at_every_flash_write_still_ends_on_a_valid_version(tmp_path, 
         assert flash.cut_at is None, "the power was never cut at write %d" % cut
         assert app.hal.ota.running("app", "app") == "2.0.0", "cut at write %d" % cut
         assert app.updater.state["counters"] == {"app": 1}, "cut at write %d" % cut
+
+
+def test_ota_verify_checks_the_chunk_table_the_manifest_names(tmp_path, keys):
+    """`soundbox ota verify`: the device's checks, then the artifact against size, sha256 and chunk table."""
+    image = ota.sim_image("2.0.0", 3 * 4096 + 10)
+    (tmp_path / "trusted.json").write_text(json.dumps({"keys": [k.hex() for k in trusted(keys)]}))
+    manifest = ota.manifest_for(image, kind="firmware", name="firmware", version="2.0.0", counter=1,
+                                model="soundbox-sim")
+    assert len(ota.chunk_table(image)) == 4 * 32
+    assert manifest["chunk_table"] == hashlib.sha256(ota.chunk_table(image)).hexdigest() and "chunks" not in manifest
+    good = ota.write_release(tmp_path / "good", image, ota.sign(manifest, keys[:1]))
+    assert ota.verify(str(good).replace(".bin", ".manifest.json"), tmp_path / "trusted.json")["version"] == "2.0.0"
+    manifest["chunk_table"] = hashlib.sha256(ota.chunk_table(image, 1024)).hexdigest()  # a signer's slip
+    bad = ota.write_release(tmp_path / "bad", image, ota.sign(manifest, keys[:1]))
+    with pytest.raises(ota.OtaError, match="chunk table does not match the manifest: its sha256 differs"):
+        ota.verify(str(bad).replace(".bin", ".manifest.json"), tmp_path / "trusted.json")

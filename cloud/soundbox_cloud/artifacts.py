@@ -3,6 +3,10 @@
 The cloud never verifies the signature (the device does, with keys the cloud does not hold);
 it checks that the binary is the one the manifest describes, so it never serves bytes a
 device would throw away, and it reads chunks through one mmap per artifact.
+
+The manifest names the chunk table (every chunk's SHA-256, 32 bytes each, in order) by its
+SHA-256 ("chunk_table"); the table itself is computed here from the binary when the artifact
+is registered, checked against that name, and sent to devices after each job's JSON head.
 """
 import hashlib
 import json
@@ -21,7 +25,7 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 KINDS = ("app", "firmware", "voice")
 BIN_SUFFIX = ".bin"
 ENVELOPE_SUFFIX = ".manifest.json"
-MAX_ENVELOPE_BYTES = 2 * 1024 * 1024      # 64 MiB of 4 KiB chunks lists 16k hashes: ~1.1 MB
+MAX_ENVELOPE_BYTES = 2 * 1024 * 1024      # room for an app bundle's file list
 MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 
 
@@ -45,13 +49,13 @@ def version_key(kind, name):
     return "voice/%s" % name if kind == "voice" else kind
 
 
-def chunk_hashes(manifest):
-    """The per-chunk SHA-256 hex digests: "chunks" is one string of 64 hex digits per chunk
-    (what `soundbox ota sign` writes: compact on the device) or a list of them."""
-    chunks = manifest.get("chunks")
-    if isinstance(chunks, str):
-        return [chunks[i:i + 64] for i in range(0, len(chunks), 64)]
-    return chunks
+def chunk_count(manifest):
+    return -(-manifest["size"] // manifest["chunk_size"])
+
+
+def chunk_table(data, chunk_size):
+    """Every chunk's 32-byte SHA-256, concatenated in order."""
+    return b"".join(hashlib.sha256(data[i:i + chunk_size]).digest() for i in range(0, len(data), chunk_size))
 
 
 def is_name(value):
@@ -101,26 +105,22 @@ def check_manifest(manifest):
         raise ArtifactError("manifest size %d is over the %d-byte limit" % (size, MAX_ARTIFACT_BYTES))
     if not isinstance(manifest.get("sha256"), str) or not HEX64.fullmatch(manifest["sha256"]):
         raise ArtifactError("manifest sha256 must be 64 lower-case hex digits")
-    chunks = chunk_hashes(manifest)
-    expected = -(-size // chunk_size)
-    if not isinstance(chunks, list) or len(chunks) != expected:
-        raise ArtifactError("manifest must list %d chunk hashes (size %d / chunk_size %d), got %s"
-                            % (expected, size, chunk_size, len(chunks) if isinstance(chunks, list) else "none"))
-    if not all(isinstance(c, str) and HEX64.fullmatch(c) for c in chunks):
-        raise ArtifactError("manifest chunk hashes must be 64 lower-case hex digits each")
+    if not isinstance(manifest.get("chunk_table"), str) or not HEX64.fullmatch(manifest["chunk_table"]):
+        raise ArtifactError("manifest chunk_table must be 64 lower-case hex digits (the SHA-256 of the "
+                            "chunks' SHA-256 digests)")
 
 
 def check_binary(manifest, data, label):
-    """ArtifactError unless data is exactly the artifact the manifest describes."""
+    """The chunk table of data; ArtifactError unless data is exactly the artifact the manifest describes."""
     if len(data) != manifest["size"]:
         raise ArtifactError("%s is %d bytes but its manifest says %d" % (label, len(data), manifest["size"]))
     digest = hashlib.sha256(data).hexdigest()
     if digest != manifest["sha256"]:
         raise ArtifactError("%s has sha256 %s but its manifest says %s" % (label, digest[:16], manifest["sha256"][:16]))
-    step = manifest["chunk_size"]
-    for index, expected in enumerate(chunk_hashes(manifest)):
-        if hashlib.sha256(data[index * step:(index + 1) * step]).hexdigest() != expected:
-            raise ArtifactError("%s chunk %d does not match its manifest hash" % (label, index))
+    table = chunk_table(data, manifest["chunk_size"])
+    if hashlib.sha256(table).hexdigest() != manifest["chunk_table"]:
+        raise ArtifactError("%s: its chunk table does not match the manifest's chunk_table" % label)
+    return table
 
 
 class Artifact:
@@ -132,11 +132,11 @@ class Artifact:
         self.envelope = envelope
         self.manifest = manifest
         self.id = manifest_id(envelope["manifest"])
-        self.chunk_count = len(chunk_hashes(manifest))
+        self.chunk_count = chunk_count(manifest)
         with open(path, "rb") as f:
             self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         try:
-            check_binary(manifest, self._map, os.path.basename(path))
+            self.table = check_binary(manifest, self._map, os.path.basename(path))  # sent with each job
         except ArtifactError:
             self._map.close()
             raise

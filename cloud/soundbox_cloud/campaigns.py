@@ -405,7 +405,9 @@ class Campaigns:
             self.store.update_campaign(c["id"], now_ms, state="paused",
                                        reason="artifact %s is no longer registered" % c["artifact"])
             return
-        payload = json.dumps({"campaign": c["id"], "envelope": artifact.envelope}, separators=(",", ":")).encode()
+        # One line of JSON, then the binary chunk table (the device checks it against the manifest).
+        payload = (json.dumps({"campaign": c["id"], "envelope": artifact.envelope}, separators=(",", ":")).encode()
+                   + b"\n" + artifact.table)
         for row in waiting[:free]:
             if not self.publish("sb/%s/ota/job" % row["device"], payload):
                 break   # not connected: the next tick tries again

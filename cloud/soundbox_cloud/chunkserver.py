@@ -9,9 +9,10 @@ handler's one thread and paho's queue from the rest of the fleet. A request is s
 far as the device's bucket allows; the chunks beyond it are refused, and the device is
 told why on its chunk topic (the only topic it listens to for OTA data) by a notice: a
 chunk message whose index is REFUSED_INDEX, followed by JSON
-{"manifest", "reason", "retry_ms"}. Firmware that does not know notices drops it as an
-out-of-range chunk, which is harmless: it asks again after its request timeout, with
-backoff, as for any request that went unanswered.
+{"manifest", "reason", "retry_ms"}. The device logs the reason and asks again after
+retry_ms, without counting the request as a fruitless retry (soundbox.otatransfer).
+Firmware older than notices drops one as an out-of-range chunk, which is harmless: it
+asks again after its request timeout, with backoff, as for any unanswered request.
 """
 import json
 import struct

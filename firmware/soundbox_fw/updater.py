@@ -1,14 +1,17 @@
 """The box's OTA driver: signed jobs in, chunk requests out, install, self-test,
 confirm or roll back. Runs inside the app on the device's one MQTT connection.
 
-Topics (device side): sb/<id>/ota/job (in, JSON), sb/<id>/ota/chunk (in, binary:
-4-byte index + bytes), sb/<id>/ota/req (out, JSON ranges), sb/<id>/ota/status (out).
+Topics (device side): sb/<id>/ota/job (in: one line of JSON {"campaign", "envelope"},
+then b"\n" and the binary chunk table, 32 bytes of SHA-256 per chunk; a cancel is the
+JSON alone), sb/<id>/ota/chunk (in, binary: 4-byte index + bytes, or a refusal notice,
+see otatransfer), sb/<id>/ota/req (out, JSON ranges), sb/<id>/ota/status (out).
 
 On flash (hal.storage): ota.json (security counters, trusted keys, the update
-waiting for its self-test), ota_job.json (the job being downloaded) and
-ota_bitmap.bin (which chunks are written). A chunk is written before its bit, so a
-power cut at any point costs at most that chunk; the download resumes after a
-reboot from the persisted job and bitmap.
+waiting for its self-test), ota_job.json (the job's JSON head), ota_table.bin (its
+chunk table, written once; each chunk's digest is read from it as the chunk arrives,
+so the table is never in RAM) and ota_bitmap.bin (which chunks are written). A chunk
+is written before its bit, so a power cut at any point costs at most that chunk; the
+download resumes after a reboot from the persisted job, table and bitmap.
 
 The voice has priority: no chunk is requested while the speaker is busy (on an
 ESP32 a flash write stalls the CPU, which would starve the I2S DMA).
@@ -16,16 +19,46 @@ ESP32 a flash write stalls the CPU, which would starve the I2S DMA).
 
 import asyncio
 import binascii
+import hashlib
 import json
 
-from soundbox import clock, otamanifest
+from soundbox import clock, otamanifest, otatransfer
 from soundbox.otatransfer import ChunkRefused, Transfer
 
 STATE_FILE = "ota.json"
 JOB_FILE = "ota_job.json"
+TABLE_FILE = "ota_table.bin"
 BITMAP_FILE = "ota_bitmap.bin"
 SELFTEST_S = 120  # the new version must prove itself within this
 PROGRESS_STEPS = 10  # "downloading" status about every 10 % of the chunks
+
+
+class ChunkTable:
+    """The chunk table on flash: digest(i) reads chunk i's 32 bytes, nothing more."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def digest(self, index):
+        with open(self.path, "rb") as f:
+            f.seek(otamanifest.DIGEST_SIZE * index)
+            return f.read(otamanifest.DIGEST_SIZE)
+
+    def check(self, manifest):
+        """Refused unless the file is the table the manifest names (read in small pieces)."""
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with open(self.path, "rb") as f:
+                while True:
+                    piece = f.read(512)
+                    if not piece:
+                        break
+                    h.update(piece)
+                    size += len(piece)
+        except OSError:
+            pass  # missing: refused below, as an empty table
+        otamanifest.check_table(manifest, size, h.digest())
 
 
 class Updater:
@@ -66,15 +99,6 @@ class Updater:
     def trusted_keys(self):
         return [binascii.unhexlify(k) for k in self.state["keys"]]
 
-    def versions(self):
-        """What runs now, for telemetry: {"app": .., "firmware": .., "voice/<lang>": ..}."""
-        out = {"app": self.slots.running("app", "app"), "firmware": self.slots.running("firmware", "firmware")}
-        lang = self.app.lang
-        voice = self.slots.running("voice", lang)
-        if voice:
-            out["voice/" + lang] = voice
-        return out
-
     # ---- status ----------------------------------------------------------------------
 
     async def _status(self, state, reason="", campaign=None, manifest=None, mid=None, have=0, total=0):
@@ -92,8 +116,9 @@ class Updater:
     # ---- jobs --------------------------------------------------------------------------
 
     async def on_job(self, payload):
+        head, table = otamanifest.split_job(payload)
         try:
-            job = json.loads(payload)
+            job = json.loads(head)
         except (ValueError, UnicodeError):
             job = None
         if type(job) is not dict or not isinstance(job.get("campaign"), str):
@@ -109,6 +134,9 @@ class Updater:
         try:
             manifest, mid = otamanifest.open_envelope(job.get("envelope"), self.trusted_keys())
             self._check(manifest)
+            if table is None:
+                raise otamanifest.Refused("job has no chunk table")
+            otamanifest.check_table(manifest, len(table), hashlib.sha256(table).digest())
         except otamanifest.Refused as e:
             self.log("ota: refused %s: %s" % (campaign, e))
             await self._status("refused", str(e), campaign, None, None)
@@ -125,8 +153,11 @@ class Updater:
         if old:
             await self._job_status(old, "failed", "replaced by campaign %s" % campaign)
             self._drop_job()
-        self.hal.storage.write(JOB_FILE, payload)
+        # The head goes last: a saved head means its table and a fresh bitmap are there.
         self.hal.storage.write(BITMAP_FILE, b"")
+        self.hal.storage.write(TABLE_FILE, table)
+        table = None
+        self.hal.storage.write(JOB_FILE, head)
         self.slots.begin(manifest, False)
         new = self._start(campaign, manifest, mid, None)
         self.log("ota: %s: downloading %s %s (%d chunks)" % (campaign, manifest["kind"], manifest["version"],
@@ -138,13 +169,15 @@ class Updater:
         otamanifest.check(manifest, self.slots.model, self.state["counters"],
                           None if now_ms is None else now_ms // 1000, self.slots.capacity)
 
-    def _start(self, campaign, manifest, mid, bitmap):
-        digests = binascii.unhexlify(manifest.pop("chunks"))  # 32 bytes a chunk, not 64 hex chars
+    def _table(self):
+        return ChunkTable(self.hal.storage.root + "/" + TABLE_FILE)
 
+    def _start(self, campaign, manifest, mid, bitmap):
         def sizes(i):
             return otamanifest.chunk_length(manifest, i)
 
-        job = {"campaign": campaign, "manifest": manifest, "id": mid, "transfer": Transfer(sizes, digests, bitmap)}
+        transfer = Transfer(sizes, otamanifest.chunk_count(manifest), self._table().digest, bitmap)
+        job = {"campaign": campaign, "manifest": manifest, "id": mid, "transfer": transfer}
         self.job = job
         self._next_progress = 0
         self._wake.set()
@@ -159,6 +192,7 @@ class Updater:
             job = json.loads(raw)
             manifest, mid = otamanifest.open_envelope(job["envelope"], self.trusted_keys())
             self._check(manifest)
+            self._table().check(manifest)
         except (ValueError, KeyError, TypeError, otamanifest.Refused) as e:
             self.log("ota: saved job dropped: %s" % e)
             self._drop_job()
@@ -176,6 +210,7 @@ class Updater:
         self.job = None
         self.hal.storage.write(JOB_FILE, b"")
         self.hal.storage.write(BITMAP_FILE, b"")
+        self.hal.storage.write(TABLE_FILE, b"")  # up to 32 KiB of flash for a 4 MiB image
 
     # ---- chunks ---------------------------------------------------------------------------
 
@@ -185,6 +220,10 @@ class Updater:
             return
         t = job["transfer"]
         try:
+            refusal = otatransfer.notice(payload)
+            if refusal is not None:
+                self._held_off(job, refusal)
+                return
             index, data = t.accept(payload)
         except ChunkRefused as e:
             self.log("ota: chunk refused: %s" % e)  # not written; it is asked for again
@@ -198,6 +237,15 @@ class Updater:
             self._next_progress = t.have * PROGRESS_STEPS // t.count + 1
             await self._job_status(job, "downloading")
         self._wake.set()
+
+    def _held_off(self, job, refusal):
+        mid, reason, retry_ms = refusal
+        if mid != job["id"]:
+            self.log("ota: refusal notice for manifest %s ignored (downloading %s)" % (mid, job["id"]))
+            return
+        self.log("ota: the cloud refused chunks, asking again in %d ms: %s" % (retry_ms, reason))
+        job["transfer"].hold_off(clock.monotonic_ms(), retry_ms)
+        self._wake.set()  # the run loop sleeps until the new deadline
 
     # ---- the task ----------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ that string, so the device never has to re-serialise JSON to check it.
 
 What a manifest binds (see `check`): hardware model, kind, name, version, a
 monotonic security counter per kind and name, total size, chunk size, the SHA-256
-of every chunk (one hex string, 32 bytes per chunk once decoded), the whole
+of the chunk table (every chunk's 32-byte SHA-256, in order: the table itself travels
+in binary after the job's JSON head, see `split_job`, and is kept on flash), the whole
 artifact's SHA-256, the file list of an `app` bundle, an expiry time and,
 optionally, the release keys to trust once this update is confirmed.
 
@@ -197,10 +198,8 @@ def check(manifest, model, counters, now_s, capacity):
         raise Refused("malformed manifest: empty artifact")
     if size > capacity(kind):
         raise Refused("too big: %d bytes, the %s slot holds %d" % (size, kind, capacity(kind)))
-    table = _need(manifest, "chunks", str)
-    if len(table) != 2 * DIGEST_SIZE * chunk_count(manifest):
-        raise Refused("malformed manifest: %d chunk hashes for %d chunks"
-                      % (len(table) // (2 * DIGEST_SIZE), chunk_count(manifest)))
+    if len(_need(manifest, "chunk_table", str)) != 2 * DIGEST_SIZE:
+        raise Refused("malformed manifest: chunk_table must be 64 hex digits")
     if len(_need(manifest, "sha256", str)) != 2 * DIGEST_SIZE:
         raise Refused("malformed manifest: sha256 must be 64 hex digits")
     if kind == "app":
@@ -228,6 +227,25 @@ def _check_files(files, size):
         end = offset + length
     if end != size:
         raise Refused("malformed manifest: files cover %d of %d bytes" % (end, size))
+
+
+def split_job(payload):
+    """(JSON head bytes, chunk table as a memoryview or None) of a job message: the head is
+    one line of JSON, then b"\n" and the binary chunk table (absent from a cancel)."""
+    end = payload.find(b"\n")
+    if end < 0:
+        return payload, None
+    return payload[:end], memoryview(payload)[end + 1:]
+
+
+def check_table(manifest, size, digest):
+    """Refused unless a chunk table of `size` bytes whose SHA-256 is `digest` is the one the
+    signed manifest names: a table swapped for another artifact's is a mix-and-match attack."""
+    count = chunk_count(manifest)
+    if size != DIGEST_SIZE * count:
+        raise Refused("chunk table does not match the manifest: %d bytes for %d chunks" % (size, count))
+    if binascii.hexlify(digest).decode() != manifest["chunk_table"]:
+        raise Refused("chunk table does not match the manifest: its sha256 differs")
 
 
 def chunk_count(manifest):

@@ -6,9 +6,18 @@ chunk, so a reboot or power cut resumes the download instead of restarting it.
 Requests name at most WINDOW missing chunks as inclusive ranges. A request that
 brings nothing within its timeout is repeated with exponential backoff; after
 MAX_RETRIES fruitless requests in a row the transfer is stalled and reports.
+
+The chunks' digests are not held in RAM: `digest(i)` fetches the 32 bytes of chunk i
+(the driver reads them from the chunk table on flash), so the heap a chunk costs is
+the same whatever the image's size.
+
+The cloud may refuse a request (its per-device rate limit) with a notice on the chunk
+topic: index NOTICE_INDEX, then JSON {"manifest", "reason", "retry_ms"} (`notice`).
+`hold_off` then asks again after retry_ms; a refusal is an answer, not a fruitless retry.
 """
 
 import hashlib
+import json
 import struct
 
 WINDOW = 16  # chunks per request: 64 KiB in flight at the default chunk size
@@ -16,19 +25,35 @@ REQUEST_TIMEOUT_MS = 5000  # no chunk for this long after a request: ask again
 MAX_BACKOFF_MS = 60000
 MAX_RETRIES = 8  # fruitless requests in a row before the transfer counts as stalled
 HEADER = 4  # a chunk message: 4-byte big-endian index, then the chunk's bytes
+NOTICE_INDEX = 0xFFFFFFFF  # no manifest has this many chunks: the message is a refusal notice
 
 
 class ChunkRefused(Exception):
     """An arriving chunk must not be written; str(e) is the reason."""
 
 
+def notice(payload):
+    """(manifest id, reason, retry_ms) of a refusal notice; None for any other message
+    (a chunk); ChunkRefused for a notice that is not well formed."""
+    if len(payload) < HEADER or struct.unpack(">I", payload[:HEADER])[0] != NOTICE_INDEX:
+        return None
+    try:
+        body = json.loads(bytes(payload[HEADER:]))
+    except (ValueError, UnicodeError):
+        body = None
+    if type(body) is not dict or not isinstance(body.get("manifest"), str) \
+            or type(body.get("retry_ms")) is not int or not isinstance(body.get("reason", ""), str):
+        raise ChunkRefused("malformed refusal notice")
+    return body["manifest"], body.get("reason", ""), body["retry_ms"]
+
+
 class Transfer:
-    def __init__(self, sizes, digests, bitmap=None):
-        """sizes(i) -> bytes in chunk i; digests: the chunks' SHA-256 digests concatenated
-        (32 bytes each); bitmap: the persisted progress, or None to start from zero."""
-        self.count = len(digests) // 32
+    def __init__(self, sizes, count, digest, bitmap=None):
+        """sizes(i) -> bytes in chunk i; count: chunks in the artifact; digest(i) -> the
+        32-byte SHA-256 of chunk i; bitmap: the persisted progress, or None to start from zero."""
+        self.count = count
         self.sizes = sizes
-        self.digests = digests
+        self.digest = digest
         nbytes = (self.count + 7) // 8
         self.bitmap = bytearray(bitmap) if bitmap is not None and len(bitmap) == nbytes else bytearray(nbytes)
         self.have = 0
@@ -39,6 +64,7 @@ class Transfer:
         self._asked_at = None  # monotonic ms of the last request, None when none is out
         self._asked = []  # its ranges
         self._progress_since_ask = False
+        self._hold_until = None  # monotonic ms before which the cloud asked not to be asked
 
     def holds(self, index):
         return bool(self.bitmap[index >> 3] & (1 << (index & 7)))
@@ -75,7 +101,11 @@ class Transfer:
         """The ranges to ask for now, or None when the last request is still being answered."""
         if self.done or self.stalled:
             return None
-        if self._asked_at is not None:
+        if self._hold_until is not None:
+            if now_ms - self._hold_until < 0:
+                return None
+            self._hold_until = None  # the wait the cloud asked for is over: ask, no retry counted
+        elif self._asked_at is not None:
             if now_ms - self._asked_at < self._wait_ms():
                 return None
             if not self._progress_since_ask:
@@ -92,6 +122,12 @@ class Transfer:
         chunks in flight were lost with the old connection)."""
         self._asked_at = None
 
+    def hold_off(self, now_ms, retry_ms):
+        """The cloud refused the request for now: ask again in retry_ms (at most
+        MAX_BACKOFF_MS), not after the request timeout, and not as a fruitless retry."""
+        self._asked_at = None
+        self._hold_until = now_ms + min(max(retry_ms, 0), MAX_BACKOFF_MS)
+
     def _window_served(self):
         for first, last in self._asked:
             for i in range(first, last + 1):
@@ -101,6 +137,8 @@ class Transfer:
 
     def next_deadline(self, now_ms):
         """Monotonic ms by which request() should be called again."""
+        if self._hold_until is not None:
+            return self._hold_until
         if self._asked_at is None:
             return now_ms
         return self._asked_at + self._wait_ms()
@@ -120,7 +158,7 @@ class Transfer:
         expected = self.sizes(index)
         if len(data) != expected:
             raise ChunkRefused("chunk %d has %d bytes, the manifest says %d" % (index, len(data), expected))
-        if hashlib.sha256(data).digest() != self.digests[32 * index:32 * index + 32]:
+        if hashlib.sha256(data).digest() != self.digest(index):
             raise ChunkRefused("chunk %d does not match the manifest's hash" % index)
         return index, data
 

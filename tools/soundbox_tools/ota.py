@@ -5,7 +5,10 @@ Release keys are ECDSA P-256 (`cryptography`), kept off the device in
 <certs>/ota/trusted.json (deployed as /certs/ota_keys.json). An artifact is one
 byte string (a firmware image, a voice pack, or an `app` bundle: its files
 concatenated in path order) written as <out>/<name>-<version>.bin with its signed
-envelope <name>-<version>.manifest.json (format: soundbox.otamanifest).
+envelope <name>-<version>.manifest.json (format: soundbox.otamanifest). The manifest
+names the chunk table (every chunk's SHA-256, 32 bytes each, in order) by its SHA-256;
+the table itself is not in the manifest: the cloud computes it from the artifact and
+sends it after the job's JSON head (`job_message`).
 
 `verify` runs the device's own checks (soundbox.otamanifest, the pure-Python
 P-256 verifier) on the host, so what passes here passes on a device.
@@ -123,6 +126,17 @@ def sim_image(version, size, boot="ok", audio="ok"):
     return header + filler[:size - len(header)]
 
 
+def chunk_table(data, chunk_size=CHUNK_SIZE):
+    """Every chunk's 32-byte SHA-256, concatenated in order."""
+    return b"".join(hashlib.sha256(data[i:i + chunk_size]).digest() for i in range(0, len(data), chunk_size))
+
+
+def job_message(campaign, envelope, table):
+    """A job as the cloud sends it on sb/<id>/ota/job: one line of JSON, b"\n", the binary table."""
+    head = json.dumps({"campaign": campaign, "envelope": envelope}, separators=(",", ":")).encode()
+    return head + b"\n" + table
+
+
 def manifest_for(data, *, kind, name, version, counter, model, chunk_size=CHUNK_SIZE, expires=None,
                  files=None, trust=None):
     if kind not in otamanifest.KINDS:
@@ -133,10 +147,10 @@ def manifest_for(data, *, kind, name, version, counter, model, chunk_size=CHUNK_
         raise OtaError("--counter must be 1 or more (devices start at 0)")
     if not 0 < chunk_size <= otamanifest.MAX_CHUNK_SIZE:
         raise OtaError("--chunk-size must be 1..%d" % otamanifest.MAX_CHUNK_SIZE)
-    chunks = "".join(hashlib.sha256(data[i:i + chunk_size]).hexdigest() for i in range(0, len(data), chunk_size))
+    table = hashlib.sha256(chunk_table(data, chunk_size)).hexdigest()
     manifest = {"format": otamanifest.FORMAT, "model": model, "kind": kind, "name": name, "version": version,
                 "counter": counter, "size": len(data), "chunk_size": chunk_size,
-                "sha256": hashlib.sha256(data).hexdigest(), "chunks": chunks,
+                "sha256": hashlib.sha256(data).hexdigest(), "chunk_table": table,
                 "expires": int(expires if expires is not None else time.time() + EXPIRES_DAYS * 86400)}
     if files is not None:
         manifest["files"] = files
@@ -186,6 +200,11 @@ def verify(envelope_path, trusted_path, data_path=None, model=None, now=None):
         raise OtaError("no artifact at %s" % data_path)
     if len(data) != manifest["size"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
         raise OtaError("refused: %s does not match the manifest's size and sha256" % data_path)
+    table = chunk_table(data, manifest["chunk_size"])
+    try:
+        otamanifest.check_table(manifest, len(table), hashlib.sha256(table).digest())
+    except otamanifest.Refused as e:
+        raise OtaError("refused: %s: %s" % (data_path, e))
     return manifest
 
 
