@@ -22,6 +22,22 @@ READ_SIZE = 2048
 SILENT_CLOSES_MEAN_REFUSED = 3
 
 
+# CPython 3.11+: a deadline on the current task. asyncio.wait_for (all MicroPython has)
+# wraps the awaited coroutine in a task of its own, ~1.3 KiB while a device sits idle in
+# its read, and one more task per flush; in a simulator running thousands of boxes that
+# adds up.
+_timeout = getattr(asyncio, "timeout", None)
+
+
+async def within(seconds, coro):
+    """await coro, raising asyncio.TimeoutError after `seconds`, without a task of its own
+    where the runtime allows."""
+    if _timeout is None:
+        return await asyncio.wait_for(coro, seconds)
+    async with _timeout(seconds):
+        return await coro
+
+
 def log(msg):
     print(msg)
 
@@ -121,7 +137,7 @@ class Client:
                 deadline = session.next_deadline()
                 wait_s = 60 if deadline is None else max(0, deadline - monotonic_ms()) / 1000
                 try:
-                    data = await asyncio.wait_for(reader.read(READ_SIZE), wait_s)
+                    data = await within(wait_s, reader.read(READ_SIZE))
                 except asyncio.TimeoutError:
                     data = None
                 now = monotonic_ms()
@@ -189,7 +205,7 @@ class Client:
         try:
             async with self._lock:
                 self._writer.write(data)
-                await asyncio.wait_for(self._writer.drain(), 30)
+                await within(30, self._writer.drain())
         except (OSError, asyncio.TimeoutError) as e:
             # Unsent QoS 1 data stays in flight in the session and is resent on
             # reconnect; closing the transport makes the read loop notice now.

@@ -21,19 +21,37 @@ from soundbox_sim.hal import HostClock, SimHal
 from soundbox_sim.link import Link, LinkStats, install_context_cache
 from soundbox_sim.slots import enable_ota
 
-TLS_READ_BUFFER = 4 * 1024
+TLS_READ_BUFFER = 4 * 1024  # one TLS record staged at a time; one buffer serves every connection (link.py)
 STOP_TIMEOUT_S = 5
 
 
 def cap_tls_read_buffers(size=TLS_READ_BUFFER):
-    """Shrink asyncio's per-connection TLS read buffer (CPython 3.11+ allocates 256 KiB).
+    """Shrink asyncio's TLS read buffer (CPython 3.11+ allocates 256 KiB per connection).
 
     It only stages ciphertext from the socket on its way into OpenSSL's memory BIO, and
     plaintext is read out in pieces of the same size: a small buffer means more reads,
-    never lost data. With thousands of devices in one process the default costs
-    ~300 KiB each.
+    never lost data. link.slim_connection then replaces each connection's buffer with
+    one shared by all, so only the handshake holds one of its own.
     """
     asyncio.sslproto.SSLProtocol.max_size = size
+
+
+def slim_events(*owners):
+    """Give the asyncio.Events these objects hold a list for their waiters.
+
+    asyncio.Event keeps waiters in a deque, which allocates a 64-slot block (760 bytes)
+    at once; a device's app, MQTT client and buttons hold about eight Events, each with
+    one waiter at most. Event only appends, removes and iterates its waiters, which a
+    list does as well. An Event whose waiters are not an empty deque is left alone.
+    """
+    import collections
+
+    for owner in owners:
+        for value in getattr(owner, "__dict__", {}).values():
+            if isinstance(value, asyncio.Event):
+                waiters = getattr(value, "_waiters", None)
+                if type(waiters) is collections.deque and not waiters:
+                    value._waiters = []
 
 
 def device_ids(n):
@@ -65,6 +83,8 @@ class JournalingSink:
     """Wraps a device's audio sink to note what was played, when (host clock, not the
     device's possibly skewed one: the cloud's timestamps are on the same clock)."""
 
+    __slots__ = ("inner", "device_id", "journal")
+
     def __init__(self, inner, device_id, journal):
         self.inner = inner
         self.device_id = device_id
@@ -90,12 +110,16 @@ class JournalingSink:
 
 
 class SimDevice:
-    """One box: its link and speaker outlive restarts; app, HAL and task are per boot."""
+    """One box: its link and speaker outlive restarts; app, HAL and task are per boot.
+    Its HAL's log and reboot and its client's connect hooks are methods of this object
+    (a bound method is a third of a closure with its cells, and there are thousands)."""
 
-    __slots__ = ("id", "link", "sink", "clock", "app", "task", "boots", "live", "silent")
+    __slots__ = ("id", "fleet", "link", "sink", "clock", "app", "task", "boots", "live", "silent",
+                 "app_on_connect", "app_on_disconnect")
 
-    def __init__(self, device_id, link, sink):
+    def __init__(self, device_id, fleet, link, sink):
         self.id = device_id
+        self.fleet = fleet
         self.link = link
         self.sink = sink
         self.clock = HostClock()  # survives a reboot: a skewed RTC stays skewed
@@ -104,6 +128,25 @@ class SimDevice:
         self.boots = 0
         self.live = False  # has a CONNACK on its current connection
         self.silent = False  # wedged or without power: no app running
+        self.app_on_connect = self.app_on_disconnect = None  # the app's own client callbacks
+
+    def log(self, msg):
+        self.fleet._log.write("%.3f %s %s\n" % (time.time(), self.id, msg))
+
+    def reboot(self):
+        """hal.reboot: the app asked to restart; done from outside the app's own task."""
+        return self.fleet._spawn_restart(self.id)
+
+    async def on_connect(self, client, session_present):
+        """Counts the connect and times CONNECT->CONNACK, then runs the app's callback."""
+        self.live = True
+        self.link.on_connack()
+        await self.app_on_connect(client, session_present)
+
+    def on_disconnect(self):
+        self.link.on_closed(self.live)
+        self.live = False
+        self.app_on_disconnect()
 
 
 class Fleet:
@@ -166,7 +209,7 @@ class Fleet:
         else:
             sink = TimingSink(shelf(lang), shelf, self.speedup)
         link = Link(device_id, self.stats, self.proxy)
-        return SimDevice(device_id, link, JournalingSink(sink, device_id, self.journal))
+        return SimDevice(device_id, self, link, JournalingSink(sink, device_id, self.journal))
 
     def _config(self, device_id):
         config = {"device_id": device_id, "broker_host": self.host, "broker_port": self.port,
@@ -182,38 +225,21 @@ class Fleet:
 
     def _boot(self, slot):
         device_id = slot.id
-        log = self._log
-        hal = SimHal(os.path.join(self.state_dir, device_id), slot.sink,
-                     lambda msg: log.write("%.3f %s %s\n" % (time.time(), device_id, msg)),
-                     open_connection=slot.link.open_connection,
-                     reboot=lambda: self._spawn_restart(device_id), clock=slot.clock)
+        hal = SimHal(os.path.join(self.state_dir, device_id), slot.sink, slot.log,
+                     open_connection=slot.link.open_connection, reboot=slot.reboot, clock=slot.clock)
         config = self._config(device_id)
         if config.get("ota_keys"):
             enable_ota(hal, os.path.join(self.state_dir, device_id))  # A/B slots in its state dir
         app = Soundbox(hal, config)
-        self._hook(slot, app)
+        slim_events(app, app.mqtt, hal.buttons, getattr(app, "updater", None))
+        client = app.mqtt  # count connects and time CONNECT->CONNACK around its callbacks
+        slot.app_on_connect, slot.app_on_disconnect = client.on_connect, client.on_disconnect
+        client.on_connect, client.on_disconnect = slot.on_connect, slot.on_disconnect
         slot.link.fresh_start()
         slot.app, slot.silent, slot.live = app, False, False
         slot.boots += 1
         slot.task = asyncio.ensure_future(app.run())
         return app
-
-    def _hook(self, slot, app):
-        """Count connects and time CONNECT->CONNACK around the client's callbacks."""
-        client = app.mqtt
-        on_connect, on_disconnect = client.on_connect, client.on_disconnect
-
-        async def connected(c, session_present):
-            slot.live = True
-            slot.link.on_connack()
-            await on_connect(c, session_present)
-
-        def disconnected():
-            slot.link.on_closed(slot.live)
-            slot.live = False
-            on_disconnect()
-
-        client.on_connect, client.on_disconnect = connected, disconnected
 
     def _refresh_devices(self):
         self.devices = [s.app for s in self.slots.values() if s.app is not None]

@@ -4,16 +4,65 @@ It opens the TCP connection itself (so TCP connect and TLS handshake are timed a
 optionally through the worker's fault proxy (announcing the device id in a one-line
 preamble the proxy strips), and keeps the connection's socket so a fault can take it
 away the way a power cut or a wedged device does: without a FIN or a TLS close_notify.
+
+Thousands of links share one process, so what they would each hold the same copy of is
+held once: one TLS context per CA, each connection given its device's own certificate
+(install_context_cache), one TLS read buffer per event loop (slim_connection).
 """
 
 import asyncio
 import os
 import socket
 import time
+import weakref
 
 from soundbox_sim.metrics import Counters, LogHistogram
 
 PREAMBLE = b"SBSIM %s\n"  # read and stripped by soundbox_sim.netfaults.FaultProxy
+# The stream stops reading from the socket past 2 x this many unread bytes (default 64 KiB):
+# a device reads its MQTT packets as they come, so only a burst ever waits here.
+STREAM_LIMIT = 16 * 1024
+
+
+_tls_read_buffers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its one TLS read buffer (and view)
+
+
+def slim_connection(writer):
+    """Drop what an open asyncio connection keeps per connection but a device never uses.
+
+    - the TLS read buffer: asyncio's SSLProtocol reads the socket into a buffer of its
+      own (asyncio.sslproto.SSLProtocol.max_size bytes), but uses it only between
+      get_buffer() and buffer_updated(), which run back to back in one callback: one
+      buffer serves every connection of the event loop;
+    - the broker certificate as a parsed dict (extra info "peercert", ~1.4 KiB): the
+      handshake has verified it, and nothing here asks for it;
+    - two empty deques (a deque holds a 64-slot block, 760 bytes, from the start) for
+      writes waiting behind a handshake and for drain() waiters: a list does the same.
+    Each step is skipped when asyncio's internals are not what it expects.
+    """
+    import collections
+
+    proto = getattr(writer.transport, "_ssl_protocol", None)
+    if proto is not None:
+        size = type(proto).max_size
+        loop = asyncio.get_running_loop()
+        shared = _tls_read_buffers.get(loop)
+        if shared is None or len(shared[0]) != size:
+            buf = bytearray(size)
+            shared = _tls_read_buffers[loop] = (buf, memoryview(buf))
+        if isinstance(getattr(proto, "_ssl_buffer", None), bytearray) and len(proto._ssl_buffer) == size:
+            proto._ssl_buffer, proto._ssl_buffer_view = shared
+        extra = getattr(proto, "_extra", None)
+        if isinstance(extra, dict):
+            extra.pop("peercert", None)
+        _listify(proto, "_write_backlog", collections.deque)
+    _listify(getattr(writer, "_protocol", None), "_drain_waiters", collections.deque)
+
+
+def _listify(obj, name, deque):
+    value = getattr(obj, name, None)
+    if type(value) is deque and not value:
+        setattr(obj, name, [])
 
 
 class LinkStats:
@@ -34,6 +83,8 @@ def _ms(since):
 
 
 class Link:
+    __slots__ = ("device_id", "stats", "proxy", "attempts", "_opened", "_sock_fd", "_transport", "_held")
+
     def __init__(self, device_id, stats, proxy=None):
         self.device_id = device_id
         self.stats = stats
@@ -42,7 +93,7 @@ class Link:
         self._opened = None  # monotonic time the transport was ready (CONNECT goes out now)
         self._sock_fd = None  # fd of the current connection's socket
         self._transport = None
-        self._held = []  # dup'd fds of connections "cut" without a FIN (power cut, wedged)
+        self._held = None  # dup'd fds of connections "cut" without a FIN (power cut, wedged)
 
     def fresh_start(self):
         """The device restarted: its next attempt is a first attempt again."""
@@ -57,21 +108,34 @@ class Link:
         self.attempts += 1
         started = time.monotonic()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # asyncio.open_connection(host, port) would turn Nagle off; with a socket of our own
+        # it is ours to do, or every ack waits ~40 ms for the broker's delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setblocking(False)
         try:
             await loop.sock_connect(sock, self.proxy or (host, port))
             if self.proxy:
                 await loop.sock_sendall(sock, PREAMBLE % self.device_id.encode())
-            self.stats.tcp.add(_ms(started))
-            tls_started = time.monotonic()
-            reader, writer = await asyncio.open_connection(
-                sock=sock, ssl=ssl, server_hostname=server_hostname if ssl else None)
         except BaseException:
             sock.close()
             counters.add("connect.failed")
             raise
+        self.stats.tcp.add(_ms(started))
+        tls_started = time.monotonic()
+        try:
+            reader, writer = await asyncio.open_connection(
+                sock=sock, ssl=ssl, server_hostname=server_hostname if ssl else None, limit=STREAM_LIMIT)
+        except BaseException:
+            # The socket is the transport's now, and the transport closes it. Closing it
+            # here too (a connect timeout cancels a TLS close that waits for the broker
+            # for up to 30 s) would free its descriptor number while the transport is still
+            # registered on it: the loop then refused every new socket given that number
+            # ("File descriptor N is used by transport"), which stalled a loaded ramp.
+            counters.add("connect.failed")
+            raise
         if ssl:
             self.stats.tls.add(_ms(tls_started))
+        slim_connection(writer)
         self._sock_fd = sock.fileno()
         self._transport = writer.transport
         self._opened = time.monotonic()
@@ -96,6 +160,7 @@ class Link:
         transport, self._transport = self._transport, None
         if self._sock_fd is not None and transport is not None and not transport.is_closing():
             try:
+                self._held = self._held or []
                 self._held.append(os.dup(self._sock_fd))
             except OSError:
                 pass  # already closed: nothing to hold
@@ -110,35 +175,216 @@ class Link:
                 pass
 
 
-_contexts = {}  # identity dir -> (files' (mtime_ns, size), SSLContext)
+# ---- mutual TLS for thousands of identities in one process -----------------------------
+#
+# Measured per device (2,000 mTLS devices, OpenSSL 3.0, CPython 3.11): an SSLContext of
+# its own costs about 24 KiB of RSS (SSL_CTX 12.5, its copy of the CA 5, its certificate
+# and key 7), next to about 45 KiB for the connection itself. Python's ssl can only put a
+# client certificate on a context, so the simulator keeps ONE context per CA (trust
+# settings exactly as soundbox.tls builds them) and gives each connection its device's
+# certificate and key through the two libssl calls Python does not wrap
+# (SSL_use_certificate_file, SSL_use_PrivateKey_file). The broker sees the same
+# handshake; the device's files are read at every connect, as the SDK does. Where the
+# libssl Python uses cannot be reached safely, each device gets its own context (cached
+# while its files are unchanged), as before.
+
+_identities: dict = {}  # identity dir -> (files' (mtime_ns, size), SharedCaTls or SSLContext)
+_shared: dict = {}  # CA file bytes -> SSLContext with that CA and no certificate
+
+
+def _file_key(identity_dir, names):
+    return tuple((st.st_mtime_ns, st.st_size) for st in
+                 (os.stat(identity_dir + "/" + name) for name in names))
+
+
+class _LibSsl:
+    """The libssl that CPython's _ssl module is linked against, through ctypes.
+
+    Reaching the SSL* inside an ssl.SSLObject relies on the C layout of _ssl's objects
+    (a context's SSL_CTX* and a connection's SSL* right after the object header, the
+    same in CPython 3.8 to 3.13); _reach_libssl() proves it on a throwaway connection
+    before anything depends on it, and every use checks again, by asking libssl whether
+    that SSL* belongs to that SSL_CTX*.
+    """
+
+    PEM = 1  # SSL_FILETYPE_PEM
+
+    def __init__(self):
+        import ctypes
+        import ssl
+
+        self.ctypes = ctypes
+        path = _loaded_libssl()
+        if path is None:
+            raise OSError("no shared libssl in this process (a static _ssl?)")
+        lib = ctypes.CDLL(path)  # the already loaded copy: dlopen hands back the same one
+        lib.OpenSSL_version_num.restype = ctypes.c_ulong
+        if lib.OpenSSL_version_num() != ssl.OPENSSL_VERSION_NUMBER:
+            raise OSError("%s is not the OpenSSL the ssl module was built with" % path)
+        ptr, cstr = ctypes.c_void_p, ctypes.c_char_p
+        lib.SSL_get_SSL_CTX.restype = ptr
+        lib.SSL_get_SSL_CTX.argtypes = [ptr]
+        for name in ("SSL_use_certificate_file", "SSL_use_PrivateKey_file"):
+            getattr(lib, name).argtypes = [ptr, cstr, ctypes.c_int]
+        lib.SSL_check_private_key.argtypes = [ptr]
+        lib.ERR_clear_error.argtypes = []
+        self.lib = lib
+        self.head = object.__basicsize__  # PyObject_HEAD (larger on debug builds)
+        self.word = ctypes.sizeof(ptr)
+
+    def _pointer(self, obj, offset):
+        return self.ctypes.c_void_p.from_address(id(obj) + offset).value
+
+    def ssl_of(self, sslobject, context):
+        """The SSL* of an ssl.SSLObject, checked against its context's SSL_CTX*."""
+        ssl_ptr = self._pointer(sslobject._sslobj, self.head + self.word)
+        ctx_ptr = self._pointer(context, self.head)
+        if not ssl_ptr or not ctx_ptr or self.lib.SSL_get_SSL_CTX(ssl_ptr) != ctx_ptr:
+            raise OSError("unexpected layout of _ssl objects")
+        return ssl_ptr
+
+    def use_identity(self, ssl_ptr, cert_path, key_path):
+        """Put the certificate and key from these PEM files on one connection; False if
+        they are unreadable or do not match."""
+        lib = self.lib
+        ok = (lib.SSL_use_certificate_file(ssl_ptr, cert_path, self.PEM) == 1
+              and lib.SSL_use_PrivateKey_file(ssl_ptr, key_path, self.PEM) == 1
+              and lib.SSL_check_private_key(ssl_ptr) == 1)
+        if not ok:
+            lib.ERR_clear_error()  # leave no stale error for the next ssl call to trip on
+        return ok
+
+
+def _loaded_libssl():
+    import _ssl  # noqa: F401  (loads libssl)
+
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if "/libssl.so" in path:
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+_libssl = None  # _LibSsl once probed, False when it cannot be used
+
+
+def _reach_libssl():
+    global _libssl
+    if _libssl is None:
+        import ssl
+        import sys
+
+        _libssl = False
+        if sys.implementation.name == "cpython" and (3, 8) <= sys.version_info[:2] <= (3, 13):
+            try:
+                lib = _LibSsl()
+                probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                obj = probe.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="probe")
+                lib.ssl_of(obj, probe)
+                _libssl = lib
+            except (OSError, AttributeError, ValueError):
+                pass
+    return _libssl or None
+
+
+class SharedCaTls:
+    """What asyncio gets as a device's `ssl=` argument: it only calls wrap_bio. The
+    connection is made from the CA's shared context, then given this device's own
+    certificate and key. Trust (CERT_REQUIRED, hostname check) is the shared context's."""
+
+    __slots__ = ("context", "cert", "key")
+
+    def __init__(self, context, identity_dir):
+        self.context = context
+        self.cert = (identity_dir + "/device.pem").encode()
+        self.key = (identity_dir + "/device.key").encode()
+
+    @property
+    def verify_mode(self):
+        return self.context.verify_mode
+
+    @property
+    def check_hostname(self):
+        return self.context.check_hostname
+
+    def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None, session=None):
+        obj = self.context.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+        # The files were checked when this object was made for them (client_context sees
+        # any change). Should they break in between, the connection goes out without a
+        # certificate and the broker refuses it, as it would refuse a box's bad identity;
+        # raising here, inside asyncio's connection_made, would only leave the connect
+        # hanging until its timeout.
+        _libssl.use_identity(_libssl.ssl_of(obj, self.context), self.cert, self.key)
+        return obj
+
+
+def _shared_context(ca_path):
+    """The context for every device that trusts this CA: as soundbox.tls.client_context
+    makes it, without a certificate of its own."""
+    import ssl
+
+    with open(ca_path, "rb") as f:
+        ca = f.read()
+    ctx = _shared.get(ca)
+    if ctx is None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=ca.decode("ascii"))
+        _shared[ca] = ctx
+    return ctx
+
+
+def _shared_ca_tls(identity_dir, tls):
+    """A SharedCaTls for identity_dir, its files checked now (as the SDK checks them when it
+    builds a context): raises tls.TlsSetupError with the SDK's reasons."""
+    import ssl
+
+    try:
+        shared = _shared_context(identity_dir + "/ca.pem")
+    except (OSError, ValueError) as e:
+        raise tls.TlsSetupError("cannot load TLS identity from %s: %s" % (identity_dir, e))
+    device = SharedCaTls(shared, identity_dir)
+    probe = shared.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="probe")
+    if not _libssl.use_identity(_libssl.ssl_of(probe, shared), device.cert, device.key):
+        raise tls.TlsSetupError("cannot load TLS identity from %s: bad or mismatched "
+                                "device.pem / device.key" % identity_dir)
+    return device
 
 
 def install_context_cache():
-    """Make the SDK's TLS connector reuse each device's SSLContext while its identity files
-    are unchanged (their mtime and size are checked at every connect, so a rotated
-    certificate is still picked up at the next reconnect, as on the device).
+    """Make the SDK's TLS connector cheap for a fleet in one process: each device's
+    connection comes from one shared context per CA with the device's own certificate
+    (see above), or, where libssl cannot be reached, from the device's own context,
+    cached. Either is rebuilt when the identity files change (mtime or size, checked at
+    every connect), so a rotated certificate is picked up at the next reconnect, as on
+    the device.
 
-    The SDK builds a new context per connect: right for a box with one identity, but
-    in a worker running thousands it was about 40% of the CPU of a mutual-TLS ramp.
+    The SDK builds a new context per connect: right for a box with one identity, but in
+    a worker running thousands that was about 40% of the CPU of a mutual-TLS ramp.
     """
     from soundbox import tls
 
     if getattr(tls.client_context, "cached", False):
         return
     build = tls.client_context
+    shared = _reach_libssl() is not None
 
     def client_context(identity_dir):
         try:
-            key = tuple((st.st_mtime_ns, st.st_size) for st in
-                        (os.stat(identity_dir + "/" + name) for name in tls.IDENTITY_FILES))
+            key = _file_key(identity_dir, tls.IDENTITY_FILES)
         except OSError:
             return build(identity_dir)  # missing files: let the SDK say which
-        hit = _contexts.get(identity_dir)
+        hit = _identities.get(identity_dir)
         if hit is not None and hit[0] == key:
             return hit[1]
-        ctx = build(identity_dir)
-        _contexts[identity_dir] = (key, ctx)
+        ctx = _shared_ca_tls(identity_dir, tls) if shared else build(identity_dir)
+        _identities[identity_dir] = (key, ctx)
         return ctx
 
     client_context.cached = True
+    client_context.shared_ca = shared
     tls.client_context = client_context

