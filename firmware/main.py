@@ -4,10 +4,15 @@
 # The key comes from /board.json ("safe_mode_button"); without a usable one, GPIO0.
 #
 # Which app bundle runs: the one /ota/app.json points at (an update in /ota/app_a or
-# /ota/app_b, put ahead of /lib on sys.path), or the factory bundle in /lib. A bundle
-# on trial that already started once without being confirmed is skipped for the one
-# before it (the update's boot step then rolls it back); one that is missing or does
-# not import falls back to /lib, so a broken update cannot brick the box.
+# /ota/app_b, put ahead of the factory bundle on sys.path), or the factory bundle: the
+# one `soundbox device deploy` wrote, in /lib, or with `deploy --romfs` in the ROMFS image
+# at /rom/lib (its .mpy files run in place from flash; deploy --romfs removes /lib's copy).
+# When both hold the app, /lib wins: a later plain deploy replaces a ROMFS one without
+# erasing the image. The factory bundle is put ahead of the other place on sys.path, so
+# a stale copy there is never half-imported. A bundle on trial that already started once
+# without being confirmed is skipped for the one before it (the update's boot step then
+# rolls it back); one that is missing or does not import falls back to the factory
+# bundle, so a broken update cannot brick the box.
 import json
 import os
 import sys
@@ -18,7 +23,7 @@ import machine
 SAFE_WINDOW_MS = 1000  # after reset, how long a held key still counts
 HOLD_MS = 100  # held this long without a break: a finger, not noise
 OTA_ROOT = "/ota"  # soundbox_fw.esp32boot.OTA_ROOT
-FACTORY = "/lib"
+FACTORIES = ("/lib", "/rom/lib")  # where a deploy puts the app: plain, --romfs
 
 
 def safe_mode_pin():
@@ -46,7 +51,39 @@ def key_held(pin_number):
     return False
 
 
-def chosen_bundle(root=OTA_ROOT, factory=FACTORY):
+def has_app(directory):
+    for name in ("esp32boot.mpy", "esp32boot.py"):
+        try:
+            os.stat(directory + "/soundbox_fw/" + name)
+            return True
+        except OSError:
+            pass
+    return False
+
+
+def factory_bundle():
+    """/lib if a deploy put the app there, else /rom/lib if the ROMFS image holds it, else /lib."""
+    for directory in FACTORIES:
+        if has_app(directory):
+            return directory
+    return FACTORIES[0]
+
+
+def put_first(factory):
+    """`factory` on sys.path ahead of the other places a factory bundle can be."""
+    path = sys.path
+    first = len(path)
+    for directory in FACTORIES:
+        if directory != factory and directory in path and path.index(directory) < first:
+            first = path.index(directory)
+    if factory in path:
+        if path.index(factory) < first:
+            return
+        path.remove(factory)
+    path.insert(first, factory)
+
+
+def chosen_bundle(root, factory):
     """The app bundle directory app.json selects (the rule of soundbox.otaslots' boot step)."""
     try:
         with open(root + "/app.json") as f:
@@ -67,9 +104,13 @@ def _forget_app_modules():
             del sys.modules[name]
 
 
-def load_app(root=OTA_ROOT, factory=FACTORY):
+def load_app(root=OTA_ROOT, factory=None):
     """(soundbox_fw.esp32boot from the chosen bundle or else the factory one, why the chosen one
-    was not used or None). The module is None when even the factory bundle does not load."""
+    was not used or None). The module is None when even the factory bundle does not load.
+    factory: the factory bundle's directory (default: factory_bundle())."""
+    if factory is None:
+        factory = factory_bundle()
+    put_first(factory)
     bundle = chosen_bundle(root, factory)
     problem = None
     if bundle != factory:
@@ -83,6 +124,7 @@ def load_app(root=OTA_ROOT, factory=FACTORY):
             sys.path.insert(at, bundle)
             try:
                 from soundbox_fw import esp32boot
+                esp32boot.FACTORY_APP_DIR = factory  # what the update slots call "lib"
                 return esp32boot, None
             except Exception as e:
                 problem = "app bundle %s does not load: %r" % (bundle, e)
@@ -94,6 +136,7 @@ def load_app(root=OTA_ROOT, factory=FACTORY):
     except Exception as e:  # a half-finished deploy: say so and keep the REPL
         print("soundbox: cannot load the app: %r; run `soundbox device deploy` again. REPL ready" % (e,))
         return None, problem
+    esp32boot.FACTORY_APP_DIR = factory  # (an esp32boot from before ROMFS ignores it)
     return esp32boot, problem
 
 

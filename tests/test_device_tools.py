@@ -3,7 +3,11 @@
 There is no ESP32 here. deploy and provision talk, through mpremote's real
 serial transport, to tests/fakes_mp/repl_standin.py: a STAND-IN board on a
 pseudo-terminal that speaks MicroPython's raw REPL and runs what it is sent in
-a real MicroPython VM whose "/" is a temporary directory. monitor reads a real
+a real MicroPython VM whose "/" is a temporary directory. For `deploy --romfs`
+the stand-in also plays a firmware built with ROMFS: a FAKE vfs.rom_ioctl over a
+ROM partition kept in a host file, written by mpremote's own `romfs deploy` code;
+that proves the command sequence and the bytes that land in the partition, not
+ESP32 flash writes or the firmware's mount at boot. monitor reads a real
 pseudo-terminal pair. flash is tested up to esptool (image and port checks);
 writing a chip needs a chip.
 """
@@ -61,10 +65,20 @@ def test_build_writes_bundle_manifest_and_size_report(tmp_path, voice_dir, capsy
     assert not any(p.endswith(".py") and p.startswith("lib/") for p in files)  # compiled, not sources
     on_disk = _tree(out)
     on_disk.pop("manifest.json")
+    image = on_disk.pop("code.romfs")  # the ROMFS image, listed apart: it goes to a partition, not to littlefs
     assert set(on_disk) == set(files)
     import hashlib
     for path, data in on_disk.items():
         assert files[path]["sha256"] == hashlib.sha256(data).hexdigest() and files[path]["size"] == len(data)
+    rom = manifest["romfs"]
+    assert rom["path"] == "code.romfs" and rom["size"] == len(image)
+    assert rom["sha256"] == hashlib.sha256(image).hexdigest()
+    assert (rom["partition_bytes"], rom["firmware_board"]) == (256 * 1024, "SOUNDBOX_S3")
+    assert image[:3] == b"\xd2\xcd\x31"  # the ROMFS header
+    romfs_line = [line for line in stdout.splitlines() if line.startswith("romfs")]
+    assert romfs_line == ["romfs  code.romfs %.1f KiB (lib/ as a ROMFS image, for `deploy --romfs`): fits the "
+                          "SOUNDBOX_S3 firmware's romfs partition of 256.0 KiB (%d%%, %.1f KiB left)"
+                          % (len(image) / 1024, len(image) * 100 // (256 * 1024), (256 * 1024 - len(image)) / 1024)]
     assert (out / "lib/soundbox/payment.mpy").read_bytes()[:1] == b"M"  # .mpy magic
     assert json.loads((out / "board.json").read_text())["name"] == "esp32-s3"
     assert manifest["parts"]["voice"]["bytes"] == TINY_PACK.stat().st_size
@@ -115,13 +129,14 @@ def test_reference_boards_are_valid_and_differ_where_the_chips_do():
 # ---- a stand-in board on a pseudo-terminal -----------------------------------------------------
 
 class StandIn:
-    def __init__(self, root, not_micropython=False):
+    def __init__(self, root, not_micropython=False, romfs=None):
         self.master, slave = os.openpty()
         tty.setraw(slave)
         self.slave = slave
         self.port = os.ttyname(slave)
         args = [sys.executable, str(STANDIN), "--fd", str(self.master)]
         args += ["--not-micropython"] if not_micropython else ["--root", str(root)]
+        args += ["--romfs", str(romfs)] if romfs else []
         self.proc = subprocess.Popen(args, pass_fds=[self.master])
 
     def close(self):
@@ -195,6 +210,114 @@ def test_deploy_refuses_a_bundle_that_does_not_match_its_manifest(board, bundle,
     (copy / "main.py").write_text("print('edited after the build')\n")
     code, _, err = run_cli(capsys, "device", "deploy", "--port", board.port, "--bundle", str(copy), "--no-reset")
     assert code == 1 and "main.py does not match the bundle's manifest" in err
+    assert list(board.root.iterdir()) == []
+
+
+# ---- deploy --romfs ------------------------------------------------------------------------------
+
+ROMFS_PARTITION = 256 * 1024  # the reference boards' romfs partition (firmware/boards/SOUNDBOX_*)
+
+
+@pytest.fixture
+def romfs_board(tmp_path):
+    """A stand-in playing a firmware built with ROMFS; its ROM partition is a host file, erased (0xff)."""
+    root = tmp_path / "board-fs"
+    root.mkdir()
+    partition = tmp_path / "romfs-partition.bin"
+    partition.write_bytes(b"\xff" * ROMFS_PARTITION)
+    s = StandIn(root, romfs=partition)
+    s.root, s.partition = root, partition
+    yield s
+    s.close()
+
+
+def test_deploy_romfs_writes_the_image_and_keeps_no_code_in_lib(romfs_board, bundle, capsys):
+    board = romfs_board
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    image = (bundle / "code.romfs").read_bytes()
+    stale = board.root / "lib" / "soundbox" / "payment.mpy"  # a plain deploy's copy, which would shadow the image
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    args = ("device", "deploy", "--port", board.port, "--bundle", str(bundle), "--romfs", "--no-reset")
+
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert board.partition.read_bytes()[:len(image)] == image  # written by mpremote's romfs deploy
+    assert "ROMFS image (/rom/lib, run in place from flash): written" in out, out
+    non_code = [e for e in manifest["files"] if not e["path"].startswith("lib/")]
+    assert "%d files written" % len(non_code) in out and "1 stale removed" in out, out
+    on_board = _tree(board.root)
+    assert not [p for p in on_board if p.startswith("lib/")], sorted(on_board)
+    for entry in non_code:
+        assert on_board[entry["path"]] == (bundle / entry["path"]).read_bytes()
+
+    # Same image: the partition is hashed on the board and not written again.
+    board.partition.write_bytes(board.partition.read_bytes()[:len(image)] + b"\x00" * (ROMFS_PARTITION - len(image)))
+    before = board.partition.stat().st_mtime_ns
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "ROMFS image (/rom/lib, run in place from flash): unchanged, not written" in out, out
+    assert "0 files written" in out and board.partition.stat().st_mtime_ns == before
+
+    # A plain deploy afterwards puts the code in /lib, which main.py then prefers; it says so.
+    code, out, _ = run_cli(capsys, "device", "deploy", "--port", board.port, "--bundle", str(bundle), "--no-reset")
+    assert code == 0 and "the board's ROMFS image also holds an app: the one just deployed to /lib runs" in out, out
+    assert (board.root / "lib" / "soundbox_fw" / "esp32boot.mpy").read_bytes() == \
+        (bundle / "lib" / "soundbox_fw" / "esp32boot.mpy").read_bytes()
+
+    # And --romfs again takes the code out of /lib.
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0 and "unchanged, not written" in out and "stale removed" in out, out
+    assert not [p for p in _tree(board.root) if p.startswith("lib/")]
+
+
+def test_deploy_romfs_rewrites_a_partition_holding_another_image(romfs_board, bundle, capsys):
+    board = romfs_board
+    image = (bundle / "code.romfs").read_bytes()
+    other = bytearray(image)
+    other[-1] ^= 0xFF
+    board.partition.write_bytes(bytes(other) + b"\xff" * (ROMFS_PARTITION - len(other)))
+    code, out, err = run_cli(capsys, "device", "deploy", "--port", board.port, "--bundle", str(bundle), "--romfs",
+                             "--no-reset")
+    assert code == 0 and ": written" in out, out + err
+    assert board.partition.read_bytes()[:len(image)] == image
+
+
+@pytest.mark.parametrize("partition_bytes, message", [
+    (None, "the board's MicroPython has no ROMFS (it was built without MICROPY_VFS_ROM, as the stock ESP32 "
+           "downloads are): flash a MicroPython built with ROMFS and a romfs partition (firmware/boards/SOUNDBOX_*"),
+    (0, "the board's MicroPython has ROMFS support but its partition table has no romfs partition: flash"),
+    (64 * 1024, "does not fit the board's romfs partition (64.0 KiB): build a firmware with a bigger one, or "
+                "deploy without --romfs"),
+])
+def test_deploy_romfs_on_a_board_that_cannot_take_it_is_one_line_and_writes_nothing(
+        tmp_path, bundle, capsys, partition_bytes, message):
+    root = tmp_path / "board-fs"
+    root.mkdir()
+    partition = None
+    if partition_bytes is not None:
+        partition = tmp_path / "romfs-partition.bin"
+        partition.write_bytes(b"\xff" * partition_bytes)
+    s = StandIn(root, romfs=partition)
+    try:
+        code, _, err = run_cli(capsys, "device", "deploy", "--port", s.port, "--bundle", str(bundle), "--romfs",
+                               "--no-reset")
+    finally:
+        s.close()
+    assert code == 1 and message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert list(root.iterdir()) == []
+    if partition is not None:
+        assert partition.read_bytes() == b"\xff" * partition_bytes
+
+
+def test_deploy_romfs_refuses_an_image_that_does_not_match_the_manifest(board, bundle, tmp_path, capsys):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    with open(copy / "code.romfs", "ab") as f:
+        f.write(b"\0")
+    code, _, err = run_cli(capsys, "device", "deploy", "--port", board.port, "--bundle", str(copy), "--romfs",
+                           "--no-reset")
+    assert code == 1 and "code.romfs does not match the bundle's manifest" in err, err
     assert list(board.root.iterdir()) == []
 
 

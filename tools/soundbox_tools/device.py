@@ -1,8 +1,9 @@
 """`soundbox device build|flash|deploy|provision|monitor`: from this repository to a real board.
 
 The jobs live in devicebuild (bundle), deviceflash (esptool), devicefs (deploy,
-provision over mpremote's transport), devicemonitor (pyserial) and deviceport
-(port checks and the board connection); this module is only the command line.
+provision over mpremote's transport), deviceromfs (deploy --romfs: the code's ROMFS
+image through mpremote), devicemonitor (pyserial) and deviceport (port checks and the
+board connection); this module is only the command line.
 docs/esp32.md walks through them in order.
 """
 
@@ -44,8 +45,16 @@ def cmd_flash(args):
 def cmd_deploy(args):
     from soundbox_tools.devicefs import CONFIG_PATH, deploy_targets, sync
     from soundbox_tools.deviceport import Board
-    manifest, targets, lib = deploy_targets(args.bundle, certs=args.certs, config_file=args.config)
+    manifest, targets, lib = deploy_targets(args.bundle, certs=args.certs, config_file=args.config,
+                                            romfs=args.romfs)
+    image = _romfs_image(args.bundle, manifest) if args.romfs else None
     with Board(args.port, probe_timeout_s=args.probe_timeout) as board:
+        rom_written = None
+        if image is not None:
+            from soundbox_tools import deviceromfs
+            print("ROMFS image %s (%s): checking the board's romfs partition, writing it if it differs"
+                  % (manifest["romfs"]["path"], _kib(manifest["romfs"]["size"])))
+            rom_written = deviceromfs.deploy(board, image)
         result = sync(board, targets, lib_keep=lib)
         has_config = args.config is not None or _exists(board, CONFIG_PATH)
         if not args.no_reset:
@@ -54,11 +63,29 @@ def cmd_deploy(args):
     print("deployed the %s bundle to %s: %d files written (%s), %d unchanged, %d stale removed%s"
           % (manifest["board"], args.port, result["written"], _kib(result["bytes"]), result["unchanged"],
              result["removed"], free))
+    if rom_written is not None:
+        print("the code is in the board's ROMFS image (/rom/lib, run in place from flash): %s; /lib holds no code"
+              % ("written" if rom_written else "unchanged, not written"))
+    elif result["rom_app"]:
+        print("the board's ROMFS image also holds an app: the one just deployed to /lib runs (main.py prefers "
+              "/lib); `deploy --romfs` runs the code from ROMFS again")
     if result["ota_app_reset"]:
-        print("an app bundle installed over the air was running; the deployed one in /lib runs now")
+        print("an app bundle installed over the air was running; the deployed one runs now")
     if not has_config:
         print("the board has no %s yet: run `soundbox device provision --port %s ID`" % (CONFIG_PATH, args.port))
     return 0
+
+
+def _romfs_image(bundle, manifest):
+    """The bundle's ROMFS image file, checked against its manifest."""
+    from soundbox_tools.devicebuild import _sha256
+    rom = manifest.get("romfs")
+    if rom is None:
+        raise DeviceError("the bundle in %s has no ROMFS image: run `soundbox device build` again" % bundle)
+    path = os.path.join(bundle, rom["path"])
+    if not os.path.isfile(path) or _sha256(path) != rom["sha256"]:
+        raise DeviceError("%s does not match the bundle's manifest: run `soundbox device build` again" % path)
+    return path
 
 
 def cmd_provision(args):
@@ -149,6 +176,9 @@ def register(sub):
     board_args(d)
     d.add_argument("--bundle", default=DEFAULT_BUNDLE)
     d.add_argument("--config", help="a config.json to write too (provision writes one for you)")
+    d.add_argument("--romfs", action="store_true",
+                   help="put the code in the board's romfs partition (run in place from flash, not loaded into "
+                        "the heap) instead of /lib; needs a MicroPython built with ROMFS (docs/esp32.md)")
     d.set_defaults(func=cmd_deploy)
 
     v = dsub.add_parser("provision", help="write a device's identity (issued if missing) and config to the board")

@@ -6,15 +6,25 @@
         lib/soundbox/*.mpy           sdk/soundbox compiled with mpy-cross     (part "sdk")
         lib/soundbox_fw/*.mpy        firmware/soundbox_fw compiled            (part "app")
         voice/<lang>.pack            voice packs copied from the pack dir     (part "voice")
-        manifest.json                every file above: path, part, size, sha256
+        code.romfs                   lib/ as a ROMFS image (mpremote's writer), for `deploy --romfs`
+        manifest.json                every file above: path, part, size, sha256 (the image apart,
+                                     under "romfs": it goes to a flash partition, not to littlefs)
 
 Deterministic: the same sources, board, packs and mpy-cross give the same bytes
 (sorted listings, no timestamps, source names relative to lib/). Its size on flash
 is counted as an upper bound of what littlefs stores (each file in whole 4 KiB
 blocks; littlefs keeps very small files inside their directory's block) and checked against the board's fs_budget_bytes; over budget, nothing is written.
+
+The ROMFS image holds lib/ at /lib inside the image, so a board mounting it at /rom finds
+the code in /rom/lib (MicroPython 1.25+ built with MICROPY_VFS_ROM: firmware/boards/SOUNDBOX_*).
+There the .mpy files run in place from memory-mapped flash instead of being loaded into
+the GC heap. It is stated against the board file's optional romfs_bytes (the romfs
+partition of its ROMFS firmware build); without it, ROMFS is not available on that board.
 """
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -34,6 +44,8 @@ ENTRY_FILES = ("boot.py", "main.py")  # from firmware/, part "app"
 FS_BLOCK = 4096  # littlefs block size on the ESP32 port
 MANIFEST = "manifest.json"
 PARTS = ("sdk", "app", "voice")
+ROMFS_IMAGE = "code.romfs"  # mpremote reads a file ending in .romfs or .img as an image, not a directory
+ROMFS_ALIGN = 4096  # a romfs partition is a data partition: 4 KiB aligned, whole sectors
 
 
 class DeviceError(CliError):
@@ -53,9 +65,15 @@ def load_board(name_or_path):
             raise DeviceError("unknown board %r: known boards are %s, or give a path to a board JSON file"
                               % (name_or_path, ", ".join(board_names())))
     try:
-        return boards.load(str(path))
+        board = boards.load(str(path))
     except boards.BoardError as e:
         raise DeviceError(str(e))
+    romfs = board.get("romfs_bytes")
+    if romfs is not None and (type(romfs) is not int or romfs <= 0 or romfs % ROMFS_ALIGN):
+        raise DeviceError("%s: romfs_bytes must be the size of the board's romfs partition, a positive multiple "
+                          "of %d (or absent when its firmware has no ROMFS), got %s"
+                          % (path, ROMFS_ALIGN, json.dumps(romfs)))
+    return board
 
 
 def flash_bytes(size):
@@ -108,6 +126,23 @@ def _stage(stage, board_path, arch, langs, voice_dir):
     return files
 
 
+def romfs_image(lib_dir):
+    """A ROMFS image holding lib_dir as /lib, made by mpremote's writer (sorted walk, no
+    timestamps: the same files give the same bytes). The .mpy files go in as compiled."""
+    try:
+        from mpremote.romfs import make_romfs  # the `board` extra: pip install -e '.[board]'
+    except ImportError:
+        raise DeviceError("mpremote 1.25 or later is not installed (ROMFS images): pip install -e '.[board]'")
+    with tempfile.TemporaryDirectory(prefix="romfs-") as tmp:
+        shutil.copytree(lib_dir, Path(tmp) / "lib")
+        said = io.StringIO()  # make_romfs prints the tree it packs
+        try:
+            with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                return make_romfs(tmp, mpy_cross=False)
+        except SystemExit:
+            raise DeviceError("making the ROMFS image failed: %s" % said.getvalue().strip().splitlines()[-1:])
+
+
 def build(board_name, out_dir, langs=("en-IN",), voice_dir=os.path.join(".state", "voice")):
     """Build the bundle into out_dir (replaced whole); return its manifest.
     Over the board's budget: DeviceError, and out_dir is left as it was."""
@@ -124,9 +159,14 @@ def build(board_name, out_dir, langs=("en-IN",), voice_dir=os.path.join(".state"
         for rel, part in sorted(listed):
             size = (stage / rel).stat().st_size
             entries.append({"path": rel, "part": part, "size": size, "sha256": _sha256(stage / rel)})
+        image = romfs_image(stage / "lib")
+        (stage / ROMFS_IMAGE).write_bytes(image)
         manifest = {"format": 1, "board": board["name"], "model": board["model"], "mpy_arch": board["mpy_arch"],
                     "version": VERSION, "fs_budget_bytes": board["fs_budget_bytes"],
-                    "parts": summarize(entries), "files": entries}
+                    "parts": summarize(entries), "files": entries,
+                    "romfs": {"path": ROMFS_IMAGE, "size": len(image), "sha256": hashlib.sha256(image).hexdigest(),
+                              "holds": "lib/", "partition_bytes": board.get("romfs_bytes"),
+                              "firmware_board": (board.get("firmware") or {}).get("romfs_board")}}
         over = manifest["parts"]["total"]["flash"] - board["fs_budget_bytes"]
         if over > 0:
             raise DeviceError("bundle needs %s on flash, over %s's budget of %s by %s: build fewer voice packs "
@@ -186,4 +226,24 @@ def size_report(manifest):
             "does NOT fit: voice updates over the air will be refused; use 8 kHz packs (--rate 8000)"
         lines.append("an over-the-air update of %s needs %s free: %s"
                      % (largest["path"], kib(flash_bytes(largest["size"])), verdict))
+    lines.append(romfs_report(manifest))
     return lines
+
+
+def romfs_report(manifest):
+    """One line: the ROMFS image against the board's romfs partition, or why there is none."""
+    rom = manifest.get("romfs")
+    if rom is None:
+        return "romfs  none in this bundle (built before ROMFS support): run `soundbox device build` again"
+    head = "romfs  %s %s (lib/ as a ROMFS image, for `deploy --romfs`):" % (rom["path"], kib(rom["size"]))
+    partition = rom.get("partition_bytes")
+    if not partition:
+        return ("%s ROMFS is not available on %s's firmware (its board file has no romfs_bytes): `deploy` "
+                "puts the code in /lib" % (head, manifest["board"]))
+    where = "the %s firmware's" % rom["firmware_board"] if rom.get("firmware_board") else "the board's"
+    if rom["size"] > partition:
+        return ("%s does NOT fit %s romfs partition of %s (over by %s): `deploy --romfs` will refuse it; "
+                "`deploy` without it puts the code in /lib"
+                % (head, where, kib(partition), kib(rom["size"] - partition)))
+    return ("%s fits %s romfs partition of %s (%d%%, %s left)"
+            % (head, where, kib(partition), rom["size"] * 100 // partition, kib(partition - rom["size"])))

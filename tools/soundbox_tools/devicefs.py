@@ -9,6 +9,11 @@ deploy cut short leaves the old main.py, which reports the half-finished deploy.
 deploy:    the bundle (boot.py, main.py, lib/, board.json, voice/), the PKI's CA
            (/certs/ca.pem) and OTA release keys (/certs/ota_keys.json, from
            <certs>/ota/trusted.json when present), and optionally a config file.
+           With romfs: the code goes as the bundle's ROMFS image into the board's romfs
+           partition instead (mpremote's `romfs deploy`, skipped when the partition already
+           holds the same bytes, hashed on the board), then the other files as above, and
+           the code files in /lib are removed: main.py runs /lib's app when there is one,
+           so a copy left there would shadow the image.
 provision: one device's identity (issued with the PKI if missing) into /certs/
            and its /config.json (device id, broker, TLS, WiFi), merged over the
            config already on the board. Secrets are written, never printed.
@@ -50,13 +55,18 @@ def _walk(d, out):
             out.append(d + '/' + e[0])
 _lib = []
 _walk('/lib', _lib)
+try:
+    os.stat('/rom/lib/soundbox_fw/esp32boot.mpy')
+    _rom_app = True
+except OSError:
+    _rom_app = False
 _free = None
 try:
     _s = os.statvfs('/')
     _free = _s[0] * _s[3]
 except (AttributeError, OSError):
     pass
-print(json.dumps({'files': {p: _h(p) for p in PATHS}, 'lib': _lib, 'free': _free}))
+print(json.dumps({'files': {p: _h(p) for p in PATHS}, 'lib': _lib, 'free': _free, 'rom_app': _rom_app}))
 """
 
 _MKDIRS = """
@@ -83,7 +93,8 @@ except OSError:
 
 
 def survey(board, paths):
-    """{"files": {path: [size, sha256] | None}, "lib": [paths under /lib], "free": bytes | None}."""
+    """{"files": {path: [size, sha256] | None}, "lib": [paths under /lib], "free": bytes | None,
+    "rom_app": whether a ROMFS image mounted at /rom holds an app}."""
     out = board.exec("PATHS = %r\n%s" % (sorted(paths), _SURVEY))
     try:
         return json.loads(out.decode().strip().splitlines()[-1])
@@ -96,8 +107,9 @@ def sync(board, targets, keep_last="/main.py", lib_keep=None):
 
     lib_keep: when a set of paths, files under /lib that are not in it are removed
     (a module dropped from the bundle must not linger and be imported).
-    Returns {"written", "unchanged", "bytes", "removed", "free", "ota_app_reset"}; the
-    last is True when an over-the-air app update had been running and /lib now runs again.
+    Returns {"written", "unchanged", "bytes", "removed", "free", "ota_app_reset", "rom_app"};
+    ota_app_reset is True when an over-the-air app update had been running and the deployed
+    bundle now runs again; rom_app when the board's ROMFS image (/rom/lib) holds an app.
     """
     targets = dict(targets)
     state = survey(board, targets)
@@ -125,18 +137,21 @@ def sync(board, targets, keep_last="/main.py", lib_keep=None):
         ota_app_reset = board.exec(_REMOVE_IF_THERE % OTA_APP_POINTER).strip().endswith(b"1")
     return {"written": len(todo), "unchanged": len(targets) - len(todo),
             "bytes": sum(len(d) for d in todo.values()), "removed": len(removed), "free": state["free"],
-            "ota_app_reset": ota_app_reset}
+            "ota_app_reset": ota_app_reset, "rom_app": bool(state.get("rom_app"))}
 
 
 def _hex(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def deploy_targets(bundle_dir, certs=None, config_file=None):
-    """(targets, lib paths) to deploy: the bundle checked against its manifest, plus trust and config."""
+def deploy_targets(bundle_dir, certs=None, config_file=None, romfs=False):
+    """(manifest, targets, lib paths to keep): the bundle checked against its manifest, plus trust
+    and config. romfs: the code is left out (it goes in the ROMFS image) and no /lib file is kept."""
     manifest = read_manifest(bundle_dir)
     targets = {}
     for entry in manifest["files"]:
+        if romfs and entry["path"].startswith("lib/"):
+            continue
         local = Path(bundle_dir) / entry["path"]
         if not local.is_file() or _sha256(local) != entry["sha256"]:
             raise DeviceError("%s does not match the bundle's manifest: run `soundbox device build` again" % local)
