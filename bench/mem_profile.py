@@ -10,8 +10,9 @@ pages are handed back (worker.release_free_memory, as the simulator's workers do
   ctx          N SSLContexts as the SDK builds them (one device identity each)
   tcp          N bare asyncio TCP connections
   tls-own-ctx  N bare asyncio TLS connections, each with its own device context
-  tls-shared   N bare asyncio TLS connections the simulator's way: one context per CA,
-               each connection given its device's certificate (link.py), slimmed
+  tls-shared   N bare TLS connections the simulator's way: one context per CA, each
+               connection given its device's certificate, on the simulator's lean
+               socket stream (link.py, sockstream.py)
   fleet-plain  N real-firmware devices over plain MQTT
   fleet-tls    N real-firmware devices over mutual TLS (what bench/sim_load.py runs)
 
@@ -60,17 +61,23 @@ def settle():
 # ---- one measurement, in a fresh process --------------------------------------------------
 
 async def _connections(args, make_ssl):
-    from soundbox_sim.fleet import cap_tls_read_buffers
-    from soundbox_sim.link import slim_connection
+    import asyncio.sslproto
 
-    cap_tls_read_buffers()
+    from soundbox_sim.link import Link, LinkStats
+
+    asyncio.sslproto.SSLProtocol.max_size = 4 * 1024  # asyncio's 256 KiB TLS read buffer, as the simulator once capped it
+    stats = LinkStats()
     held = []
     for i in range(args.devices):
-        ssl_arg = make_ssl("sb-%04d" % (i + 1)) if make_ssl else None
-        _, writer = await asyncio.open_connection("127.0.0.1", args.port, ssl=ssl_arg,
-                                                  server_hostname="localhost" if ssl_arg else None)
-        if args.mode == "tls-shared":
-            slim_connection(writer)
+        device = "sb-%04d" % (i + 1)
+        ssl_arg = make_ssl(device) if make_ssl else None
+        hostname = "localhost" if ssl_arg else None
+        if args.mode == "tls-shared":  # the simulator's own link and stream
+            _, writer = await Link(device, stats).open_connection("127.0.0.1", args.port, ssl=ssl_arg,
+                                                                  server_hostname=hostname)
+        else:
+            _, writer = await asyncio.open_connection("127.0.0.1", args.port, ssl=ssl_arg,
+                                                      server_hostname=hostname)
         held.append(writer)
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # let the broker keep up: no handshake timeouts

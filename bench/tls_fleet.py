@@ -3,10 +3,9 @@
     .venv/bin/python bench/tls_fleet.py [--devices 1000] [--rate 200]
 
 Starts a private mosquitto with an mTLS listener, issues the device identities,
-then runs the same fleet of real firmware three times, each in a fresh process,
-side by side in one run: plain TCP, mTLS with asyncio's default 256 KiB TLS
-read buffer, and mTLS with the simulator's 16 KiB cap. Prints connect time
-(TCP + TLS + CONNECT/CONNACK, per device) p50/p99 and RSS per device.
+then runs the same fleet of real firmware twice, each in a fresh process, side by
+side in one run: plain TCP and mTLS. Prints connect time (TCP + TLS +
+CONNECT/CONNACK, per device) p50/p99 and RSS per device.
 """
 
 import argparse
@@ -20,8 +19,7 @@ import time
 
 from soundbox_sim.worker import rss_kib
 
-VARIANTS = (("plain TCP", "plain", 0), ("mTLS, asyncio default buffer", "tls", 256 * 1024),
-            ("mTLS, 16 KiB buffer (simulator)", "tls", 16 * 1024))
+VARIANTS = (("plain TCP", "plain"), ("mTLS", "tls"))
 
 
 def pct(values, p):
@@ -36,8 +34,6 @@ async def run_fleet(args):
     f = fleet_mod.Fleet(args.devices, "127.0.0.1", args.port, os.path.join(args.work, args.mode),
                         args.pack, connect_rate=args.rate, identity_root=os.path.join(args.certs, "devices"),
                         tls=args.mode == "tls")
-    if args.buffer:
-        fleet_mod.cap_tls_read_buffers(args.buffer)
     import gc
     gc.collect()
     before = rss_kib()
@@ -67,7 +63,6 @@ def main():
     for name in ("mode", "certs", "work", "pack"):
         p.add_argument("--" + name, help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--buffer", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         asyncio.run(run_fleet(args))
@@ -90,11 +85,10 @@ def main():
     rows = []
     with Mosquitto(os.path.join(work, "tls-broker"), pki=pki) as tls_broker, \
             Mosquitto(os.path.join(work, "plain-broker")) as plain_broker:
-        for label, mode, buffer in VARIANTS:
+        for label, mode in VARIANTS:
             port = tls_broker.port if mode == "tls" else plain_broker.port
             cmd = [sys.executable, __file__, "--child", "--devices", str(args.devices), "--rate", str(args.rate),
-                   "--mode", mode, "--certs", pki.root, "--work", work, "--pack", pack, "--port", str(port),
-                   "--buffer", str(buffer)]
+                   "--mode", mode, "--certs", pki.root, "--work", work, "--pack", pack, "--port", str(port)]
             print("running %s with %d devices ..." % (label, args.devices), flush=True)
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
             lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -110,8 +104,8 @@ def main():
     short = [label for label, r in rows if r["connected"] < args.devices]
     if short:  # figures of a fleet that did not connect measure nothing
         sys.exit("not every device connected in: %s (see %s/*/devices.log)" % (", ".join(short), work))
-    base = rows[1][1]["kib_per_device"]
-    print("\n16 KiB cap / default buffer, memory per device: %.2f" % (rows[2][1]["kib_per_device"] / base))
+    print("\nmTLS / plain TCP, memory per device: %.2f"
+          % (rows[1][1]["kib_per_device"] / rows[0][1]["kib_per_device"]))
 
 
 if __name__ == "__main__":

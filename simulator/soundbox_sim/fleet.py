@@ -8,7 +8,6 @@ across a city would. A device can be restarted cleanly, power-cut, or wedged (si
 """
 
 import asyncio
-import asyncio.sslproto
 import json
 import os
 import random
@@ -21,19 +20,7 @@ from soundbox_sim.hal import HostClock, SimHal
 from soundbox_sim.link import Link, LinkStats, install_context_cache
 from soundbox_sim.slots import enable_ota
 
-TLS_READ_BUFFER = 4 * 1024  # one TLS record staged at a time; one buffer serves every connection (link.py)
 STOP_TIMEOUT_S = 5
-
-
-def cap_tls_read_buffers(size=TLS_READ_BUFFER):
-    """Shrink asyncio's TLS read buffer (CPython 3.11+ allocates 256 KiB per connection).
-
-    It only stages ciphertext from the socket on its way into OpenSSL's memory BIO, and
-    plaintext is read out in pieces of the same size: a small buffer means more reads,
-    never lost data. link.slim_connection then replaces each connection's buffer with
-    one shared by all, so only the handshake holds one of its own.
-    """
-    asyncio.sslproto.SSLProtocol.max_size = size
 
 
 def slim_events(*owners):
@@ -178,7 +165,6 @@ class Fleet:
         self.proxy = proxy
         self.seed = seed
         if tls:
-            cap_tls_read_buffers()
             install_context_cache()
         self.journal = Journal(journal_path)
         self.stats = LinkStats()

@@ -7,62 +7,19 @@ away the way a power cut or a wedged device does: without a FIN or a TLS close_n
 
 Thousands of links share one process, so what they would each hold the same copy of is
 held once: one TLS context per CA, each connection given its device's own certificate
-(install_context_cache), one TLS read buffer per event loop (slim_connection).
+(install_context_cache). The connection itself is a lean stream that lets OpenSSL drive
+the socket (sockstream.py).
 """
 
 import asyncio
 import os
 import socket
 import time
-import weakref
 
+from soundbox_sim import sockstream
 from soundbox_sim.metrics import Counters, LogHistogram
 
 PREAMBLE = b"SBSIM %s\n"  # read and stripped by soundbox_sim.netfaults.FaultProxy
-# The stream stops reading from the socket past 2 x this many unread bytes (default 64 KiB):
-# a device reads its MQTT packets as they come, so only a burst ever waits here.
-STREAM_LIMIT = 16 * 1024
-
-
-_tls_read_buffers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop -> its one TLS read buffer (and view)
-
-
-def slim_connection(writer):
-    """Drop what an open asyncio connection keeps per connection but a device never uses.
-
-    - the TLS read buffer: asyncio's SSLProtocol reads the socket into a buffer of its
-      own (asyncio.sslproto.SSLProtocol.max_size bytes), but uses it only between
-      get_buffer() and buffer_updated(), which run back to back in one callback: one
-      buffer serves every connection of the event loop;
-    - the broker certificate as a parsed dict (extra info "peercert", ~1.4 KiB): the
-      handshake has verified it, and nothing here asks for it;
-    - two empty deques (a deque holds a 64-slot block, 760 bytes, from the start) for
-      writes waiting behind a handshake and for drain() waiters: a list does the same.
-    Each step is skipped when asyncio's internals are not what it expects.
-    """
-    import collections
-
-    proto = getattr(writer.transport, "_ssl_protocol", None)
-    if proto is not None:
-        size = type(proto).max_size
-        loop = asyncio.get_running_loop()
-        shared = _tls_read_buffers.get(loop)
-        if shared is None or len(shared[0]) != size:
-            buf = bytearray(size)
-            shared = _tls_read_buffers[loop] = (buf, memoryview(buf))
-        if isinstance(getattr(proto, "_ssl_buffer", None), bytearray) and len(proto._ssl_buffer) == size:
-            proto._ssl_buffer, proto._ssl_buffer_view = shared
-        extra = getattr(proto, "_extra", None)
-        if isinstance(extra, dict):
-            extra.pop("peercert", None)
-        _listify(proto, "_write_backlog", collections.deque)
-    _listify(getattr(writer, "_protocol", None), "_drain_waiters", collections.deque)
-
-
-def _listify(obj, name, deque):
-    value = getattr(obj, name, None)
-    if type(value) is deque and not value:
-        setattr(obj, name, [])
 
 
 class LinkStats:
@@ -121,25 +78,21 @@ class Link:
             counters.add("connect.failed")
             raise
         self.stats.tcp.add(_ms(started))
-        tls_started = time.monotonic()
-        try:
-            reader, writer = await asyncio.open_connection(
-                sock=sock, ssl=ssl, server_hostname=server_hostname if ssl else None, limit=STREAM_LIMIT)
-        except BaseException:
-            # The socket is the transport's now, and the transport closes it. Closing it
-            # here too (a connect timeout cancels a TLS close that waits for the broker
-            # for up to 30 s) would free its descriptor number while the transport is still
-            # registered on it: the loop then refused every new socket given that number
-            # ("File descriptor N is used by transport"), which stalled a loaded ramp.
-            counters.add("connect.failed")
-            raise
         if ssl:
+            tls_started = time.monotonic()
+            try:
+                sock = ssl.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+                await sockstream.handshake(sock)
+            except BaseException:
+                sock.close()
+                counters.add("connect.failed")
+                raise
             self.stats.tls.add(_ms(tls_started))
-        slim_connection(writer)
+        stream = sockstream.SockStream(sock)
         self._sock_fd = sock.fileno()
-        self._transport = writer.transport
+        self._transport = stream
         self._opened = time.monotonic()
-        return reader, writer
+        return stream, stream
 
     def on_connack(self):
         if self._opened is not None:
@@ -236,7 +189,7 @@ class _LibSsl:
         return self.ctypes.c_void_p.from_address(id(obj) + offset).value
 
     def ssl_of(self, sslobject, context):
-        """The SSL* of an ssl.SSLObject, checked against its context's SSL_CTX*."""
+        """The SSL* of an ssl.SSLObject or SSLSocket, checked against its context's SSL_CTX*."""
         ssl_ptr = self._pointer(sslobject._sslobj, self.head + self.word)
         ctx_ptr = self._pointer(context, self.head)
         if not ssl_ptr or not ctx_ptr or self.lib.SSL_get_SSL_CTX(ssl_ptr) != ctx_ptr:
@@ -292,7 +245,7 @@ def _reach_libssl():
 
 
 class SharedCaTls:
-    """What asyncio gets as a device's `ssl=` argument: it only calls wrap_bio. The
+    """What a device's link gets as its `ssl=` argument: it only calls wrap_socket. The
     connection is made from the CA's shared context, then given this device's own
     certificate and key. Trust (CERT_REQUIRED, hostname check) is the shared context's."""
 
@@ -311,15 +264,14 @@ class SharedCaTls:
     def check_hostname(self):
         return self.context.check_hostname
 
-    def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None, session=None):
-        obj = self.context.wrap_bio(incoming, outgoing, server_side, server_hostname, session)
+    def wrap_socket(self, sock, server_hostname=None, do_handshake_on_connect=True):
+        wrapped = self.context.wrap_socket(sock, server_hostname=server_hostname,
+                                           do_handshake_on_connect=do_handshake_on_connect)
         # The files were checked when this object was made for them (client_context sees
         # any change). Should they break in between, the connection goes out without a
-        # certificate and the broker refuses it, as it would refuse a box's bad identity;
-        # raising here, inside asyncio's connection_made, would only leave the connect
-        # hanging until its timeout.
-        _libssl.use_identity(_libssl.ssl_of(obj, self.context), self.cert, self.key)
-        return obj
+        # certificate and the broker refuses it, as it would refuse a box's bad identity.
+        _libssl.use_identity(_libssl.ssl_of(wrapped, self.context), self.cert, self.key)
+        return wrapped
 
 
 def _shared_context(ca_path):

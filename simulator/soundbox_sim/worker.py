@@ -85,6 +85,28 @@ def main(conn, spec):
         pass
 
 
+class SteadyProfile:
+    """cProfile of the steady state: from the first tick with every device connected to
+    the end. SOUNDBOX_SIM_PROFILE=DIR turns it on; each worker writes DIR/worker-N.prof."""
+
+    def __init__(self, index):
+        self.dir = os.environ.get("SOUNDBOX_SIM_PROFILE")
+        self.path = self.dir and os.path.join(self.dir, "worker-%d.prof" % index)
+        self.profiler = None
+
+    def tick(self, all_connected):
+        if self.dir and all_connected and self.profiler is None:
+            import cProfile
+
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()
+
+    def save(self):
+        if self.profiler is not None:
+            self.profiler.disable()
+            self.profiler.dump_stats(self.path)
+
+
 async def _run(conn, spec):
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -151,9 +173,11 @@ async def _run(conn, spec):
                 "started": fleet.started, "connected": fleet.connected(), "refused": fleet.refused(),
                 "announced": fleet.journal.count, "rss_kib": rss_kib(), "cpu_s": cpu_s(), "base": base}
 
+    profile = SteadyProfile(spec["index"])
     try:
         while not stop.is_set():
             conn.send(tick())
+            profile.tick(fleet.connected() == len(spec["ids"]))
             try:
                 await asyncio.wait_for(stop.wait(), TICK_S)
             except asyncio.TimeoutError:
@@ -164,6 +188,7 @@ async def _run(conn, spec):
         for t in list(background):
             t.cancel()
         await asyncio.gather(starter, *background, return_exceptions=True)
+        profile.save()
         final = tick()
         await fleet.stop_all()
         if proxy:
