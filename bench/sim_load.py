@@ -56,8 +56,8 @@ def main():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from peer_fleet import PeerFleet
         companion = PeerFleet(a.peer_loop)
-    # The devices' flash (state/devices) on tmpfs: on ext4 each replace-by-rename of a
-    # stored file waits about 1 ms for the disk, and a worker's loop waits with it.
+    # The run directory (broker, logs, report) on tmpfs too; the runner already puts the
+    # devices' flash there: on ext4 each replace-by-rename of a stored file costs ~0.1 ms.
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     state = a.state or tempfile.mkdtemp(prefix="bench-sim-", dir=shm)
     opts = runner.Options(workers=a.workers, certs=a.certs, state=state, live=False, quiet=False,

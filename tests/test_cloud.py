@@ -278,8 +278,11 @@ def test_acks_update_the_payment_and_stats(cloud, device):
     wait_until(lambda: cloud.get("/payments/refused")[1]["status"] == "invalid")
     stats = cloud.get("/stats")[1]
     latency = stats.pop("latency_ms")
+    chunks = stats.pop("ota_chunks")   # the OTA chunk server's counters: nothing asked here
     assert stats == {"sent": 3, "announced": 1, "acked": 2, "invalid": 1, "stale": 0, "duplicate_acks": 0,
                      "duplicated": 0, "pending": 1}
+    assert chunks == {"rate": 1 << 20, "burst": 4 << 20, "chunks_sent": 0, "bytes_sent": 0, "throttled_requests": 0,
+                      "throttled_chunks": 0, "notices_sent": 0, "devices_limited": 0}
     assert latency["notify_to_announce"]["n"] == 1
     assert latency["notify_to_announce"]["p50"] == paid["latency_ms"]["notify_to_announce"]
     assert latency["notify_to_ack"]["n"] == 2
@@ -408,7 +411,8 @@ def test_serve_stops_cleanly_on_signal(broker, tmp_path, pki, signum):
                             text=True)
     try:
         line = proc.stdout.readline()
-        assert line == "cloud handler listening on http://127.0.0.1:%d (broker %s)\n" % (port, broker.url)
+        assert line == ("cloud handler listening on http://127.0.0.1:%d (broker %s; OTA chunks 1 MiB/s per "
+                        "device, burst 4 MiB)\n" % (port, broker.url))
         api = "http://127.0.0.1:%d" % port
         assert request(api, "GET", "/health")[0] == 200
         assert request(api, "POST", "/payments", payment(device="sb-9999"))[0] == 404

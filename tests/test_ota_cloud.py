@@ -786,6 +786,9 @@ def test_the_bucket_refills_at_its_rate_up_to_its_burst(tmp_path):
         assert notice["retry_ms"] == 251   # 1 KiB at 4 KiB/s, rounded up
         assert "8 chunks refused" in notice["reason"] and "4096 bytes/s (burst 8192)" in notice["reason"]
         assert server.handle("sb-0002", request(mid, 8, 15)) == 0     # dry
+        assert server.stats() == {"rate": 4096, "burst": 8192, "chunks_sent": 8, "bytes_sent": 8192,
+                                  "throttled_requests": 2, "throttled_chunks": 16, "notices_sent": 1,
+                                  "devices_limited": 1}
         clock.now += 0.5
         assert server.handle("sb-0002", request(mid, 8, 15)) == 2     # half a second: 2 KiB
         clock.now += 60
@@ -797,6 +800,10 @@ def test_the_bucket_refills_at_its_rate_up_to_its_burst(tmp_path):
         assert [int.from_bytes(p[:4], "big") for p in chunks] == list(range(8)) + [8, 9] + list(range(10, 18))
         assert chunks[9][4:] == data[9 * 1024:10 * 1024]
         assert server.throttled_requests == 4 and server.chunks_sent == 26
+        # sb-0002 was refused last time and cannot pay for that chunk yet; sb-0003 got all it asked
+        assert server.stats()["devices_limited"] == 1
+        clock.now += 0.25   # 1 KiB at 4 KiB/s: it could pay now, so it is not held back any more
+        assert server.stats()["devices_limited"] == 0
         clock.now += 60   # buckets that have filled up are forgotten: the table holds active devices only
         server.handle("sb-0004", request(mid, 0, 0))
         assert server.limit.tracked() == 1
@@ -810,11 +817,15 @@ def test_a_chunk_limit_can_be_turned_off(tmp_path):
         for _ in range(10):
             assert server.handle("sb-0002", request(mid, 0, 15)) == 16
         assert server.throttled_requests == 0 and not notices(sent["sb-0002"])
+        stats = server.stats()
+        assert (stats["rate"], stats["burst"], stats["devices_limited"]) == (None, None, 0)
+        assert stats["chunks_sent"] == 160 and stats["bytes_sent"] == 160 * 1024
     finally:
         store.close()
 
 
 def test_a_flooding_device_is_throttled_over_the_broker_and_the_others_are_served(broker, tmp_path, pki):
+    """... and GET /stats counts what was served and what the limit held back."""
     ota_dir = tmp_path / "ota"
     ota_dir.mkdir()
     data = payload_bytes(20 * 1024 + 7)
@@ -822,8 +833,13 @@ def test_a_flooding_device_is_throttled_over_the_broker_and_the_others_are_serve
     # A burst that holds the whole 21 KiB artifact and a rate too small to matter during the test.
     with CloudHandler(broker.url, tmp_path / "c.db", certs=pki.root, ota_dir=ota_dir, tick_s=0,
                       chunk_rate=1, chunk_burst=24 * 1024) as cloud:
+        api = ApiServer(cloud, "127.0.0.1", 0)
+        threading.Thread(target=api.serve_forever, args=(0.05,), daemon=True).start()
         flooder, honest = Device(broker, "sb-0666"), Device(broker, "sb-0001")
         try:
+            assert call(api.url, "GET", "/stats")["ota_chunks"] == {
+                "rate": 1, "burst": 24 * 1024, "chunks_sent": 0, "bytes_sent": 0, "throttled_requests": 0,
+                "throttled_chunks": 0, "notices_sent": 0, "devices_limited": 0}
             for _ in range(20):
                 flooder.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[0, 15]]}, qos=0)
             honest.publish("ota/req", {"campaign": "c-1", "manifest": mid, "chunks": [[0, 15]]}, qos=0)
@@ -835,6 +851,67 @@ def test_a_flooding_device_is_throttled_over_the_broker_and_the_others_are_serve
             assert reason["manifest"] == mid and reason["reason"].startswith("rate limit: ")
             assert len([i for i, c in flooder.chunks if i != REFUSED_INDEX]) == 24   # its burst, no more
             assert cloud.bad_messages == 0   # throttling is not an error in the handler's log
+            # The flooder's 20 requests of 16 chunks: 16 served, then 8 of 16, then 18 refused whole.
+            stats = wait_until(lambda: (lambda s: s if s["notices_sent"] == len(
+                [i for i, c in flooder.chunks if i == REFUSED_INDEX]) else None)(
+                    call(api.url, "GET", "/stats")["ota_chunks"]))
+            assert stats["notices_sent"] >= 1   # at most one a second to the flooder, however fast it asks
+            assert stats["chunks_sent"] == 21 + 24 and stats["bytes_sent"] == len(data) + 24 * 1024
+            assert stats["throttled_requests"] == 19 and stats["throttled_chunks"] == 8 + 18 * 16
+            assert stats["devices_limited"] == 1   # the flooder: at 1 byte/s its next chunk is far off
         finally:
             flooder.close()
             honest.close()
+            api.shutdown()
+            api.server_close()
+
+
+@pytest.mark.parametrize("argv, line, limit", [
+    (["--chunk-rate", "512KiB", "--chunk-burst", "1MiB"], "OTA chunks 512 KiB/s per device, burst 1 MiB",
+     (512 * 1024, 1 << 20)),
+    ([], "OTA chunks 1 MiB/s per device, burst 4 MiB", (1 << 20, 4 << 20)),
+    (["--chunk-rate", "off"], "OTA chunks not rate-limited", (None, None)),
+])
+def test_cloud_cli_takes_the_chunk_limit_and_says_it_at_startup(broker, tmp_path, pki, argv, line, limit):
+    import signal
+    import subprocess
+    import sys
+
+    from soundbox_tools import procs
+    port = procs.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", broker.url,
+                             "--http", "127.0.0.1:%d" % port, "--db", str(tmp_path / "c.db"),
+                             "--certs", pki.root] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "cloud handler listening on http://127.0.0.1:%d (broker %s; %s)\n" % (
+            port, broker.url, line)
+        stats = call("http://127.0.0.1:%d" % port, "GET", "/stats")["ota_chunks"]
+        assert (stats["rate"], stats["burst"]) == limit
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--chunk-rate", "fast"], "argument --chunk-rate: 'fast' is not a size"),
+    (["--chunk-rate=-1MiB"], "argument --chunk-rate: '-1MiB' is not a size"),
+    (["--chunk-rate", "1 parsec"], "give bytes, or a number with KiB, MiB or GiB (e.g. 512KiB), or off"),
+    (["--chunk-rate", "0.5"], "'0.5' is less than 1 byte a second; use off for no limit"),
+    (["--chunk-burst", "8KiB"], "'8KiB' is less than one chunk (16 KiB at most)"),
+    (["--chunk-burst", "off"], "argument --chunk-burst: a burst cannot be off; use --chunk-rate off"),
+])
+def test_cloud_cli_refuses_a_bad_chunk_limit_with_the_reason(capsys, argv, message):
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["cloud", "--broker", "mqtt://127.0.0.1:1"] + argv)
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, size", [("65536", 65536), ("512KiB", 512 * 1024), ("1MiB", 1 << 20),
+                                        ("1.5 MiB", 3 << 19), ("2MB", 2_000_000), ("4m", 4 << 20)])
+def test_sizes_are_read_in_bytes(text, size):
+    assert cli.parse_size(text) == size
+    assert cli.chunk_rate_arg(text + "/s") == size

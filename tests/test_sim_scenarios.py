@@ -22,13 +22,13 @@ def sim_certs(tmp_path_factory):
     return str(tmp_path_factory.mktemp("sim-certs"))
 
 
-def run(tmp_path, certs, voice_dir, data):
+def run(tmp_path, certs, voice_dir, data, **options):
     data.setdefault("fleet", {})
     for k, v in FAST.items():
         data["fleet"].setdefault(k, v)
     s = scenario.parse(data, "test")
     opts = runner.Options(certs=certs, state=str(tmp_path / "state"), voice=voice_dir, live=False, floor=False,
-                          quiet=True, workers=1)
+                          quiet=True, workers=1, **options)
     summary = runner.Runner(s, opts).run()
     with open(tmp_path / "state" / "report" / "summary.json") as f:
         assert json.load(f)["payments"] == summary["payments"]
@@ -45,7 +45,8 @@ def test_smoke_scenario_counts(tmp_path, sim_certs, voice_dir):
     assert shipped["fleet"]["devices"] == 20 and shipped["payments"]["bursts"]
     summary = run(tmp_path, sim_certs, voice_dir, {
         "fleet": {"devices": 4}, "run": {"duration": 2, "settle": 20},
-        "payments": {"rate": 4, "duration": 2, "target": "round_robin", "bursts": [{"at": 1, "count": 6, "over": 0.3}]}})
+        "payments": {"rate": 4, "duration": 2, "target": "round_robin", "bursts": [{"at": 1, "count": 6, "over": 0.3}]}},
+        flash_dir=str(tmp_path / "flash"), keep_flash=True)
     p = summary["payments"]
     assert summary["connected_at_end"] == 4 and summary["ramp_s"] is not None
     assert p["accepted"] == p["scheduled"] >= 6
@@ -59,6 +60,19 @@ def test_smoke_scenario_counts(tmp_path, sim_certs, voice_dir):
             r = json.loads(line)
             plays[r["txn"]] = plays.get(r["txn"], 0) + 1
     assert sum(plays.values()) == p["accepted"] and set(plays.values()) == {1}
+    # Device flash was where it was asked (kept here): each box's dedup ledger holds what it played.
+    [flash] = os.listdir(tmp_path / "flash")
+    assert summary["device_flash"] == {"dir": str(tmp_path / "flash" / flash), "kept": True}
+    heard = {}
+    for name in os.listdir(tmp_path / "state" / "journals"):
+        for line in open(tmp_path / "state" / "journals" / name):
+            r = json.loads(line)
+            heard.setdefault(r["device"], set()).add(r["txn"])
+    assert set(heard) == {"sb-0001", "sb-0002", "sb-0003", "sb-0004"}
+    for device, txns in heard.items():
+        assert set((tmp_path / "flash" / flash / device / "ledger.txt").read_text().split()) == txns
+    assert not (tmp_path / "state" / "devices").exists()
+    assert "sb-0001" in (tmp_path / "state" / "devices.log").read_text()   # the devices' log stays with the run
     c = summary["connects"]
     assert c["attempted"] == c["succeeded"] == 4 and c.get("failed", 0) == 0
     lat = summary["latency_ms"]
@@ -83,7 +97,11 @@ def test_ota_rollout_updates_every_device_while_payments_are_announced(tmp_path,
         "fleet": {"devices": n}, "run": {"duration": 4, "settle": 30},
         "payments": {"rate": 2, "duration": 10, "target": "round_robin"},
         "ota": {"at": 1, "artifact": "firmware-2.0.0", "size": 256 * 1024, "waves": [0.5, 1.0],
-                "power_cut_share": 0.2, "timeout": 120}})
+                "power_cut_share": 0.2, "timeout": 120}}, flash_dir=str(tmp_path / "flash"))
+    # The devices' flash lived under --flash-dir (the slots read below were there) and is gone now.
+    flash = summary["device_flash"]
+    assert os.path.dirname(flash["dir"]) == str(tmp_path / "flash") and not flash["kept"]
+    assert os.listdir(tmp_path / "flash") == [] and not (tmp_path / "state" / "devices").exists()
     ota = summary["ota"]
     assert ota["state"] == "completed", ota
     assert ota["totals"]["succeeded"] == n and ota["totals"]["failed"] == 0, ota
@@ -98,3 +116,21 @@ def test_ota_rollout_updates_every_device_while_payments_are_announced(tmp_path,
     updated = [r["total"] for r in updated if r["counter"] == "ota.updated"]
     assert updated and updated[0] < n and updated[-1] == n and updated == sorted(updated)
     assert "OTA progress over time" in (report_dir / "report.html").read_text()
+
+
+def test_device_flash_defaults_to_tmpfs_when_it_has_room(tmp_path):
+    """The choice only (no run): tmpfs when it is there with room, else the state directory."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    assert runner.fast_dir(1, "state", where=str(shm)) == str(shm)
+    assert runner.fast_dir(runner.free_bytes(str(shm)) + 1, "state", where=str(shm)) == "state"
+    assert runner.fast_dir(1, "state", where=str(tmp_path / "none")) == "state"
+    s = scenario.parse({"fleet": {"devices": 10}, "ota": {"at": 1, "artifact": "firmware-2.0.0", "size": 65536}},
+                       "t")
+    assert runner.flash_need(s) == 10 * (runner.FLASH_PER_DEVICE + 65536 + 1024)
+
+
+def test_flash_options_are_refused_for_an_attached_fleet(tmp_path, capsys):
+    from soundbox_tools import cli
+    assert cli.main(["sim", "--broker", "mqtt://127.0.0.1:1", "--flash-dir", str(tmp_path)]) == 1
+    assert "--flash-dir and --keep-flash are for scenario runs" in capsys.readouterr().err

@@ -92,6 +92,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             stats = cloud.store.counts()
             stats["latency_ms"] = {name: percentiles(values)
                                    for name, values in cloud.store.latencies().items()}
+            stats["ota_chunks"] = cloud.chunks.stats()
             return 200, stats
         ok = cloud.connected
         return (200 if ok else 503), {"ok": ok, "broker": "connected" if ok else "disconnected"}

@@ -16,6 +16,7 @@ asks again after its request timeout, with backoff, as for any unanswered reques
 """
 import json
 import struct
+import threading
 import time
 
 MAX_CHUNKS_PER_REQUEST = 16
@@ -31,6 +32,21 @@ REFUSED_INDEX = 0xFFFFFFFF   # no manifest has this many chunks: marks a notice,
 DEFAULT_RATE = 1 << 20       # bytes a second
 DEFAULT_BURST = 4 << 20      # bytes
 NOTICE_EVERY_S = 1.0         # at most one notice a second per device: a flood gets no echo
+
+
+def human_bytes(n):
+    """1048576 -> "1 MiB", 1536 -> "1.5 KiB", 100 -> "100 B" (for log lines)."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return "%s %s" % (("%.2f" % (n / size)).rstrip("0").rstrip("."), unit)
+    return "%d B" % n
+
+
+def limit_text(rate, burst):
+    """The per-device limit as the handler's startup line shows it."""
+    if rate is None:
+        return "OTA chunks not rate-limited"
+    return "OTA chunks %s/s per device, burst %s" % (human_bytes(rate), human_bytes(burst))
 
 
 class RequestRefused(ValueError):
@@ -81,7 +97,7 @@ class TokenBuckets:
         if not rate > 0 or not burst > 0:
             raise ValueError("rate and burst must be positive, got %r and %r" % (rate, burst))
         self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets = {}   # key -> [tokens, when counted, when last noticed]
+        self._buckets = {}   # key -> [tokens, when counted, when last noticed, size last refused]
         self._pruned_at = clock()
 
     def _bucket(self, key):
@@ -89,7 +105,7 @@ class TokenBuckets:
         b = self._buckets.get(key)
         if b is None:
             self._prune(now)
-            b = self._buckets[key] = [self.burst, now, None]
+            b = self._buckets[key] = [self.burst, now, None, 0]
         else:
             b[0] = min(self.burst, b[0] + (now - b[1]) * self.rate)
             b[1] = now
@@ -104,6 +120,16 @@ class TokenBuckets:
     def wait_s(self, key, amount):
         """Seconds until `amount` tokens are there (0 if they are now)."""
         return max(0.0, (min(amount, self.burst) - self._bucket(key)[0]) / self.rate)
+
+    def note_refused(self, key, amount):
+        """Note that `amount` tokens were asked for and not there (0: all asked were there)."""
+        self._bucket(key)[3] = amount
+
+    def limited(self):
+        """How many keys could not pay now for what they were last refused."""
+        now = self.clock()
+        return sum(1 for tokens, at, _, wanted in self._buckets.values()
+                   if wanted and min(self.burst, tokens + (now - at) * self.rate) < wanted)
 
     def may_notice(self, key, every_s):
         """True at most once per every_s for a key (so refusals are not echoed one for one)."""
@@ -123,19 +149,22 @@ class TokenBuckets:
         if now - self._pruned_at < self.burst / self.rate:
             return
         self._pruned_at = now
-        full = [k for k, (tokens, at, _) in self._buckets.items() if tokens + (now - at) * self.rate >= self.burst]
+        full = [k for k, (tokens, at, _, _) in self._buckets.items() if tokens + (now - at) * self.rate >= self.burst]
         for k in full:
             del self._buckets[k]
 
 
 class ChunkServer:
     """publish(topic, payload) sends one QoS 0 message (the handler's paho client).
-    rate, burst: the per-device limit in bytes (rate None: no limit); clock as TokenBuckets."""
+    rate, burst: the per-device limit in bytes (rate None: no limit); clock as TokenBuckets.
+    handle() runs on paho's thread, stats() on an HTTP one: a lock keeps the buckets whole."""
 
     def __init__(self, artifacts, publish, rate=DEFAULT_RATE, burst=DEFAULT_BURST, clock=time.monotonic):
         self.artifacts = artifacts
         self.publish = publish
         self.limit = TokenBuckets(rate, burst, clock) if rate is not None else None
+        self.limit_text = limit_text(rate, burst)
+        self._lock = threading.Lock()
         self.chunks_sent = 0
         self.bytes_sent = 0
         self.throttled_requests = 0   # requests cut short by a device's rate limit
@@ -146,6 +175,10 @@ class ChunkServer:
         """Publish the chunks a request asks for, as far as the device's rate limit allows;
         returns how many went out. RequestRefused if the request is bad."""
         artifact, indexes = parse_request(payload, self.artifacts)
+        with self._lock:
+            return self._serve(device, artifact, indexes)
+
+    def _serve(self, device, artifact, indexes):
         topic = "sb/%s/ota/chunk" % device
         limit = self.limit
         tokens = limit.tokens(device) if limit is not None else None
@@ -162,11 +195,15 @@ class ChunkServer:
             sent += 1
             self.chunks_sent += 1
             self.bytes_sent += len(data)
+        else:
+            if limit is not None:
+                limit.note_refused(device, 0)   # served in full: not held back any more
         return sent
 
     def _throttled(self, device, topic, artifact, refused, next_size):
         self.throttled_requests += 1
         self.throttled_chunks += refused
+        self.limit.note_refused(device, next_size)
         if not self.limit.may_notice(device, NOTICE_EVERY_S):
             return
         retry_ms = int(self.limit.wait_s(device, next_size) * 1000) + 1
@@ -174,3 +211,14 @@ class ChunkServer:
                   % (refused, self.limit.rate, self.limit.burst, retry_ms))
         self.publish(topic, notice(artifact.id, reason, retry_ms))
         self.notices_sent += 1
+
+    def stats(self):
+        """Counters since start, for GET /stats: what was served, what the limit held back
+        (requests cut short, chunks not sent, notices), and how many devices are held back
+        now (their bucket cannot yet pay for the chunk they were last refused)."""
+        limit = self.limit
+        with self._lock:
+            return {"rate": limit.rate if limit else None, "burst": limit.burst if limit else None,
+                    "chunks_sent": self.chunks_sent, "bytes_sent": self.bytes_sent,
+                    "throttled_requests": self.throttled_requests, "throttled_chunks": self.throttled_chunks,
+                    "notices_sent": self.notices_sent, "devices_limited": limit.limited() if limit else 0}

@@ -3,14 +3,16 @@ import signal
 import threading
 
 from soundbox_cloud.api import ApiServer
+from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
 from soundbox_cloud.handler import CloudHandler
 
 
 def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, certs="certs",
-          instance="0", ota_dir=None):
+          instance="0", ota_dir=None, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST):
     """Serve until SIGTERM/SIGINT, then stop taking payments, disconnect and close the database.
 
     ota_dir: signed OTA artifacts (<name>.bin + <name>.manifest.json); default <db dir>/ota.
+    chunk_rate, chunk_burst: each device's OTA chunk limit in bytes (chunk_rate None: no limit).
     ready: optional callable, called with the API URL once everything is up (handy with port 0).
     Runs in the main thread (it installs signal handlers). Raises CloudError (one-line message)
     when the broker is unreachable, the port is taken or the database cannot be opened.
@@ -19,12 +21,14 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with CloudHandler(broker_url, db_path, group, certs, instance, ota_dir=ota_dir) as cloud:
+        with CloudHandler(broker_url, db_path, group, certs, instance, ota_dir=ota_dir,
+                          chunk_rate=chunk_rate, chunk_burst=chunk_burst) as cloud:
             server = ApiServer(cloud, http_host, http_port)
             http_thread = threading.Thread(target=server.serve_forever, name="cloud-http", daemon=True)
             http_thread.start()
             try:
-                print("cloud handler listening on %s (broker %s)" % (server.url, broker_url), flush=True)
+                print("cloud handler listening on %s (broker %s; %s)" % (server.url, broker_url,
+                                                                         cloud.chunks.limit_text), flush=True)
                 if ready is not None:
                     ready(server.url)
                 while not stop.wait(1.0):

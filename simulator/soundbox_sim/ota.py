@@ -4,8 +4,8 @@ campaign`, and followed once a second.
 
 Before the fleet starts (`prepare`): release keys in <certs>/ota (kept when they exist),
 which every device then trusts (slots.ota_config); the devices start from factory state
-(their state directory is emptied: a fleet an earlier run left on the new version would
-have nothing to update); the image is built (tools' sim_image) and signed with the
+(the run's flash directory is emptied: a fleet an earlier run left on the new version
+would have nothing to update); the image is built (tools' sim_image) and signed with the
 first release key into <state>/ota-release.
 At [ota].at (`start`): the envelope and the binary go to PUT /ota/artifacts, then
 POST /ota/campaigns targets this run's devices with the scenario's waves and thresholds.
@@ -82,7 +82,8 @@ class Rollout:
 
     def prepare(self, devices_dir):
         """Release keys, factory-fresh devices, the signed image. Returns the device config
-        that makes the boxes take updates signed by those keys."""
+        that makes the boxes take updates signed by those keys. devices_dir: the fleet's
+        flash (one directory per device), wherever the run keeps it (runner --flash-dir)."""
         from soundbox_tools import ota as tools
 
         try:

@@ -17,6 +17,7 @@ import random
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -32,6 +33,13 @@ ONLINE_TIMEOUT_S = 60
 FINAL_TIMEOUT_S = 60
 SETTLE_IDLE_S = 8
 FDS_PER_DEVICE = 3  # its socket, a proxied one, and slack for files it opens
+TMPFS = "/dev/shm"
+# A device's flash after a smoke run took 12 KiB of tmpfs (ledger.txt, today.json,
+# unsaid.json: a 4 KiB page each); its dedup ledger may grow to 512 txn lines (~33 KiB).
+FLASH_PER_DEVICE = 64 << 10
+# The cloud's SQLite took 209 KB for 600 payments to 40 devices (WAL included): a
+# peak-hour run's 30,000 payments need ~10 MB.
+CLOUD_DB_ROOM = 64 << 20
 
 
 class RunError(Exception):
@@ -55,6 +63,10 @@ class Options:
         self.prometheus = kw.get("prometheus")  # port for a /metrics endpoint, or None
         self.floor = kw.get("floor", True)
         self.extra_config = kw.get("extra_config")
+        # Where device flash goes: a directory of this run is made under it (default: tmpfs
+        # when it has room, else the state directory), removed at the end unless keep_flash.
+        self.flash_dir = kw.get("flash_dir")
+        self.keep_flash = kw.get("keep_flash", False)
         self.quiet = kw.get("quiet", False)
         # A fleet run beside ours for comparison (bench/peer_fleet.PeerFleet): same broker,
         # cloud and payment schedule, on its own device ids (sb-N+1 .. sb-2N).
@@ -64,6 +76,31 @@ class Options:
 def default_workers(devices):
     """One asyncio loop per core, but no worker for fewer than 250 devices."""
     return max(1, min(os.cpu_count() or 1, math.ceil(devices / 250)))
+
+
+def fast_dir(need_bytes, fallback, where=TMPFS):
+    """`where` (tmpfs) if it is a writable directory with need_bytes free, else `fallback`.
+    On ext4 every rename of a device's flash file and every SQLite commit waits ~1 ms for
+    the journal; on tmpfs neither does."""
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return fallback
+    if os.path.isdir(where) and os.access(where, os.W_OK | os.X_OK) and st.f_bavail * st.f_frsize >= need_bytes:
+        return where
+    return fallback
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def flash_need(scenario):
+    """Bytes the fleet's flash may take: per device, its files plus an OTA image and its chunk table."""
+    ota = scenario.get("ota") or {}
+    size = ota.get("size", 0)
+    return scenario["fleet"]["devices"] * (FLASH_PER_DEVICE + size + size // 64)
 
 
 def language_plan(langs, ids, seed):
@@ -155,6 +192,8 @@ class Runner:
         self.companion = opts.companion
         self.companion_ids = device_ids(2 * self.n)[self.n:] if self.companion else []
         self.snapshots = {}  # "start" / "end" of the payments: gauges of both fleets (with a companion)
+        self.flash = None  # this run's device flash: one directory per device (made in prepare)
+        self.db_path = None  # the cloud's SQLite, when the cloud is ours
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -182,6 +221,7 @@ class Runner:
         os.makedirs(self.o.state, exist_ok=True)
         self.report_dir = self.o.report_dir or os.path.join(self.o.state, "report")
         os.makedirs(self.report_dir, exist_ok=True)
+        self.flash = self._make_flash()
         need = self.n * FDS_PER_DEVICE // self.workers + 512
         problem = worker.ensure_fd_limit(max(need, self.n + 1024))  # the broker inherits ours
         if problem:
@@ -198,6 +238,42 @@ class Runner:
         if self.s["ota"]:
             self._prepare_ota()
 
+    def _make_flash(self):
+        """This run's flash directory, under --flash-dir or, by default, tmpfs if it has room."""
+        need = flash_need(self.s)
+        parent = self.o.flash_dir or fast_dir(need, self.o.state)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            flash = tempfile.mkdtemp(prefix="soundbox-flash-", dir=parent)
+            free = free_bytes(flash)
+        except OSError as e:
+            raise RunError("cannot make the device flash directory under %s: %s" % (parent, e.strerror or e)) from None
+        if self.o.flash_dir:
+            why = "--flash-dir"
+        elif parent == TMPFS:
+            why = "tmpfs"
+        else:
+            why = "%s is not writable or has less than the %d MiB it may need" % (TMPFS, need >> 20)
+        fate = "kept (--keep-flash)" if self.o.keep_flash else "removed at the end"
+        self.log("device flash in %s (%s; %s)" % (flash, why, fate))
+        if free < need:
+            self.log("warning: %s has %d MiB free; %d devices may need up to %d MiB"
+                     % (parent, free >> 20, self.n, need >> 20))
+        return flash
+
+    def _drop_flash(self):
+        """Keep the devices' log next to the report, then remove the run's flash (unless kept)."""
+        if self.flash is None:
+            return
+        log = os.path.join(self.flash, "devices.log")
+        try:
+            if os.path.exists(log):
+                (shutil.copy if self.o.keep_flash else shutil.move)(log, os.path.join(self.o.state, "devices.log"))
+        except OSError as e:
+            self.log("could not keep %s: %s" % (log, e))
+        if not self.o.keep_flash:
+            shutil.rmtree(self.flash, ignore_errors=True)
+
     def _prepare_ota(self):
         from soundbox_sim import ota
         if self.o.broker_url:
@@ -206,7 +282,7 @@ class Runner:
         self.rollout = ota.Rollout(self.s["ota"], None, self.pki.root, self.o.state, self.ids, self.send,
                                    self.event)
         try:
-            self.extra_config.update(self.rollout.prepare(os.path.join(self.o.state, "devices")))
+            self.extra_config.update(self.rollout.prepare(self.flash))
         except ota.OtaError as e:
             raise RunError(str(e)) from None
         self.log("OTA: devices start from factory state; signed release %s" % self.rollout.release)
@@ -223,11 +299,9 @@ class Runner:
         self.broker = Mosquitto(os.path.join(self.o.state, "broker"), pki=self.pki if self.tls else None).start()
         self.host, self.port = self.broker.host, self.broker.port
         # The cloud's SQLite on tmpfs when there is one: a commit per ack must not wait for a disk.
-        db_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else self.o.state
+        db_dir = fast_dir(CLOUD_DB_ROOM, self.o.state)
         self.db_path = os.path.join(db_dir, "soundbox-sim-%d.db" % os.getpid())
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(self.db_path + suffix):
-                os.remove(self.db_path + suffix)
+        self._drop_db()
         api_port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % api_port
         ota_dir = os.path.join(self.o.state, "cloud-ota")  # this run's artifacts only
@@ -255,7 +329,7 @@ class Runner:
             self.journals.append(journal)
             spec = {"index": i, "ids": ids, "host": self.host, "port": self.port, "tls": self.tls,
                     "identity_root": os.path.join(self.pki.root, "devices"),
-                    "state_dir": os.path.join(self.o.state, "devices"), "pack_dir": self.o.voice,
+                    "state_dir": self.flash, "pack_dir": self.o.voice,
                     "journal": journal, "connect_rate": self.rate / self.workers,
                     "keepalive": fleet["keepalive"], "freshness_s": fleet["freshness_s"],
                     "langs": {d: self.langs[d] for d in ids}, "speedup": fleet["speedup"],
@@ -417,6 +491,29 @@ class Runner:
         return max(ends)
 
     def run(self):
+        try:
+            return self._run()
+        finally:
+            self._stop_services()   # teardown did, unless set-up failed (e.g. the cloud did not start)
+            self._drop_flash()   # after analyse: the OTA summary reads the devices' slots
+            self._drop_db()      # analyse did, unless the run failed: tmpfs is memory
+
+    def _stop_services(self):
+        from soundbox_tools import procs
+        procs.stop(self.cloud)   # both do nothing when already stopped
+        if self.broker:
+            self.broker.stop()
+
+    def _drop_db(self):
+        if self.db_path is None:
+            return
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.remove(self.db_path + suffix)
+            except OSError:
+                pass
+
+    def _run(self):
         self.t0 = time.monotonic()
         self.prepare()
         self.start_services()
@@ -464,7 +561,7 @@ class Runner:
             if self.errors:
                 raise RunError(self.errors[0])
             if len(self.conns) < self.workers and not self.finals:
-                raise RunError("a simulator worker died; see %s/devices/devices.log" % self.o.state)
+                raise RunError("a simulator worker died; see %s" % os.path.join(self.o.state, "devices.log"))
             now = time.monotonic()
             if now < next_tick:
                 if self.ready_at is not None and self.ready_at > 0 and self._due(timeline, now, end_t):
@@ -577,8 +674,6 @@ class Runner:
     # ---- tear-down -------------------------------------------------------------------------------
 
     def teardown(self):
-        from soundbox_tools import procs
-
         if self.sender:
             self.sender.stop()
         if self.rollout is not None:
@@ -595,9 +690,7 @@ class Runner:
                 p.terminate()
                 p.join(5)
         self.cloud_stopped_at = time.monotonic()
-        procs.stop(self.cloud)
-        if self.broker:
-            self.broker.stop()
+        self._stop_services()
 
     def _prometheus(self):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -629,16 +722,13 @@ class Runner:
             floor = ping_pong(1000)
         from soundbox_sim.environment import describe
         if self.rollout is not None:  # the devices have stopped: their slots say what they run
-            self.ota_summary = self.rollout.summary(os.path.join(self.o.state, "devices"))
+            self.ota_summary = self.rollout.summary(self.flash)
         summary = report.build_summary(self, floor, describe(self.broker))
-        if self.api and os.path.exists(self.db_path):
+        summary["device_flash"] = {"dir": self.flash, "kept": self.o.keep_flash}
+        if self.api and self.db_path and os.path.exists(self.db_path):
             if not summary["healthy"]:  # keep the evidence for the zero counts that were not zero
                 summary["cloud_db"] = os.path.join(self.report_dir, "cloud.db")
                 shutil.copy(self.db_path, summary["cloud_db"])
-            for suffix in ("", "-wal", "-shm"):
-                try:
-                    os.remove(self.db_path + suffix)
-                except OSError:
-                    pass
+            self._drop_db()
         report.write_all(summary, self.report_dir, getattr(self, "payment_rows", ()))
         return summary

@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
@@ -31,6 +32,51 @@ def parse_hostport(text):
     return host, int(port)
 
 
+SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)")
+SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30,
+              "gib": 1 << 30, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3}
+NO_LIMIT = ("off", "none", "0")
+
+
+def parse_size(text):
+    """Bytes from "1048576", "512KiB", "1.5 MiB", "2MB" (KiB/MiB/GiB or K/M/G: powers of 1024;
+    kB/MB/GB: of 1000); ValueError saying what is accepted."""
+    m = SIZE.fullmatch(text.strip().lower())
+    if not m or m.group(2) not in SIZE_UNITS:
+        raise ValueError("%r is not a size: give bytes, or a number with KiB, MiB or GiB (e.g. 512KiB)" % text)
+    return int(float(m.group(1)) * SIZE_UNITS[m.group(2)])
+
+
+def chunk_rate_arg(text):
+    """--chunk-rate: bytes a second per device ("1MiB", "1MiB/s"), or None for off/0."""
+    if text.strip().lower() in NO_LIMIT:
+        return None
+    body = text.strip()
+    body = body[:-2] if body.lower().endswith("/s") else body
+    try:
+        rate = parse_size(body)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError("%s, or off for no limit" % e) from None
+    if rate < 1:
+        raise argparse.ArgumentTypeError("%r is less than 1 byte a second; use off for no limit" % text)
+    return rate
+
+
+def chunk_burst_arg(text):
+    """--chunk-burst: bytes, at least one chunk of the largest size a manifest may have."""
+    from soundbox.otamanifest import MAX_CHUNK_SIZE
+    if text.strip().lower() in ("off", "none"):
+        raise argparse.ArgumentTypeError("a burst cannot be off; use --chunk-rate off for no limit")
+    try:
+        burst = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if burst < MAX_CHUNK_SIZE:   # below one chunk a device would never get that chunk
+        raise argparse.ArgumentTypeError("%r is less than one chunk (%d KiB at most); turn the limit off "
+                                         "with --chunk-rate off instead" % (text, MAX_CHUNK_SIZE >> 10))
+    return burst
+
+
 # ---- subcommands ------------------------------------------------------------
 
 def cmd_demo(args):
@@ -52,6 +98,9 @@ def cmd_sim(args):
     if args.connect_rate is not None and args.connect_rate <= 0:
         raise CliError("--connect-rate must be a positive number of connects per second")
     if args.broker and not args.scenario and (args.workers or 1) == 1:
+        if args.flash_dir or args.keep_flash:
+            raise CliError("--flash-dir and --keep-flash are for scenario runs; devices attached to --broker "
+                           "keep their flash in --state (%s)" % args.state)
         return _sim_attached(args)
     return _sim_run(args)
 
@@ -86,6 +135,7 @@ def _sim_run(args):
                           state=args.state, voice=args.voice, report_dir=args.report, broker_url=args.broker,
                           journal=args.journal, wav_device=args.wav_device, out=args.out,
                           live=not args.no_live and console.is_terminal, prometheus=args.prometheus,
+                          flash_dir=args.flash_dir, keep_flash=args.keep_flash,
                           extra_config=ota_config(args.certs or os.path.join(".state", "certs")))
     try:
         summary = runner.Runner(s, opts, console).run()
@@ -172,7 +222,7 @@ def cmd_cloud(args):
     from soundbox_cloud.service import serve
     host, port = parse_hostport(args.http)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
-          ota_dir=args.ota_dir)
+          ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst)
     return 0
 
 
@@ -228,7 +278,13 @@ def build_parser():
     s.add_argument("--plain", action="store_true", help="plain MQTT instead of mutual TLS")
     s.add_argument("--certs", help="PKI directory; missing device identities are issued "
                                    "(default certs with --broker, else .state/certs)")
-    s.add_argument("--state", default=os.path.join(".state", "sim"), help="one directory per device")
+    s.add_argument("--state", default=os.path.join(".state", "sim"),
+                   help="the run's files: broker, cloud log, journals, report (default .state/sim); "
+                        "with --broker, one directory per device")
+    s.add_argument("--flash-dir", metavar="DIR",
+                   help="where device flash lives: a directory for this run is made under DIR (default "
+                        "/dev/shm when it has room, else --state), removed at the end")
+    s.add_argument("--keep-flash", action="store_true", help="keep the run's device flash directory")
     s.add_argument("--voice", default=DEFAULT_PACK, help="voice pack directory (built if missing)")
     s.add_argument("--lang", choices=LANGUAGES, help="announcement language (overrides the scenario's mix)")
     s.add_argument("--wav-device", help="device id whose announcements are written as WAV files")
@@ -257,6 +313,13 @@ def build_parser():
                         "cloud.key for mqtts://")
     c.add_argument("--ota-dir", help="signed OTA artifacts served to devices: <name>.bin + <name>.manifest.json "
                                      "(default: ota/ next to --db, i.e. .state/ota)")
+    from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
+    c.add_argument("--chunk-rate", type=chunk_rate_arg, default=DEFAULT_RATE, metavar="SIZE",
+                   help="OTA chunk bytes a second each device may take, e.g. 1MiB, 512KiB, 65536; "
+                        "off (or 0) for no limit (default 1MiB)")
+    c.add_argument("--chunk-burst", type=chunk_burst_arg, default=DEFAULT_BURST, metavar="SIZE",
+                   help="bytes a device may take at once before --chunk-rate applies, at least 16KiB "
+                        "(default 4MiB: a whole image of the largest slot)")
     c.set_defaults(func=cmd_cloud)
 
     y = sub.add_parser("pay", help="send a payment through the cloud handler")
