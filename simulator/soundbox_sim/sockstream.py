@@ -134,6 +134,8 @@ class SockStream:
                 self._paused = True
                 self._loop.remove_reader(self._fd)
                 break
+        if self._pending and not self._closed and self._send():
+            self._loop.add_writer(self._fd, self._on_writable)
         if self._chunks:
             self._wake_reader()
 
@@ -151,28 +153,31 @@ class SockStream:
             self._pending += data
             return
         self._pending = bytes(data)
-        self._send()
-        if self._pending and not self._closed:
+        if self._send():
             self._loop.add_writer(self._fd, self._on_writable)
 
     def _send(self):
-        """Hand _pending to the socket until it is gone or the socket is full."""
+        """Hand _pending to the socket until it is gone or the socket is full. OpenSSL takes
+        the same bytes again later: when the socket has room (add_writer), or, should it
+        need to read first (a TLS key update), on the next readable event."""
         try:
             while self._pending:
                 n = self._sock.send(self._pending)
                 self._pending = self._pending[n:]
-        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError, InterruptedError):
-            pass  # OpenSSL takes the same bytes again when the socket has room
+        except (ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
+            pass
+        except ssl.SSLWantReadError:
+            return False
         except OSError as e:
             self._lost(e)
+        return bool(self._pending) and not self._closed
 
     def _on_writable(self):
-        self._send()
-        if not self._pending or self._closed:
+        if not self._send():
             self._loop.remove_writer(self._fd)
-            drainer = self._drainer
-            if drainer is not None and not drainer.done():
-                drainer.set_result(None)
+        drainer = self._drainer
+        if (not self._pending or self._closed) and drainer is not None and not drainer.done():
+            drainer.set_result(None)
 
     def get_write_buffer_size(self):
         return len(self._pending)
