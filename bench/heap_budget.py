@@ -13,12 +13,15 @@ gc.mem_alloc():
   baseline  the VM's own allocations, the hardware fakes (built in on a board) and the
             bench's guest module: subtracted
   imported  the app's and SDK's modules, imported as main.py imports them
-  code      the path's code: imported, plus the modules the path loads on top (OTA: the
-            ESP32 slots, the updater with otamanifest and otatransfer, the P-256 verifier)
+  code      the path's code: imported, plus the modules the path keeps loaded on top (OTA:
+            the ESP32 slots, the updater with otatransfer; otamanifest and the P-256
+            verifier are imported for each job and forgotten after, so they are counted
+            in the steps that judge a job, not here)
   steady    after gc.collect(): code plus the path's long-lived state (the Soundbox object,
             a full ledger, a language's word table; for OTA also the Updater, then the
             job being downloaded: the manifest and the bitmap; the chunk table, 32 bytes
-            of SHA-256 per chunk, is on flash and read one digest per chunk)
+            of SHA-256 per chunk, is on flash and read one digest per chunk), read before
+            the bench puts its P-256 meter in place (which imports p256)
   peak      for each step: collect, run it, read the heap before any collection:
             steady plus all the step allocated, garbage included (an upper bound);
             "one payment" runs parse to ack with no collection in between. A step that
@@ -53,8 +56,10 @@ Everything is measured twice, with the app's code in two places:
 and "data alone" is the first column's figure minus its code: a lower bound, not what a
 firmware with the code frozen in would need (frozen modules still build their dicts,
 functions and classes in the heap; the ROMFS column is the closer estimate of that).
---by-module prints what each module costs once imported as .mpy (code and module-level
-data), after the modules it imports, largest first.
+--by-module prints what each module costs once imported, after the modules it imports,
+in both columns: as .mpy in the heap (code and module-level data) and from the ROMFS image
+(what importing builds), largest in ROMFS first; then what a box that takes updates loads,
+group by group.
 
 Targets (ESP32 without PSRAM has about 110 KB of GC heap; TLS buffers live
 outside it, in the IDF heap): steady <= 48 KiB, peak <= 64 KiB. The column judged
@@ -148,6 +153,8 @@ while _i < STEP:
     _job = _attempt(steps[_i][1], state)
     next(_job)
     _i += 1
+gc.collect()
+ready = gc.mem_alloc()
 heap_guest.reset(state)
 _job = _attempt(steps[STEP][1], state)
 gc.collect()
@@ -159,7 +166,7 @@ kept = None
 if steps[STEP][2]:
     gc.collect()
     kept = gc.mem_alloc()
-_out = [base, imported, code, before, after, kept]
+_out = [base, imported, code, ready, before, after, kept]
 _out.append(heap_guest.report(state))
 print(json.dumps(_out))
 """
@@ -248,7 +255,7 @@ def measure(stage, rom_stage=None):
         rows = []
         extra = [name for name in code_modules[section] if name in in_bundle]
         for index, step in enumerate(steps):
-            base, imported, code, before, after, kept, report = guest_run(
+            base, imported, code, ready, before, after, kept, report = guest_run(
                 "SECTION = %r\nSTEP = %d\nCODE = %r\n%s" % (section, index, extra, guest), rom_stage or stage)
             if report:  # the step collected garbage itself (P-256 verify; the manifest open)
                 after = max([after, report.get("opened", 0)]
@@ -256,8 +263,10 @@ def measure(stage, rom_stage=None):
                 report = {k: (v - base if k in ("first", "start", "opened", "opened_live") else v)
                           for k, v in report.items()}
             rows.append((step, before - base, after - base, None if kept is None else kept - base, report))
+            if not index:
+                steady = ready - base  # before reset() put the P-256 meter in place (it imports p256)
         out["base"], out["imported"] = base, imported - base
-        out["sections"][section] = {"code": code - base, "modules": extra, "rows": rows}
+        out["sections"][section] = {"code": code - base, "modules": extra, "rows": rows, "steady": steady}
     return out
 
 
@@ -273,9 +282,9 @@ def print_budget(board, m, where):
         rows = s["rows"]
         print("%-8s %-22s %11.1f   %s" % (section, "code", code / KIB,
                                           ("imported + " + ", ".join(s["modules"])) if s["modules"] else ""))
-        print("%-8s %-22s %11.1f" % (section, "steady", rows[0][1] / KIB))
-        steadies = [rows[0][1]]
-        peaks = [rows[0][1]]
+        print("%-8s %-22s %11.1f" % (section, "steady", s["steady"] / KIB))
+        steadies = [s["steady"]]
+        peaks = [s["steady"]]
         notes = []
         for step, before, after, kept, report in rows:
             print("%-8s %-22s %11.1f %11.1f %11.1f" % (section, step, before / KIB, after / KIB,
@@ -329,9 +338,10 @@ def print_summary(mpy, rom, judged, why, image_size):
     print("code itself: %s KiB as .mpy in the heap, %s KiB imported from ROMFS"
           % (" / ".join("%s %.1f" % (k, v["code"] / KIB) for k, v in mpy.items()),
              " / ".join("%s %.1f" % (k, v["code"] / KIB) for k, v in rom.items())))
-    for notes in (v["notes"] for v in mpy.values()):
-        for note in notes:
-            print(note)
+    for column, label in ((mpy, ".mpy in the heap"), (rom, "code in ROMFS")):
+        for notes in (v["notes"] for v in column.values()):
+            for note in notes:
+                print("[%s] %s" % (label, note))
     figures = rom if judged == "romfs" else mpy
     label = "code in ROMFS" if judged == "romfs" else ".mpy in the heap"
     print("judged against the targets: %s (%s)" % (label, why))
@@ -362,29 +372,50 @@ QSTR_ENTRY = 7  # bytes a qstr takes in a pool on a 32-bit port: 2 hash, 1 lengt
 QSTR_INFO = re.compile(r"n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
 
-def module_costs(stage):
+# --by-module in the ROMFS column: the image is mounted and /rom/lib put first on the path
+# before the first reading, so only what importing from the image allocates is counted.
+ROM_PATH = """
+import vfs
+with open("/input/%s", "rb") as _f:
+    _image = _f.read()
+vfs.mount(vfs.VfsRom(_image), "/rom")
+_f = None
+sys.path.insert(0, "/rom/lib")
+"""
+
+
+def import_closures(stage):
+    """{module: [the modules importing it loads, itself included]} for every bundle module."""
+    closure = {}
+    for name in bundle_modules(stage):
+        closure[name] = guest_run(PRELUDE + "b = set(sys.modules)\n__import__(%r)\n"
+                                  "print(json.dumps([k for k in sys.modules if k not in b]))" % name, stage)
+    return closure
+
+
+def module_costs(stage, closure, rom_stage=None):
     """[(module, heap bytes, .mpy bytes, loaded at boot)]: each module imported after all the
-    modules it imports (so its figure is its own: bytecode, names, module-level data).
+    modules it imports (so its figure is its own: bytecode, names, module-level data; with
+    rom_stage, imported from the ROMFS image there: names, dicts, functions, classes, data).
 
     The VM interns names in qstr pools that double in size when full; the module that fills
     one would be charged for the whole next pool. So each figure counts the pool bytes as
     QSTR_ENTRY per name the module added (micropython.qstr_info() tells), not as allocated."""
     sizes = bundle_modules(stage)
-    closure = {}
-    for name in sizes:
-        closure[name] = guest_run(PRELUDE + "b = set(sys.modules)\n__import__(%r)\n"
-                                  "print(json.dumps([k for k in sys.modules if k not in b]))" % name, stage)
     # A module's import closure holds those of the modules it imports: smaller closures first
     # is an order in which every module comes after what it imports.
     order = sorted(sizes, key=lambda n: (len(closure[n]), n))
-    result = run(PRELUDE + "import micropython\nORDER = %r\n_i = 0\ngc.collect()\n"
+    prelude = PRELUDE + (ROM_PATH % devicebuild.ROMFS_IMAGE if rom_stage else "")
+    result = run(prelude + "import micropython\nORDER = %r\n_i = 0\ngc.collect()\n"
                  "print('heap', gc.mem_alloc())\nmicropython.qstr_info()\n"
                  "while _i < len(ORDER):\n"
                  "    __import__(ORDER[_i])\n"
                  "    gc.collect()\n"
                  "    print('heap', gc.mem_alloc())\n"
                  "    micropython.qstr_info()\n"
-                 "    _i += 1\n" % order, readonly_dir=stage, **VM)
+                 "    _i += 1\n"
+                 "assert sys.modules[ORDER[-1]].__file__.startswith(%r)\n" % (order, "/rom/" if rom_stage else "/input/"),
+                 readonly_dir=rom_stage or stage, **VM)
     heaps = [int(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("heap ")]
     qstrs = [tuple(int(g) for g in QSTR_INFO.search(line).groups()) for line in result.stdout.splitlines()
              if line.startswith("qstr pool:")]
@@ -401,44 +432,53 @@ def module_costs(stage):
 # (single modules' figures are not quite: see print_by_module).
 OTA_GROUPS = (("boot (esp32boot and all it imports)", "soundbox_fw.esp32boot"),
               ("OTA slots, at boot when release keys are deployed", "soundbox_fw.esp32slots"),
-              ("updater + otamanifest + otatransfer, when app.py builds its Updater", "soundbox_fw.updater"),
-              ("p256, at the first manifest", "soundbox.p256"))
+              ("updater + otatransfer, when app.py builds its Updater", "soundbox_fw.updater"),
+              ("otamanifest, while a job is judged (forgotten after, on MicroPython)", "soundbox.otamanifest"),
+              ("p256, while a signature is checked (forgotten after, on MicroPython)", "soundbox.p256"))
 
 
-def group_costs(stage):
-    """[(label, heap bytes)] for OTA_GROUPS, each imported after the ones before it."""
+def group_costs(stage, rom_stage=None):
+    """[(label, heap bytes)] for OTA_GROUPS, each imported after the ones before it (with
+    rom_stage: from the ROMFS image there)."""
     groups = [(label, name) for label, name in OTA_GROUPS if name in bundle_modules(stage)]
-    deltas = guest_run(PRELUDE + "ORDER = %r\nout = []\n_i = 0\ngc.collect()\n"
+    prelude = PRELUDE + (ROM_PATH % devicebuild.ROMFS_IMAGE if rom_stage else "")
+    deltas = guest_run(prelude + "ORDER = %r\nout = []\n_i = 0\ngc.collect()\n"
                        "while _i < len(ORDER):\n"
                        "    _a = gc.mem_alloc()\n"
                        "    __import__(ORDER[_i])\n"
                        "    gc.collect()\n"
                        "    out.append(gc.mem_alloc() - _a)\n"
                        "    _i += 1\n"
-                       "print(json.dumps(out))" % [name for _, name in groups], stage)
+                       "print(json.dumps(out))" % [name for _, name in groups], rom_stage or stage)
     return [(label, d) for (label, _), d in zip(groups, deltas)]
 
 
-def print_by_module(costs, groups, m=None):
+def print_by_module(costs, rom_costs, groups, rom_groups, m=None, m_rom=None):
+    """Both columns side by side: as .mpy in the heap, and imported from the ROMFS image."""
+    rom = {name: heap for name, heap, _, _ in rom_costs}
     total = sum(r[1] for r in costs)
+    rom_total = sum(rom.values())
     print()
-    print("Heap each module takes once imported (after the modules it imports), largest first")
-    print("%-26s %9s %9s %7s  %s" % ("module", "heap KiB", ".mpy KiB", "share", "loaded"))
-    for name, heap, mpy, boot in costs:
-        print("%-26s %9.1f %9.1f %6.1f%%  %s" % (name, heap / KIB, mpy / KIB, 100.0 * heap / total,
-                                               "at boot" if boot else "later or never"))
+    print("Heap each module takes once imported (after the modules it imports), largest in ROMFS first")
+    print("%-26s %9s %9s %9s %7s  %s" % ("module", ".mpy heap", "ROMFS", ".mpy file", "share", "loaded"))
+    for name, heap, mpy, boot in sorted(costs, key=lambda r: (-rom[r[0]], -r[1])):
+        print("%-26s %9.1f %9.1f %9.1f %6.1f%%  %s" % (name, heap / KIB, rom[name] / KIB, mpy / KIB,
+                                                       100.0 * rom[name] / rom_total,
+                                                       "at boot" if boot else "later or never"))
     at_boot = sum(r[1] for r in costs if r[3])
-    print("%-26s %9.1f   (at boot: %.1f KiB)" % ("all modules", total / KIB, at_boot / KIB))
+    rom_boot = sum(rom[r[0]] for r in costs if r[3])
+    print("%-26s %9.1f %9.1f   (KiB; at boot: %.1f / %.1f)" % ("all modules", total / KIB, rom_total / KIB,
+                                                               at_boot / KIB, rom_boot / KIB))
     print("(qstr pools counted as %d bytes a name, not as the pools' doubling allocations: the sum differs from "
           "the exact group figures below by the pools' free slots)" % QSTR_ENTRY)
     print()
-    print("What a box that takes updates loads, in order (each group after the ones above it):")
-    for label, heap in groups:
-        print("  %6.1f KiB  %s" % (heap / KIB, label))
-    if m and "ota" in m["sections"]:
-        idle = (m["sections"]["ota"]["rows"][0][1] - m["sections"]["ota"]["code"]
-                - (m["sections"]["payment"]["rows"][0][1] - m["sections"]["payment"]["code"]))
-        print("  %6.1f KiB  an idle Updater's data (no job)" % (idle / KIB))
+    print("What a box that takes updates loads, in order (each group after the ones above it; KiB .mpy / ROMFS):")
+    for (label, heap), (_, rom_heap) in zip(groups, rom_groups):
+        print("  %6.1f %6.1f  %s" % (heap / KIB, rom_heap / KIB, label))
+    if m and m_rom and "ota" in m["sections"]:
+        idle = [x["sections"]["ota"]["steady"] - x["sections"]["ota"]["code"]
+                - (x["sections"]["payment"]["steady"] - x["sections"]["payment"]["code"]) for x in (m, m_rom)]
+        print("  %6.1f %6.1f  an idle Updater's data (no job)" % (idle[0] / KIB, idle[1] / KIB))
 
 
 def main(argv=None):
@@ -464,7 +504,9 @@ def main(argv=None):
         rom = print_budget(args.board, m_rom, "in ROMFS, executed in place (image and main.py in the baseline)")
         over = print_summary(mpy, rom, judged, why, image_size)
         if args.by_module:
-            print_by_module(module_costs(stage), group_costs(stage), m)
+            closure = import_closures(stage)
+            print_by_module(module_costs(stage, closure), module_costs(stage, closure, rom_stage),
+                            group_costs(stage), group_costs(stage, rom_stage), m, m_rom)
     print("(%.0f s)" % (time.monotonic() - started))
     return 1 if over else 0
 

@@ -7,8 +7,12 @@ check the same files with this same code (it runs on MicroPython and CPython).
 
 Fields (see firmware/boards/*.json and docs/esp32.md):
     name, description, chip ("esp32" | "esp32s3"), model (OTA model binding),
-    mpy_arch (mpy-cross -march), firmware {board, variant, offset}, flash_bytes,
+    mpy_arch (mpy-cross -march), firmware {board, variant, offset, romfs_board?}, flash_bytes,
     psram, fs_budget_bytes (flash the deployed files may use),
+    romfs_bytes? (size of the romfs partition of the board's ROMFS firmware, a multiple of
+        4 KiB: the code image `deploy --romfs` writes must fit it; absent: no ROMFS),
+    firmware.romfs_board? (that firmware's board directory in firmware/boards/, e.g.
+        SOUNDBOX_WROVER: built with MICROPY_VFS_ROM and a partition table with romfs),
     i2s {id, bclk, lrclk, din, amp_enable: pin or null},
     buttons {replay, volume_up, volume_down}, safe_mode_button (one of those),
     led {kind: "pin" | "neopixel", pin, active_low},

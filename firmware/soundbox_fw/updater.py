@@ -15,6 +15,11 @@ download resumes after a reboot from the persisted job, table and bitmap.
 
 The voice has priority: no chunk is requested while the speaker is busy (on an
 ESP32 a flash write stalls the CPU, which would starve the I2S DMA).
+
+soundbox.otamanifest (and the P-256 verifier it loads) is imported only to judge a job
+or a saved one, and on MicroPython forgotten after: a download then runs on otatransfer
+and the few numbers taken from the manifest here (about 2 KiB less heap while a job
+downloads, when the code runs from ROMFS).
 """
 
 import asyncio
@@ -22,7 +27,8 @@ import binascii
 import hashlib
 import json
 
-from soundbox import clock, otamanifest, otatransfer
+import soundbox
+from soundbox import clock, otatransfer
 from soundbox.otatransfer import ChunkRefused, Transfer
 
 STATE_FILE = "ota.json"
@@ -31,6 +37,26 @@ TABLE_FILE = "ota_table.bin"
 BITMAP_FILE = "ota_bitmap.bin"
 SELFTEST_S = 120  # the new version must prove itself within this
 PROGRESS_STEPS = 10  # "downloading" status about every 10 % of the chunks
+DIGEST_SIZE = 32  # a chunk's SHA-256 in the chunk table (otamanifest.DIGEST_SIZE)
+# What the download, the install and the status reports read from a checked manifest; the
+# rest (format, model, expiry, the chunk table's digest) is not kept while a job downloads.
+KEPT_FIELDS = ("kind", "name", "version", "counter", "keys", "size", "chunk_size", "sha256", "files")
+
+
+def _manifests():
+    """soundbox.otamanifest, imported for the moment (see _forget_manifests)."""
+    from soundbox import otamanifest
+
+    return otamanifest
+
+
+def _forget_manifests():
+    """On MicroPython, forget soundbox.otamanifest; the next job imports it again."""
+    soundbox.forget("otamanifest")
+
+
+def _kept(manifest):
+    return {k: manifest[k] for k in KEPT_FIELDS if k in manifest}
 
 
 class ChunkTable:
@@ -41,10 +67,10 @@ class ChunkTable:
 
     def digest(self, index):
         with open(self.path, "rb") as f:
-            f.seek(otamanifest.DIGEST_SIZE * index)
-            return f.read(otamanifest.DIGEST_SIZE)
+            f.seek(DIGEST_SIZE * index)
+            return f.read(DIGEST_SIZE)
 
-    def check(self, manifest):
+    def check(self, manifest, otamanifest):
         """Refused unless the file is the table the manifest names (read in small pieces)."""
         h = hashlib.sha256()
         size = 0
@@ -116,6 +142,12 @@ class Updater:
     # ---- jobs --------------------------------------------------------------------------
 
     async def on_job(self, payload):
+        try:
+            await self._on_job(payload, _manifests())
+        finally:
+            _forget_manifests()
+
+    async def _on_job(self, payload, otamanifest):
         head, table = otamanifest.split_job(payload)
         try:
             job = json.loads(head)
@@ -133,7 +165,7 @@ class Updater:
             return
         try:
             manifest, mid = otamanifest.open_envelope(job.get("envelope"), self.trusted_keys())
-            self._check(manifest)
+            self._check(manifest, otamanifest)
             if table is None:
                 raise otamanifest.Refused("job has no chunk table")
             otamanifest.check_table(manifest, len(table), hashlib.sha256(table).digest())
@@ -159,12 +191,12 @@ class Updater:
         table = None
         self.hal.storage.write(JOB_FILE, head)
         self.slots.begin(manifest, False)
-        new = self._start(campaign, manifest, mid, None)
+        new = self._start(campaign, _kept(manifest), mid, None, otamanifest.chunk_count(manifest))
         self.log("ota: %s: downloading %s %s (%d chunks)" % (campaign, manifest["kind"], manifest["version"],
                                                              new["transfer"].count))
         await self._job_status(new, "downloading")
 
-    def _check(self, manifest):
+    def _check(self, manifest, otamanifest):
         now_ms = self.hal.clock.wall_ms() if self.hal.clock.trusted() else None
         otamanifest.check(manifest, self.slots.model, self.state["counters"],
                           None if now_ms is None else now_ms // 1000, self.slots.capacity)
@@ -172,11 +204,14 @@ class Updater:
     def _table(self):
         return ChunkTable(self.hal.storage.root + "/" + TABLE_FILE)
 
-    def _start(self, campaign, manifest, mid, bitmap):
-        def sizes(i):
-            return otamanifest.chunk_length(manifest, i)
+    def _start(self, campaign, manifest, mid, bitmap, count):
+        """count: the manifest's chunks. Nothing here refers to otamanifest (see _forget_manifests)."""
+        chunk_size, size = manifest["chunk_size"], manifest["size"]
 
-        transfer = Transfer(sizes, otamanifest.chunk_count(manifest), self._table().digest, bitmap)
+        def sizes(i):  # otamanifest.chunk_length: the last chunk may be shorter
+            return chunk_size if i < count - 1 else size - i * chunk_size
+
+        transfer = Transfer(sizes, count, self._table().digest, bitmap)
         job = {"campaign": campaign, "manifest": manifest, "id": mid, "transfer": transfer}
         self.job = job
         self._next_progress = 0
@@ -189,10 +224,16 @@ class Updater:
         if not raw:
             return
         try:
+            self._resume(raw, _manifests())
+        finally:
+            _forget_manifests()
+
+    def _resume(self, raw, otamanifest):
+        try:
             job = json.loads(raw)
             manifest, mid = otamanifest.open_envelope(job["envelope"], self.trusted_keys())
-            self._check(manifest)
-            self._table().check(manifest)
+            self._check(manifest, otamanifest)
+            self._table().check(manifest, otamanifest)
         except (ValueError, KeyError, TypeError, otamanifest.Refused) as e:
             self.log("ota: saved job dropped: %s" % e)
             self._drop_job()
@@ -203,7 +244,8 @@ class Updater:
             self._drop_job()  # the power went after the install, before the job was put away
             return
         self.slots.begin(manifest, True)
-        t = self._start(job["campaign"], manifest, mid, self.hal.storage.read(BITMAP_FILE))["transfer"]
+        t = self._start(job["campaign"], _kept(manifest), mid, self.hal.storage.read(BITMAP_FILE),
+                        otamanifest.chunk_count(manifest))["transfer"]
         self.log("ota: resuming %s at %d/%d chunks" % (job["campaign"], t.have, t.count))
 
     def _drop_job(self):
@@ -366,7 +408,8 @@ class Updater:
 
     async def _confirmed(self, pending):
         # Only now may the counter rise: a version that never confirmed can be retried.
-        key = otamanifest.counter_key(pending)
+        key = _manifests().counter_key(pending)
+        _forget_manifests()
         self.state["counters"][key] = max(pending["counter"], self.state["counters"].get(key, 0))
         if pending.get("keys"):
             self.state["keys"] = pending["keys"]  # key rotation takes effect with the update

@@ -21,11 +21,15 @@ import hashlib
 import json
 import sys
 
+import soundbox
+
 FORMAT = 1
 KINDS = ("app", "firmware", "voice")
 DIGEST_SIZE = 32
 MAX_CHUNK_SIZE = 16384  # one chunk must fit an MQTT message and the device's heap
 _STR_IS_BUFFER = sys.implementation.name == "micropython"  # hashlib takes a str as its UTF-8 bytes
+# On MicroPython the P-256 verifier's code (about 1.5 KiB of heap imported from ROMFS) is
+# dropped once a manifest is judged: it is needed again only for the next manifest.
 
 
 class Refused(Exception):
@@ -128,9 +132,22 @@ def _trusted_key(sig, trusted):
 
 
 def _verify(key, sig_hex, digest):
-    from soundbox import p256  # loaded with the first manifest, not at boot
+    # The signature is decoded (which may refuse it) before the verifier is loaded, so
+    # nothing can raise between loading and unloading it.
+    return _unloaded(_p256_verify(key, _der(sig_hex), digest))
 
-    return p256.verify_digest(key, digest, _der(sig_hex))
+
+def _p256_verify(key, der, digest):
+    from soundbox import p256  # loaded for a manifest, not at boot
+
+    return p256.verify_digest(key, digest, der)  # never raises
+
+
+def _unloaded(verdict):
+    """verdict, once (on MicroPython) the verifier's module is forgotten: the next
+    manifest imports it again."""
+    soundbox.forget("p256")
+    return verdict
 
 
 def _der(sig_hex):

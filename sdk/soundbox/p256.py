@@ -66,16 +66,18 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
 def verify_digest(public_key: bytes, digest: bytes, signature: bytes) -> bool:
     """verify() for a message already hashed: `digest` is its 32-byte SHA-256. Lets a caller
     hash a long message where it lies (otamanifest hashes the manifest text in place)."""
-    # Keep this frame small (see the module docstring): no locals beyond `job`.
+    # Keep this frame small (see the module docstring): no locals beyond `job` (then the verdict).
     if _COLLECT_GARBAGE:
         gc.collect()
     job = _begin(public_key, digest, signature)
     while job is not None and _advance(job):
         if _COLLECT_GARBAGE:
             gc.collect()
+    if job is not None:
+        job = _end(job)
     if _COLLECT_GARBAGE:
-        gc.collect()  # the last step's garbage too, before the caller goes on
-    return job is not None and _end(job)
+        gc.collect()  # the last steps' garbage too (the final inversion's), before the caller goes on
+    return job is True
 
 
 def public_key_id(public_key: bytes) -> str:
@@ -178,6 +180,13 @@ def _add_affine(x1, y1, z1, x2, y2):
     return x3, y3, z3
 
 
+def _exact(v):
+    """v (0 <= v < 2^256) as an int whose digits take 32 bytes: MicroPython leaves a remainder
+    with room for the dividend's digits (twice that), and the table keeps its 30 coordinates
+    alive through a whole verification."""
+    return int.from_bytes(v.to_bytes(_COORD_SIZE, "big"), "big")
+
+
 def _to_affine(points):
     """Affine (x, y) for each Jacobian point, None for infinity, with one inversion for
     all of them (Montgomery's trick: invert the product, then peel off each factor)."""
@@ -198,7 +207,7 @@ def _to_affine(points):
         zinv = inv * before % p  # 1/z
         inv = inv * z % p  # 1/(product of the Z's before this one)
         zinv2 = zinv * zinv % p
-        out[i] = (x * zinv2 % p, y * zinv2 * zinv % p)
+        out[i] = (_exact(x * zinv2 % p), _exact(y * zinv2 * zinv % p))
     return out
 
 
@@ -227,8 +236,8 @@ def _begin(public_key, digest, signature):
     r, s = rs
     e = int.from_bytes(digest, "big")  # 256 bits = bit length of n
     w = pow(s, _N - 2, _N)
-    u1 = e * w % _N
-    u2 = r * w % _N
+    u1 = _exact(e * w % _N)
+    u2 = _exact(r * w % _N)
     shift = 254
     while shift >= 0 and not ((u1 >> shift) | (u2 >> shift)) & 3:  # skip leading zero windows
         shift -= 2
@@ -264,13 +273,14 @@ def _end(job):
 
 
 def _joint_table(qx, qy):
-    """[i*G + j*Q for j in 0..3 for i in 0..3] in affine form, None for infinity."""
+    """[i*G + j*Q for j in 0..3 for i in 0..3] in affine form, None for infinity. The
+    j = 0 row is [None, G, 2G, 3G]: the base multiples themselves, not copies."""
     g = _base_multiples()
     q2 = _double(qx, qy, 1)
-    q_multiples = [(1, 1, 0), (qx, qy, 1), q2, _add_affine(q2[0], q2[1], q2[2], qx, qy)]
+    q_multiples = [(qx, qy, 1), q2, _add_affine(q2[0], q2[1], q2[2], qx, qy)]
     jacobian = []
     for qj in q_multiples:
         jacobian.append(qj)
         for gi in g:
             jacobian.append(_add_affine(qj[0], qj[1], qj[2], gi[0], gi[1]))
-    return _to_affine(jacobian)
+    return [None] + g + _to_affine(jacobian)

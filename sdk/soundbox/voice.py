@@ -21,9 +21,16 @@ Common to every language:
 - a provider is an id from PROVIDERS ("upi", "paytm" ...); each language says
   it with its own clip.
 
-Each language's rules are documented next to its table: en-IN below, the others
-in soundbox.voice_hi, soundbox.voice_mr and soundbox.voice_bn.
+Each language's rules are documented next to its table, in a module of its own:
+soundbox.voice_en (en-IN), soundbox.voice_hi, soundbox.voice_mr and soundbox.voice_bn.
+A table is imported on first use and, on MicroPython, only the last one used is kept: a
+box speaks one language at a time, and a table takes about 2 KiB of a board's heap (code
+in ROMFS), 3-6 KiB as .mpy in the heap.
 """
+
+import sys
+
+import soundbox
 
 MAX_PAISE = 99999999999  # 99,99,99,999.99 rupees: the largest payment
 MAX_TOTAL_PAISE = 9999999999999999  # summaries add payments up; still said with these tokens
@@ -55,126 +62,71 @@ VOLUME_PROMPTS = ("volume_max", "volume_min")
 #   $minute_word     "minute_words": (for one minute, for more)
 #   $meridiem        "am" / "pm"; on the hour at 0:00 and 12:00 "midnight" / "noon"
 
-# ---- en-IN -------------------------------------------------------------------
-#
-#   paise            words
-#   1                one paisa
-#   50               fifty paise
-#   100              one rupee
-#   101              one rupee and one paisa
-#   25000            two hundred fifty rupees
-#   25050            two hundred fifty rupees and fifty paise
-#   12500050         one lakh twenty five thousand rupees and fifty paise
-#   1000000000       one crore rupees
-#   99999999999      ninety nine crore ninety nine lakh ninety nine thousand
-#                    nine hundred ninety nine rupees and ninety nine paise
-#
-# - lowercase words separated by single spaces; no hyphens ("twenty five");
-#   every word is its own token (English 20-99 is regular: tens + units);
-# - "one hundred", never a bare "hundred";
-# - no "and" inside a number; "and" only joins the rupee part to the paise part;
-# - "rupee" and "paisa" for exactly one, "rupees" and "paise" otherwise.
-# Announcement (English order): "received <amount> [on <provider>]".
-# Merged: "four payments received total two hundred rupees" ("one payment received ...").
-# Offline summary: "while offline three payments received total ...".
-# Today (long press of the replay key): "today three payments received total ...",
-#   or "no payments today" before the first one.
-# Volume keys at either end: "maximum volume", "minimum volume".
-# Replay key: the last announcement again, then when it was received, on a 12-hour clock:
-#   hour:minute  time phrase
-#   15:45        at three forty five pm
-#   15:05        at three oh five pm       (minutes 1-9: "oh" and the digit)
-#   15:00        at three pm               (on the hour: no minutes)
-#   09:30        at nine thirty am
-#   00:20        at twelve twenty am       (0:xx is twelve ... am)
-#   12:10        at twelve ten pm          (12:xx is twelve ... pm)
-#   12:00        at twelve noon            (the hour alone is ambiguous at twelve)
-#   00:00        at twelve midnight
-#   "received two hundred fifty rupees at three forty five pm",
-#   "four payments received total two hundred rupees at three pm".
+class Words:
+    """A table's numbered words (index 0 first, usually "") as one str, "|" between them.
 
-_EN_UNITS = (
-    "", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-    "seventeen", "eighteen", "nineteen",
-)
-_EN_TENS = (
-    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty",
-    "ninety",
-)
+    Used for the number tables. A tuple of 100 str constants takes about 2 KiB of a
+    board's heap even when the code runs from ROMFS (each constant is an object there);
+    one str constant stays in flash. w[n] finds and copies the one word asked for;
+    len(), iteration and index() work as on a tuple."""
 
+    def __init__(self, text):
+        self.text = text
+        self.count = text.count("|") + 1
 
-def _en_below_100():
-    # English 20-99 is regular (tens + units), so build the table; the Indian
-    # languages below write all 99 entries out.
-    words = list(_EN_UNITS)
-    for n in range(20, 100):
-        tens = _EN_TENS[n // 10]
-        words.append(tens if n % 10 == 0 else tens + " " + _EN_UNITS[n % 10])
-    return tuple(words)
+    def __len__(self):
+        return self.count
 
+    def __getitem__(self, n):
+        if n < 0:
+            n += self.count
+        if not 0 <= n < self.count:
+            raise IndexError("no word %d in a table of %d" % (n, self.count))
+        text = self.text
+        start = 0
+        while n:
+            start = text.index("|", start) + 1
+            n -= 1
+        end = text.find("|", start)
+        return text[start:] if end < 0 else text[start:end]
 
-_EN_IN = {
-    # index n -> words for n (index 0 unused); in number tables a space separates tokens
-    "below_100": _en_below_100(),
-    "hundred": "hundred",  # said after the count: "two hundred"
-    "thousand": "thousand",
-    "lakh": "lakh",
-    "crore": "crore",
-    "rupee": "rupee",
-    "rupees": "rupees",
-    "paisa": "paisa",
-    "paise": "paise",
-    "and": "and",
-    "received": "received",
-    "received_many": "received",
-    "payment": "payment",
-    "payments": "payments",
-    "announce": ("$received", "$amount", "$provider"),
-    "provider": ("on", "$name"),
-    "merged": ("$count", "$payments", "$received_count", "total", "$amount"),
-    "offline": ("while", "offline"),  # said before the merged phrase
-    "today": ("today",),  # said before the merged phrase on a long press
-    "today_none": "no payments today",
-    "replay": ("$said", "$time"),
-    "time": ("at", "$hour", "$minute", "$meridiem"),
-    "time_on_hour": ("at", "$hour", "$meridiem"),
-    "minute_zero": "oh",
-    "am": "am",
-    "pm": "pm",
-    "noon": "noon",
-    "midnight": "midnight",
-    "providers": {"bhim": "bhim", "gpay": "gpay", "paytm": "paytm", "phonepe": "phonepe", "upi": "upi"},
-    "prompts": {
-        "charging": "charging",
-        "clock_not_set": "clock not set",
-        "low_battery": "low battery",
-        "no_network": "no network",
-        "not_registered": "device not registered",
-        "server_unreachable": "server unreachable",
-        "updating": "update in progress",
-        "volume_max": "maximum volume",
-        "volume_min": "minimum volume",
-    },
-}
+    def index(self, word):
+        for n in range(self.count):
+            if self[n] == word:
+                return n
+        raise ValueError("%r is not in the table" % (word,))
+
 
 LANGUAGES = ("en-IN", "hi", "mr", "bn")
-# Loaded tables. The Indian languages live in modules of their own (soundbox.voice_hi ...):
-# all four tables cost ~45 KB of MicroPython heap, and a box speaks one or two.
-_LANGS = {"en-IN": _EN_IN}
+# Loaded tables, by language. On MicroPython one at most: loading another forgets the one
+# before (its module leaves sys.modules, so its table is garbage). A CPython process (the
+# fleet simulator) speaks for many boxes at once and keeps every table it has loaded.
+_KEEP_ONE = sys.implementation.name == "micropython"
+_tables = {}  # type: dict
 
 
 def _table(lang):
     if not isinstance(lang, str) or lang not in LANGUAGES:
         raise ValueError("unsupported language %r; supported: %s" % (lang, ", ".join(LANGUAGES)))
-    table = _LANGS.get(lang)
+    table = _tables.get(lang)
     if table is None:
-        table = _LANGS[lang] = _load(lang)
+        if _KEEP_ONE:
+            for old in _tables:
+                soundbox.forget(_module_name(old))
+            _tables.clear()
+        table = _tables[lang] = _load(lang)
     return table
 
 
+def _module_name(lang):
+    return "voice_" + lang[:2]  # voice_en, voice_hi, voice_mr, voice_bn
+
+
 def _load(lang):
-    # Imported here rather than at the top: only the languages a box speaks take heap.
+    # Imported here rather than at the top: only the language a box speaks takes heap.
+    if lang == "en-IN":
+        from soundbox import voice_en
+        return voice_en.TABLE
     if lang == "hi":
         from soundbox import voice_hi
         return voice_hi.TABLE
@@ -409,40 +361,11 @@ def prompt_tokens(name, lang="en-IN"):
 
 
 def tokens(lang="en-IN"):
-    """Every token a voice pack for `lang` must hold, in a stable order."""
-    t = _table(lang)
-    seen = []
+    """Every token a voice pack for `lang` must hold, in a stable order (soundbox.voice_tokens:
+    pack tools and tests ask for it, a box's payments never do, so it is not loaded at boot)."""
+    from soundbox import voice_tokens
 
-    def add(token):
-        if token and token not in seen:
-            seen.append(token)
-
-    for words in t["below_100"][1:]:
-        for w in _split(words):
-            add(w)
-    for w in t.get("hundreds", ())[1:]:
-        add(w)
-    for key in ("hundred_alone", "hundred", "thousand", "lakh", "crore", "rupee", "rupees",
-                "paisa", "paise", "and", "received", "received_many", "payment", "payments"):
-        add(t.get(key))
-    add(t["today_none"])
-    for template in (t["announce"], t["provider"], t["merged"], t["offline"], t["today"],
-                     t["replay"], t["time"], t["time_on_hour"]):
-        for item in template:
-            if item[0] != "$":
-                add(item)
-    # The time phrase's words (hours and minutes are number words, already added).
-    for _, part in t.get("day_parts", ()):
-        add(part)
-    for w in t.get("clock_hours", ())[1:] + t.get("clock_hours_on", ())[1:] + t.get("minute_words", ()):
-        add(w)
-    for key in ("minute_zero", "am", "pm", "noon", "midnight"):
-        add(t.get(key))
-    for provider in PROVIDERS:
-        add(t["providers"][provider])
-    for name in PROMPTS + VOLUME_PROMPTS:
-        add(t["prompts"][name])
-    return tuple(seen)
+    return voice_tokens.tokens(lang)
 
 
 class _TokenSets:

@@ -39,6 +39,31 @@ def test_ledger_drops_a_line_torn_by_power_cut():
     assert Ledger(store).order == ["T1", "T2", "T4"]
 
 
+def test_ledger_matches_whole_txns_only():
+    # In RAM the txns are one buffer ("\nT1\nT2\n"): a txn must not match part of another.
+    store = MemoryStorage()
+    led = Ledger(store, capacity=3)
+    led.add("T12")
+    led.add("XT2")
+    assert "T12" in led and "XT2" in led
+    assert "T1" not in led and "T2" not in led and "2" not in led and "T12\nXT2" not in led
+    led.add("T12")  # a redelivery is remembered once
+    assert len(led) == 2 and led.order == ["T12", "XT2"]
+    led.add("A")
+    led.add("B")  # over capacity: the oldest goes
+    assert led.order == ["XT2", "A", "B"] and "T12" not in led and "XT2" in led
+
+
+def test_ledger_compaction_writes_one_txn_a_line():
+    store = MemoryStorage()
+    led = Ledger(store, capacity=4)
+    for i in range(8):
+        led.add("T%d" % i)
+    assert store.read(FILE) == b"T4\nT5\nT6\nT7\n"
+    store.write(FILE, b"A\nB\nA\n\nC\n")  # duplicates and an empty line, as a hand edit might leave
+    assert Ledger(store, capacity=4).order == ["A", "B", "C"]
+
+
 def note(**fields):
     return json.dumps(fields).encode()
 

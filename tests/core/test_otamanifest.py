@@ -5,6 +5,7 @@ import binascii
 import hashlib
 import json
 import struct
+import sys
 
 from check import error_message
 from soundbox import otamanifest, otatransfer
@@ -95,3 +96,24 @@ def test_a_refusal_notice_is_read_and_held_off():
     t.hold_off(100, 250)
     assert t.request(349) is None and t.next_deadline(349) == 350
     assert t.request(350) == [[0, 2]] and t.retries == 0
+
+
+# The "manifest" vector of test_p256: a release key's ECDSA signature of these very bytes.
+RELEASE_KEY = binascii.unhexlify(
+    "04fba90595949ffb6a3462fae2ee713344fd45f43bd932f86c2b97a6fd013af1d9"
+    "ab2bbb8c119bb19b95037982056cd1995824731363519c07b617a0726b4c83e9")
+SIGNED = {"manifest": '{"format": 1, "model": "soundbox-esp32", "kind": "app", "version": "1.2.0", "counter": 7}',
+          "signatures": [{"key": otamanifest.key_id(RELEASE_KEY), "sig":
+                          "3045022100c63f12aa9fb256322bd7604c2675ab4e8a0fa04cb34e1b7a58a26613c89976a7"
+                          "022068ee287366493809874085d7156b3853705227482cad272a1129d7d98738f7d0"}]}
+TRUSTED = [RELEASE_KEY]
+
+
+def test_the_verifier_leaves_the_heap_once_a_manifest_is_judged():
+    # Small frame, no try: verify collects garbage (see test_p256). On MicroPython the P-256
+    # code is forgotten after each manifest and loaded again for the next one.
+    opened = otamanifest.open_envelope(SIGNED, TRUSTED)
+    assert opened[0]["counter"] == 7 and opened[1] == otamanifest.manifest_id(SIGNED["manifest"].encode())
+    assert ("soundbox.p256" in sys.modules) is (sys.implementation.name != "micropython")
+    opened = otamanifest.open_envelope(SIGNED, TRUSTED)
+    assert opened[0]["version"] == "1.2.0"
