@@ -94,10 +94,12 @@ def test_ota_rollout_updates_every_device_while_payments_are_announced(tmp_path,
     assert shipped["ota"]["artifact"] == "firmware-2.0.0" and shipped["ota"]["power_cut_share"] > 0
     n = 6
     summary = run(tmp_path, sim_certs, voice_dir, {
-        "fleet": {"devices": n}, "run": {"duration": 4, "settle": 30},
+        "fleet": {"devices": n}, "run": {"duration": 4, "settle": 60},
         "payments": {"rate": 2, "duration": 10, "target": "round_robin"},
         "ota": {"at": 1, "artifact": "firmware-2.0.0", "size": 256 * 1024, "waves": [0.5, 1.0],
-                "power_cut_share": 0.2, "timeout": 120}}, flash_dir=str(tmp_path / "flash"))
+                "power_cut_share": 0.2, "timeout": 120,
+                # about 2 s per download: the power cut finds one in its first half on a busy machine
+                "chunk_rate": 128 * 1024, "chunk_burst": 64 * 1024}}, flash_dir=str(tmp_path / "flash"))
     # The devices' flash lived under --flash-dir (the slots read below were there) and is gone now.
     flash = summary["device_flash"]
     assert os.path.dirname(flash["dir"]) == str(tmp_path / "flash") and not flash["kept"]

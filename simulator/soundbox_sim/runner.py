@@ -287,6 +287,12 @@ class Runner:
             raise RunError(str(e)) from None
         self.log("OTA: devices start from factory state; signed release %s" % self.rollout.release)
 
+    def _chunk_limit(self):
+        """The scenario's OTA chunk limit as the cloud's flags (none: the cloud's default)."""
+        ota_spec = self.s.get("ota") or {}
+        return [arg for key in ("chunk_rate", "chunk_burst") if ota_spec.get(key) is not None
+                for arg in ("--" + key.replace("_", "-"), str(ota_spec[key]))]
+
     def start_services(self):
         from soundbox_tools import procs
         from soundbox_tools.broker import Mosquitto
@@ -308,7 +314,7 @@ class Runner:
         shutil.rmtree(ota_dir, ignore_errors=True)
         self.cloud = procs.spawn([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", self.broker.url,
                                   "--http", "127.0.0.1:%d" % api_port, "--db", self.db_path,
-                                  "--certs", self.pki.root, "--ota-dir", ota_dir],
+                                  "--certs", self.pki.root, "--ota-dir", ota_dir] + self._chunk_limit(),
                                  log_path=os.path.join(self.o.state, "cloud.log"))
         if self.rollout is not None:
             self.rollout.api = self.api

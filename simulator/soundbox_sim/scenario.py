@@ -19,7 +19,9 @@ Times (`at`, `duration`, ...) are seconds after the whole fleet is connected.
                                   signs and uploads that simulator image), size (bytes),
                                   waves, success_threshold, error_threshold,
                                   max_concurrent, power_cut_share (cut while downloading),
-                                  timeout (s after `at` the run waits for the campaign)
+                                  timeout (s after `at` the run waits for the campaign),
+                                  chunk_rate, chunk_burst (each device's chunk limit at
+                                  the cloud, bytes; default the cloud's 1 MiB/s, 4 MiB)
 """
 
 import math
@@ -127,6 +129,9 @@ OTA = {
     "power_cut_share": (NUM, _num(0, 1), 0.0),
     "max_concurrent": (INT, _num(1, MAX_DEVICES), 50),
     "timeout": (NUM, _num(1, 86400), 300),
+    # each device's chunk limit at the cloud (soundbox cloud --chunk-rate/--chunk-burst), bytes
+    "chunk_rate": (INT, _num(1024, 1 << 30), None),
+    "chunk_burst": (INT, _num(16384, 1 << 30), None),  # at least the largest chunk a manifest allows
 }
 TOP = {"fleet": FLEET, "run": RUN, "payments": PAYMENTS, "faults": None, "ota": OTA}
 # Keys a fault kind needs beyond at and kind, and those it may have.
