@@ -19,7 +19,7 @@ READ_CHUNK = 16 * 1024  # at most one TLS record's plaintext per call
 PAUSE_ABOVE = 32 * 1024  # unread bytes past this: stop reading the socket until the app catches up
 
 _WOULD_BLOCK = (ssl.SSLWantReadError, BlockingIOError, InterruptedError)
-_read_buffers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> shared (buffer, view)
+_read_buffers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> view of its one read buffer
 
 
 def _shared_buffer(loop):
@@ -65,7 +65,7 @@ class SockStream:
     """Reader and writer of one connected, non-blocking socket (ssl.SSLSocket or plain)."""
 
     __slots__ = ("_sock", "_loop", "_fd", "_chunks", "_buffered", "_waiter", "_pending", "_drainer",
-                 "_eof", "_error", "_paused", "_closed", "__weakref__")
+                 "_eof", "_error", "_paused", "_closed")
 
     def __init__(self, sock):
         self._sock = sock
