@@ -73,6 +73,9 @@ class Words:
     def __init__(self, text):
         self.text = text
         self.count = text.count("|") + 1
+        # Where heap is plentiful (CPython: the simulator speaks for thousands of boxes),
+        # split once and look words up directly.
+        self._split = None if _KEEP_ONE else tuple(text.split("|"))
 
     def __len__(self):
         return self.count
@@ -82,6 +85,8 @@ class Words:
             n += self.count
         if not 0 <= n < self.count:
             raise IndexError("no word %d in a table of %d" % (n, self.count))
+        if self._split is not None:
+            return self._split[n]
         text = self.text
         start = 0
         while n:
