@@ -30,19 +30,10 @@ from soundbox_cloud.errors import Rejected
 from soundbox_cloud.handler import CloudHandler
 from soundbox_cloud.store import Store
 from soundbox_tools import cli
+from test_cloud import wait_until
 
 MODEL = "soundbox-sim"
 T0 = 1_700_000_000_000   # 2023-11-14 22:13:20 UTC, in ms
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met within %.1f s" % timeout)
 
 
 def chunk_table(data, chunk_size=4096):
