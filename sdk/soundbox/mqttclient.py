@@ -20,6 +20,41 @@ READ_SIZE = 2048
 # Over plain TCP the same sign usually means a proxy with no broker behind it,
 # which is transient, so there it is not counted.
 SILENT_CLOSES_MEAN_REFUSED = 3
+# errnos that say the TCP connection was never made (a broker restarting, no route).
+# MicroPython's open_connection returns before a non-blocking connect completes, so
+# these surface from the first write or read there; they are never a TLS refusal.
+NEVER_CONNECTED = (111, 113, 101, 110)  # ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT
+
+# What ended a connection attempt (see failure_kind).
+UNREACHABLE = "unreachable"  # no TCP connection: retry soon
+UNTRUSTED = "untrusted"  # the broker's certificate failed our check: retry late
+CLOSED = "closed"  # connected, then closed or reset: a refusal sign before CONNACK over TLS
+
+
+def failure_kind(error):
+    """UNREACHABLE, UNTRUSTED or CLOSED for what ended a connection (None: a clean EOF).
+
+    A failed certificate check is a ValueError on both runtimes: MicroPython's ssl raises
+    ValueError ("The certificate is not correctly signed by the trusted CA"), CPython's
+    SSLCertVerificationError is a ValueError (and an OSError) too.
+    """
+    if isinstance(error, ValueError):
+        return UNTRUSTED
+    if isinstance(error, OSError) and error.args and error.args[0] in NEVER_CONNECTED:
+        return UNREACHABLE
+    return CLOSED
+
+
+class Refusal:
+    """Why the client waits the longest backoff, when no CONNACK said so: our identity is
+    unusable or rejected (server False), or the broker's certificate is not trusted
+    (server True). Retrying soon would not help either way."""
+
+    permanent = True
+
+    def __init__(self, reason, server=False):
+        self.reason = reason
+        self.server = server
 
 
 # CPython 3.11+: a deadline on the current task. asyncio.wait_for (all MicroPython has)
@@ -49,6 +84,11 @@ def log(msg):
     print(msg)
 
 
+def _why(error):
+    """An exception's message on one line (MicroPython's TLS ones are wrapped in newlines)."""
+    return " ".join(str(error).split()) or repr(error)
+
+
 class Client:
     """Keeps one MQTT session connected and feeds its messages to the app.
 
@@ -59,6 +99,9 @@ class Client:
     open_connection(host, port): the transport factory (asyncio.open_connection,
         perhaps with ssl); returns (reader, writer).
     tls: the transport is mutual TLS (see SILENT_CLOSES_MEAN_REFUSED).
+
+    `refused` holds why the client backs off long: a permanent CONNACK refusal
+    (mqttsession.ConnectionRefused) or a Refusal; None while retrying normally.
     """
 
     def __init__(self, session, host, port, on_message, on_connect=None, on_disconnect=None,
@@ -74,11 +117,12 @@ class Client:
         self.backoff = backoff or Backoff()
         self.log = log
         self.tls = tls
-        self.refused = None  # the last ConnectionRefused, for the app to report
+        self.refused = None  # the last ConnectionRefused or Refusal, for the app to report
         self.connect_ms = None  # last successful connect: TCP + TLS + CONNECT/CONNACK
         self._silent_closes = 0  # transports that closed before any CONNACK, in a row
         self._attempt_started = 0
         self._writer = None
+        self._failure = None  # the first error of the current connection
         self._lock = asyncio.Lock()
         self._room = asyncio.Event()  # set when a PUBACK frees queue space
         self._stopping = asyncio.Event()  # wakes the backoff sleep when stop() is called
@@ -95,8 +139,14 @@ class Client:
             try:
                 reader, writer = await asyncio.wait_for(
                     self.open_connection(self.host, self.port), self.connect_timeout_s)
-            except Exception as e:  # refused, unreachable, DNS, TLS, timeout: all retryable
+            except Exception as e:  # refused, unreachable, DNS, TLS, timeout
                 self.log("mqtt: cannot connect to %s:%d: %r" % (self.host, self.port, e))
+                if getattr(e, "permanent", False):  # e.g. tls.TlsSetupError: an unusable identity
+                    self._refuse(Refusal(_why(e)))
+                elif failure_kind(e) == UNTRUSTED:
+                    self._refuse(Refusal("broker certificate not trusted: %s" % _why(e), server=True))
+                if self.refused is not None and self.on_disconnect:
+                    self.on_disconnect()  # so the app can say why it has gone quiet
             else:
                 await self._serve(reader, writer)
             if self._running:
@@ -136,6 +186,7 @@ class Client:
 
     async def _serve(self, reader, writer):
         self._writer = writer
+        self._failure = None
         session = self.session
         session.connection_made(monotonic_ms())
         try:
@@ -155,11 +206,13 @@ class Client:
                 await self._flush()
                 if not await self._dispatch(events):
                     break
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, ValueError, asyncio.TimeoutError) as e:  # ValueError: see failure_kind
             self.log("mqtt: connection lost: %r" % (e,))
+            if self._failure is None:
+                self._failure = e
         finally:
-            if self.tls and session.state == ms.CONNECTING:
-                self._closed_before_connack()
+            if session.state == ms.CONNECTING:
+                self._ended_before_connack(self._failure)
             session.connection_lost()
             await self._close()
             if self.on_disconnect:
@@ -196,6 +249,18 @@ class Client:
                 return False
         return True
 
+    def _ended_before_connack(self, error):
+        kind = CLOSED if error is None or isinstance(error, asyncio.TimeoutError) else failure_kind(error)
+        if kind == UNTRUSTED:
+            self._refuse(Refusal("broker certificate not trusted: %s" % _why(error), server=True))
+        elif kind == CLOSED and self.tls:
+            self._closed_before_connack()
+
+    def _refuse(self, refusal):
+        self.refused = refusal
+        self.log("mqtt: %s: waiting the longest backoff" % refusal.reason)
+        self.backoff.give_up_fast()
+
     def _closed_before_connack(self):
         self._silent_closes += 1
         if self._silent_closes >= SILENT_CLOSES_MEAN_REFUSED and self.refused is None:
@@ -214,10 +279,12 @@ class Client:
                 self._writer.write(data)
                 if _may_hold(self._writer):
                     await within(30, self._writer.drain())
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, ValueError, asyncio.TimeoutError) as e:  # ValueError: see failure_kind
             # Unsent QoS 1 data stays in flight in the session and is resent on
             # reconnect; closing the transport makes the read loop notice now.
             self.log("mqtt: write failed: %r" % (e,))
+            if self._failure is None:
+                self._failure = e
             await self._close()
 
     async def _close(self):

@@ -14,7 +14,7 @@ import random
 import time
 
 from soundbox import clock
-from soundbox_fw.app import MERGED_NAME, Soundbox
+from soundbox_fw.app import Soundbox, said_txns
 from soundbox_sim.audio import PackShelf, TimingSink, WavSink
 from soundbox_sim.hal import HostClock, SimHal
 from soundbox_sim.link import Link, LinkStats, install_context_cache
@@ -85,14 +85,13 @@ class JournalingSink:
         start = clock.wall_ms()
         await self.inner.play(tokens, name)
         end, words = clock.wall_ms(), " ".join(tokens)
-        # A merged announcement ("merged <txn> <txn> ...", see soundbox_fw.app) played each
-        # of its payments: one record per txn keeps the journal's per-txn counts right.
-        parts = name.split(" ") if isinstance(name, str) else [name]
-        merged = len(parts) > 1 and parts[0] == MERGED_NAME
-        for txn in (parts[1:] if merged else [name]):
+        # A merged announcement played each of its payments: one record per txn keeps
+        # the journal's per-txn counts right.
+        txns, merged = said_txns(name)
+        for txn in txns:
             record = {"device": self.device_id, "txn": txn, "start": start, "end": end, "words": words}
             if merged:
-                record["merged"] = len(parts) - 1
+                record["merged"] = merged
             self.journal.write(record)
 
 
