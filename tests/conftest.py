@@ -36,3 +36,15 @@ def tls_broker(tmp_path, pki):
     """A private mosquitto with the mutual-TLS listener and ACL generated from `pki`."""
     with Mosquitto(tmp_path / "tls-broker", pki=pki) as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def micropython():
+    """The real MicroPython unix port. Missing or too old is a failure that says how to
+    install it, never a skip: the device's network path is proven only there."""
+    from soundbox_tools.mpdevice import MicroPythonError, micropython_binary
+
+    try:
+        return micropython_binary()
+    except MicroPythonError as e:
+        pytest.fail(str(e), pytrace=False)

@@ -171,6 +171,10 @@ class MicroPythonDevice:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def alive(self):
+        """Running, or between an exit and the restart the app asked for."""
+        return self._running or self.running()
+
     def kill(self):
         """A power cut: SIGKILL, nothing flushed, nothing said."""
         self._stop(signal.SIGKILL)
