@@ -61,3 +61,52 @@ def test_publish_waits_for_room_instead_of_dropping(broker):
         task.cancel()
 
     asyncio.run(main())
+
+
+def _tls_opener(pki, device_id, ca_path, server_hostname="localhost"):
+    """open_connection over mutual TLS built with CPython's ssl from the bundle's PEM files."""
+    import os
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile=ca_path)
+    d = pki.device_dir(device_id)
+    ctx.load_cert_chain(os.path.join(d, "device.pem"), os.path.join(d, "device.key"))
+    return lambda host, port: asyncio.open_connection(host, port, ssl=ctx, server_hostname=server_hostname)
+
+
+def _run_client_until(client, check):
+    async def main():
+        task = asyncio.create_task(client.run())
+        try:
+            await until(check)
+        finally:
+            await client.stop()
+            task.cancel()
+
+    asyncio.run(main())
+
+
+def test_refused_tcp_connects_over_tls_are_never_a_refusal(pki):
+    from soundbox_tools import procs
+
+    port = procs.free_port()  # nothing listens: every connect is refused
+    client = Client(Session("sb-0001"), "127.0.0.1", port, on_message=None, tls=True,
+                    open_connection=_tls_opener(pki, "sb-0001", pki.path("ca.pem")),
+                    backoff=Backoff(base_ms=5, cap_ms=20), log=lambda m: None)
+    attempts = []
+    client.log = attempts.append
+    _run_client_until(client, lambda: len(attempts) >= 6)
+    assert client.refused is None and client.backoff.failures < 31, attempts
+
+
+def test_an_untrusted_broker_certificate_is_a_long_backoff_blamed_on_the_server(tls_broker, pki, tmp_path):
+    from soundbox_tools.pki import Pki
+
+    for name, opener in (("other CA", _tls_opener(pki, "sb-0001", Pki(tmp_path / "other").init().path("ca.pem"))),
+                         ("wrong name", _tls_opener(pki, "sb-0001", pki.path("ca.pem"), "wrong.example"))):
+        client = Client(Session("sb-0001"), tls_broker.host, tls_broker.port, on_message=None, tls=True,
+                        open_connection=opener, log=lambda m: None)
+        _run_client_until(client, lambda: client.refused is not None)
+        assert client.refused.server and client.backoff.failures >= 31, name  # the longest delay
+        assert "broker certificate not trusted" in client.refused.reason, client.refused.reason
