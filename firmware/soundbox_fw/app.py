@@ -101,6 +101,15 @@ COMMANDS = ("language", "replay", "volume")
 QUIET_TIMEOUT_S = 120  # a planned restart waits this long at most for the speaker and the acks
 
 
+def said_txns(name):
+    """(txns, merged count or 0) a sink's announcement name stands for: a merged one,
+    "merged <txn> <txn> ...", said each of its payments (txns have no spaces)."""
+    parts = name.split(" ") if isinstance(name, str) else [name]
+    if len(parts) > 1 and parts[0] == MERGED_NAME:
+        return parts[1:], len(parts) - 1
+    return [name], 0
+
+
 class Soundbox:
     def __init__(self, hal, config):
         self.hal = hal
@@ -217,7 +226,9 @@ class Soundbox:
             self._offline_since = self.hal.clock.monotonic_ms()
         refused = self.mqtt.refused
         if refused is not None and refused.permanent:
-            self._prompt("not_registered")  # bad credentials / not authorised: retrying won't help
+            # Retrying soon won't help: our identity is refused (or unusable), or the broker's
+            # certificate fails our check (a wrong host or CA: the server, not this box).
+            self._prompt("server_unreachable" if getattr(refused, "server", False) else "not_registered")
         else:
             self.hal.led.show("offline")
 

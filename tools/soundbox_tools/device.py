@@ -146,7 +146,8 @@ def register(sub):
     """Add `soundbox device ...` to the CLI's subparsers."""
     from soundbox.voice import LANGUAGES
     from soundbox_tools.devicebuild import board_names
-    p = sub.add_parser("device", help="a real ESP32 board: build, flash, deploy, provision, monitor")
+    p = sub.add_parser("device", help="a real ESP32 board: build, flash, deploy, provision, monitor; "
+                                      "or a desktop one: run --micropython")
     dsub = p.add_subparsers(dest="device_command", required=True, metavar="ACTION")
     boards = "reference board (%s) or a board JSON file" % ", ".join(board_names())
 
@@ -197,3 +198,6 @@ def register(sub):
     m.add_argument("--baud", type=int, default=115200)
     m.add_argument("--json", action="store_true", help="show JSON log lines as LEVEL message key=value")
     m.set_defaults(func=cmd_monitor)
+
+    from soundbox_tools import devicerun
+    devicerun.register(dsub)
