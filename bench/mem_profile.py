@@ -101,23 +101,24 @@ async def measure(args):
     import tracemalloc
 
     from soundbox import tls
+    from soundbox_sim.link import der_context  # the device's DER identity as a CPython context
 
     identity = os.path.join(args.certs, "devices")
     result = {"mode": args.mode, "n": args.devices}
     if args.mode.startswith("fleet"):
         f, stop = await _fleet(args, args.mode == "fleet-tls")
-    tls.client_context(os.path.join(identity, "sb-0001"))  # warm OpenSSL's own tables first
+    der_context(os.path.join(identity, "sb-0001"))  # warm OpenSSL's own tables first
     rss0, heap0 = settle()
     if args.trace:
         tracemalloc.start()
         snap0 = tracemalloc.take_snapshot()
     keep = None
     if args.mode == "ctx":
-        keep = [tls.client_context(os.path.join(identity, "sb-%04d" % (i + 1))) for i in range(args.devices)]
+        keep = [der_context(os.path.join(identity, "sb-%04d" % (i + 1))) for i in range(args.devices)]
     elif args.mode == "tcp":
         keep = await _connections(args, None)
     elif args.mode == "tls-own-ctx":
-        keep = await _connections(args, lambda d: tls.client_context(os.path.join(identity, d)))
+        keep = await _connections(args, lambda d: der_context(os.path.join(identity, d)))
     elif args.mode == "tls-shared":
         from soundbox_sim.link import install_context_cache
 

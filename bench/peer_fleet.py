@@ -2,7 +2,7 @@
 paho-mqtt, what a load tester would otherwise write by hand.
 
 Each peer device only: connects with mutual TLS (the simulator's cached device
-identities: ca.pem, device.pem, device.key; client id = certificate CN, persistent
+identities, their PEM files: paho reads no DER; client id = certificate CN, persistent
 session, keepalive and a retained offline will as the firmware has), says it is online
 (retained status: the cloud sends payments only to devices it has seen), subscribes to
 sb/<id>/notify at QoS 1 and answers every notification with an ack on sb/<id>/ack at

@@ -15,6 +15,7 @@ writing a chip needs a chip.
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -165,10 +166,10 @@ def bundle(tmp_path_factory):
     return out
 
 
-def test_deploy_copies_the_bundle_then_skips_what_is_unchanged(board, bundle, tmp_path, capsys):
+def test_deploy_copies_the_bundle_then_skips_what_is_unchanged(board, bundle, pki, tmp_path, capsys):
     certs = tmp_path / "certs"
     (certs / "ota").mkdir(parents=True)
-    (certs / "ca.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nstand-in CA\n-----END CERTIFICATE-----\n")
+    shutil.copyfile(pki.path("ca.pem"), certs / "ca.pem")
     (certs / "ota" / "trusted.json").write_text('{"keys": ["04ab"]}')
     stale = board.root / "lib" / "soundbox" / "renamed_long_ago.mpy"
     stale.parent.mkdir(parents=True)
@@ -183,7 +184,9 @@ def test_deploy_copies_the_bundle_then_skips_what_is_unchanged(board, bundle, tm
     on_board = _tree(board.root)
     for entry in manifest["files"]:
         assert on_board[entry["path"]] == (bundle / entry["path"]).read_bytes()
-    assert on_board["certs/ca.pem"] == (certs / "ca.pem").read_bytes()
+    # The CA goes in DER, the only form MicroPython's mbedTLS reads.
+    assert on_board["certs/ca.der"] == ssl.PEM_cert_to_DER_cert((certs / "ca.pem").read_text())
+    assert "certs/ca.pem" not in on_board
     assert on_board["certs/ota_keys.json"] == (certs / "ota" / "trusted.json").read_bytes()
     assert not stale.exists()
 
@@ -334,7 +337,11 @@ def test_provision_issues_identity_and_writes_config_without_printing_secrets(bo
                (bundle_dir / "device.key").read_text().splitlines()[1]]
     for secret in secrets:
         assert secret not in out + err
-    for name in ("device.pem", "device.key", "ca.pem", "payment.key"):
+    assert "device.der, device.key.der, payment.key, ca.der" in out
+    assert (bundle_dir / "device.key.der").read_bytes().hex() not in out + err
+    # The DER files, the only ones MicroPython's mbedTLS reads; no PEM goes to the board.
+    assert sorted(os.listdir(board.root / "certs")) == ["ca.der", "device.der", "device.key.der", "payment.key"]
+    for name in ("ca.der", "device.der", "device.key.der", "payment.key"):
         assert (board.root / "certs" / name).read_bytes() == (bundle_dir / name).read_bytes()
     config = json.loads((board.root / "config.json").read_text())
     assert config == {"device_id": device, "broker_host": "broker.shop.example", "broker_port": 8883,
@@ -349,6 +356,21 @@ def test_provision_issues_identity_and_writes_config_without_printing_secrets(bo
     assert "identity from" in out and "1 files written" in out, out
     again = json.loads((board.root / "config.json").read_text())
     assert again == dict(config, lang="hi")
+
+
+def test_provision_re_issues_an_old_pem_only_identity_and_writes_der(board, pki, capsys):
+    device = "sb-0903"
+    bundle_dir = Path(pki.issue_device(device))
+    for name in ("ca.der", "device.der", "device.key.der"):
+        (bundle_dir / name).unlink()  # a bundle issued before the DER files
+    old_cert = (bundle_dir / "device.pem").read_bytes()
+    code, out, err = run_cli(capsys, "device", "provision", "--port", board.port, device, "--certs", pki.root,
+                             "--broker", "mqtts://h:8883", "--network", "ppp", "--no-reset")
+    assert code == 0, err
+    assert "issued now" in out, out
+    assert (bundle_dir / "device.pem").read_bytes() != old_cert
+    for name in ("ca.der", "device.der", "device.key.der"):
+        assert (board.root / "certs" / name).read_bytes() == (bundle_dir / name).read_bytes()
 
 
 def test_provision_without_wifi_password_is_refused(board, pki, capsys, monkeypatch):

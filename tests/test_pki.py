@@ -11,6 +11,7 @@ import sys
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -89,7 +90,8 @@ def test_cloud_certificate_is_a_client_certificate_named_cloud(pki):
 
 def test_device_bundle_cn_is_the_id_and_the_chain_verifies(pki):
     d = pki.device_dir("sb-0002")
-    assert sorted(os.listdir(d)) == ["ca.pem", "device.key", "device.pem", "payment.key"]
+    assert sorted(os.listdir(d)) == ["ca.der", "ca.pem", "device.der", "device.key", "device.key.der",
+                                     "device.pem", "payment.key"]
     device = cert(os.path.join(d, "device.pem"))
     assert cn(device) == "sb-0002"
     assert device.issuer == cert(pki.path("ca.pem")).subject
@@ -99,8 +101,23 @@ def test_device_bundle_cn_is_the_id_and_the_chain_verifies(pki):
     assert usage.digital_signature and not usage.key_cert_sign
     assert list(device.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
         ExtendedKeyUsageOID.CLIENT_AUTH]
-    assert mode(os.path.join(d, "device.key")) == 0o600 and mode(os.path.join(d, "payment.key")) == 0o600
+    for name in ("device.key", "device.key.der", "payment.key"):
+        assert mode(os.path.join(d, name)) == 0o600, name
     assert check_identity(d) == []
+
+
+def test_device_bundle_der_files_hold_the_same_identity_as_the_pem_ones(pki):
+    # The device reads the DER files (MicroPython's mbedTLS has no PEM parser).
+    d = pki.device_dir("sb-0002")
+    der = lambda name: open(os.path.join(d, name), "rb").read()
+    assert x509.load_der_x509_certificate(der("device.der")) == cert(os.path.join(d, "device.pem"))
+    assert x509.load_der_x509_certificate(der("ca.der")) == cert(pki.path("ca.pem"))
+    key = serialization.load_der_private_key(der("device.key.der"), password=None)
+    pem_key = serialization.load_pem_private_key(der("device.key"), password=None)
+    assert key.private_numbers() == pem_key.private_numbers()
+    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())
+    assert der("device.key.der") == pkcs8
 
 
 def test_payment_key_is_hmac_of_the_master_deterministic_and_distinct(pki):
@@ -143,23 +160,37 @@ def test_check_identity_names_each_problem(fresh, tmp_path):
         return d
 
     missing = broken("missing")
-    os.remove(os.path.join(missing, "device.key"))
-    assert check_identity(missing) == ["missing device.key in %s" % missing]
+    os.remove(os.path.join(missing, "device.key.der"))
+    assert check_identity(missing) == ["missing device.key.der in %s" % missing]
+
+    pem_only = broken("pem-only")  # the PEM companions are for host tools: optional
+    for name in ("ca.pem", "device.pem", "device.key"):
+        os.remove(os.path.join(pem_only, name))
+    assert check_identity(pem_only) == []
 
     mismatched = broken("mismatched")
-    shutil.copy(os.path.join(other, "device.key"), os.path.join(mismatched, "device.key"))
-    assert check_identity(mismatched) == ["device.key does not match device.pem"]
+    for name in ("device.key", "device.key.der"):
+        shutil.copy(os.path.join(other, name), os.path.join(mismatched, name))
+    assert check_identity(mismatched) == ["device.key.der does not match device.der"]
 
     foreign = broken("foreign")
     stranger = Pki(tmp_path / "other-ca").init()
-    shutil.copy(stranger.path("ca.pem"), os.path.join(foreign, "ca.pem"))
-    assert check_identity(foreign) == ["device.pem is not signed by ca.pem"]
+    shutil.copy(os.path.join(stranger.issue_device("sb-0010"), "ca.der"), os.path.join(foreign, "ca.der"))
+    os.remove(os.path.join(foreign, "ca.pem"))
+    assert check_identity(foreign) == ["device.der is not signed by ca.der"]
 
     garbage = broken("garbage")
-    with open(os.path.join(garbage, "device.pem"), "w") as f:
+    with open(os.path.join(garbage, "device.der"), "w") as f:
         f.write("not a certificate")
     [problem] = check_identity(garbage)
     assert problem.startswith("unreadable identity")
+
+    # A PEM companion that is not the DER twin (a half-done copy, say) is named.
+    stale_pem = broken("stale-pem")
+    for name in ("device.pem", "device.key"):
+        shutil.copy(os.path.join(other, name), os.path.join(stale_pem, name))
+    assert check_identity(stale_pem) == ["device.pem does not hold the same certificate as device.der",
+                                         "device.key does not hold the same key as device.key.der"]
 
     long_ago = datetime.datetime.now(UTC) - datetime.timedelta(days=30)
     expired = fresh.issue_device("sb-0012", days=10, not_before=long_ago)
@@ -206,6 +237,11 @@ def test_rotate_gives_a_new_key_and_certificate_for_the_same_cn(fresh):
     assert fresh.revoke("sb-0030", old_only=True) == ["%x" % old_cert.serial_number]
     with pytest.raises(PkiError, match="no identity for sb-0031"):
         fresh.rotate("sb-0031")
+    # A bundle from before the DER files (PEM only) rotates into the full layout.
+    for name in ("ca.der", "device.der", "device.key.der"):
+        os.remove(os.path.join(d, name))
+    fresh.rotate("sb-0030")
+    assert check_identity(d) == []
 
 
 def test_bulk_issue_writes_every_bundle_and_one_index(fresh):
@@ -254,7 +290,7 @@ def test_cli_issues_a_numbered_fleet_and_reports_the_rate(tmp_path):
     (["pki", "device", "SB-1"], "bad device id 'SB-1'"),
     (["pki", "device", "Sb", "--count", "2"], "bad device id 'Sb-0001'"),
     (["pki", "revoke", "sb-0404"], "no certificate was ever issued to sb-0404"),
-    (["pki", "check", "sb-0404"], "missing device.key"),
+    (["pki", "check", "sb-0404"], "missing device.key.der"),
 ])
 def test_cli_errors_are_one_line(tmp_path, argv, message):
     assert run_cli("pki", "init", cwd=tmp_path).returncode == 0

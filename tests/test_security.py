@@ -25,6 +25,7 @@ from soundbox_tools import procs
 from soundbox_tools.pki import Pki
 
 SOUNDBOX = [sys.executable, "-m", "soundbox_tools.cli"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 10
 
 
@@ -108,6 +109,11 @@ def mqtt_over_tls(broker, files, max_version=None):
         ctx.load_cert_chain(files["cert"], files["key"])
     if max_version:
         ctx.maximum_version = max_version
+    return connect_with(broker, ctx)
+
+
+def connect_with(broker, ctx):
+    """mqtt_over_tls with a client context already made."""
     connect = mqttcodec.encode(mqttcodec.Packet(mqttcodec.CONNECT, client_id="probe", keepalive=30))
     with socket.create_connection((broker.host, broker.port), timeout=TIMEOUT) as raw:
         try:
@@ -204,6 +210,58 @@ def test_the_cloud_notifies_any_device_and_reads_acks_telemetry_and_status(tls_b
 def test_good_identities_connect_over_tls_1_2_or_1_3(tls_broker, pki):
     assert mqtt_over_tls(tls_broker, pki.files("sb-0001")) == ("CONNACK 0", "TLSv1.3")
     assert mqtt_over_tls(tls_broker, pki.files("cloud"), ssl.TLSVersion.TLSv1_2) == ("CONNACK 0", "TLSv1.2")
+
+
+# What the device itself loads: the DER files, on the real MicroPython unix port (mbedTLS,
+# no PEM parser) and, on CPython, through the simulator's der_context.
+DEVICE_CONNECT = """
+import sys, asyncio
+from soundbox import tls, mqttcodec
+
+async def main():
+    try:
+        ctx = tls.client_context(sys.argv[1])
+    except tls.TlsSetupError as e:
+        print("setup error:", e)
+        return
+    r, w = await asyncio.open_connection("127.0.0.1", int(sys.argv[2]), ssl=ctx, server_hostname="localhost")
+    w.write(mqttcodec.encode(mqttcodec.Packet(mqttcodec.CONNECT, client_id="probe", keepalive=30)))
+    await w.drain()
+    print("reply", bytes(await r.read(4)).hex())
+
+asyncio.run(main())
+"""
+
+
+def micropython_connect(micropython, broker, identity, tmp_path):
+    script = tmp_path / "device_connect.py"
+    script.write_text(DEVICE_CONNECT)
+    env = dict(os.environ, MICROPYPATH="%s:.frozen" % os.path.join(ROOT, "sdk"))
+    out = subprocess.run([micropython, str(script), str(identity), str(broker.port)], env=env,
+                         capture_output=True, text=True, timeout=TIMEOUT * 3)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_the_device_connects_with_its_der_identity_on_micropython(tls_broker, pki, micropython, tmp_path):
+    d = pki.device_dir("sb-0001")
+    assert micropython_connect(micropython, tls_broker, d, tmp_path) == "reply 20020000"  # CONNACK 0
+
+    old = tmp_path / "old-layout"  # a bundle from before the DER files: told to re-provision
+    old.mkdir()
+    for name in ("ca.pem", "device.pem", "device.key"):
+        shutil.copy(os.path.join(d, name), old / name)
+    said = micropython_connect(micropython, tls_broker, old, tmp_path)
+    assert said.startswith("setup error: identity in %s is in the old PEM layout" % old), said
+    assert "re-provision it" in said and "\n" not in said
+
+
+def test_the_simulator_loads_the_same_der_identity_on_cpython(tls_broker, pki):
+    from soundbox_sim.link import der_context
+
+    ctx = der_context(pki.device_dir("sb-0001"))
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert connect_with(tls_broker, ctx) == ("CONNACK 0", "TLSv1.3")
 
 
 def test_no_certificate_is_refused(tls_broker, pki):

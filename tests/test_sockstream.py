@@ -7,9 +7,8 @@ import asyncio
 import socket
 import ssl
 
-from soundbox import tls
 from soundbox_sim import sockstream
-from soundbox_sim.link import Link, LinkStats
+from soundbox_sim.link import Link, LinkStats, der_context
 
 MiB = 1 << 20
 
@@ -29,7 +28,7 @@ async def serve(pki, handler):
 
 
 async def open_device_stream(pki, port, device="sb-0001"):
-    ctx = tls.client_context(pki.device_dir(device))
+    ctx = der_context(pki.device_dir(device))  # the device's DER identity, on CPython
     return await Link(device, LinkStats()).open_connection("127.0.0.1", port, ssl=ctx,
                                                           server_hostname="localhost")
 

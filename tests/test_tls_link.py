@@ -12,8 +12,8 @@ from test_end_to_end import Stack, eventually, http, journal
 
 
 def serial(pki, device_id):
-    with open(os.path.join(pki.device_dir(device_id), "device.pem"), "rb") as f:
-        return x509.load_pem_x509_certificate(f.read()).serial_number
+    with open(os.path.join(pki.device_dir(device_id), "device.der"), "rb") as f:
+        return x509.load_der_x509_certificate(f.read()).serial_number
 
 
 def pay(stack, txn, amount=100):

@@ -25,7 +25,7 @@ config: {"device_id", "broker_host", "broker_port", "keepalive"?, "lang"?,
          "identity"?: dir with payment.key (default: the TLS identity dir, else /certs),
          "freshness_s"?: how old a payment may be and still be announced (default 120),
          "tz_offset_min"?: local time zone for "today" (default 330, India),
-         "tls"?: {"identity": dir with ca.pem/device.pem/device.key, "server_hostname"?},
+         "tls"?: {"identity": dir with ca.der/device.der/device.key.der, "server_hostname"?},
          "ota_keys"?: {"keys": [hex P-256 public keys]} file of trusted release keys
                       (default: ota_keys.json in the identity dir)}
 Without "tls" the link is plain MQTT (tests and load runs only); the payment key
@@ -177,8 +177,11 @@ class Soundbox:
         self._offline_since = self.hal.clock.monotonic_ms()
         self._apply_volume()
         self._apply_language()
-        if self.identity and tls.missing_files(self.identity):
-            # Found before any network traffic; the client keeps checking at each retry.
+        if self.identity and tls.old_layout(self.identity):
+            self.hal.log("tls: " + tls.old_layout_reason(self.identity))
+            self._prompt("not_registered")
+        elif self.identity and tls.missing_files(self.identity):
+            # Found before any network traffic; the client checks again at each (long) retry.
             self.hal.log("tls: identity incomplete: missing %s in %s"
                          % (", ".join(tls.missing_files(self.identity)), self.identity))
             self._prompt("not_registered")

@@ -160,7 +160,7 @@ class _LibSsl:
     that SSL* belongs to that SSL_CTX*.
     """
 
-    PEM = 1  # SSL_FILETYPE_PEM
+    ASN1 = 2  # SSL_FILETYPE_ASN1: DER, the device's own identity files
 
     def __init__(self):
         import ctypes
@@ -197,11 +197,11 @@ class _LibSsl:
         return ssl_ptr
 
     def use_identity(self, ssl_ptr, cert_path, key_path):
-        """Put the certificate and key from these PEM files on one connection; False if
+        """Put the certificate and key from these DER files on one connection; False if
         they are unreadable or do not match."""
         lib = self.lib
-        ok = (lib.SSL_use_certificate_file(ssl_ptr, cert_path, self.PEM) == 1
-              and lib.SSL_use_PrivateKey_file(ssl_ptr, key_path, self.PEM) == 1
+        ok = (lib.SSL_use_certificate_file(ssl_ptr, cert_path, self.ASN1) == 1
+              and lib.SSL_use_PrivateKey_file(ssl_ptr, key_path, self.ASN1) == 1
               and lib.SSL_check_private_key(ssl_ptr) == 1)
         if not ok:
             lib.ERR_clear_error()  # leave no stale error for the next ssl call to trip on
@@ -253,8 +253,8 @@ class SharedCaTls:
 
     def __init__(self, context, identity_dir):
         self.context = context
-        self.cert = (identity_dir + "/device.pem").encode()
-        self.key = (identity_dir + "/device.key").encode()
+        self.cert = (identity_dir + "/device.der").encode()
+        self.key = (identity_dir + "/device.key.der").encode()
 
     @property
     def verify_mode(self):
@@ -285,7 +285,7 @@ def _shared_context(ca_path):
     if ctx is None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.verify_mode = ssl.CERT_REQUIRED
-        ctx.load_verify_locations(cadata=ca.decode("ascii"))
+        ctx.load_verify_locations(cadata=ca)  # DER bytes
         _shared[ca] = ctx
     return ctx
 
@@ -296,15 +296,51 @@ def _shared_ca_tls(identity_dir, tls):
     import ssl
 
     try:
-        shared = _shared_context(identity_dir + "/ca.pem")
+        shared = _shared_context(identity_dir + "/ca.der")
     except (OSError, ValueError) as e:
         raise tls.TlsSetupError("cannot load TLS identity from %s: %s" % (identity_dir, e))
     device = SharedCaTls(shared, identity_dir)
     probe = shared.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="probe")
     if not _libssl.use_identity(_libssl.ssl_of(probe, shared), device.cert, device.key):
         raise tls.TlsSetupError("cannot load TLS identity from %s: bad or mismatched "
-                                "device.pem / device.key" % identity_dir)
+                                "device.der / device.key.der" % identity_dir)
     return device
+
+
+def der_context(identity_dir):
+    """soundbox.tls.client_context for CPython: the same DER identity, the same checks.
+    CPython's ssl loads a chain only from a PEM file, so the DER files are turned into PEM
+    in an anonymous in-memory file (memfd): no private key is written to disk."""
+    import base64
+    import ssl
+
+    from soundbox import tls
+
+    if tls.old_layout(identity_dir):
+        raise tls.TlsSetupError(tls.old_layout_reason(identity_dir))
+    missing = tls.missing_files(identity_dir)
+    if missing:
+        raise tls.TlsSetupError("missing %s in %s" % (", ".join(missing), identity_dir))
+    try:
+        with open(identity_dir + "/ca.der", "rb") as f:
+            ca = f.read()
+        with open(identity_dir + "/device.der", "rb") as f:
+            pem = ssl.DER_cert_to_PEM_cert(f.read())
+        with open(identity_dir + "/device.key.der", "rb") as f:
+            body = base64.encodebytes(f.read()).decode("ascii")
+        pem += "-----BEGIN PRIVATE KEY-----\n%s-----END PRIVATE KEY-----\n" % body
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=ca)
+        fd = os.memfd_create("soundbox-identity")
+        try:
+            os.write(fd, pem.encode("ascii"))
+            ctx.load_cert_chain("/proc/self/fd/%d" % fd)
+        finally:
+            os.close(fd)
+    except (OSError, ValueError) as e:
+        raise tls.TlsSetupError("cannot load TLS identity from %s: %s" % (identity_dir, e))
+    return ctx
 
 
 def install_context_cache():
@@ -322,18 +358,17 @@ def install_context_cache():
 
     if getattr(tls.client_context, "cached", False):
         return
-    build = tls.client_context
     shared = _reach_libssl() is not None
 
     def client_context(identity_dir):
         try:
             key = _file_key(identity_dir, tls.IDENTITY_FILES)
         except OSError:
-            return build(identity_dir)  # missing files: let the SDK say which
+            return der_context(identity_dir)  # missing files (or the old layout): it says which
         hit = _identities.get(identity_dir)
         if hit is not None and hit[0] == key:
             return hit[1]
-        ctx = _shared_ca_tls(identity_dir, tls) if shared else build(identity_dir)
+        ctx = _shared_ca_tls(identity_dir, tls) if shared else der_context(identity_dir)
         _identities[identity_dir] = (key, ctx)
         return ctx
 

@@ -2,17 +2,23 @@
 
 MicroPython's ssl.SSLContext defaults to CERT_NONE. `import ssl` cannot run in
 the test VM, so these tests give soundbox.tls a stand-in ssl module that
-behaves like MicroPython's (CERT_NONE until told otherwise) and records what it
-was asked to load. The real handshake is tested on CPython with real
-certificates in tests/test_tls_link.py.
+behaves like MicroPython's (CERT_NONE until told otherwise, DER bytes in) and
+records what it was asked to load. The real handshake is tested on CPython with
+real certificates in tests/test_tls_link.py.
 """
 
 import sys
 
-from check import raises
+from check import error_message, raises
 
 HERE = __file__.rsplit("/", 1)[0]
 IDENTITY = HERE + "/tls_identity"
+OLD_LAYOUT = HERE + "/tls_old_layout"  # ca.pem, device.pem, device.key: before the DER files
+
+
+def contents(name):
+    with open(IDENTITY + "/" + name, "rb") as f:
+        return f.read()
 
 
 class StandInContext:
@@ -20,10 +26,12 @@ class StandInContext:
         self.protocol = protocol
         self.verify_mode = 0  # CERT_NONE: MicroPython's client default
         self.cafile = None
+        self.cadata = None
         self.chain = None
 
     def load_verify_locations(self, cafile=None, cadata=None):
         self.cafile = cafile
+        self.cadata = cadata
 
     def load_cert_chain(self, certfile, keyfile):
         self.chain = (certfile, keyfile)
@@ -62,8 +70,9 @@ def test_context_requires_server_certificate_and_presents_ours():
         assert isinstance(ctx, StandInContext)
         assert ctx.verify_mode == StandInSsl.CERT_REQUIRED
         assert ctx.protocol == StandInSsl.PROTOCOL_TLS_CLIENT
-        assert ctx.cafile == IDENTITY + "/ca.pem"
-        assert ctx.chain == (IDENTITY + "/device.pem", IDENTITY + "/device.key")
+        # The bytes of the DER files, not paths: MicroPython's mbedTLS cannot read PEM.
+        assert ctx.cafile is None and ctx.cadata == contents("ca.der")
+        assert ctx.chain == (contents("device.der"), contents("device.key.der"))
     finally:
         restore()
 
@@ -88,7 +97,40 @@ def test_missing_identity_is_reported_before_any_connection():
     tls, restore = fresh_tls()
     try:
         assert tls.missing_files(IDENTITY) == []
-        assert tls.missing_files(HERE + "/no-such-dir") == ["ca.pem", "device.pem", "device.key"]
+        assert tls.missing_files(HERE + "/no-such-dir") == ["ca.der", "device.der", "device.key.der"]
         assert raises(tls.TlsSetupError, tls.client_context, HERE + "/no-such-dir")
+        assert tls.TlsSetupError.permanent is True  # the client backs off long, not a retry loop
     finally:
+        restore()
+
+
+def test_an_old_pem_identity_gets_a_one_line_reason_to_re_provision():
+    tls, restore = fresh_tls()
+    try:
+        assert tls.old_layout(OLD_LAYOUT) and not tls.old_layout(IDENTITY)
+        assert not tls.old_layout(HERE + "/no-such-dir")
+        message = error_message(tls.TlsSetupError, tls.client_context, OLD_LAYOUT)
+        assert message == ("identity in %s is in the old PEM layout, which MicroPython cannot read: "
+                           "re-provision it (soundbox pki device ID, then soundbox device provision)"
+                           % OLD_LAYOUT)
+        assert "\n" not in message
+    finally:
+        restore()
+
+
+def test_a_chain_the_ssl_module_will_not_load_is_a_setup_error():
+    class Refusing(StandInContext):
+        def load_cert_chain(self, certfile, keyfile):
+            raise ValueError("invalid key")  # CPython: "embedded null byte" (bytes taken as a path)
+
+    tls, restore = fresh_tls()
+    StandInSsl.SSLContext = Refusing
+    try:
+        message = error_message(tls.TlsSetupError, tls.client_context, IDENTITY)
+        if sys.implementation.name == "micropython":
+            assert message == "cannot load TLS identity from %s: invalid key" % IDENTITY
+        else:  # CPython's ssl loads a chain only from PEM files: say where the context comes from
+            assert "CPython" in message and "soundbox_sim.link.der_context" in message
+    finally:
+        StandInSsl.SSLContext = StandInContext
         restore()

@@ -97,7 +97,11 @@ def cmd_sim(args):
         raise CliError("--workers must be at least 1, got %d" % args.workers)
     if args.connect_rate is not None and args.connect_rate <= 0:
         raise CliError("--connect-rate must be a positive number of connects per second")
+    if args.micropython is not None and args.micropython < 0:
+        raise CliError("--micropython must be 0 or more devices, got %d" % args.micropython)
     if args.broker and not args.scenario and (args.workers or 1) == 1:
+        if args.micropython:
+            raise CliError("--micropython is for scenario runs (add --scenario, or --workers 2 or more)")
         if args.flash_dir or args.keep_flash:
             raise CliError("--flash-dir and --keep-flash are for scenario runs; devices attached to --broker "
                            "keep their flash in --state (%s)" % args.state)
@@ -130,6 +134,10 @@ def _sim_run(args):
         fleet["languages"] = {args.lang: 1.0}
     if args.duration is not None:
         s["run"]["duration"] = args.duration
+    if args.micropython is not None:
+        fleet["micropython"] = args.micropython
+    if fleet["micropython"] > fleet["devices"]:
+        raise CliError("--micropython %d is more than the fleet's %d devices" % (fleet["micropython"], fleet["devices"]))
     console = Console()
     opts = runner.Options(workers=args.workers, certs=args.certs or os.path.join(".state", "certs"),
                           state=args.state, voice=args.voice, report_dir=args.report, broker_url=args.broker,
@@ -142,6 +150,9 @@ def _sim_run(args):
     except runner.RunError as e:
         raise CliError(str(e))
     console.print(report.summary_table(summary))
+    per_runtime = report.runtime_table(summary)
+    if per_runtime is not None:
+        console.print(per_runtime)
     out = opts.report_dir or os.path.join(args.state, "report")
     print("sim: report in %s (summary.json, metrics.jsonl, report.html)" % out)
     return 0 if summary["healthy"] and summary["connected_at_end"] == summary["devices"] else 1
@@ -203,7 +214,7 @@ def device_identities(certs, n, tls=False):
     if not os.path.exists(os.path.join(certs, "ca.pem")):
         raise CliError("no CA in %s: run `soundbox pki init --dir %s` first" % (certs, certs))
     missing = [d for d in device_ids(n)
-               if not all(os.path.exists(os.path.join(certs, "devices", d, f)) for f in ("device.pem", "payment.key"))]
+               if not all(os.path.exists(os.path.join(certs, "devices", d, f)) for f in ("device.der", "payment.key"))]
     if missing:
         started = time.monotonic()
         pki.issue_devices(missing)
@@ -300,6 +311,10 @@ def build_parser():
                                                    "(default STATE/report)")
     s.add_argument("--prometheus", type=int, metavar="PORT", help="serve live counters at /metrics on PORT")
     s.add_argument("--no-live", action="store_true", help="no live progress display")
+    s.add_argument("--micropython", type=int, metavar="K",
+                   help="run K of the devices as real MicroPython unix-port processes (the firmware "
+                        "unmodified) beside the CPython ones, same broker, cloud and report: every "
+                        "(N/K)-th id, ending with the last (overrides the scenario's [fleet] micropython)")
     s.set_defaults(func=cmd_sim)
 
     c = sub.add_parser("cloud", help="run the reference cloud handler (HTTP API + MQTT)")

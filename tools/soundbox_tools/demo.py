@@ -119,7 +119,7 @@ def run_demo(devices=20, payments=100, rate=10.0, out_dir="out", state_dir=".sta
             pki = Pki(certs)
             pki.init()
             ids = ["sb-%04d" % (i + 1) for i in range(devices)]
-            pki.issue_devices([d for d in ids if not os.path.exists(os.path.join(pki.device_dir(d), "device.pem"))])
+            pki.issue_devices([d for d in ids if not os.path.exists(os.path.join(pki.device_dir(d), "device.der"))])
             progress.update(task, completed=devices)
             broker = Mosquitto(os.path.join(state_dir, "broker"), pki=pki if tls else None).start()
             api_port = procs.free_port()

@@ -110,7 +110,7 @@ def cmd_provision(args):
     scheme = "mqtts" if config.get("tls") else "mqtt"
     link = ("4G modem (PPP, APN %r)" % config.get("apn", "") if config.get("network") == "ppp"
             else "WiFi %r (password not shown)" % config.get("wifi_ssid"))
-    print("provisioned %s on %s: identity %s (device.pem, device.key, payment.key, ca.pem), broker %s://%s:%s, %s; "
+    print("provisioned %s on %s: identity %s (device.der, device.key.der, payment.key, ca.der), broker %s://%s:%s, %s; "
           "%d files written, %d unchanged"
           % (args.id, args.port, "issued now" if issued else "from " + pki.device_dir(args.id), scheme,
              config["broker_host"], config["broker_port"], link, result["written"], result["unchanged"]))

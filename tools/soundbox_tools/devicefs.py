@@ -7,7 +7,7 @@ differ are written. Files are written parents first and main.py last, so a
 deploy cut short leaves the old main.py, which reports the half-finished deploy.
 
 deploy:    the bundle (boot.py, main.py, lib/, board.json, voice/), the PKI's CA
-           (/certs/ca.pem) and OTA release keys (/certs/ota_keys.json, from
+           (/certs/ca.der) and OTA release keys (/certs/ota_keys.json, from
            <certs>/ota/trusted.json when present), and optionally a config file.
            With romfs: the code goes as the bundle's ROMFS image into the board's romfs
            partition instead (mpremote's `romfs deploy`, skipped when the partition already
@@ -159,7 +159,7 @@ def deploy_targets(bundle_dir, certs=None, config_file=None, romfs=False):
     if certs is not None:
         ca = Path(certs) / "ca.pem"
         if ca.is_file():
-            targets["/certs/ca.pem"] = ca.read_bytes()
+            targets["/certs/ca.der"] = _ca_der(ca)
         trusted = Path(certs) / "ota" / "trusted.json"
         if trusted.is_file():
             targets["/certs/ota_keys.json"] = trusted.read_bytes()
@@ -167,6 +167,17 @@ def deploy_targets(bundle_dir, certs=None, config_file=None, romfs=False):
         targets[CONFIG_PATH] = _config_bytes(config_file)
     lib = {p for p in targets if p.startswith("/lib/")}
     return manifest, targets, lib
+
+
+def _ca_der(path):
+    """The PKI's CA certificate in DER: MicroPython's mbedTLS reads no PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(Encoding.DER)
+    except ValueError as e:
+        raise DeviceError("%s is not a PEM certificate (%s): run `soundbox pki init` for a CA" % (path, e))
 
 
 def _config_bytes(path):

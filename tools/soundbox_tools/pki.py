@@ -6,20 +6,23 @@ Layout under the root (`certs/` for the CLI):
     broker.key broker.pem          server certificate: CN=localhost, SANs DNS:localhost, IP:127.0.0.1
     cloud.key cloud.pem            the cloud handler's client certificate, CN=cloud
     payment-master.key             32 random bytes (hex): the cloud's master secret
-    devices/<id>/                  the bundle copied to the device's /certs/:
-        device.key device.pem ca.pem payment.key
+    devices/<id>/                  a device's bundle:
+        ca.der device.der device.key.der payment.key     what goes to the device's /certs/
+        ca.pem device.pem device.key                     the same in PEM, for host tools
     index.json                     serials issued per identity, revoked serials
 
-ECDSA P-256 keys and SHA-256 signatures throughout. Private keys are written 0600 as
-unencrypted PKCS#8 PEM. On the device, MicroPython 1.22+ `ssl.SSLContext.load_cert_chain`
-reads the files and hands the bytes to mbedTLS (`mbedtls_pk_parse_key` with no password,
-`mbedtls_x509_crt_parse`), which takes PEM or DER, PKCS#8 or SEC1, but never an encrypted
-key. PEM is what CPython's `ssl` needs too, so both runtimes load the same bundle.
+ECDSA P-256 keys and SHA-256 signatures throughout. Private keys are written 0600,
+unencrypted PKCS#8. The device reads DER: MicroPython's own mbedTLS configuration has no
+PEM parser (measured on the unix port: PEM gives ValueError('invalid cert') /
+('invalid key'); ESP-IDF's mbedTLS may have one, other ports do not), and DER loads on
+every port. The PEM copies are for what only reads PEM: CPython's ssl.load_cert_chain,
+paho, openssl, mosquitto_sub.
 
 The device's payment key is HMAC-SHA256(master, device id): the cloud derives it when it
 needs it and never stores one per device; the device keeps it in /certs/payment.key (hex).
 """
 
+import base64
 import datetime
 import hashlib
 import hmac
@@ -44,9 +47,10 @@ SERVICE_DAYS = 825
 CRL_DAYS = 365
 CRL_REFRESH_DAYS = 180  # re-sign when fewer days are left (OpenSSL refuses every client once it lapses)
 CLOCK_SKEW = datetime.timedelta(minutes=5)  # certificates start a little in the past
-BUNDLE_FILES = ("device.key", "device.pem", "ca.pem", "payment.key")
+BUNDLE_FILES = ("device.key.der", "device.der", "ca.der", "payment.key")  # what the device reads
 
 _PEM = serialization.Encoding.PEM
+_DER = serialization.Encoding.DER
 _PKCS8 = serialization.PrivateFormat.PKCS8
 _NO_PASSWORD = serialization.NoEncryption()
 
@@ -85,9 +89,26 @@ def _key_pem(key):
     return key.private_bytes(_PEM, _PKCS8, _NO_PASSWORD)
 
 
+def _key_der(key):
+    return key.private_bytes(_DER, _PKCS8, _NO_PASSWORD)
+
+
 def _read_cert(path):
     with open(path, "rb") as f:
         return x509.load_pem_x509_certificate(f.read())
+
+
+def _read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _pem_body(data):
+    """The DER inside a one-block PEM file (armour lines dropped, base64 decoded)."""
+    lines = data.decode("ascii").strip().splitlines()
+    if len(lines) < 3 or not lines[0].startswith("-----BEGIN ") or not lines[-1].startswith("-----END "):
+        raise ValueError("not a PEM block")
+    return base64.b64decode("".join(lines[1:-1]), validate=True)
 
 
 def _read_key(path):
@@ -239,8 +260,11 @@ class Pki:
         # Key before certificate, each replaced atomically: check_identity() reports a
         # key/certificate mismatch if we are interrupted between the two.
         _write(os.path.join(d, "device.key"), _key_pem(key), private=True)
+        _write(os.path.join(d, "device.key.der"), _key_der(key), private=True)
         _write(os.path.join(d, "device.pem"), cert.public_bytes(_PEM))
+        _write(os.path.join(d, "device.der"), cert.public_bytes(_DER))
         _write(os.path.join(d, "ca.pem"), self._ca_pem())
+        _write(os.path.join(d, "ca.der"), self._load_ca()[1].public_bytes(_DER))
         _write(os.path.join(d, "payment.key"), self.payment_key(device_id).hex().encode() + b"\n",
                private=True)
         self._record(index, device_id, cert)
@@ -249,7 +273,8 @@ class Pki:
     def rotate(self, device_id):
         """New key and certificate for the same CN; the old certificate stays valid until
         `revoke(id, old_only=True)` (or a full revoke), so a device can switch at leisure."""
-        if not os.path.exists(os.path.join(self.device_dir(device_id), "device.pem")):
+        d = self.device_dir(device_id)
+        if not (os.path.exists(os.path.join(d, "device.der")) or os.path.exists(os.path.join(d, "device.pem"))):
             raise PkiError("no identity for %s to rotate: issue it with `soundbox pki device %s`"
                            % (device_id, device_id))
         return self.issue_device(device_id)
@@ -346,16 +371,19 @@ class Pki:
 
 
 def check_identity(directory, now=None):
-    """Problems with a device bundle that can be found without the network; [] when usable."""
+    """Problems with a device bundle that can be found without the network; [] when usable.
+    The DER files are what the device loads; the PEM companions, where present, must hold
+    the same certificates and key."""
     directory = str(directory)
     missing = [n for n in BUNDLE_FILES if not os.path.exists(os.path.join(directory, n))]
     if missing:
         return ["missing %s in %s" % (n, directory) for n in missing]
     problems = []
     try:
-        cert = _read_cert(os.path.join(directory, "device.pem"))
-        ca = _read_cert(os.path.join(directory, "ca.pem"))
-        key = _read_key(os.path.join(directory, "device.key"))
+        cert = x509.load_der_x509_certificate(_read_bytes(os.path.join(directory, "device.der")))
+        ca = x509.load_der_x509_certificate(_read_bytes(os.path.join(directory, "ca.der")))
+        key = serialization.load_der_private_key(_read_bytes(os.path.join(directory, "device.key.der")),
+                                                 password=None)
     except (ValueError, TypeError) as e:
         return ["unreadable identity in %s: %s" % (directory, e)]
     now = now or _now()
@@ -364,11 +392,29 @@ def check_identity(directory, now=None):
     if now > cert.not_valid_after_utc:
         problems.append("certificate expired on %s" % cert.not_valid_after_utc.isoformat())
     if key.public_key() != cert.public_key():
-        problems.append("device.key does not match device.pem")
+        problems.append("device.key.der does not match device.der")
     try:
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
-        problems.append("device.pem is not signed by ca.pem")
+        problems.append("device.der is not signed by ca.der")
+    return problems + _pem_companion_problems(directory)
+
+
+def _pem_companion_problems(directory):
+    """Each PEM file present must wrap exactly the bytes of its DER twin (compared as bytes:
+    no second parse, so checking 10,000 bundles stays cheap)."""
+    problems = []
+    for pem, der in (("ca.pem", "ca.der"), ("device.pem", "device.der"), ("device.key", "device.key.der")):
+        path = os.path.join(directory, pem)
+        if not os.path.exists(path):
+            continue
+        try:
+            same = _pem_body(_read_bytes(path)) == _read_bytes(os.path.join(directory, der))
+        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+            same = False
+        if not same:
+            problems.append("%s does not hold the same %s as %s" % (pem, "key" if pem == "device.key" else
+                                                                    "certificate", der))
     return problems
 
 
