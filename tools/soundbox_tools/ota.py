@@ -29,7 +29,7 @@ from soundbox.otaslots import SIM_IMAGE_MAGIC
 
 CHUNK_SIZE = 4096
 EXPIRES_DAYS = 30
-MODELS = ("soundbox-sim", "soundbox-esp32", "soundbox-esp32s3")
+MODELS = ("soundbox-sim", "soundbox-esp32", "soundbox-esp32s3", "soundbox-unix")  # unix: MicroPython desktop box
 
 
 class OtaError(Exception):
