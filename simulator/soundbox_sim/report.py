@@ -4,6 +4,8 @@ Counts come from two independent records: the cloud's (every payment it accepted
 every ack it received, in its SQLite file) and the devices' (every announcement the
 speakers played, in the workers' journals). Latencies are on one clock, the host's:
 the cloud stamps the notification, the journal stamps the announcement's start.
+A fleet with devices on MicroPython (runner.runtimes: device id -> runtime) gets the same
+counts and latencies once per runtime as well (summary["runtimes"]).
 """
 
 import html
@@ -17,6 +19,9 @@ from soundbox_sim.metrics import BOUNDS, LogHistogram, exact_percentiles
 
 FINAL_ACKS = ("announced", "stale", "invalid", "failed")
 ZERO_COUNTS = ("lost", "duplicated", "invalid_acks")
+RUNTIMES = ("cpython", "micropython")
+RUNTIME_LATENCIES = (("notify_to_receive", "notify->receive"), ("notify_to_announce", "notify->announce"),
+                     ("notify_to_ack", "notify->ack"))
 
 
 # ---- reading the records ------------------------------------------------------------
@@ -49,6 +54,25 @@ def read_journals(paths):
                     continue  # a worker killed mid-line
                 plays.setdefault(r["txn"], []).append((r["device"], r["start"]))
     return plays
+
+
+def journal_runtimes(paths):
+    """{device: {runtime: records}}: which runtime wrote each device's journal lines (the
+    unix HAL writes "runtime": "micropython"; the CPython fleet writes no runtime)."""
+    out = {}
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                per = out.setdefault(r["device"], {})
+                rt = r.get("runtime", "cpython")
+                per[rt] = per.get(rt, 0) + 1
+    return out
 
 
 def payment_rows(accepted, acks, plays):
@@ -162,8 +186,11 @@ def build_summary(runner, floor, environment):
         "connected_at_end": g["connected"], "refused": g["refused"],
         "provision_s": round(getattr(runner, "provision_s", 0), 2),
         "connects": {k.split(".", 1)[1]: v for k, v in totals.items() if k.startswith("connect.")},
+        "micropython": len(getattr(runner, "mp_ids", ())),
+        # the workers' RSS over the devices they hold (the MicroPython ones are not theirs)
         "memory": {"workers_rss_kib": ramp["rss_kib"], "workers_base_kib": ramp["base_rss_kib"],
-                   "kib_per_device": round((ramp["rss_kib"] - ramp["base_rss_kib"]) / max(1, n), 1)},
+                   "kib_per_device": round((ramp["rss_kib"] - ramp["base_rss_kib"])
+                                           / max(1, n - len(getattr(runner, "mp_ids", ()))), 1)},
         "cpu": {"workers_cpu_s": round(g["cpu_s"] - g["base_cpu_s"], 2),
                 "ramp_cpu_s": round(ramp["cpu_s"] - ramp["base_cpu_s"], 2)},
         "payments": counts,
@@ -181,6 +208,7 @@ def build_summary(runner, floor, environment):
         "rejected_examples": rejected[:5],
         "ota": getattr(runner, "ota_summary", None),
     }
+    summary["runtimes"] = runtime_rows(runner, accepted, payments, acks, plays)
     if companion_ids:
         summary["side_by_side"] = side_by_side(runner, counts, lat, *payment_outcomes(theirs, payments, acks, {}))
     if accepted and summary["cpu"]["workers_cpu_s"]:
@@ -188,6 +216,90 @@ def build_summary(runner, floor, environment):
         after = summary["cpu"]["workers_cpu_s"] - summary["cpu"]["ramp_cpu_s"]
         summary["cpu"]["ms_per_payment"] = round(after * 1000 / len(accepted), 3)
     return summary
+
+
+def runtime_rows(runner, accepted, payments, acks, plays):
+    """{runtime: row} for each runtime the fleet has: devices, connected at the end, connects,
+    payments, announced, lost, duplicated, latencies (exact p50/p99), journal lines by writer."""
+    runtimes = getattr(runner, "runtimes", None) or {}
+    of = lambda device: runtimes.get(device, "cpython")
+    gauges = runner.runtime_gauges() if hasattr(runner, "runtime_gauges") else {}
+    said = journal_runtimes(runner.journals) if runtimes else {}
+    rows = {}
+    for rt in RUNTIMES:
+        g = gauges.get(rt)
+        if g is None:
+            if rt != "cpython" or runtimes:
+                continue
+            g = {"devices": runner.n, "connected": runner.gauges()[0]["connected"],
+                 "connects": runner.gauges()[1].get("connect.succeeded", 0), "rss_kib_per_device": None}
+        mine = [a for a in accepted if of(a[1]) == rt]
+        c, lat = payment_outcomes(mine, payments, [a for a in acks if of(a["device"]) == rt], plays)
+        writers = {}
+        for device, per in said.items():
+            if of(device) == rt:
+                for writer, count in per.items():
+                    writers[writer] = writers.get(writer, 0) + count
+        row = {"devices": g["devices"], "connected_at_end": g["connected"], "connects": g["connects"],
+               "accepted": c["accepted"], "announced": c["played"], "lost": c["lost"], "duplicated": c["duplicated"],
+               "invalid_acks": c["invalid_acks"], "stale": c["stale"], "unacked": c["unacked"],
+               "journal_by_runtime": writers, "rss_kib_per_device": g.get("rss_kib_per_device"),
+               "latency_ms": {name: exact_percentiles(lat[name], (50, 99)) for name, _ in RUNTIME_LATENCIES}}
+        if c["lost_txns"] or c["duplicated_txns"]:
+            row["lost_txns"], row["duplicated_txns"] = c["lost_txns"][:20], c["duplicated_txns"][:20]
+        rows[rt] = row
+    return rows
+
+
+RUNTIME_COLUMNS = ("devices", "connected_at_end", "connects", "accepted", "announced", "lost", "duplicated")
+
+
+def runtime_table(summary):
+    """A rich table, a column per runtime, or None when the fleet ran on CPython alone."""
+    from rich.table import Table
+
+    rows = summary.get("runtimes") or {}
+    if not summary.get("micropython"):
+        return None
+    t = Table(title="per runtime: %d of %d devices on MicroPython" % (summary["micropython"], summary["devices"]))
+    t.add_column("measure")
+    for rt in rows:
+        t.add_column(rt, justify="right")
+    for col in RUNTIME_COLUMNS:
+        cells = []
+        for r in rows.values():
+            v = r[col]
+            cells.append(("[bold red]%d[/]" if v else "[bold green]%d[/]") % v if col in ("lost", "duplicated")
+                         else "%d" % v)
+        label = col.replace("_", " ")
+        t.add_row("[bold]%s[/]" % label if col in ("lost", "duplicated") else label, *cells)
+    for name, label in RUNTIME_LATENCIES:
+        cells = []
+        for r in rows.values():
+            lat = r["latency_ms"][name]
+            cells.append("%s / %s ms" % (_fmt(lat["p50"]), _fmt(lat["p99"])) if lat["n"] else "-")
+        t.add_row("%s p50 / p99" % label, *cells)
+    t.add_row("RSS per device", *("-" if r.get("rss_kib_per_device") is None else "%.1f KiB" % r["rss_kib_per_device"]
+                                  for r in rows.values()))
+    return t
+
+
+def runtime_html(summary):
+    rows = summary.get("runtimes") or {}
+    if not summary.get("micropython") or not rows:
+        return ""
+    head = "".join("<th>%s</th>" % html.escape(c.replace("_", " ")) for c in RUNTIME_COLUMNS) + "".join(
+        "<th>%s p50</th><th>%s p99</th>" % (html.escape(label), html.escape(label)) for _, label in RUNTIME_LATENCIES)
+    body = ""
+    for rt, r in rows.items():
+        cells = "".join("<td class='%s'>%d</td>" % ("bad" if c in ("lost", "duplicated") and r[c] else "", r[c])
+                        for c in RUNTIME_COLUMNS)
+        cells += "".join("<td>%s</td><td>%s</td>" % (_fmt(r["latency_ms"][n]["p50"]), _fmt(r["latency_ms"][n]["p99"]))
+                         for n, _ in RUNTIME_LATENCIES)
+        body += "<tr><td>%s</td>%s</tr>" % (html.escape(rt), cells)
+    return ("<h2>Per runtime</h2><p>%d of %d devices ran the firmware on MicroPython's unix port, each its own "
+            "process; latencies in ms (exact, from the cloud's records and the journals).</p>"
+            "<table><tr><th>runtime</th>%s</tr>%s</table>" % (summary["micropython"], summary["devices"], head, body))
 
 
 SIDE_BY_SIDE = (("rss_kib_per_device", "RSS per device (KiB)"), ("cpu_ms_per_payment", "CPU per payment (ms)"),
@@ -457,10 +569,13 @@ def html_report(summary, metrics):
         "<style>body{font-family:sans-serif;max-width:1000px;margin:auto} .good{color:#080;margin-right:2em;font-size:1.4em}"
         " .bad{color:#c00;margin-right:2em;font-size:1.4em} td{padding:2px 10px} table{border-collapse:collapse}"
         " tr:nth-child(even){background:#f4f4f4}</style></head><body>",
-        "<h1>soundbox sim: %s</h1><p>%d devices, %s, %d workers, ramp %s s, %.1f KiB RSS per device, started %s</p>"
-        % (html.escape(summary["scenario"]), summary["devices"], "mTLS" if summary["tls"] else "plain MQTT",
+        "<h1>soundbox sim: %s</h1><p>%d devices%s, %s, %d workers, ramp %s s, %.1f KiB RSS per device, started %s</p>"
+        % (html.escape(summary["scenario"]), summary["devices"],
+           " (%d on MicroPython)" % summary["micropython"] if summary.get("micropython") else "",
+           "mTLS" if summary["tls"] else "plain MQTT",
            summary["workers"], summary["ramp_s"], summary["memory"]["kib_per_device"], summary["started"]),
         "<h2>Must be zero</h2><p>%s</p>" % zero_html,
+        runtime_html(summary),
         "<h2>Payments</h2><table>%s</table>" % rows,
         "<h2>Latency (ms)</h2><table><tr><th></th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th></tr>%s</table>"
         % lat_rows,

@@ -2,7 +2,8 @@
 
 The parent process starts what the run needs (mosquitto, the cloud handler, unless
 attached to an outside broker), spreads the devices over worker processes (one asyncio
-loop each: worker.py), sends the scenario's payments through the cloud's HTTP API and
+loop each: worker.py), or runs some of them as real MicroPython processes
+([fleet] micropython = K, mpfleet.py), sends the scenario's payments through the cloud's HTTP API and
 its faults to the workers at their times, samples every counter once a second (JSON
 Lines) and, at the end, reads the cloud's records and the devices' journals to say
 what was lost, duplicated or refused, and how long each step took (report.py).
@@ -26,7 +27,8 @@ from soundbox_sim import payments as paymod
 from soundbox_sim import report, worker
 from soundbox_sim.fleet import device_ids
 from soundbox_sim.metrics import Counters, JsonLines
-from soundbox_sim.scenario import NETWORK_FAULTS, fault_targets
+from soundbox_sim.mpfleet import choose_ids
+from soundbox_sim.scenario import MP_FAULTS, NETWORK_FAULTS, fault_targets
 
 DEFAULT_RATE = {True: 200.0, False: 1000.0}  # connects/s: mTLS, plain
 ONLINE_TIMEOUT_S = 60
@@ -44,6 +46,10 @@ CLOUD_DB_ROOM = 64 << 20
 
 class RunError(Exception):
     """A run could not start or went wrong in a way the user can act on (one line)."""
+
+
+def _id_list(ids, most=6):
+    return ", ".join(ids) if len(ids) <= most else "%s, ... %s" % (", ".join(ids[:most - 1]), ids[-1])
 
 
 class Options:
@@ -166,9 +172,23 @@ class Runner:
         self.tls = fleet["tls"]
         self.rate = fleet["connect_rate"] or DEFAULT_RATE[self.tls]
         self.ids = device_ids(self.n)
-        self.workers = opts.workers or default_workers(self.n)
-        if self.workers > self.n:
-            self.workers = self.n
+        # Some devices as real MicroPython processes (mpfleet.py), spread evenly over the ids.
+        k = fleet.get("micropython") or 0
+        if not 0 <= k <= self.n:
+            raise RunError("micropython = %d: must be between 0 and the fleet's %d devices" % (k, self.n))
+        self.mp_ids = choose_ids(self.ids, k)
+        self.runtimes = dict.fromkeys(self.mp_ids, "micropython")  # id -> runtime; absent: cpython
+        self.cpy_ids = [d for d in self.ids if d not in self.runtimes]
+        self.mp = None  # mpfleet.MicroPythonFleet, made in prepare (it checks the binary)
+        for i, f in enumerate(scenario["faults"]):
+            pool = self._fault_pool(f)
+            if f["kind"] != "broker_restart" and not pool:
+                raise RunError("fault %d (%s%s) has no device to hit: the fleet has %d on MicroPython of %d"
+                               % (i + 1, f["kind"], " on %s" % f.get("runtime") if f.get("runtime") else "",
+                                  len(self.mp_ids), self.n))
+        self.workers = opts.workers or default_workers(len(self.cpy_ids))
+        if self.workers > len(self.cpy_ids):
+            self.workers = len(self.cpy_ids)  # 0 when every device runs on MicroPython
         self.seed = scenario["run"]["seed"]
         self.counters = Counters()
         self.lock = threading.Lock()
@@ -218,11 +238,18 @@ class Runner:
     def prepare(self):
         from soundbox_tools.voicepack import build_pack
 
+        if self.mp_ids:  # before anything starts: no micropython binary is a one-line error
+            from soundbox_sim.mpfleet import MicroPythonFleet
+            from soundbox_tools.mpdevice import MicroPythonError
+            try:
+                self.mp = MicroPythonFleet(self.mp_ids, self.o.state, self._mp_journal(), self.event)
+            except MicroPythonError as e:
+                raise RunError(str(e)) from None
         os.makedirs(self.o.state, exist_ok=True)
         self.report_dir = self.o.report_dir or os.path.join(self.o.state, "report")
         os.makedirs(self.report_dir, exist_ok=True)
         self.flash = self._make_flash()
-        need = self.n * FDS_PER_DEVICE // self.workers + 512
+        need = self.n * FDS_PER_DEVICE // max(1, self.workers) + 512
         problem = worker.ensure_fd_limit(max(need, self.n + 1024))  # the broker inherits ours
         if problem:
             raise RunError(problem)
@@ -279,7 +306,10 @@ class Runner:
         if self.o.broker_url:
             self.log("OTA skipped: attached to an outside broker (--broker), no cloud here")
             return
-        self.rollout = ota.Rollout(self.s["ota"], None, self.pki.root, self.o.state, self.ids, self.send,
+        if self.mp_ids:
+            self.log("OTA: the campaign targets the %d CPython devices; the MicroPython ones are left out"
+                     % len(self.cpy_ids))
+        self.rollout = ota.Rollout(self.s["ota"], None, self.pki.root, self.o.state, self.cpy_ids, self.send,
                                    self.event)
         try:
             self.extra_config.update(self.rollout.prepare(self.flash))
@@ -330,7 +360,7 @@ class Runner:
         proxy = any(f["kind"] in NETWORK_FAULTS for f in self.s["faults"])
         fleet = self.s["fleet"]
         for i in range(self.workers):
-            ids = self.ids[i::self.workers]
+            ids = self.cpy_ids[i::self.workers]
             journal = self.o.journal or os.path.join(journal_dir, "w%d.jsonl" % i)
             self.journals.append(journal)
             spec = {"index": i, "ids": ids, "host": self.host, "port": self.port, "tls": self.tls,
@@ -348,10 +378,42 @@ class Runner:
             child.close()
             self.procs.append(p)
             self.conns.append(parent)
+        if self.mp is not None:
+            self.journals.append(self.mp.journal)
+            self._start_micropython()
         self.journals = sorted(set(self.journals))
         if self.companion:
             self.companion.start(self.companion_ids, self.host, self.port, os.path.join(self.pki.root, "devices"),
                                  self.tls, self.rate, self.workers, fleet["keepalive"])
+
+    def _mp_journal(self):
+        return self.o.journal or os.path.join(self.o.state, "journals", "micropython.jsonl")
+
+    def _start_micropython(self):
+        fleet = self.s["fleet"]
+        extra = {k: v for k, v in self.extra_config.items() if k == "ota_keys"}  # the sim's slot keys are not theirs
+        self.mp.start(self.host, self.port, self.tls, os.path.join(self.pki.root, "devices"), self.o.voice,
+                      self.langs, fleet["keepalive"], freshness_s=fleet["freshness_s"], speedup=fleet["speedup"],
+                      extra=extra)
+        self.log("%d devices on MicroPython (%s), state in %s" % (len(self.mp_ids), _id_list(self.mp_ids),
+                                                                   self.mp.root))
+
+    def runtime_gauges(self):
+        """{runtime: {"devices", "connected", "connects", "rss_kib_per_device"}}, the runtimes
+        this run has. RSS: a worker's above its base (the shared code and packs), a MicroPython
+        process's whole (its interpreter and heap: nothing is shared)."""
+        g, totals = self._worker_gauges()
+        out = {}
+        if self.cpy_ids:
+            out["cpython"] = {"devices": len(self.cpy_ids), "connected": g["connected"],
+                              "connects": totals.get("connect.succeeded", 0),
+                              "rss_kib_per_device": round((g["rss_kib"] - g["base_rss_kib"]) / len(self.cpy_ids), 1)}
+        if self.mp is not None:
+            m = self.mp.gauges()
+            out["micropython"] = {"devices": len(self.mp_ids), "connected": m["connected"],
+                                  "connects": m["connects"],
+                                  "rss_kib_per_device": round(m["rss_kib"] / max(1, m["running"]), 1)}
+        return out
 
     # ---- the loop ------------------------------------------------------------------------------
 
@@ -380,6 +442,16 @@ class Runner:
                 self.errors.append(msg["error"])
 
     def gauges(self):
+        """The whole fleet's gauges (MicroPython devices' started/connected/refused/announced
+        included; RSS and CPU are the workers') and the workers' counter totals."""
+        g, totals = self._worker_gauges()
+        if self.mp is not None:
+            m = self.mp.gauges()
+            for k in ("started", "connected", "refused", "announced"):
+                g[k] += m[k]
+        return g, totals
+
+    def _worker_gauges(self):
         ticks = list(self.ticks.values())
         g = {k: sum(t[k] for t in ticks) for k in ("started", "connected", "refused", "announced")}
         g["rss_kib"] = sum(t["rss_kib"] for t in ticks)
@@ -401,6 +473,10 @@ class Runner:
         self.counters.set("announcements", g["announced"])
         self.counters.set("workers.cpu_s", g["cpu_s"])
         self.counters.set("workers.rss_kib", g["rss_kib"])
+        if self.mp is not None:
+            m = self.mp.gauges()
+            for k in ("connected", "connects", "announced", "rss_kib"):
+                self.counters.set("micropython." + k, m[k])
         if self.companion:
             c = self.companion.gauges()
             for k in ("connected", "acks", "rss_kib", "cpu_s"):
@@ -424,15 +500,19 @@ class Runner:
         start = self.s["payments"]["start"]
         taken = set()  # faults hit devices no earlier fault hit, while there are enough
         for f in self.s["faults"]:
+            pool = self._fault_pool(f)
             busy = set()
             if f.get("idle_s"):
                 busy = {d for t, d, _, _ in self.plan if f["at"] - f["idle_s"] <= start + t <= f["at"]}
-            want = f["devices"] or (math.ceil((f["share"] or 1) * self.n))
-            if self.n - len(busy | taken) >= want:
+            want = f["devices"] or (math.ceil((f["share"] or 1) * len(pool)))
+            if len(pool) - len(busy | taken) >= want:
                 busy |= taken
-            ids = fault_targets(f, self.ids, rng, busy)
+            ids = fault_targets(f, pool, rng, busy)
             taken.update(ids)
-            self.fault_log.append({"kind": f["kind"], "at": f["at"], "duration": f["duration"], "devices": ids})
+            entry = {"kind": f["kind"], "at": f["at"], "duration": f["duration"], "devices": ids}
+            if self.mp_ids and f["kind"] != "broker_restart":
+                entry["micropython"] = [d for d in ids if d in self.runtimes]
+            self.fault_log.append(entry)
             items.extend(self._fault_actions(f, ids))
         if self.rollout is not None:
             # Power cuts during OTA are the rollout's: they hit boxes while they download.
@@ -440,9 +520,34 @@ class Runner:
                           "OTA: upload %s and create the campaign" % self.rollout.artifact))
         return sorted(items, key=lambda x: x[0])
 
+    def _fault_pool(self, f):
+        """The devices a fault may hit: its runtime's; and network faults (the workers' proxy) and
+        clock skew (the CPython HAL's clock) cannot reach a MicroPython process."""
+        runtime = f.get("runtime")
+        if runtime == "micropython":
+            return list(self.mp_ids)
+        if runtime == "cpython" or f["kind"] not in MP_FAULTS:
+            return list(self.cpy_ids)
+        return list(self.ids)
+
+    def _restart(self, ids, power_cut, down_s=0.0):
+        """Reboot or power-cut devices: the workers' and the MicroPython processes."""
+        msg = {"op": "restart", "ids": ids, "power_cut": power_cut}
+        if power_cut:
+            msg["down_s"] = down_s
+        self.send(msg)
+        if self.mp is not None:
+            self.mp.restart(ids, power_cut, down_s)
+
+    def _silence(self, ids, duration):
+        self.send({"op": "silence", "ids": ids, "duration": duration})
+        if self.mp is not None:
+            self.mp.silence(ids, duration)
+
     def _fault_actions(self, f, ids):
         kind, at, dur = f["kind"], f["at"], f["duration"]
-        who = "%d devices" % len(ids)
+        mp = sum(1 for d in ids if d in self.runtimes)
+        who = "%d devices" % len(ids) + (" (%d on MicroPython)" % mp if mp else "")
         if kind == "broker_restart":
             return [(at, lambda: self._broker_restart(f["down_s"]), "broker restart (down %g s)" % f["down_s"])]
         if kind == "partition":
@@ -457,12 +562,12 @@ class Runner:
                      "loss %g%% on %s" % (f["loss"] * 100, who)),
                     (at + dur, lambda: self.send({"op": "loss", "ids": ids, "loss": 0}), "loss removed")]
         if kind == "reboot":
-            return [(at, lambda: self.send({"op": "restart", "ids": ids, "power_cut": False}), "reboot " + who)]
+            return [(at, lambda: self._restart(ids, False), "reboot " + who)]
         if kind == "power_cut":
-            return [(at, lambda: self.send({"op": "restart", "ids": ids, "power_cut": True, "down_s": dur or 1.0}),
+            return [(at, lambda: self._restart(ids, True, dur or 1.0),
                      "power cut on %s (off %g s)" % (who, dur or 1.0))]
         if kind == "silent":
-            return [(at, lambda: self.send({"op": "silence", "ids": ids, "duration": dur}),
+            return [(at, lambda: self._silence(ids, dur),
                      "%s go silent (half-open) for %g s" % (who, dur))]
         if kind == "clock_skew":
             acts = [(at, lambda: self.send({"op": "skew", "ids": ids, "skew_ms": int(f["skew_s"] * 1000)}),
@@ -506,6 +611,8 @@ class Runner:
 
     def _stop_services(self):
         from soundbox_tools import procs
+        if self.mp is not None:
+            self.mp.stop()       # does nothing when already stopped
         procs.stop(self.cloud)   # both do nothing when already stopped
         if self.broker:
             self.broker.stop()
@@ -533,8 +640,9 @@ class Runner:
                 self.log("payments skipped: attached to an outside broker (--broker), no cloud here")
         self.start_workers()
         self.t0 = time.monotonic()
-        self.event("%d devices over %s in %d worker(s), ramp %g connects/s"
-                   % (self.n, "mTLS" if self.tls else "plain MQTT", self.workers, self.rate))
+        self.event("%d devices over %s in %d worker(s)%s, ramp %g connects/s"
+                   % (self.n, "mTLS" if self.tls else "plain MQTT", self.workers,
+                      " and %d on MicroPython" % len(self.mp_ids) if self.mp_ids else "", self.rate))
         metrics_out = JsonLines(os.path.join(self.report_dir, "metrics.jsonl"))
         prom = self._prometheus() if self.o.prometheus else None
         live = report.LiveView(self, self.console) if self.o.live and self.console is not None else None
@@ -687,6 +795,8 @@ class Runner:
         if self.companion:
             self.companion.stop()
         self.send({"op": "stop"})
+        if self.mp is not None:
+            self.mp.stop()  # its gauges are noted first, as the workers' final tick is
         deadline = time.monotonic() + FINAL_TIMEOUT_S
         while len(self.finals) < len(self.procs) and self.conns and time.monotonic() < deadline:
             self.poll_workers(1.0)

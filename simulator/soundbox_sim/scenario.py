@@ -5,16 +5,19 @@ impossible value is a ScenarioError naming the key and its line in the file.
 Times (`at`, `duration`, ...) are seconds after the whole fleet is connected.
 
     [fleet]                       devices, tls, languages {lang = share}, connect_rate,
-                                  keepalive, freshness_s, speedup (audio runs faster)
+                                  keepalive, freshness_s, speedup (audio runs faster),
+                                  micropython (how many of the devices run as real
+                                  MicroPython processes: every (devices/K)-th id)
     [run]                         duration, settle, ramp_timeout, seed
     [payments]                    rate (Poisson, per second), start, duration, target
                                   ("round_robin" | "random"), amounts {median_rupees,
                                   sigma, max_rupees, paise_share}, daily_curve
                                   {hours = [24 factors], hour_s}
     [[payments.bursts]]           at, count, over
-    [[faults]]                    at, kind, share | devices, duration and per kind:
-                                  latency delay_ms, loss loss, clock_skew skew_s,
-                                  broker_restart down_s
+    [[faults]]                    at, kind, share | devices, duration, runtime
+                                  ("cpython" | "micropython": draw only from those
+                                  devices) and per kind: latency delay_ms, loss loss,
+                                  clock_skew skew_s, broker_restart down_s
     [ota]                         at, artifact ("firmware-<version>": the run builds,
                                   signs and uploads that simulator image), size (bytes),
                                   waves, success_threshold, error_threshold,
@@ -35,6 +38,8 @@ SCENARIO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 FAULT_KINDS = ("broker_restart", "partition", "latency", "loss", "reboot", "power_cut", "clock_skew",
                "silent")
 NETWORK_FAULTS = ("partition", "latency", "loss")
+MP_FAULTS = ("reboot", "power_cut", "silent")  # what a MicroPython process can take (mpfleet.py)
+RUNTIMES = ("cpython", "micropython")
 TARGETS = ("round_robin", "random")
 MAX_DEVICES = 1000000
 
@@ -71,6 +76,7 @@ FLEET = {
     "keepalive": (INT, _num(2, 3600), 60),
     "freshness_s": (NUM, _num(1, 86400), None),
     "speedup": (NUM, _num(0.01, 1000), 1.0),
+    "micropython": (INT, _num(0, MAX_DEVICES), 0),
 }
 RUN = {
     "duration": (NUM, _num(0, 86400), 10),
@@ -116,6 +122,8 @@ FAULT = {
     # their speaker): what a reboot does to payments sent while it is down, apart from
     # what it does to an announcement it cuts short.
     "idle_s": (NUM, _num(0, 3600, lo_open=True), None),
+    # Only devices on this runtime ([fleet] micropython = K of them on MicroPython).
+    "runtime": (STR, _one_of(RUNTIMES), None),
 }
 OTA_ARTIFACT = re.compile(r"firmware-\d+(\.\d+){0,3}")
 OTA = {
@@ -240,6 +248,9 @@ def parse(data, path="<scenario>", text=""):
     s["run"] = c.table("run", data.get("run", {}), RUN)
     s["payments"] = pay = c.table("payments", data.get("payments", {}), PAYMENTS)
     fleet["languages"] = _languages(c, fleet["languages"])
+    if fleet["micropython"] > fleet["devices"]:
+        c.fail("fleet", "micropython", "is %d but the fleet has only %d devices"
+               % (fleet["micropython"], fleet["devices"]))
     pay["amounts"] = c.table("payments.amounts", pay["amounts"] or {}, AMOUNTS)
     pay["daily_curve"] = _curve(c, pay["daily_curve"]) if pay["daily_curve"] is not None else None
     bursts = pay["bursts"] or []
@@ -297,6 +308,8 @@ def _fault(c, raw, i, devices):
     allowed = set(FAULT_NEEDS.get(kind, ())) | set(FAULT_MAY.get(kind, ())) | {"at", "kind", "down_s"}
     if kind != "broker_restart":
         allowed.add("idle_s")
+    if kind in MP_FAULTS:
+        allowed.add("runtime")
     for key in raw:
         if key not in allowed:
             c.fail("faults", key, "does not apply to a %s fault" % kind, i)
