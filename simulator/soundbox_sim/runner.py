@@ -412,7 +412,8 @@ class Runner:
             m = self.mp.gauges()
             out["micropython"] = {"devices": len(self.mp_ids), "connected": m["connected"],
                                   "connects": m["connects"],
-                                  "rss_kib_per_device": round(m["rss_kib"] / max(1, m["running"]), 1)}
+                                  "rss_kib_per_device": round(m["rss_kib"] / max(1, m["running"]), 1),
+                                  "rss_in_cpython_wrapper": self.mp.wrapped}
         return out
 
     # ---- the loop ------------------------------------------------------------------------------
