@@ -91,11 +91,15 @@ def test_more_micropython_devices_than_the_fleet_is_refused(tmp_path, capsys):
     with pytest.raises(runner.RunError, match="between 0 and the fleet's 6 devices"):
         runner.Runner(s, runner.Options(state=str(tmp_path / "state"), quiet=True))
     for argv, reason in ((["--devices", "6", "--micropython", "7"],
-                          "--micropython 7 is more than the fleet's 6 devices"),
+                          "7 devices on MicroPython (--micropython) but the fleet has only 6"),
                          (["--micropython", "-1"], "--micropython must be 0 or more devices, got -1")):
         assert cli.main(["sim", "--state", str(tmp_path / "state"), "--no-live"] + argv) == 1
         err = capsys.readouterr().err
         assert err.strip() == "soundbox sim: " + reason
+    # the scenario's own count, made too large by --devices
+    assert cli.main(["sim", "--scenario", "mixed-fleet", "--devices", "4", "--state", str(tmp_path / "state")]) == 1
+    assert capsys.readouterr().err.strip() == ("soundbox sim: 5 devices on MicroPython (the scenario's [fleet] "
+                                               "micropython) but the fleet has only 4")
     assert not (tmp_path / "state").exists()   # refused before anything started
 
 

@@ -137,7 +137,9 @@ def _sim_run(args):
     if args.micropython is not None:
         fleet["micropython"] = args.micropython
     if fleet["micropython"] > fleet["devices"]:
-        raise CliError("--micropython %d is more than the fleet's %d devices" % (fleet["micropython"], fleet["devices"]))
+        raise CliError("%d devices on MicroPython (%s) but the fleet has only %d"
+                       % (fleet["micropython"], "--micropython" if args.micropython is not None
+                          else "the scenario's [fleet] micropython", fleet["devices"]))
     console = Console()
     opts = runner.Options(workers=args.workers, certs=args.certs or os.path.join(".state", "certs"),
                           state=args.state, voice=args.voice, report_dir=args.report, broker_url=args.broker,
