@@ -14,7 +14,7 @@ Layout under the root (`certs/` for the CLI):
 ECDSA P-256 keys and SHA-256 signatures throughout. Private keys are written 0600,
 unencrypted PKCS#8. The device reads DER: MicroPython's own mbedTLS configuration has no
 PEM parser (measured on the unix port: PEM gives ValueError('invalid cert') /
-('invalid key'); ESP-IDF's mbedTLS may have one, other ports do not), and DER loads on
+('invalid key'); a port built on ESP-IDF's mbedTLS may have one), and DER loads on
 every port. The PEM copies are for what only reads PEM: CPython's ssl.load_cert_chain,
 paho, openssl, mosquitto_sub.
 
