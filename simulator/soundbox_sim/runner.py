@@ -145,7 +145,8 @@ def provision(certs, n, log):
             done = json.load(f)
     except (OSError, ValueError):
         done = {}
-    if done.get("ca") == ca and done.get("count", 0) >= n:
+    # "layout": a stamp from before DER bundles must not vouch for PEM-only ones
+    if done.get("ca") == ca and done.get("layout") == "der" and done.get("count", 0) >= n:
         return pki, 0
     ids = device_ids(n)
     missing = [d for d in ids if not all(os.path.exists(os.path.join(pki.root, "devices", d, f))
@@ -156,7 +157,8 @@ def provision(certs, n, log):
         pki.issue_devices(missing)
     os.makedirs(os.path.dirname(stamp), exist_ok=True)
     with open(stamp, "w") as f:
-        json.dump({"ca": ca, "count": max(n, done.get("count", 0) if done.get("ca") == ca else n)}, f)
+        json.dump({"ca": ca, "layout": "der",
+                   "count": max(n, done.get("count", 0) if done.get("ca") == ca else n)}, f)
     return pki, (len(missing), time.monotonic() - started)
 
 
