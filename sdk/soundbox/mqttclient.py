@@ -231,7 +231,8 @@ class Client:
             self.refused = ms.ConnectionRefused(5, "broker closed %d connections before CONNACK: "
                                                    "our certificate is probably rejected (revoked, "
                                                    "expired or from another CA)" % self._silent_closes)
-            self.log("mqtt: broker refused connection: %s" % self.refused.reason)
+            # Same suffix as _refuse: every refusal that waits the longest backoff says so.
+            self.log("mqtt: broker refused connection: %s: waiting the longest backoff" % self.refused.reason)
             self.backoff.give_up_fast()
 
     async def _flush(self):
