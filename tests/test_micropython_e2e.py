@@ -37,7 +37,7 @@ from soundbox_fw.app import SUMMARY_DEBOUNCE_MS, SUMMARY_NAME
 from soundbox_tools import broker as broker_module
 from soundbox_tools import procs
 from soundbox_tools.broker import Mosquitto
-from soundbox_tools.mpdevice import MicroPythonDevice, device_config
+from soundbox_tools.mpdevice import UNIX_PORT_HEAP, MicroPythonDevice, device_config, heap_samples
 from test_end_to_end import SOUNDBOX, eventually, http, journal
 
 KEEPALIVE = 5
@@ -54,14 +54,14 @@ IDLE_WINDOW_S = 2.5  # how long a box that backs off long must stay quiet
 class Cloud:
     """A `soundbox cloud` process on `broker`, its own database and HTTP port."""
 
-    def __init__(self, broker, certs, workdir, name="cloud"):
+    def __init__(self, broker, certs, workdir, name="cloud", *args):
         os.makedirs(str(workdir), exist_ok=True)
         port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % port
         self.log_path = os.path.join(str(workdir), name + ".log")
         self.proc = procs.spawn(SOUNDBOX + ["cloud", "--broker", broker.url, "--http", "127.0.0.1:%d" % port,
-                                            "--db", os.path.join(str(workdir), name + ".db"), "--certs", str(certs)],
-                                log_path=self.log_path)
+                                            "--db", os.path.join(str(workdir), name + ".db"), "--certs", str(certs)]
+                                + list(args), log_path=self.log_path)
         assert procs.wait_port("127.0.0.1", port, 15, self.proc), self.log()
 
     def log(self):
@@ -83,6 +83,11 @@ class Cloud:
         assert eventually(sent, timeout) and answers[-1][0] == 202, answers[-1]
         return answers[-1][1]
 
+    def get(self, path):
+        status, body = http("GET", self.api + path)
+        assert status == 200, (path, status, body)
+        return body
+
     def record(self, txn):
         return http("GET", self.api + "/payments/" + txn)[1]
 
@@ -92,7 +97,7 @@ class Cloud:
         return found
 
     def devices(self):
-        return {d["id"]: d for d in http("GET", self.api + "/devices")[1]}
+        return {d["id"]: d for d in self.get("/devices")}
 
     def wait_online(self, device, timeout=20):
         online = eventually(lambda: self.devices().get(device, {}).get("state") == "online", timeout)
@@ -107,8 +112,8 @@ def clouds(tmp_path):
     """clouds(broker, certs, name=...) starts a cloud handler; all are stopped at the end."""
     made = []
 
-    def start(broker, certs, name="cloud"):
-        made.append(Cloud(broker, certs, tmp_path / "clouds", name))
+    def start(broker, certs, name="cloud", *args):
+        made.append(Cloud(broker, certs, tmp_path / "clouds", name, *args))
         return made[-1]
 
     try:
@@ -123,7 +128,8 @@ def clouds(tmp_path):
 class Box:
     """One MicroPython soundbox process and its journal of what it said."""
 
-    def __init__(self, tmp, broker, device_id, identity, voice_dir, tls=True, server_hostname=None, **extra):
+    def __init__(self, tmp, broker, device_id, identity, voice_dir, tls=True, server_hostname=None, heapsize=None,
+                 **extra):
         self.journal_path = str(tmp / (device_id + "-said.jsonl"))
         extra.setdefault("keepalive", KEEPALIVE)
         extra.setdefault("speedup", SPEEDUP)
@@ -131,7 +137,7 @@ class Box:
                                journal=self.journal_path, **extra)
         if server_hostname is not None:
             config["tls"]["server_hostname"] = server_hostname
-        self.device = MicroPythonDevice(tmp / ("mp-" + device_id), config)
+        self.device = MicroPythonDevice(tmp / ("mp-" + device_id), config, heapsize)
         self.id = device_id
 
     def said(self, txn=None):
@@ -209,6 +215,26 @@ def test_a_payment_is_said_once_and_acked_announced(online_box):
     assert spoken["words"] == "received two hundred fifty rupees and fifty paise" == words_for(25050)
     assert ack["play"] <= spoken["start"] + 50 and spoken["end"] <= ack["done"] + 50, (ack, spoken)
     box.assert_alive_once()
+
+
+def test_the_payment_path_holds_in_an_esp32_sized_heap(tls_broker, pki, boxes, clouds):
+    """mutual TLS and five payments in UNIX_PORT_HEAP, the ESP32's GC heap scaled to this
+    64-bit port: no MemoryError, every payment said and acked. Prints the heap figures."""
+    cloud = clouds(tls_broker, pki.root)
+    box = boxes(tls_broker, "sb-0001", pki.device_dir("sb-0001"), heapsize=UNIX_PORT_HEAP, heap_log_s=0.5)
+    cloud.wait_online("sb-0001")
+    assert eventually(lambda: heap_samples(box.log()), 5), box.log()
+    idle = [live for _, live in heap_samples(box.log())]
+    txns = ["MPE-HEAP-%d" % n for n in range(5)]
+    for n, txn in enumerate(txns):
+        cloud.pay("sb-0001", 100 + 13757 * n, txn)
+        assert cloud.acks(txn)[0]["status"] == "announced", box.log()
+    assert box.said_txns() == txns
+    box.assert_alive_once()
+    assert "MemoryError" not in box.log()
+    every = [live for _, live in heap_samples(box.log())]
+    print("mp heap (-X heapsize=%s, mTLS): idle %.1f KiB, peak sampled %.1f KiB live"
+          % (UNIX_PORT_HEAP, statistics.median(idle) / 1024, max(every) / 1024))
 
 
 def test_the_same_txn_twice_is_said_once_also_after_a_restart(online_box):

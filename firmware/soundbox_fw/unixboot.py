@@ -14,6 +14,7 @@ import sys
 
 from soundbox import VERSION
 from soundbox.otaslots import FileSlots
+from soundbox.storage import makedirs
 from soundbox_fw.app import Soundbox
 from soundbox_fw.unixhal import UnixHal
 
@@ -34,6 +35,10 @@ def start_ota(hal, config, rollbacks, app_problem):
     keys = config.get("ota_keys")
     if not keys:
         return
+    # FileSlots writes its staging file and pointers into this directory but never makes it
+    # (the simulator hands it the device's existing state dir): without it the first job's
+    # slots.begin() failed with OSError(2) and no update could ever download.
+    makedirs(slots_root(config))
     slots = FileSlots(slots_root(config), config.get("model", MODEL),
                       {"app": VERSION, "firmware": firmware_version()}, CAPACITIES, voice_dir=config["voice_dir"])
     if app_problem:  # the updated bundle did not load: back to the one before it

@@ -8,6 +8,7 @@ so trusted), keys are lines written to a FIFO ("replay", "today", "volume_up",
 """
 
 import asyncio
+import gc
 import json
 import struct
 import sys
@@ -150,7 +151,9 @@ class FixedBattery:
 
 class UnixHal:
     """config: {"flash": dir, "voice_dir": dir, "lang"?, "wav_dir"?, "keys"?: FIFO path,
-    "journal"?: JSON Lines file of what was said, "speedup"?, "battery"?: percent}."""
+    "journal"?: JSON Lines file of what was said, "speedup"?, "battery"?: percent,
+    "heap_log_s"?: log the GC heap every that many seconds and after each announcement
+    (bench/mp_heap.py reads it; off by default: each line costs a gc.collect())}."""
 
     def __init__(self, config):
         self.device_id = config["device_id"]
@@ -164,6 +167,21 @@ class UnixHal:
         self.battery = FixedBattery(config.get("battery", 100))
         self.ota = None
         self.ota_rollbacks = {}
+        self.heap_log_s = config.get("heap_log_s")
+        if self.heap_log_s:
+            self._heap_task = asyncio.create_task(self._heap_logger())  # built in unixboot.boot: the loop runs
+
+    def log_heap(self, why):
+        """One "heap:" line: bytes allocated now (garbage included), then live after a
+        collection, and free after it."""
+        before = gc.mem_alloc()
+        gc.collect()
+        self.log("heap: %s alloc=%d live=%d free=%d" % (why, before, gc.mem_alloc(), gc.mem_free()))
+
+    async def _heap_logger(self):
+        while True:
+            await asyncio.sleep_ms(int(self.heap_log_s * 1000))
+            self.log_heap("tick")
 
     async def open_connection(self, host, port, **kwargs):
         return await asyncio.open_connection(host, port, **kwargs)
@@ -181,6 +199,8 @@ class UnixHal:
 
     def _played(self, tokens, name, start, end):
         """One journal line per payment said, the simulator's format (soundbox_sim.fleet)."""
+        if self.heap_log_s:
+            self.log_heap("said")
         if not self.journal:
             return
         from soundbox_fw.app import said_txns

