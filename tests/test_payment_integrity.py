@@ -377,11 +377,16 @@ def test_malformed_notifications_get_invalid_acks_with_the_reason(plain_stack, d
     ]
     for txn, body, _ in cases:
         desk.publish("sb-0001", body)
-    desk.publish("sb-0001", b'{"txn": "X-7", "amount": 5')
-    for txn, _, reason in cases:
+    bombs = [("X-7", b'{"txn": "X-7", "amount": 5', "notification is not valid JSON"),
+             ("X-8", b'{"txn": "X-8", "x": ' + b"[" * 1000 + b"]" * 1000 + b"}", "notification is 2021 bytes, over"),
+             ("X-9", b'{"txn": "X-9", "amount": 5, "\xc3": 1}', "notification is not valid JSON")]
+    for _, payload, _ in bombs:
+        desk.publish("sb-0001", payload)
+    desk.publish("sb-0001", b"[" * 1000 + b"]" * 1000)  # no txn to be read: acked without one
+    for txn, _, reason in cases + bombs:
         ack = desk.ack(txn)
         assert ack["status"] == "invalid" and ack["reason"].startswith(reason), ack
-    assert eventually(lambda: [a for a in desk.acks if a["txn"] is None])[0]["reason"] == "notification is not valid JSON"
+    assert eventually(lambda: [a for a in desk.acks if a["txn"] is None])[0]["reason"].startswith("notification is 2000")
     desk.publish("sb-0001", good)
     assert desk.ack("X-0")["status"] == "announced"
     assert played_txns(plain_stack) == ["X-0"]

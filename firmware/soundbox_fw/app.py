@@ -507,7 +507,7 @@ class Soundbox:
         cmd = None
         try:
             msg = json.loads(payload)
-        except (ValueError, UnicodeError):
+        except (ValueError, UnicodeError, RuntimeError, MemoryError):  # RuntimeError: nested too deep
             msg = None
         if type(msg) is dict and isinstance(msg.get("cmd"), str):
             cmd = msg["cmd"]

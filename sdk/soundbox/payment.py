@@ -28,6 +28,9 @@ from soundbox import crypto
 from soundbox.voice import MAX_PAISE
 
 MAX_TXN_LEN = 64
+# A notification is about 190 bytes; 1 KiB leaves room for new fields and bounds what a
+# malformed one can cost the parser (a 1,000-deep nesting bomb is 2 KiB).
+MAX_NOTIFICATION_BYTES = 1024
 MAC_VERSION = "sb-pay-v1"  # first line of the signed bytes: a new encoding gets a new tag
 KEY_SIZE = 32
 
@@ -144,13 +147,19 @@ def age_verdict(ts, now_ms, limit_ms):
 
 def parse_notification(payload):
     """-> Notification with well-formed fields; the MAC is checked by `authentic`.
-    Raises InvalidNotification with a reason (and the txn if readable)."""
+    Raises InvalidNotification with a reason (and the txn if readable), whatever the bytes:
+    so every malformed notification can be acked `invalid`, never dropped unanswered."""
+    if len(payload) > MAX_NOTIFICATION_BYTES:
+        raise InvalidNotification("notification is %d bytes, over the %d-byte limit"
+                                  % (len(payload), MAX_NOTIFICATION_BYTES), txn_hint(payload))
     try:
         msg = json.loads(payload)
     except (ValueError, UnicodeError):
-        raise InvalidNotification("notification is not valid JSON")
+        raise InvalidNotification("notification is not valid JSON", txn_hint(payload))
+    except (RuntimeError, MemoryError):  # RecursionError on CPython, deep nesting either way
+        raise InvalidNotification("notification is nested too deep", txn_hint(payload))
     if type(msg) is not dict:
-        raise InvalidNotification("notification must be a JSON object")
+        raise InvalidNotification("notification must be a JSON object", txn_hint(payload))
     txn = msg.get("txn")
     if txn is None:
         raise InvalidNotification("missing field: txn")
@@ -173,6 +182,26 @@ def parse_notification(payload):
     if digest is None:
         raise InvalidNotification("missing field: mac", txn)
     return Notification(txn, msg["amount"], currency, ts, _mac_bytes(digest, txn))
+
+
+def txn_hint(payload):
+    """The txn of a notification too broken to parse, when its bytes still show one as
+    `"txn": "..."` (else None), so the cloud can match the `invalid` ack to its payment."""
+    at = payload.find(b'"txn"')
+    if at < 0:
+        return None
+    rest = payload[at + 5:].lstrip()
+    if rest[:1] != b":":
+        return None
+    rest = rest[1:].lstrip()
+    end = rest.find(b'"', 1)
+    if rest[:1] != b'"' or end < 0:
+        return None
+    try:
+        txn = rest[1:end].decode()
+    except UnicodeError:
+        return None
+    return txn if valid_txn(txn) else None
 
 
 def _mac_bytes(digest, txn):

@@ -109,6 +109,19 @@ def test_invalid_notifications_say_why():
         assert reason(note(txn=txn, amount=5))[0].startswith("txn must be")
 
 
+def test_bombs_are_refused_with_a_reason_and_the_txn_when_it_shows():
+    # As deep as fits the size limit: parsed or not, an answer with the txn (CPython parses it).
+    deep = b'{"txn": "T9", "x": ' + b"[" * 500 + b"]" * 500 + b"}"  # 1,019 bytes
+    assert reason(deep)[1] == "T9"
+    assert reason(b"[" * 1000 + b"]" * 1000)[0] == "notification is 2000 bytes, over the 1024-byte limit"
+    big = b'{"txn":"T8","pad":"' + b"x" * 2000 + b'"}'
+    assert reason(big) == ("notification is 2021 bytes, over the 1024-byte limit", "T8")
+    assert reason(b'{"txn": "T7", "amount": 5, "\xff": 1}') == ("notification is not valid JSON", "T7")
+    assert reason(b'[{"txn": "T6"}]') == ("notification must be a JSON object", "T6")
+    for no_txn in (b'{"txn": 5', b'{"txn": "has space"', b'{"txn"', b'"txn": "T5', b'{"txn": "\xff"'):
+        assert reason(no_txn)[1] is None, no_txn
+
+
 def test_ack_payload_is_json_with_every_field():
     ack = json.loads(payment.ack_payload("T1", payment.ANNOUNCED, "", 10, 11, 12))
     assert ack == {"txn": "T1", "status": "announced", "reason": "", "rx": 10, "play": 11, "done": 12}
