@@ -124,22 +124,14 @@ def _table(lang):
 
 
 def _module_name(lang):
-    return "voice_" + lang[:2]  # voice_en, voice_hi, voice_mr, voice_bn
+    return "voice_" + lang[:2]  # voice_en, voice_hi ...: a language's table is soundbox/voice_<code>.py
 
 
 def _load(lang):
     # Imported here rather than at the top: only the language a box speaks takes heap.
-    if lang == "en-IN":
-        from soundbox import voice_en
-        return voice_en.TABLE
-    if lang == "hi":
-        from soundbox import voice_hi
-        return voice_hi.TABLE
-    if lang == "mr":
-        from soundbox import voice_mr
-        return voice_mr.TABLE
-    from soundbox import voice_bn
-    return voice_bn.TABLE
+    name = _module_name(lang)
+    __import__("soundbox." + name)
+    return getattr(soundbox, name).TABLE
 
 
 def _check_int(value, what, unit, low, high):
