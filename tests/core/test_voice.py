@@ -602,9 +602,36 @@ def test_a_board_keeps_one_language_table_loaded():
     for lang in LANGUAGES + ("hi", "en-IN"):
         assert announcement_tokens(100, lang)
     assert amount_words(25050, "en-IN") == "two hundred fifty rupees and fifty paise"
-    loaded = [name for name in ("voice_en", "voice_hi", "voice_mr", "voice_bn") if "soundbox." + name in sys.modules]
+    names = [voice._module_name(lang) for lang in LANGUAGES]
+    loaded = [name for name in names if "soundbox." + name in sys.modules]
     if sys.implementation.name == "micropython":
         assert loaded == ["voice_en"] and list(voice._tables) == ["en-IN"], (loaded, list(voice._tables))
     else:
-        assert len(loaded) == 4 and len(voice._tables) == 4
+        assert loaded == names and len(voice._tables) == len(LANGUAGES)
     assert announcement_text(100, "hi") == "एक रुपया प्राप्त हुआ"  # loaded again after being forgotten
+
+
+def test_group_words_may_have_forms_for_one_many_and_more_to_follow():
+    # The Dravidian tables need these (ta "ஆயிரம்" / "ஆயிரத்து", te "వెయ్యి" / "వేలు" / "వేల");
+    # a made-up table shows each rule on its own, independently of any language.
+    from soundbox import voice
+
+    t = {
+        "below_100": voice.Words("|one|two|three"),
+        "hundreds": voice.Words("|C|CC|CCC"),
+        "hundreds_joined": voice.Words("|C+|CC+|CCC+"),
+        "thousand": ("K", "K+", "Ks", "Ks+"),
+        "thousand_one": "",
+        "lakh": ("L", "L+", "Ls", "Ls+"),
+        "lakh_one": "a",
+        "crore": "Cr",
+    }
+
+    def say(n):
+        return " ".join(voice._number_tokens(n, t))
+
+    assert say(100) == "C" and say(101) == "C+ one" and say(300) == "CCC"
+    assert say(1000) == "K" and say(1001) == "K+ one" and say(2000) == "two Ks"
+    assert say(2100) == "two Ks+ C" and say(3103) == "three Ks+ C+ three"
+    assert say(100000) == "a L" and say(200001) == "two Ls+ one" and say(101000) == "a L+ K"
+    assert say(10000000) == "one Cr" and say(20001000) == "two Cr K" and say(10 ** 10) == "K Cr"
