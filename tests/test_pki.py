@@ -3,6 +3,7 @@ import datetime
 import hashlib
 import hmac
 import ipaddress
+import json
 import os
 import shutil
 import stat
@@ -230,7 +231,9 @@ def test_rotate_gives_a_new_key_and_certificate_for_the_same_cn(fresh):
     new_cert = cert(os.path.join(d, "device.pem"))
     assert cn(new_cert) == "sb-0030" and new_cert.serial_number != old_cert.serial_number
     assert open(os.path.join(d, "device.key")).read() != old_key
-    assert open(os.path.join(d, "payment.key")).read() == payment
+    # The payment key is new too (version 1), and the bundle holds it.
+    assert open(os.path.join(d, "payment.key")).read() != payment
+    assert bytes.fromhex(open(os.path.join(d, "payment.key")).read()) == fresh.payment_key("sb-0030", 1)
     assert check_identity(d) == []
     assert not [n for n in os.listdir(d) if n.endswith(".tmp")]
     # Retiring only the replaced certificate leaves the current one off the CRL.
@@ -303,3 +306,225 @@ def test_cli_errors_are_one_line(tmp_path, argv, message):
 def test_cli_without_a_ca_says_to_run_init(tmp_path):
     r = run_cli("pki", "device", "sb-0001", cwd=tmp_path)
     assert r.returncode == 1 and "run `soundbox pki init` first" in r.stderr
+
+
+# ---- revoked ids and payment key versions ------------------------------------------------
+
+def bundle(pki, device_id):
+    """Every file of the device's bundle, as bytes."""
+    d = pki.device_dir(device_id)
+    return {n: open(os.path.join(d, n), "rb").read() for n in sorted(os.listdir(d))}
+
+
+def bundle_key(pki, device_id):
+    with open(os.path.join(pki.device_dir(device_id), "payment.key")) as f:
+        return bytes.fromhex(f.read().strip())
+
+
+def serial_of(pki, device_id):
+    return cert(os.path.join(pki.device_dir(device_id), "device.pem")).serial_number
+
+
+def index_text(pki):
+    return open(pki.path("index.json")).read()
+
+
+def json_index(pki):
+    return json.loads(index_text(pki))
+
+
+def test_key_version_0_is_the_key_from_before_versions_and_later_ones_differ(fresh):
+    master = bytes.fromhex(open(fresh.path("payment-master.key")).read().strip())
+    v0 = hmac.new(master, b"sb-0040", hashlib.sha256).digest()
+    v1 = hmac.new(master, b"sb-0040/1", hashlib.sha256).digest()
+    assert fresh.payment_key("sb-0040", 0) == v0
+    assert fresh.payment_key("sb-0040", 1) == v1
+    assert len({fresh.payment_key("sb-0040", n) for n in range(5)}) == 5
+    fresh.issue_device("sb-0040")
+    assert fresh.key_version("sb-0040") == 0 and bundle_key(fresh, "sb-0040") == v0
+    assert "sb-0040" not in json_index(fresh)["key_versions"]  # version 0 is not written
+
+
+def test_a_pki_index_from_before_key_versions_keeps_every_bundle_key(fresh):
+    # An index written before versions existed has no "key_versions": every device is at
+    # version 0, whose key its bundle already holds; the cloud signs with the same key.
+    from soundbox_cloud.keys import PaymentKeys
+    fresh.issue_devices(["old-1", "old-2"])
+    index = json_index(fresh)
+    index.pop("key_versions", None)
+    with open(fresh.path("index.json"), "w") as f:
+        f.write(json.dumps(index))
+    keys = PaymentKeys(fresh.root)
+    for d in ("old-1", "old-2"):
+        assert keys.key(d) == bundle_key(fresh, d) == fresh.payment_key(d)
+    fresh.rotate("old-1")  # the first bump adds the field
+    assert json_index(fresh)["key_versions"] == {"old-1": 1}
+    assert keys.key("old-2") == bundle_key(fresh, "old-2")
+
+
+def test_rotate_revoke_and_reissue_each_retire_the_payment_key(fresh):
+    fresh.issue_device("sb-0041")
+    keys = [bundle_key(fresh, "sb-0041")]
+    fresh.rotate("sb-0041")
+    assert fresh.key_version("sb-0041") == 1
+    keys.append(bundle_key(fresh, "sb-0041"))
+    fresh.revoke("sb-0041", old_only=True)  # retiring the replaced certificate: the box keeps its key
+    assert fresh.key_version("sb-0041") == 1
+    fresh.revoke("sb-0041")  # the cloud stops signing with the key the revoked box holds
+    assert fresh.key_version("sb-0041") == 2
+    assert fresh.payment_key("sb-0041") not in keys
+    fresh.revoke("sb-0041")  # nothing new revoked: no bump
+    assert fresh.key_version("sb-0041") == 2
+    fresh.issue_device("sb-0041", reissue=True)
+    assert fresh.key_version("sb-0041") == 3
+    assert bundle_key(fresh, "sb-0041") == fresh.payment_key("sb-0041") not in keys
+    assert fresh.key_version("sb-0042") == 0  # never issued: the default
+
+
+def test_a_revoked_id_gets_a_new_identity_only_with_reissue(fresh):
+    fresh.issue_device("sb-0050")
+    old_serial = serial_of(fresh, "sb-0050")
+    fresh.revoke("sb-0050")
+    before, index = bundle(fresh, "sb-0050"), index_text(fresh)
+    for attempt in (lambda: fresh.issue_device("sb-0050"), lambda: fresh.rotate("sb-0050")):
+        with pytest.raises(PkiError, match=r"sb-0050 is revoked: .*`soundbox pki device sb-0050 --reissue`"):
+            attempt()
+        assert bundle(fresh, "sb-0050") == before and index_text(fresh) == index  # nothing written
+    assert fresh.is_revoked("sb-0050")
+
+    fresh.issue_device("sb-0050", reissue=True)
+    assert not fresh.is_revoked("sb-0050")
+    assert serial_of(fresh, "sb-0050") != old_serial and check_identity(fresh.device_dir("sb-0050")) == []
+    with open(fresh.path("crl.pem"), "rb") as f:
+        crl = x509.load_pem_x509_crl(f.read())
+    assert crl.get_revoked_certificate_by_serial_number(old_serial) is not None  # the old one stays refused
+    assert crl.get_revoked_certificate_by_serial_number(serial_of(fresh, "sb-0050")) is None
+    fresh.rotate("sb-0050")  # a reissued identity is an ordinary one again
+
+
+def test_only_the_current_certificate_makes_an_id_revoked(fresh):
+    fresh.issue_device("sb-0051")
+    fresh.rotate("sb-0051")
+    fresh.revoke("sb-0051", old_only=True)
+    assert not fresh.is_revoked("sb-0051")
+    fresh.issue_device("sb-0051")  # no --reissue needed: its current certificate is good
+
+
+def test_batch_issue_refuses_revoked_ids_before_writing_anything(fresh):
+    fresh.issue_devices(["b-1", "b-2", "b-3", "b-4", "b-5"])
+    for d in ("b-2", "b-3", "b-4", "b-5"):
+        fresh.revoke(d)
+    before = {d: bundle(fresh, d) for d in ("b-1", "b-2")}
+    index = index_text(fresh)
+    with pytest.raises(PkiError, match=r"4 of these ids are revoked \(b-2, b-3, b-4 and 1 more\): nothing "
+                                       r"issued; add --reissue"):
+        fresh.issue_devices(["b-1", "b-2", "b-3", "b-4", "b-5", "b-6"])
+    assert {d: bundle(fresh, d) for d in ("b-1", "b-2")} == before and index_text(fresh) == index
+    assert not os.path.exists(fresh.device_dir("b-6"))
+    old = {d: serial_of(fresh, d) for d in ("b-1", "b-2")}
+    fresh.issue_devices(["b-1", "b-2", "b-6"], reissue=True)
+    assert all(serial_of(fresh, d) != old[d] for d in old)
+    assert [fresh.key_version(d) for d in ("b-1", "b-2", "b-6")] == [1, 2, 0]
+    assert [fresh.is_revoked(d) for d in ("b-2", "b-3")] == [False, True]
+
+
+def test_a_new_ca_keeps_the_key_versions(fresh):
+    # Same master secret: forgetting a version would bring a retired key back.
+    fresh.issue_device("sb-0060")
+    fresh.rotate("sb-0060")
+    key = fresh.payment_key("sb-0060")
+    Pki(fresh.root).init(force=True)
+    assert Pki(fresh.root).key_version("sb-0060") == 1 and Pki(fresh.root).payment_key("sb-0060") == key
+
+
+def test_the_cloud_signs_with_the_current_version_without_a_restart(fresh):
+    from soundbox_cloud.keys import PaymentKeys
+    fresh.issue_devices(["sb-0070", "sb-0071"])
+    keys = PaymentKeys(fresh.root)  # one object for the whole test: a running cloud
+    assert keys.key("sb-0070") == bundle_key(fresh, "sb-0070")
+    for step in (lambda: fresh.rotate("sb-0070"), lambda: fresh.revoke("sb-0070"),
+                 lambda: fresh.issue_device("sb-0070", reissue=True)):
+        old = keys.key("sb-0070")
+        step()
+        assert keys.key("sb-0070") == fresh.payment_key("sb-0070") != old
+        assert keys.version("sb-0070") == fresh.key_version("sb-0070")
+    assert keys.key("sb-0070") == bundle_key(fresh, "sb-0070")
+    assert keys.key("sb-0071") == bundle_key(fresh, "sb-0071")  # the bystander is untouched
+
+
+def test_the_cloud_reads_the_index_once_per_change(fresh, monkeypatch):
+    from soundbox_cloud import keys as keys_module
+    fresh.issue_device("sb-0072")
+    keys = keys_module.PaymentKeys(fresh.root)
+    reads = []
+    real = keys_module.versions_from_index
+    monkeypatch.setattr(keys_module, "versions_from_index", lambda *a: reads.append(1) or real(*a))
+    for _ in range(50):
+        keys.key("sb-0072")
+    assert reads == []
+    fresh.rotate("sb-0072")
+    for _ in range(50):
+        keys.key("sb-0072")
+    assert reads == [1]
+
+
+def test_a_damaged_index_stops_a_cloud_start_and_a_running_cloud_keeps_its_versions(fresh, caplog):
+    from soundbox_cloud.errors import CloudError
+    from soundbox_cloud.keys import PaymentKeys
+    fresh.issue_device("sb-0073")
+    fresh.rotate("sb-0073")
+    keys = PaymentKeys(fresh.root)
+    good = keys.key("sb-0073")
+    intact = index_text(fresh)
+    with open(fresh.path("index.json") + ".tmp", "w") as f:
+        f.write('{"key_versions": {"sb-0073": "two"}}')
+    os.replace(fresh.path("index.json") + ".tmp", fresh.path("index.json"))
+    with pytest.raises(CloudError, match=r"key version of sb-0073 is 'two', not a whole number"):
+        PaymentKeys(fresh.root)
+    with caplog.at_level("WARNING", logger="soundbox_cloud"):
+        assert [keys.key("sb-0073") for _ in range(3)] == [good] * 3
+    warnings = [r.getMessage() for r in caplog.records if "unreadable" in r.getMessage()]
+    assert len(warnings) == 1 and "still using the versions read before" in warnings[0]
+    assert good.hex() not in caplog.text
+    with open(fresh.path("index.json"), "w") as f:
+        f.write("{not json")
+    with pytest.raises(CloudError, match="cannot read the key versions in .*index.json"):
+        PaymentKeys(fresh.root)
+    with open(fresh.path("index.json") + ".tmp", "w") as f:
+        f.write(intact)
+    os.replace(fresh.path("index.json") + ".tmp", fresh.path("index.json"))
+    assert keys.key("sb-0073") == good and PaymentKeys(fresh.root).key("sb-0073") == good
+
+
+def test_a_bare_master_secret_without_an_index_signs_at_version_0(tmp_path):
+    from soundbox_cloud.keys import PaymentKeys, derive
+    master = bytes(range(32))
+    (tmp_path / "payment-master.key").write_text(master.hex() + "\n")
+    assert PaymentKeys(tmp_path).key("sb-0001") == derive(master, "sb-0001", 0) == hmac.new(
+        master, b"sb-0001", hashlib.sha256).digest()
+
+
+def test_cli_refuses_a_revoked_id_in_one_line_and_reissues_it_with_the_flag(tmp_path):
+    assert run_cli("pki", "init", cwd=tmp_path).returncode == 0
+    assert run_cli("pki", "device", "sb", "--count", "3", cwd=tmp_path).returncode == 0
+    r = run_cli("pki", "revoke", "sb-0002", cwd=tmp_path)
+    assert r.returncode == 0 and "revoked 1 certificate(s) of sb-0002; its payment key is retired" in r.stdout
+    pki = Pki(tmp_path / "certs")
+    before = bundle(pki, "sb-0002")
+    for argv, message in ((["pki", "device", "sb-0002"], "sb-0002 is revoked: a new identity for it needs "
+                                                          "`soundbox pki device sb-0002 --reissue`"),
+                          (["pki", "rotate", "sb-0002"], "sb-0002 is revoked"),
+                          (["pki", "device", "sb", "--count", "3"], "1 of these ids are revoked (sb-0002)")):
+        r = run_cli(*argv, cwd=tmp_path)
+        assert r.returncode == 1 and r.stdout == ""
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr and message in r.stderr
+    assert bundle(pki, "sb-0002") == before
+    r = run_cli("pki", "device", "sb-0002", "--reissue", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.strip().endswith(os.path.join("devices", "sb-0002"))
+    assert pki.key_version("sb-0002") == 2 and not pki.is_revoked("sb-0002")
+    assert run_cli("pki", "check", "sb-0002", cwd=tmp_path).stdout == "sb-0002: identity OK\n"
+    r = run_cli("pki", "device", "sb", "--count", "3", "--reissue", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    # Nothing the CLI says holds key material.
+    said = r.stdout + r.stderr
+    assert not any(bundle_key(pki, d).hex() in said for d in ("sb-0001", "sb-0002", "sb-0003"))

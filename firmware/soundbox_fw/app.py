@@ -262,10 +262,10 @@ class Soundbox:
         except payment.InvalidNotification as e:
             await self._ack(e.txn, payment.INVALID, e.reason, rx)
             return
-        if self.payment_key is None:
+        if self.payment_key is None and not self._reload_payment_key():
             await self._ack(note.txn, payment.INVALID, "no payment key on the device", rx)
             return
-        if not payment.authentic(note, self.payment_key, self.device_id):
+        if not self._verified(note):
             # Say which txn, never the MACs: the expected one is an oracle for forgers.
             self.hal.log("payment %s: bad MAC, not announced" % note.txn)
             await self._ack(note.txn, payment.INVALID, "bad MAC", rx)
@@ -669,6 +669,27 @@ class Soundbox:
             self.hal.led.show("error")
         if self._due(prompt):
             asyncio.create_task(self.hal.audio.play(voice.prompt_tokens(prompt, self.lang), prompt))
+
+    def _verified(self, note):
+        """The note's MAC is right: with the key in memory, or with a new payment.key that
+        replaced it on disk (the identity was rotated: the cloud signs with the new key)."""
+        if payment.authentic(note, self.payment_key, self.device_id):
+            return True
+        return self._reload_payment_key() and payment.authentic(note, self.payment_key, self.device_id)
+
+    def _reload_payment_key(self):
+        """Take payment.key again if it now holds a different valid key; True when it did.
+        Read only after a MAC check failed (65 bytes), never on the accepted path."""
+        try:
+            with open(self.key_path, "rb") as f:
+                key = payment.parse_key(f.read())
+        except (OSError, ValueError):
+            return False  # the key in memory stays: a half-copied file must not lose it
+        if key == self.payment_key:
+            return False
+        self.payment_key = key
+        self.hal.log("payment: a new key in %s replaced the one in use" % self.key_path)
+        return True
 
     def _load_payment_key(self):
         try:

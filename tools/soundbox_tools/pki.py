@@ -9,7 +9,7 @@ Layout under the root (`certs/` for the CLI):
     devices/<id>/                  a device's bundle:
         ca.der device.der device.key.der payment.key     what goes to the device's /certs/
         ca.pem device.pem device.key                     the same in PEM, for host tools
-    index.json                     serials issued per identity, revoked serials
+    index.json                     serials issued per identity, revoked serials, payment key versions
 
 ECDSA P-256 keys and SHA-256 signatures throughout. Private keys are written 0600,
 unencrypted PKCS#8. The device reads DER: MicroPython's own mbedTLS configuration has no
@@ -18,14 +18,19 @@ PEM parser (measured on the unix port: PEM gives ValueError('invalid cert') /
 every port. The PEM copies are for what only reads PEM: CPython's ssl.load_cert_chain,
 paho, openssl, mosquitto_sub.
 
-The device's payment key is HMAC-SHA256(master, device id): the cloud derives it when it
-needs it and never stores one per device; the device keeps it in /certs/payment.key (hex).
+The device's payment key is derived from the master secret, the device id and the
+device's key version (soundbox_cloud.keys.derive): version 0, the default, is
+HMAC-SHA256(master, device id), what every bundle issued before versions existed holds;
+version n >= 1 is HMAC-SHA256(master, "<id>/<n>"). Every new identity for an id that had
+one (`rotate`, a re-issue, `device --reissue`) and a full `revoke` bump the version in
+index.json ("key_versions"), so the old key stops being the one the cloud signs with: the
+cloud derives the current key when it needs it and never stores one per device; the
+device keeps it in /certs/payment.key (hex). An id whose current certificate is revoked
+gets a new identity only with an explicit `--reissue`.
 """
 
 import base64
 import datetime
-import hashlib
-import hmac
 import ipaddress
 import json
 import os
@@ -39,6 +44,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from soundbox_cloud.keys import VERSIONS_FIELD, derive
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z")
 SERVICE_IDS = ("cloud", "broker")  # service identities: no device may carry these names
@@ -151,8 +158,11 @@ class Pki:
         from it."""
         os.makedirs(os.path.join(self.root, "devices"), exist_ok=True)
         if force or not self.exists():
+            # Key versions survive a new CA: with the same master secret, starting a device
+            # at version 0 again would bring back a key that was retired.
+            versions = self._load_index().get(VERSIONS_FIELD, {}) if self.exists() else {}
             self._new_ca()
-            self._save_index({"issued": {}, "revoked": {}})
+            self._save_index({"issued": {}, "revoked": {}, VERSIONS_FIELD: versions})
         for service in SERVICE_IDS:
             if force or not os.path.exists(self.path(service + ".pem")):
                 self._issue_service(service)
@@ -230,18 +240,22 @@ class Pki:
 
     # ---- devices ------------------------------------------------------------------
 
-    def issue_device(self, device_id, days=825, not_before=None):
-        """Issue (or re-issue) one device's bundle; returns its directory.
-        `not_before` lets tests make a certificate that is already expired."""
+    def issue_device(self, device_id, days=825, not_before=None, reissue=False):
+        """Issue (or re-issue) one device's bundle; returns its directory. An id whose
+        current certificate is revoked needs `reissue`. `not_before` lets tests make a
+        certificate that is already expired."""
         index = self._load_index()
+        self._refuse_revoked(index, [check_device_id(device_id)], reissue)
         d = self._issue_into(index, device_id, days, not_before)
         self._save_index(index)
         return d
 
-    def issue_devices(self, ids, progress=None, days=825):
-        """Issue many bundles with one CA load and one index write; progress(done, total)."""
+    def issue_devices(self, ids, progress=None, days=825, reissue=False):
+        """Issue many bundles with one CA load and one index write; progress(done, total).
+        Every id is checked (format, revoked without `reissue`) before anything is written."""
         ids = [check_device_id(i) for i in ids]
         index = self._load_index()
+        self._refuse_revoked(index, ids, reissue)
         for n, device_id in enumerate(ids, 1):
             self._issue_into(index, device_id, days)
             if progress and (n % 500 == 0 or n == len(ids)):
@@ -255,6 +269,8 @@ class Pki:
             raise PkiError("%r is the name of a service identity, not a device id" % device_id)
         key, cert = self._sign_new(device_id, days, ExtendedKeyUsageOID.CLIENT_AUTH,
                                    not_before=not_before)
+        if index["issued"].get(device_id):
+            self._bump_key_version(index, device_id)  # a new identity retires the old payment key
         d = self.device_dir(device_id)
         os.makedirs(d, exist_ok=True)
         # Key before certificate, each replaced atomically: check_identity() reports a
@@ -265,19 +281,54 @@ class Pki:
         _write(os.path.join(d, "device.der"), cert.public_bytes(_DER))
         _write(os.path.join(d, "ca.pem"), self._ca_pem())
         _write(os.path.join(d, "ca.der"), self._load_ca()[1].public_bytes(_DER))
-        _write(os.path.join(d, "payment.key"), self.payment_key(device_id).hex().encode() + b"\n",
+        _write(os.path.join(d, "payment.key"),
+               self.payment_key(device_id, self._key_version(index, device_id)).hex().encode() + b"\n",
                private=True)
         self._record(index, device_id, cert)
         return d
 
     def rotate(self, device_id):
         """New key and certificate for the same CN; the old certificate stays valid until
-        `revoke(id, old_only=True)` (or a full revoke), so a device can switch at leisure."""
+        `revoke(id, old_only=True)` (or a full revoke), so a device can switch at leisure.
+        The payment key changes at once (its version is bumped): the cloud signs with the
+        new one from now on, so the device must get its new bundle (payment.key) too."""
         d = self.device_dir(device_id)
         if not (os.path.exists(os.path.join(d, "device.der")) or os.path.exists(os.path.join(d, "device.pem"))):
             raise PkiError("no identity for %s to rotate: issue it with `soundbox pki device %s`"
                            % (device_id, device_id))
         return self.issue_device(device_id)
+
+    def is_revoked(self, device_id, index=None):
+        """Whether the id's current (last issued) certificate is on the CRL."""
+        index = index or self._load_index()
+        serials = index["issued"].get(device_id)
+        return bool(serials) and serials[-1] in index["revoked"]
+
+    def _refuse_revoked(self, index, ids, reissue):
+        if reissue:
+            return
+        revoked = [i for i in ids if self.is_revoked(i, index)]
+        if not revoked:
+            return
+        if len(ids) == 1:
+            raise PkiError("%s is revoked: a new identity for it needs `soundbox pki device %s --reissue` "
+                           "(new certificate, new payment key)" % (revoked[0], revoked[0]))
+        named = ", ".join(revoked[:3]) + (" and %d more" % (len(revoked) - 3) if len(revoked) > 3 else "")
+        raise PkiError("%d of these ids are revoked (%s): nothing issued; add --reissue to give them new "
+                       "identities (new certificates, new payment keys)" % (len(revoked), named))
+
+    def key_version(self, device_id):
+        """The device's current payment key version (0 when never bumped)."""
+        return self._key_version(self._load_index(), check_device_id(device_id))
+
+    @staticmethod
+    def _key_version(index, device_id):
+        return index.get(VERSIONS_FIELD, {}).get(device_id, 0)
+
+    @staticmethod
+    def _bump_key_version(index, device_id):
+        versions = index.setdefault(VERSIONS_FIELD, {})
+        versions[device_id] = versions.get(device_id, 0) + 1
 
     def revoke(self, device_id, old_only=False):
         """Put the identity's serials (all, or all but the current one) into the CRL and
@@ -294,14 +345,20 @@ class Pki:
         newly = [s for s in chosen if s not in index["revoked"]]
         for s in newly:
             index["revoked"][s] = stamp
+        if not old_only and newly and device_id not in SERVICE_IDS:
+            # The revoked box's payment key is retired too: the cloud stops signing with it
+            # even while a session opened before the revocation is still up.
+            self._bump_key_version(index, device_id)
         self._save_index(index)
         self.write_crl(index)
         return newly
 
-    def payment_key(self, device_id):
-        """HMAC-SHA256(master secret, device id): 32 bytes, the same every time for an id."""
+    def payment_key(self, device_id, version=None):
+        """The device's payment key (32 bytes) at `version`, by default its current one."""
         check_device_id(device_id)
-        return hmac.new(self._master(), device_id.encode(), hashlib.sha256).digest()
+        if version is None:
+            version = self.key_version(device_id)
+        return derive(self._master(), device_id, version)
 
     def _master(self):
         if self._master_secret is None:
@@ -441,7 +498,7 @@ def _progress(done, total):
 def cmd_device(args):
     pki = _pki(args)
     if args.count is None:
-        print(pki.issue_device(args.id))
+        print(pki.issue_device(args.id, reissue=args.reissue))
         return 0
     if args.count < 1:
         raise PkiError("--count must be at least 1")
@@ -449,7 +506,7 @@ def cmd_device(args):
     for i in (ids[0], ids[-1]):
         check_device_id(i)  # a bad prefix fails before anything is written
     started = time.perf_counter()
-    pki.issue_devices(ids, progress=_progress if args.count >= 1000 else None)
+    pki.issue_devices(ids, progress=_progress if args.count >= 1000 else None, reissue=args.reissue)
     took = time.perf_counter() - started
     print("issued %d device identities (%s .. %s) in %.1f s: %.0f per second, under %s"
           % (len(ids), ids[0], ids[-1], took, len(ids) / took, os.path.join(pki.root, "devices")))
@@ -458,8 +515,10 @@ def cmd_device(args):
 
 def cmd_revoke(args):
     serials = _pki(args).revoke(args.id, old_only=args.old)
-    print("revoked %d certificate(s) of %s; reload the broker (SIGHUP) to refuse them, restart it "
-          "to also cut a live connection" % (len(serials), args.id))
+    retired = serials and not args.old and args.id not in SERVICE_IDS
+    print("revoked %d certificate(s) of %s%s; reload the broker (SIGHUP) to refuse them, restart it "
+          "to also cut a live connection" % (len(serials), args.id, "; its payment key is retired"
+                                             if retired else ""))
     return 0
 
 
@@ -491,8 +550,10 @@ def register(sub):
 
     action("init", cmd_init, "create the CA, broker and cloud certificates (keeps an existing CA)",
            with_id=False).add_argument("--force", action="store_true", help="replace the CA too")
-    action("device", cmd_device, "issue a device identity (CN = ID)").add_argument(
-        "--count", type=int, help="issue N devices; ID is then a prefix: sb -> sb-0001..sb-N")
+    device = action("device", cmd_device, "issue a device identity (CN = ID)")
+    device.add_argument("--count", type=int, help="issue N devices; ID is then a prefix: sb -> sb-0001..sb-N")
+    device.add_argument("--reissue", action="store_true",
+                        help="also issue ids whose certificate is revoked (new certificate, new payment key)")
     action("revoke", cmd_revoke, "add an identity's certificates to the CRL").add_argument(
         "--old", action="store_true", help="only the certificates replaced by a rotation")
     action("rotate", cmd_rotate, "new key and certificate for the same device id")
