@@ -528,3 +528,14 @@ def test_cli_refuses_a_revoked_id_in_one_line_and_reissues_it_with_the_flag(tmp_
     # Nothing the CLI says holds key material.
     said = r.stdout + r.stderr
     assert not any(bundle_key(pki, d).hex() in said for d in ("sb-0001", "sb-0002", "sb-0003"))
+
+
+def test_provisioning_refuses_a_revoked_identity_and_takes_the_reissued_one(fresh):
+    from soundbox_tools.devicefs import DeviceError, identity_targets
+    fresh.issue_device("sb-0080")
+    fresh.revoke("sb-0080")
+    with pytest.raises(DeviceError, match=r"sb-0080 is revoked: `soundbox pki device sb-0080 --reissue"):
+        identity_targets(fresh, "sb-0080", fresh.root)
+    fresh.issue_device("sb-0080", reissue=True)
+    targets, issued = identity_targets(fresh, "sb-0080", fresh.root)
+    assert not issued and bytes.fromhex(targets["/certs/payment.key"].decode()) == fresh.payment_key("sb-0080")

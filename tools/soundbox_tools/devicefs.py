@@ -209,6 +209,9 @@ def identity_targets(pki, device_id, certs):
 
     if not pki.exists():
         raise DeviceError("no CA in %s: run `soundbox pki init --dir %s` first" % (pki.root, certs))
+    if pki.is_revoked(device_id):  # its bundle would be refused by the broker and its payment key is retired
+        raise DeviceError("%s is revoked: `soundbox pki device %s --reissue --dir %s` gives it a new identity first"
+                          % (device_id, device_id, certs))
     directory = pki.device_dir(device_id)
     issued = False
     if any(not os.path.exists(os.path.join(directory, f)) for f in BUNDLE_FILES):
