@@ -6,9 +6,15 @@ at once (it re-reads the PKI's index), the box takes its new payment.key, and a
 notification MAC'd with the old key is refused as a bad MAC. Revoking the box retires
 its key even while it is still connected; `--reissue` brings it back with a new one.
 The plain broker is used so a test stand-in (Desk) may publish the old-key forgery.
+The same on the real MicroPython unix port over mutual TLS, where the old key's MACs come
+from a cloud that still reads the index from before the rotation.
 """
+import shutil
+
+from soundbox_tools.broker import Mosquitto
 from soundbox_tools.pki import Pki
 from test_end_to_end import Stack, http, journal
+from test_micropython_e2e import boxes, clouds  # noqa: F401 (fixtures)
 from test_payment_integrity import Desk, signed
 
 
@@ -65,3 +71,34 @@ def test_a_rotated_box_announces_with_its_new_key_and_refuses_the_old_one(broker
     assert "a new key in" in logs and "replaced the one in use" in logs
     for key in retired + [pki.payment_key("sb-0001")]:
         assert key.hex() not in logs
+
+
+def test_on_micropython_a_rotated_box_takes_its_new_key_and_a_cloud_on_the_old_index_is_refused(
+        tmp_path, boxes, clouds):
+    pki = Pki(tmp_path / "certs").init()
+    pki.issue_device("sb-0001")
+    stale = tmp_path / "stale-certs"  # the cloud's files as they were before the rotation
+    stale.mkdir()
+    for name in ("ca.pem", "cloud.pem", "cloud.key", "payment-master.key", "index.json"):
+        shutil.copy(pki.path(name), str(stale / name))
+    with Mosquitto(tmp_path / "broker", pki=pki) as broker:
+        box = boxes(broker, "sb-0001", pki.device_dir("sb-0001"))
+        cloud = clouds(broker, pki.root)
+        cloud.wait_online("sb-0001")
+        cloud.pay("sb-0001", 100, "MKV-1")
+        assert cloud.acks("MKV-1")[0]["status"] == "announced"
+        pki.rotate("sb-0001")
+        cloud.pay("sb-0001", 200, "MKV-2")
+        assert cloud.acks("MKV-2")[0]["status"] == "announced"
+        cloud.close()  # the same TLS identity: one cloud at a time
+
+        behind = clouds(broker, stale, "behind")
+        behind.wait_online("sb-0001")
+        behind.pay("sb-0001", 300, "MKV-OLD")
+        (ack,) = behind.acks("MKV-OLD")
+        assert (ack["status"], ack["reason"]) == ("invalid", "bad MAC"), ack
+        assert box.said_txns() == ["MKV-1", "MKV-2"]
+        assert "payment: a new key in" in box.log() and "replaced the one in use" in box.log()
+        for key in (pki.payment_key("sb-0001", 0), pki.payment_key("sb-0001")):
+            assert key.hex() not in box.log() + cloud.log() + behind.log()
+        box.assert_alive_once()
