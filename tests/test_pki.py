@@ -417,7 +417,7 @@ def test_batch_issue_refuses_revoked_ids_before_writing_anything(fresh):
     before = {d: bundle(fresh, d) for d in ("b-1", "b-2")}
     index = index_text(fresh)
     with pytest.raises(PkiError, match=r"4 of these ids are revoked \(b-2, b-3, b-4 and 1 more\): nothing "
-                                       r"issued; add --reissue"):
+                                       r"issued; `soundbox pki device ... --reissue` gives them new identities"):
         fresh.issue_devices(["b-1", "b-2", "b-3", "b-4", "b-5", "b-6"])
     assert {d: bundle(fresh, d) for d in ("b-1", "b-2")} == before and index_text(fresh) == index
     assert not os.path.exists(fresh.device_dir("b-6"))
@@ -539,3 +539,16 @@ def test_provisioning_refuses_a_revoked_identity_and_takes_the_reissued_one(fres
     fresh.issue_device("sb-0080", reissue=True)
     targets, issued = identity_targets(fresh, "sb-0080", fresh.root)
     assert not issued and bytes.fromhex(targets["/certs/payment.key"].decode()) == fresh.payment_key("sb-0080")
+
+
+def test_the_simulator_does_not_quietly_reissue_a_revoked_identity(fresh):
+    from soundbox_tools.cli import device_identities
+    fresh.issue_devices(["sb-0001", "sb-0002"])
+    fresh.revoke("sb-0002")
+    os.remove(os.path.join(fresh.device_dir("sb-0002"), "payment.key"))  # a bundle that lost a file
+    with pytest.raises(PkiError, match=r"1 of these ids are revoked \(sb-0002\): nothing issued"):
+        device_identities(fresh.root, 2)
+    assert not os.path.exists(os.path.join(fresh.device_dir("sb-0002"), "payment.key"))
+    os.remove(os.path.join(fresh.device_dir("sb-0001"), "payment.key"))  # not revoked: issued again
+    device_identities(fresh.root, 1)
+    assert fresh.key_version("sb-0001") == 1 and bundle_key(fresh, "sb-0001") == fresh.payment_key("sb-0001")

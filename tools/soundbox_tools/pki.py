@@ -314,8 +314,8 @@ class Pki:
             raise PkiError("%s is revoked: a new identity for it needs `soundbox pki device %s --reissue` "
                            "(new certificate, new payment key)" % (revoked[0], revoked[0]))
         named = ", ".join(revoked[:3]) + (" and %d more" % (len(revoked) - 3) if len(revoked) > 3 else "")
-        raise PkiError("%d of these ids are revoked (%s): nothing issued; add --reissue to give them new "
-                       "identities (new certificates, new payment keys)" % (len(revoked), named))
+        raise PkiError("%d of these ids are revoked (%s): nothing issued; `soundbox pki device ... --reissue` "
+                       "gives them new identities (new certificates, new payment keys)" % (len(revoked), named))
 
     def key_version(self, device_id):
         """The device's current payment key version (0 when never bumped)."""
