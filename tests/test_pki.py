@@ -546,7 +546,7 @@ def test_the_simulator_does_not_quietly_reissue_a_revoked_identity(fresh):
     fresh.issue_devices(["sb-0001", "sb-0002"])
     fresh.revoke("sb-0002")
     os.remove(os.path.join(fresh.device_dir("sb-0002"), "payment.key"))  # a bundle that lost a file
-    with pytest.raises(PkiError, match=r"sb-0002 is revoked: a new identity for it needs `soundbox pki device sb-0002 --reissue`"):
+    with pytest.raises(PkiError, match=r"sb-0002 is revoked: .*`soundbox pki device sb-0002 --reissue`"):
         device_identities(fresh.root, 2)
     assert not os.path.exists(os.path.join(fresh.device_dir("sb-0002"), "payment.key"))
     os.remove(os.path.join(fresh.device_dir("sb-0001"), "payment.key"))  # not revoked: issued again
