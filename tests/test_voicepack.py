@@ -187,6 +187,78 @@ def test_en_in_and_hi_fit_the_wrover_flash_budget(packs, tmp_path):
     assert {e["path"] for e in manifest["files"] if e["part"] == "voice"} == {"voice/en-IN.pack", "voice/hi.pack"}
 
 
+def _adpcm_copy(packs, tmp_path, lang):
+    """`lang`'s pack again as ADPCM, from the PCM build's synthesis cache (only re-encoded)."""
+    out, _, _ = packs(lang)
+    voice_dir = tmp_path / ("adpcm-" + lang)
+    shutil.copytree(out / ".cache", voice_dir / ".cache")
+    return build_pack(lang, voice_dir, codec="adpcm")
+
+
+def test_adpcm_encoder_is_the_reference_codec():
+    # Python's audioop (deprecated, gone in 3.13) is an independent IMA-ADPCM codec.
+    audioop = pytest.importorskip("audioop")
+    from soundbox_tools.adpcm import encode_clip
+
+    rng = __import__("random").Random(7)
+    samples = array.array("h", [int(15000 * math.sin(i / 5.0)) + rng.randint(-4000, 4000) for i in range(4001)])
+    clip = encode_clip(samples.tobytes())
+    assert clip[:4] == b"\0\0\0\0" and len(clip) == 4 + 2001
+    expected, _ = audioop.lin2adpcm(samples.tobytes() + samples[-1:].tobytes(), 2, None)
+    assert clip[4:] == expected
+
+
+def test_adpcm_pack_is_a_quarter_of_the_pcm_and_sounds_the_same(packs, tmp_path):
+    _, pcm_info, _ = packs("en-IN")
+    info = _adpcm_copy(packs, tmp_path, "en-IN")
+    assert info["format"] == {"rate": 16000, "bits": 4, "channels": 1, "encoding": "ima-adpcm"}
+    assert info["size"] < pcm_info["size"] * 0.27
+    assert abs(info["speech_ms"] - pcm_info["speech_ms"]) <= len(TOKENS["en-IN"])  # odd clips: one sample more
+    with Pack(pcm_info["path"]) as pcm_pack, Pack(info["path"]) as adpcm_pack:
+        assert set(adpcm_pack.clips) == set(TOKENS["en-IN"])
+        buf = bytearray(1024)
+        noise = signal = 0
+        for token in announcement_tokens(25050, "en-IN"):
+            ref = samples_of(b"".join(bytes(b) for b in pcm_pack.stream([token], buf)))
+            got = samples_of(b"".join(bytes(b) for b in adpcm_pack.stream([token], buf)))
+            assert len(got) - len(ref) in (0, 1)  # an odd clip gets one sample more
+            noise += sum((a - b) ** 2 for a, b in zip(ref, got))
+            signal += sum(a * a for a in ref)
+    snr = 10 * math.log10(signal / noise)
+    print("ADPCM en-IN: %.1f dB signal to noise against the PCM pack" % snr)
+    assert snr > 20  # speech stays clear
+
+
+def test_cli_builds_an_adpcm_pack(packs, tmp_path, capsys):
+    out, _, _ = packs("hi")
+    voice_dir = tmp_path / "v"
+    shutil.copytree(out / ".cache", voice_dir / ".cache")
+    assert cli.main(["voicepack", "build", "--lang", "hi", "--codec", "adpcm", "--out", str(voice_dir)]) == 0
+    assert "at 16000 Hz ima-adpcm" in capsys.readouterr().out
+    with Pack(str(voice_dir / "hi.pack")) as pack:
+        assert pack.encoding == "ima-adpcm" and set(pack.clips) == set(TOKENS["hi"])
+    with pytest.raises(SystemExit):
+        cli.main(["voicepack", "build", "--lang", "hi", "--codec", "mp3", "--out", str(voice_dir)])
+    assert "invalid choice: 'mp3'" in capsys.readouterr().err
+
+
+def test_three_languages_at_16_khz_fit_the_wrover_flash_budget_as_adpcm(packs, tmp_path):
+    # Issue 20: en-IN + hi + mr at 16 kHz (IMA-ADPCM) with the SDK and app, and room to stage
+    # an over-the-air update of the largest pack beside it. As 16-bit PCM the first two
+    # alone took 3,692 KiB of the 3,584 KiB budget.
+    langs = ("en-IN", "hi", "mr")
+    voice_dir = tmp_path / "voice"
+    voice_dir.mkdir()
+    for lang in langs:
+        shutil.copy(_adpcm_copy(packs, tmp_path, lang)["path"], voice_dir)
+    manifest = devicebuild.build("esp32-wrover", str(tmp_path / "bundle"), langs=langs, voice_dir=str(voice_dir))
+    used, budget = manifest["parts"]["total"]["flash"], manifest["fs_budget_bytes"]
+    largest = max(devicebuild.flash_bytes(e["size"]) for e in manifest["files"] if e["part"] == "voice")
+    print("16 kHz ADPCM en-IN + hi + mr: %.0f KiB of %.0f KiB used, largest pack %.0f KiB, %.0f KiB left"
+          % (used / 1024, budget / 1024, largest / 1024, (budget - used) / 1024))
+    assert used + largest <= budget
+
+
 def test_committed_tiny_pack_is_what_the_builder_writes(tmp_path):
     write_pack(tmp_path / "tiny.pack", tinypack.LANG, tinypack.RATE, list(tinypack.CLIPS))
     committed = CORE / "tiny.pack"

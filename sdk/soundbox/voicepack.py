@@ -9,20 +9,27 @@ MicroPython-safe. Layout of `<lang>.pack` (all integers little-endian):
                  {"lang": "hi",
                   "format": {"rate": 16000, "bits": 16, "channels": 1, "encoding": "pcm16"},
                   "clips": {token: [offset, length], ...}, ...}
-      10 + N   PCM data; a clip's offset and length (bytes) count from here
+      10 + N   clip data; a clip's offset and length (bytes) count from here
 
-Only the header and the index are read into RAM; clips are read from the file in
-blocks of the caller's buffer while they play.
+Encodings: "pcm16" (16-bit little-endian samples) or "ima-adpcm" (bits 4: each clip
+as soundbox.adpcm lays it out, a quarter of the size, decoded to the same 16-bit PCM while
+it streams). Only the header and the index are read into RAM; clips are read from the
+file in blocks of the caller's buffer while they play.
 """
 
 import json
 import struct
 
+from soundbox import adpcm
+
 MAGIC = b"SBVP"
 VERSION = 1
 HEADER = 10  # magic, u16 version, u32 index length
 MAX_INDEX = 65536  # a pack's index is a few KB; a larger length means a corrupt file
-ENCODINGS = ("pcm16",)
+PCM16 = "pcm16"
+ADPCM = "ima-adpcm"
+ENCODINGS = (PCM16, ADPCM)
+BITS = {PCM16: 16, ADPCM: 4}
 
 
 class PackError(ValueError):
@@ -41,6 +48,7 @@ class Pack:
             self.name = name or "<pack>"
             self._file = source
             self._owned = False
+        self._raw = None  # ADPCM input buffer, made on first use
         try:
             self._read_index()
         except Exception:
@@ -73,13 +81,15 @@ class Pack:
         fmt = index.get("format")
         if not isinstance(fmt, dict) or fmt.get("encoding") not in ENCODINGS:
             self._fail("unsupported format %r" % (fmt,))
-        if fmt.get("bits") != 16 or fmt.get("channels") != 1:
-            self._fail("format must be mono 16-bit, got %r" % (fmt,))
+        encoding = fmt["encoding"]
+        if fmt.get("bits") != BITS[encoding] or fmt.get("channels") != 1:
+            self._fail("format must be mono %d-bit %s, got %r" % (BITS[encoding], encoding, fmt))
         if type(fmt.get("rate")) is not int or not 4000 <= fmt["rate"] <= 48000:
             self._fail("sample rate must be 4000-48000 Hz, got %r" % (fmt.get("rate"),))
         self.lang = index.get("lang")
         self.rate = fmt["rate"]
-        self.bits = 16
+        self.encoding = encoding
+        self.bits = 16  # of what stream() yields: ADPCM is decoded to 16-bit PCM
         self.channels = 1
         self.data_start = HEADER + size
         data_size = f.seek(0, 2) - self.data_start
@@ -89,8 +99,11 @@ class Pack:
                     or type(entry[1]) is not int):
                 self._fail("bad entry for %r" % (token,))
             offset, length = entry
-            if offset < 0 or length < 2 or offset % 2 or length % 2 or offset + length > data_size:
+            if offset < 0 or offset + length > data_size:
                 self._fail("clip %r lies outside the data (truncated file?)" % (token,))
+            if (length < adpcm.HEADER + 1 if encoding == ADPCM
+                    else length < 2 or offset % 2 or length % 2):
+                self._fail("clip %r is not whole %s samples" % (token, encoding))
             clips[token] = (offset, length)  # a tuple: one allocation, not a list and its array
         self.clips = clips
 
@@ -115,12 +128,21 @@ class Pack:
             raise ValueError("token %r is not in the %s voice pack" % (token, self.lang))
         return self.data_start + entry[0], entry[1]
 
+    def _samples(self, length):
+        if self.encoding == ADPCM:
+            return (length - adpcm.HEADER) * 2
+        return length // 2
+
     def duration_ms(self, tokens):
         """How long the clips of `tokens` last, played back to back (ValueError for an unknown token)."""
         total = 0
         for token in tokens:
-            total += self.clip_range(token)[1]
-        return total * 1000 // (self.rate * 2)
+            total += self._samples(self.clip_range(token)[1])
+        return total * 1000 // self.rate
+
+    def clip_ms(self, token):
+        """How long one token's clip lasts, in ms (a float)."""
+        return self._samples(self.clip_range(token)[1]) * 1000 / self.rate
 
     def stream(self, tokens, buf):
         """Yield the PCM of `tokens` in order, as memoryviews into `buf` of at most len(buf) bytes.
@@ -140,6 +162,9 @@ class Pack:
         f = self._file
         if f is None:
             raise ValueError("voice pack %s is closed" % self.name)
+        if self.encoding == ADPCM:
+            yield from self._stream_adpcm(ranges, view, block)
+            return
         for start, length in ranges:
             f.seek(start)
             left = length
@@ -150,3 +175,33 @@ class Pack:
                     self._fail("clip ends early (file changed while open?)")
                 left -= got
                 yield full[:got] if got != block else full
+
+    def _stream_adpcm(self, ranges, view, block):
+        # A quarter of the caller's buffer holds the 4-bit data its PCM block comes from;
+        # the raw buffer is the pack's, kept between announcements (a few hundred bytes).
+        step = block // 4
+        if step < 1:
+            raise ValueError("buffer must hold at least 4 bytes for ADPCM")
+        raw = self._raw
+        if raw is None or len(raw) < step:
+            raw = self._raw = bytearray(step)
+        raw_view = memoryview(raw)
+        header = bytearray(adpcm.HEADER)
+        f = self._file
+        for start, length in ranges:
+            f.seek(start)
+            if f.readinto(header) != adpcm.HEADER:
+                self._fail("clip ends early (file changed while open?)")
+            if header[2] > adpcm.MAX_INDEX:
+                self._fail("clip at %d starts with ADPCM step index %d (over %d)"
+                           % (start, header[2], adpcm.MAX_INDEX))
+            state = adpcm.State(header)
+            left = length - adpcm.HEADER
+            while left:
+                n = step if left >= step else left
+                got = f.readinto(raw_view[:n])
+                if not got:
+                    self._fail("clip ends early (file changed while open?)")
+                adpcm.decode(raw, got, view, state)
+                left -= got
+                yield view[:4 * got]

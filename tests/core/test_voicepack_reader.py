@@ -122,7 +122,8 @@ def test_damaged_packs_are_refused_with_a_reason():
     _bad("not valid JSON", index=b'{"clips": "\xff"}')  # bad UTF-8
     _bad("no clips", index=[1, 2])
     _bad("no clips", index={"lang": "hi", "format": FORMAT})
-    _bad("unsupported format", fmt={"rate": 16000, "bits": 4, "channels": 1, "encoding": "ima-adpcm"})
+    _bad("unsupported format", fmt={"rate": 16000, "bits": 4, "channels": 1, "encoding": "mp3"})
+    _bad("mono 4-bit ima-adpcm", fmt={"rate": 16000, "bits": 16, "channels": 1, "encoding": "ima-adpcm"})
     _bad("mono 16-bit", fmt={"rate": 16000, "bits": 16, "channels": 2, "encoding": "pcm16"})
     _bad("mono 16-bit", fmt={"rate": 16000, "bits": 8, "channels": 1, "encoding": "pcm16"})
     _bad("sample rate", fmt={"rate": 0, "bits": 16, "channels": 1, "encoding": "pcm16"})

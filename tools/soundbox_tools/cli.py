@@ -256,10 +256,11 @@ def cmd_pay(args):
 
 def cmd_voicepack(args):
     from soundbox_tools.voicepack import build_pack
-    info = build_pack(args.lang, args.out, rate=args.rate)
-    print("voice pack %s: %d clips, %.1f s of speech, %d KB at %d Hz in %s (%s in %.1f s)"
+    info = build_pack(args.lang, args.out, rate=args.rate, codec=args.codec)
+    print("voice pack %s: %d clips, %.1f s of speech, %d KB at %d Hz %s in %s (%s in %.1f s)"
           % (args.lang, len(info["clips"]), info["speech_ms"] / 1000, info["size"] // 1024, args.rate,
-             info["path"], "cached" if info["cached"] else "built", info["build_s"]))
+             info["format"]["encoding"], info["path"], "cached" if info["cached"] else "built",
+             info["build_s"]))
     return 0
 
 
@@ -356,6 +357,8 @@ def build_parser():
     v.add_argument("action", nargs="?", choices=["build"], default="build")
     v.add_argument("--lang", default="en-IN", choices=LANGUAGES)
     v.add_argument("--rate", type=int, choices=[16000, 8000], default=16000, help="sample rate (Hz)")
+    v.add_argument("--codec", choices=["pcm", "adpcm"], default="pcm",
+                   help="pcm: 16-bit samples; adpcm: IMA-ADPCM, 4 bits a sample (a quarter of the flash)")
     v.add_argument("--out", default=DEFAULT_PACK)
     v.set_defaults(func=cmd_voicepack)
     return p

@@ -1,6 +1,6 @@
 """Voice packs: every wording token of a language, spoken by espeak-ng, in one `<lang>.pack` file.
 
-    soundbox voicepack build --lang hi [--rate 16000|8000] [--out DIR]
+    soundbox voicepack build --lang hi [--rate 16000|8000] [--codec pcm|adpcm] [--out DIR]
 
 writes DIR/hi.pack (layout in soundbox.voicepack, which the device reads) and
 DIR/hi.pack.sha256 (`sha256sum -c` format). The hash is for deployment checks
@@ -11,7 +11,9 @@ Each clip is synthesized once per build with pyttsx3 driving espeak-ng (words,
 never digits; one file per runAndWait; in a fresh process, see tts.py, so the
 same inputs give the same bytes), trimmed of silence, resampled to the device
 format (mono 16-bit PCM, 16 kHz by default or 8 kHz for small flash) and faded
-in and out over a few ms so back-to-back clips do not click.
+in and out over a few ms so back-to-back clips do not click. `--codec adpcm` stores
+each clip as IMA-ADPCM (4 bits a sample, soundbox_tools.adpcm): 16 kHz in a quarter of
+the flash, decoded on the device while it streams.
 
 Caching: the pack's index records a fingerprint of all its inputs, so a rebuild
 with the same inputs returns at once. DIR/.cache/<voice>/ keeps the trimmed
@@ -35,11 +37,13 @@ import wave
 from pathlib import Path
 
 from soundbox import voice
-from soundbox.voicepack import HEADER, MAGIC, VERSION, Pack, PackError
+from soundbox.voicepack import ADPCM, HEADER, MAGIC, PCM16, VERSION, Pack, PackError
 from soundbox_tools import tts
+from soundbox_tools.adpcm import encode_clip
 
 RATES = (16000, 8000)
 DEFAULT_RATE = 16000
+CODECS = {"pcm": PCM16, "adpcm": ADPCM}  # --codec name -> the pack's format "encoding"
 BUILDER_VERSION = 1  # bump when the processing below changes what a clip sounds like
 ESPEAK_VOICES = {"en-IN": "en", "hi": "hi", "mr": "mr", "bn": "bn"}  # espeak-ng has no Indian English
 WORDS_PER_MINUTE = 175  # a touch slower than espeak's 200: small speakers, noisy shops
@@ -71,10 +75,10 @@ def pack_path(pack_dir, lang):
     return os.path.join(str(pack_dir), lang + ".pack")
 
 
-def build_pack(lang, out_dir, progress=None, rate=DEFAULT_RATE, tokens=None):
+def build_pack(lang, out_dir, progress=None, rate=DEFAULT_RATE, tokens=None, codec="pcm"):
     """Build out_dir/<lang>.pack (cached if its inputs did not change) and return its summary:
     the index ({"lang", "format", "clips": {token: [offset, length]}, ...}) plus "path",
-    "size" (bytes), "speech_ms", "cached" and "build_s".
+    "size" (bytes), "speech_ms", "cached" and "build_s". codec: "pcm" or "adpcm".
 
     progress(done, total) is called after each clip, e.g. to drive a progress bar.
     `tokens` limits the pack to some tokens (tests); by default it holds voice.tokens(lang).
@@ -83,10 +87,13 @@ def build_pack(lang, out_dir, progress=None, rate=DEFAULT_RATE, tokens=None):
     wanted = voice.tokens(lang) if tokens is None else tuple(tokens)  # ValueError: unknown language
     if rate not in RATES:
         raise VoicePackError("rate must be one of %s Hz, got %r" % (", ".join(map(str, RATES)), rate))
+    if codec not in CODECS:
+        raise VoicePackError("codec must be one of %s, got %r" % (", ".join(CODECS), codec))
     if not wanted:
         raise VoicePackError("no tokens to put in the pack")
+    encoding = CODECS[codec]
     texts = [(token, SPOKEN.get(lang, {}).get(token, token)) for token in wanted]
-    inputs = _fingerprint(lang, rate, texts)
+    inputs = _fingerprint(lang, rate, texts, encoding)
     out = Path(out_dir)
     path = Path(pack_path(out, lang))
 
@@ -97,14 +104,15 @@ def build_pack(lang, out_dir, progress=None, rate=DEFAULT_RATE, tokens=None):
             pcm_clips.append((token, _finish(*source, rate)))
             if progress:
                 progress(len(pcm_clips), len(texts))
-        index = write_pack(path, lang, rate, pcm_clips, inputs, _espeak_version())
+        index = write_pack(path, lang, rate, pcm_clips, inputs, _espeak_version(), encoding)
         cached = False
     else:
         if progress:
             progress(len(texts), len(texts))
         cached = True
     size = path.stat().st_size
-    speech = sum(length for _, length in index["clips"].values()) * 1000 // (rate * 2)
+    with Pack(str(path)) as pack:
+        speech = pack.duration_ms(list(pack.clips))
     return dict(index, path=str(path), size=size, speech_ms=speech, cached=cached,
                 build_s=round(time.monotonic() - started, 3))
 
@@ -130,7 +138,7 @@ def load_index(pack_dir, lang="en-IN"):
     with open_pack(pack_dir, lang) as pack:
         clips = {}
         for token, (offset, length) in pack.clips.items():
-            clips[token] = {"offset": offset, "length": length, "ms": length * 1000 / (pack.rate * 2)}
+            clips[token] = {"offset": offset, "length": length, "ms": pack.clip_ms(token)}
         return {"lang": pack.lang, "rate": pack.rate, "clips": clips}
 
 
@@ -144,11 +152,12 @@ def file_sha256(path):
 
 # ---- pack file -----------------------------------------------------------------
 
-def _fingerprint(lang, rate, texts):
+def _fingerprint(lang, rate, texts, encoding=PCM16):
     """Hash of everything that decides the pack's bytes (except the espeak-ng version)."""
-    inputs = {"builder": BUILDER_VERSION, "format": VERSION, "lang": lang, "voice": ESPEAK_VOICES[lang],
+    inputs = {} if encoding == PCM16 else {"encoding": encoding}  # PCM packs keep their old hash
+    inputs.update({"builder": BUILDER_VERSION, "format": VERSION, "lang": lang, "voice": ESPEAK_VOICES[lang],
               "wpm": WORDS_PER_MINUTE, "rate": rate, "threshold": SOUND_THRESHOLD, "pad_ms": PAD_MS,
-              "fade_ms": FADE_MS, "filter": [FILTER_ZEROS, FILTER_ROLLOFF], "texts": texts}
+              "fade_ms": FADE_MS, "filter": [FILTER_ZEROS, FILTER_ROLLOFF], "texts": texts})
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
@@ -179,14 +188,18 @@ def _cached_index(path, inputs):
     return index
 
 
-def write_pack(path, lang, rate, pcm_clips, inputs="", synth_version=""):
-    """Write pcm_clips [(token, PCM bytes)] as the pack at `path` (+ its .sha256); return the index."""
+def write_pack(path, lang, rate, pcm_clips, inputs="", synth_version="", encoding=PCM16):
+    """Write pcm_clips [(token, PCM bytes)] as the pack at `path` (+ its .sha256), stored as
+    `encoding` (PCM16 or ADPCM); return the index."""
     path = Path(path)
+    if encoding == ADPCM:
+        pcm_clips = [(token, encode_clip(pcm)) for token, pcm in pcm_clips]
     clips, offset = {}, 0
-    for token, pcm in pcm_clips:
-        clips[token] = [offset, len(pcm)]
-        offset += len(pcm)
-    index = {"lang": lang, "format": {"rate": rate, "bits": 16, "channels": 1, "encoding": "pcm16"},
+    for token, data in pcm_clips:
+        clips[token] = [offset, len(data)]
+        offset += len(data)
+    bits = 4 if encoding == ADPCM else 16
+    index = {"lang": lang, "format": {"rate": rate, "bits": bits, "channels": 1, "encoding": encoding},
              "clips": clips, "inputs": inputs, "builder": BUILDER_VERSION, "synth": synth_version}
     # ensure_ascii=False: Devanagari is 3 bytes as UTF-8 but 6 as \\u escapes.
     raw = json.dumps(index, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
