@@ -170,7 +170,8 @@ def build(board_name, out_dir, langs=("en-IN",), voice_dir=os.path.join(".state"
         over = manifest["parts"]["total"]["flash"] - board["fs_budget_bytes"]
         if over > 0:
             raise DeviceError("bundle needs %s on flash, over %s's budget of %s by %s: build fewer voice packs "
-                              "(--lang), 8 kHz packs (soundbox voicepack build --rate 8000), or a board with more "
+                              "(--lang), ADPCM packs (soundbox voicepack build --codec adpcm: a quarter of PCM), or a board "
+                              "with more "
                               "flash" % (kib(manifest["parts"]["total"]["flash"]), board["name"],
                                          kib(board["fs_budget_bytes"]), kib(over)))
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
@@ -223,7 +224,7 @@ def size_report(manifest):
         largest = max(packs, key=lambda e: e["size"])
         # An update is staged next to the version it replaces (soundbox.otaslots).
         verdict = "fits" if flash_bytes(largest["size"]) <= budget - used else \
-            "does NOT fit: voice updates over the air will be refused; use 8 kHz packs (--rate 8000)"
+            "does NOT fit: voice updates over the air will be refused; use ADPCM packs (--codec adpcm)"
         lines.append("an over-the-air update of %s needs %s free: %s"
                      % (largest["path"], kib(flash_bytes(largest["size"])), verdict))
     lines.append(romfs_report(manifest))
