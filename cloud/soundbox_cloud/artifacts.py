@@ -158,8 +158,11 @@ class Artifact:
 class ArtifactStore:
     """The artifacts in one directory, by manifest id and by name. Thread-safe."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, trusted=None):
+        """trusted: the release keys' list ({"keys": [hex, ...]}, `soundbox ota keygen`) that
+        every manifest's signatures are checked against; None: no list, nothing verifies."""
         self.directory = str(directory)
+        self.trusted = trusted
         self._lock = threading.Lock()
         self._by_id = {}
         self._by_name = {}

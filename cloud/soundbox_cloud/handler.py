@@ -163,7 +163,8 @@ class CloudHandler:
         try:
             # OTA: signed artifacts next to the database unless told otherwise; the chunk
             # server and the campaign engine must exist before the first message arrives.
-            self.artifacts = ArtifactStore(ota_dir or os.path.join(os.path.dirname(os.path.abspath(str(db_path))), "ota"))
+            self.artifacts = ArtifactStore(ota_dir or os.path.join(os.path.dirname(os.path.abspath(str(db_path))), "ota"),
+                                           trusted=os.path.join(str(certs), "ota", "trusted.json"))
             self.artifacts.load_all()
             self.campaign_store = CampaignStore(db_path)
             self.campaigns = Campaigns(self.campaign_store, self.artifacts, self._publish_job)
