@@ -189,8 +189,21 @@ def test_bad_chunks_are_never_written_and_are_asked_for_again(tmp_path, keys, at
         assert open(os.path.join(active, name), "rb").read() == body
 
 
-def test_key_rotation_retires_the_old_key(tmp_path, keys):
-    data, job, _ = app_release(tmp_path, "2.0.0", 1, keys[:1], trust=[ota.public_bytes(keys[1])])
+def test_one_key_alone_cannot_change_the_key_set(tmp_path, keys):
+    """The trust rule (otamanifest): a key-set change needs more than half of the trusted keys,
+    2 of 2 here. One stolen key can sign updates, but not hand the fleet to its own key set."""
+    thief = ec.generate_private_key(ec.SECP256R1())
+    data, job, _ = app_release(tmp_path, "2.0.0", 1, keys[:1], trust=[ota.public_bytes(thief)])
+    assert refused_reason(tmp_path, keys, job, data) == \
+        "key change needs signatures by 2 of the 2 trusted keys, 1 verified"
+    _, twice, _ = app_release(tmp_path, "2.0.1", 1, [keys[1], keys[1]], trust=[ota.public_bytes(thief)])
+    assert refused_reason(tmp_path, keys, twice, data).endswith("1 verified")  # one key counts once
+    _, by_thief, _ = app_release(tmp_path, "2.0.2", 1, [thief])
+    assert refused_reason(tmp_path, keys, by_thief).startswith("untrusted key")  # both keys still rule
+
+
+def test_key_rotation_signed_by_both_keys_retires_the_old_one(tmp_path, keys):
+    data, job, _ = app_release(tmp_path, "2.0.0", 1, keys, trust=[ota.public_bytes(keys[1])])
     lives, _ = update(tmp_path / "dev", keys, data, job)
     assert final_status(lives)["state"] == "confirmed"
     _, by_old_key, _ = app_release(tmp_path, "2.1.0", 2, keys[:1])
@@ -198,6 +211,38 @@ def test_key_rotation_retires_the_old_key(tmp_path, keys):
     new_data, by_new_key, _ = app_release(tmp_path, "2.1.1", 2, keys[1:])
     lives, _ = update(tmp_path / "dev", keys, new_data, by_new_key)
     assert final_status(lives)["state"] == "confirmed"
+
+
+def signed_with_keys(tmp_path, keys, key_list, version="2.0.0"):
+    """A release whose manifest hands trust to `key_list` (hex strings, taken as they are)."""
+    data, _, _ = app_release(tmp_path, version, 1, keys)
+    manifest = ota.manifest_for(data, kind="app", name="app", version=version, counter=1, model="soundbox-sim",
+                                files=ota.app_bundle(tmp_path / ("src-" + version))[1])
+    manifest["keys"] = key_list
+    return data, {"campaign": "c-keys", "envelope": ota.sign(manifest, keys)}
+
+
+@pytest.mark.parametrize("key_list, reason", [
+    (["zz" * 65], "malformed manifest: key zzzzzzzzzzzzzzzz... is not hex"),
+    (["04ab"], "malformed manifest: a key must be 130 hex digits (a 65-byte public key)"),
+    (["04" + "00" * 64], "malformed manifest: key 0400000000000000... is not a P-256 public key"),
+    ([], "malformed manifest: keys must be a list of 1 to 8 hex public keys"),
+])
+def test_bad_key_material_is_refused_with_a_status_and_the_next_job_still_works(tmp_path, keys, key_list,
+                                                                                 reason):
+    data, job = signed_with_keys(tmp_path, keys, key_list)
+    assert refused_reason(tmp_path, keys, job, data) == reason
+    good_data, good, _ = app_release(tmp_path, "2.0.1", 1, keys[:1])
+    lives, _ = update(tmp_path / "dev", keys, good_data, good)
+    assert final_status(lives)["state"] == "confirmed" and final_status(lives)["version"] == "2.0.1"
+
+
+def test_a_damaged_trusted_key_list_on_flash_refuses_jobs_with_a_status(tmp_path, keys):
+    root = tmp_path / "dev"
+    root.mkdir()
+    (root / "ota.json").write_text(json.dumps({"counters": {}, "keys": ["zz" * 65]}))
+    data, job, _ = app_release(tmp_path, "2.0.0", 1, keys[:1])
+    assert refused_reason(tmp_path, keys, job, data) == "the trusted key list in ota.json is damaged"
 
 
 def test_failed_self_test_rolls_back_and_keeps_the_counter(tmp_path, keys):

@@ -125,6 +125,14 @@ class Updater:
     def trusted_keys(self):
         return [binascii.unhexlify(k) for k in self.state["keys"]]
 
+    def _trusted(self, otamanifest):
+        """trusted_keys(), or Refused with the reason when the list on flash is damaged (a job
+        then gets a status, and the updater keeps running)."""
+        try:
+            return self.trusted_keys()
+        except (ValueError, TypeError):
+            raise otamanifest.Refused("the trusted key list in %s is damaged" % STATE_FILE)
+
     # ---- status ----------------------------------------------------------------------
 
     async def _status(self, state, reason="", campaign=None, manifest=None, mid=None, have=0, total=0):
@@ -164,7 +172,7 @@ class Updater:
                 self._drop_job()
             return
         try:
-            manifest, mid = otamanifest.open_envelope(job.get("envelope"), self.trusted_keys())
+            manifest, mid = otamanifest.open_envelope(job.get("envelope"), self._trusted(otamanifest))
             self._check(manifest, otamanifest)
             if table is None:
                 raise otamanifest.Refused("job has no chunk table")
@@ -231,7 +239,7 @@ class Updater:
     def _resume(self, raw, otamanifest):
         try:
             job = json.loads(raw)
-            manifest, mid = otamanifest.open_envelope(job["envelope"], self.trusted_keys())
+            manifest, mid = otamanifest.open_envelope(job["envelope"], self._trusted(otamanifest))
             self._check(manifest, otamanifest)
             self._table().check(manifest, otamanifest)
         except (ValueError, KeyError, TypeError, otamanifest.Refused) as e:

@@ -12,6 +12,18 @@ in binary after the job's JSON head, see `split_job`, and is kept on flash), the
 artifact's SHA-256, the file list of an `app` bundle, an expiry time and,
 optionally, the release keys to trust once this update is confirmed.
 
+Trust rule. A manifest is accepted when a currently trusted key's signature verifies. A
+manifest that changes the trusted key set ("keys") needs verified signatures by more than
+half of the currently trusted keys (`threshold`: 1 of 1, 2 of 2, 2 of 3, 3 of 4), so one
+stolen release key cannot hand the fleet to another key set. The new set is checked before
+the manifest is accepted: 1..MAX_KEYS distinct 65-byte uncompressed P-256 points, in hex.
+An envelope holds at most MAX_SIGNATURES signatures and each trusted key is tried once, so a
+job padded with signatures costs at most one verification per trusted key.
+
+Size rule. A job message (its JSON head, b"\n", the chunk table) must fit one MQTT packet the
+device takes: `job_room(topic)` bytes. The cloud refuses artifacts and campaigns whose job
+would not fit, and `soundbox ota sign` refuses chunk sizes that make it too big.
+
 Each refusal is a `Refused` whose message is the reason the device reports on its
 OTA status topic.
 """
@@ -27,6 +39,17 @@ FORMAT = 1
 KINDS = ("app", "firmware", "voice")
 DIGEST_SIZE = 32
 MAX_CHUNK_SIZE = 16384  # one chunk must fit an MQTT message and the device's heap
+MAX_SIGNATURES = 8  # a release is signed by one or two keys; more is padding
+MAX_KEYS = 8  # release keys a manifest may hand trust to
+PUBLIC_KEY_HEX = 130  # a 65-byte uncompressed SEC1 point
+# The device's MQTT packet limit: the remaining length mqttcodec.Decoder accepts, set by
+# mqttsession.Session(max_packet=...) (tests/core/test_otamanifest checks they agree).
+MAX_PACKET = 65536
+# A QoS 1 PUBLISH around the payload: fixed header (5), topic length (2), packet id (2), and
+# 64 bytes for MQTT 5 properties a broker may add (message expiry, subscription id, alias).
+PUBLISH_OVERHEAD = 73
+MAX_DEVICE_ID = 32  # the cloud's device ids are 1..32 characters (soundbox_cloud.validation)
+MAX_CAMPAIGN_ID = 32  # room the cloud's campaign ids ("c-" + 8 hex) are measured against
 _STR_IS_BUFFER = sys.implementation.name == "micropython"  # hashlib takes a str as its UTF-8 bytes
 # On MicroPython the P-256 verifier's code (about 1.5 KiB of heap imported from ROMFS) is
 # dropped once a manifest is judged: it is needed again only for the next manifest.
@@ -50,6 +73,21 @@ def _id(digest):
     return binascii.hexlify(digest[:8]).decode()
 
 
+def threshold(key_count):
+    """Verified signatures by current keys that a key-set change needs: more than half."""
+    return key_count // 2 + 1
+
+
+def job_room(topic):
+    """The largest job payload (JSON head + b"\n" + chunk table) a device takes on `topic`."""
+    return MAX_PACKET - PUBLISH_OVERHEAD - len(topic)
+
+
+def longest_job_topic():
+    """The job topic of a device with the longest id: what a release is measured against."""
+    return "sb/" + "x" * MAX_DEVICE_ID + "/ota/job"
+
+
 def counter_key(manifest):
     """Counters are kept per kind, and per language for voice packs."""
     if manifest["kind"] == "voice":
@@ -65,14 +103,55 @@ def counter_key(manifest):
 # and the manifest id, and parsed only once a trusted key's signature verifies.
 
 def open_envelope(envelope, trusted_keys):
-    """(manifest dict, manifest id) if a trusted key signed it; else Refused.
+    """(manifest dict, manifest id) if trusted keys signed it as the trust rule asks; else Refused.
 
     envelope: the parsed envelope object. trusted_keys: list of 65-byte public keys.
     """
     text = _manifest_text(envelope)
-    digest = _text_digest(text)
-    _need_signature(_any_verifies(envelope["signatures"], _by_key_id(trusted_keys), digest), envelope)
-    return _parse_manifest(text), _id(digest)
+    signed = _Signed(envelope["signatures"], _by_key_id(trusted_keys), _text_digest(text))
+    _need_signature(signed.verify(1), envelope)
+    return _threshold_met(_parse_manifest(text), signed), _id(signed.digest)
+
+
+class _Signed:
+    """The signatures of one envelope, each trusted key's tried at most once."""
+
+    def __init__(self, sigs, trusted, digest):
+        self.sigs = sigs
+        self.trusted = trusted
+        self.digest = digest
+        self.tried = []  # key ids whose signature was checked
+        self.good = 0  # of them, how many verified
+
+    def verify(self, wanted):
+        """True once `wanted` trusted keys' signatures verified; else False when a trusted key
+        signed, None when none did. A malformed entry met before: Refused."""
+        i = 0
+        while i < len(self.sigs) and self.good < wanted:
+            self._try(self.sigs[i])
+            i += 1
+        if self.good >= wanted:
+            return True
+        return False if self.tried else None
+
+    def _try(self, sig):
+        kid = _trusted_id(sig, self.trusted)
+        if kid is None or kid in self.tried:
+            return
+        self.tried.append(kid)
+        if _verify(self.trusted[kid], sig["sig"], self.digest):
+            self.good += 1
+
+
+def _threshold_met(manifest, signed):
+    """manifest, once a key-set change has the signatures the trust rule asks; else Refused."""
+    if manifest.get("keys") is None:
+        return manifest
+    need = threshold(len(signed.trusted))
+    if not signed.verify(need):
+        raise Refused("key change needs signatures by %d of the %d trusted keys, %d verified"
+                      % (need, len(signed.trusted), signed.good))
+    return manifest
 
 
 def _manifest_text(envelope):
@@ -81,6 +160,8 @@ def _manifest_text(envelope):
     sigs = envelope.get("signatures")
     if type(sigs) is not list or not sigs:
         raise Refused("malformed envelope: no signatures")
+    if len(sigs) > MAX_SIGNATURES:
+        raise Refused("malformed envelope: %d signatures, at most %d" % (len(sigs), MAX_SIGNATURES))
     return envelope["manifest"]
 
 
@@ -102,20 +183,6 @@ def _by_key_id(keys):
     return trusted
 
 
-def _any_verifies(sigs, trusted, digest):
-    """True at the first signature by a trusted key that verifies; else False when a
-    trusted key signed, None when none did. A malformed entry met before: Refused."""
-    signed = None
-    i = 0
-    while i < len(sigs):
-        if _trusted_key(sigs[i], trusted) is not None:
-            signed = False
-            if _verify(trusted[sigs[i]["key"]], sigs[i]["sig"], digest):
-                return True
-        i += 1
-    return signed
-
-
 def _need_signature(verdict, envelope):
     if verdict is None:
         raise Refused("untrusted key: signed by %s, none of them trusted"
@@ -124,11 +191,11 @@ def _need_signature(verdict, envelope):
         raise Refused("bad signature")
 
 
-def _trusted_key(sig, trusted):
-    """The public key of a trusted signer, None for another signer."""
+def _trusted_id(sig, trusted):
+    """The key id of a trusted signer, None for another signer."""
     if type(sig) is not dict or not isinstance(sig.get("key"), str) or not isinstance(sig.get("sig"), str):
         raise Refused("malformed envelope: a signature needs \"key\" and \"sig\" strings")
-    return trusted.get(sig["key"])
+    return sig["key"] if sig["key"] in trusted else None
 
 
 def _verify(key, sig_hex, digest):
@@ -221,10 +288,39 @@ def check(manifest, model, counters, now_s, capacity):
         raise Refused("malformed manifest: sha256 must be 64 hex digits")
     if kind == "app":
         _check_files(_need(manifest, "files", list), size)
-    keys = manifest.get("keys")
-    if keys is not None:
-        if type(keys) is not list or not keys or not all(isinstance(k, str) and len(k) == 130 for k in keys):
-            raise Refused("malformed manifest: keys must be a non-empty list of 65-byte hex public keys")
+    if manifest.get("keys") is not None:
+        check_keys(manifest["keys"])
+
+
+def check_keys(keys):
+    """Refused unless `keys` is a key set a device can trust: 1..MAX_KEYS distinct hex P-256
+    points. Checked before the manifest is accepted: a bad key confirmed with an update
+    would leave the device unable to check the next manifest."""
+    if type(keys) is not list or not 0 < len(keys) <= MAX_KEYS:
+        raise Refused("malformed manifest: keys must be a list of 1 to %d hex public keys" % MAX_KEYS)
+    for k in keys:
+        _check_key(k)
+    if len(set(keys)) != len(keys):
+        raise Refused("malformed manifest: keys lists a key twice")
+
+
+def _check_key(k):
+    if not isinstance(k, str) or len(k) != PUBLIC_KEY_HEX:
+        raise Refused("malformed manifest: a key must be %d hex digits (a 65-byte public key)" % PUBLIC_KEY_HEX)
+    try:
+        raw = binascii.unhexlify(k)
+    except ValueError:
+        raise Refused("malformed manifest: key %s... is not hex" % k[:16])
+    if not _on_curve(raw):
+        raise Refused("malformed manifest: key %s... is not a P-256 public key" % k[:16])
+
+
+def _on_curve(raw):
+    from soundbox import p256  # only for a manifest that changes keys
+
+    ok = p256._parse_public_key(raw) is not None  # the verifier's own point check
+    soundbox.forget("p256")
+    return ok
 
 
 def _check_files(files, size):

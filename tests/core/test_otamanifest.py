@@ -117,3 +117,88 @@ def test_the_verifier_leaves_the_heap_once_a_manifest_is_judged():
     assert ("soundbox.p256" in sys.modules) is (sys.implementation.name != "micropython")
     opened = otamanifest.open_envelope(SIGNED, TRUSTED)
     assert opened[0]["version"] == "1.2.0"
+
+
+# A key-set change (its manifest names the keys to trust after it), signed by two release
+# keys: real ECDSA P-256 signatures of exactly these bytes (made with `cryptography`).
+KEY_1 = binascii.unhexlify(
+    "04159612ddb0085edce0abf66a2e0214b222de801b0464dddfeba9468d2e32bddc"
+    "2f24874d0c6d6d282f3f1b3662c2521b6fbc33755f739ad38fc87280d0718302")
+KEY_2 = binascii.unhexlify(
+    "04f52cef6b4bae821ec4acfb542fe2f3ae99c17149add57bdd9e0f9f7fdb5ce6f3"
+    "cb13ab1d91bf4bf07a8461dd0f2f8fcf5213d1b8b0afb969db40ea17efa7f32a")
+NEW_KEY_HEX = ("04a9eb8c7e381c3d20b5526a87574ea4edd3cc169ca50f2619c9a3e8231ee30207"
+               "1426ee3cf2859f484aac19a30f10a3224c0847b388886f1af573461459d20849")
+KEY_CHANGE = '{"format":1,"kind":"app","version":"3.0.0","keys":["%s"]}' % NEW_KEY_HEX
+SIG_1 = {"key": otamanifest.key_id(KEY_1), "sig":
+         "3046022100bc882769c6cf7158f4e68174d4579c0f07e39a1205c05da081d9b5b50959766e"
+         "022100eddee8609a7c699fc8c5f82914924759ae54f6f0c96f593d6b80960a097df5d4"}
+SIG_2 = {"key": otamanifest.key_id(KEY_2), "sig":
+         "3046022100ada924cb4d84e810c0b1b9d4feebd83d479353b5bd8f1fa20c325474662b9988"
+         "022100c99ada72244f344ccfd5e4b35d7e5ddae340691cc74116f2f4434db16b6c0c56"}
+
+
+def key_change(*sigs):
+    return {"manifest": KEY_CHANGE, "signatures": list(sigs)}
+
+
+def test_the_threshold_is_more_than_half_of_the_trusted_keys():
+    assert [otamanifest.threshold(n) for n in (1, 2, 3, 4, 5)] == [1, 2, 2, 3, 3]
+
+
+def signatures_of(envelope):
+    """The envelope's signatures as open_envelope checks them, against KEY_1 and KEY_2."""
+    return otamanifest._Signed(envelope["signatures"], otamanifest._by_key_id([KEY_1, KEY_2]),
+                               otamanifest._text_digest(envelope["manifest"]))
+
+
+def test_one_key_cannot_change_the_key_set_alone():
+    # No try while a signature is checked (see test_the_verifier_leaves_the_heap_once_a_manifest_is_judged):
+    # the signatures are checked first, then the refusal is raised from what they gave.
+    signed = signatures_of(key_change(SIG_1))
+    assert signed.verify(1) is True and signed.verify(2) is False and signed.good == 1
+    assert error_message(otamanifest.Refused, otamanifest._threshold_met, json.loads(KEY_CHANGE), signed) == \
+        "key change needs signatures by 2 of the 2 trusted keys, 1 verified"
+    signed = signatures_of(key_change(SIG_2, SIG_2))  # one key counts once, and is checked once
+    assert signed.verify(2) is False and signed.good == 1 and signed.tried == [SIG_2["key"]]
+
+
+def test_the_threshold_of_trusted_keys_changes_the_key_set():
+    opened = otamanifest.open_envelope(key_change(SIG_2, SIG_1), [KEY_1, KEY_2])
+    assert opened[0]["keys"] == [NEW_KEY_HEX]
+    assert otamanifest.trusted_after(opened[0]) == [binascii.unhexlify(NEW_KEY_HEX)]
+    assert otamanifest.open_envelope(key_change(SIG_1), [KEY_1])[0]["version"] == "3.0.0"  # 1 of 1
+
+
+def test_a_manifest_that_keeps_the_key_set_needs_one_signature():
+    assert otamanifest.open_envelope(SIGNED, [RELEASE_KEY, KEY_1])[0]["counter"] == 7
+
+
+def test_an_envelope_padded_with_signatures_is_refused_before_any_is_checked():
+    padded = {"manifest": SIGNED["manifest"], "signatures": SIGNED["signatures"] * 9}
+    assert error_message(otamanifest.Refused, otamanifest.open_envelope, padded, TRUSTED) == \
+        "malformed envelope: 9 signatures, at most %d" % otamanifest.MAX_SIGNATURES
+
+
+def test_key_material_is_checked_before_a_manifest_is_accepted():
+    def refused(keys):
+        return error_message(otamanifest.Refused, check, manifest(keys=keys))
+
+    assert refused(None) is None and refused([NEW_KEY_HEX]) is None
+    assert refused(["zz" * 65]) == "malformed manifest: key zzzzzzzzzzzzzzzz... is not hex"
+    assert refused(["04ab"]) == "malformed manifest: a key must be 130 hex digits (a 65-byte public key)"
+    assert refused([7]) == "malformed manifest: a key must be 130 hex digits (a 65-byte public key)"
+    assert refused(["04" + "00" * 64]) == "malformed manifest: key 0400000000000000... is not a P-256 public key"
+    assert refused([NEW_KEY_HEX, NEW_KEY_HEX]) == "malformed manifest: keys lists a key twice"
+    assert refused([]) == "malformed manifest: keys must be a list of 1 to 8 hex public keys"
+    assert refused(NEW_KEY_HEX) == "malformed manifest: keys must be a list of 1 to 8 hex public keys"
+
+
+def test_the_job_size_limit_is_the_devices_mqtt_packet_limit():
+    from soundbox import mqttcodec
+    from soundbox.mqttsession import Session
+
+    assert Session("sb-0001").max_packet == otamanifest.MAX_PACKET == mqttcodec.Decoder().max_size
+    topic = otamanifest.longest_job_topic()
+    assert len(topic) == len("sb//ota/job") + otamanifest.MAX_DEVICE_ID
+    assert otamanifest.job_room(topic) == otamanifest.MAX_PACKET - otamanifest.PUBLISH_OVERHEAD - len(topic)

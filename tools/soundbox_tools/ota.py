@@ -62,7 +62,8 @@ def load_key(path):
 def keygen(certs, count=2):
     """Create release keys until there are `count`; the trusted set lists them all.
 
-    Two keys from the start: an update signed by one can retire the other."""
+    Two keys from the start: either signs updates; changing the trusted set (--trust, e.g. to
+    retire a key) needs both, the device's threshold (otamanifest.threshold: more than half)."""
     directory = key_dir(certs)
     directory.mkdir(parents=True, exist_ok=True)
     paths = sorted(directory.glob("release-*.key"))
