@@ -80,8 +80,8 @@ class Desk:
         self.client.loop_stop()
 
 
-def signed(key, device, txn, amount, ts=None):
-    return payment.sign(key, device, txn, amount, wall_ms() if ts is None else ts)
+def signed(key, device, txn, amount, ts=None, provider=None):
+    return payment.sign(key, device, txn, amount, wall_ms() if ts is None else ts, provider=provider)
 
 
 # ---- the firmware app in this process ------------------------------------------------
@@ -211,6 +211,31 @@ def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_th
     finally:
         box.stop()
     assert json.loads((tmp_path / "state" / firmware.HELD_FILE).read_text()) == []
+
+
+def test_the_provider_is_said_kept_across_a_restart_and_an_unknown_one_left_out(broker, tmp_path, pki, key, desk):
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
+    try:
+        desk.publish("sb-0001", signed(key, "sb-0001", "P-PHONEPE", 25000, provider="phonepe"))
+        forged = dict(signed(key, "sb-0001", "P-FORGED", 100, provider="paytm"), provider="phonepe")
+        desk.publish("sb-0001", forged)
+        assert desk.ack("P-FORGED")["reason"] == "bad MAC"  # the provider is signed
+        assert eventually(lambda: len(box.app.held) == 1, 5)
+    finally:
+        box.stop()
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
+    try:
+        assert box.app.held.entries[0][4] == "phonepe"  # held on flash with its provider
+        box.clock.is_trusted = True
+        assert eventually(lambda: len(box.played()) == 1, 10), box.logs
+        said = " ".join(voice.announcement_tokens(25000, "en-IN", "phonepe"))
+        assert box.played() == [("P-PHONEPE", said)] and "phone" in said
+        # A provider id this box does not know: authentic, announced without the provider.
+        desk.publish("sb-0001", signed(key, "sb-0001", "P-NEW", 500, provider="newpay"))
+        assert desk.ack("P-NEW")["status"] == "announced"
+        assert box.played("P-NEW") == [("P-NEW", " ".join(voice.announcement_tokens(500, "en-IN")))]
+    finally:
+        box.stop()
 
 
 @pytest.mark.parametrize("down_s", [0, 3])

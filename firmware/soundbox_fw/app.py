@@ -143,7 +143,8 @@ class Soundbox:
         self.backlog = Backlog(storage, log)  # stale, acked, their summary not said yet
         # Judged before a restart cut their words short: judged again by age, first in line.
         self._recovered = list(self.unsaid.entries)
-        for txn, amount, ts, rx in self._recovered:
+        for entry in self._recovered:
+            txn, amount, ts = entry[0], entry[1], entry[2]
             if txn not in self.ledger:  # the power failed between the two writes
                 self.ledger.add(txn)
                 self.tally.count(amount, ts, hal.clock.wall_ms())
@@ -282,9 +283,9 @@ class Soundbox:
         if len(self.held) or self._recovered or not self.hal.clock.trusted():
             await self._hold(note, rx)  # behind those already held: keep arrival order
             return
-        await self._judge(note.txn, note.amount, note.ts, rx)
+        await self._judge(note.txn, note.amount, note.ts, rx, note.provider)
 
-    async def _judge(self, txn, amount, ts, rx, recovered=False):
+    async def _judge(self, txn, amount, ts, rx, provider=None, recovered=False):
         """Announce, summarise or refuse an authentic, unseen payment by its age (trusted clock).
         recovered: accepted before a restart cut its words short (in the ledger and unsaid)."""
         now = self.hal.clock.wall_ms()
@@ -310,12 +311,14 @@ class Soundbox:
                             % ((self.hal.clock.wall_ms() - ts) // 1000, self.freshness_ms // 1000), rx)
             return
         self._queue_summary()  # the backlog first, then what is happening now
-        tokens = voice.announcement_tokens(amount, self.lang)
+        # A provider this box's wording does not know (a newer cloud's) is left unsaid.
+        said_provider = provider if provider in voice.PROVIDERS else None
+        tokens = voice.announcement_tokens(amount, self.lang, said_provider)
         while len(self.pending) >= QUEUE_LIMIT:
             self._room.clear()
             await self._room.wait()
         if not recovered:
-            self.unsaid.add(txn, amount, ts, rx)  # first: a power cut from here on loses nothing
+            self.unsaid.add(txn, amount, ts, rx, provider)  # first: a power cut from here on loses nothing
             self.ledger.add(txn)
             self.tally.count(amount, ts, self.hal.clock.wall_ms())
         self.pending.append((txn, tokens, rx, amount, txn))
@@ -328,7 +331,7 @@ class Soundbox:
             await self._ack(note.txn, payment.FAILED, "clock not set and %d payments already held: send again later"
                             % HOLD_LIMIT, rx)
             return
-        self.held.add(note.txn, note.amount, note.ts, rx)  # before the PUBACK: a reboot keeps it
+        self.held.add(note.txn, note.amount, note.ts, rx, note.provider)  # before the PUBACK: a reboot keeps it
         if not self.hal.clock.trusted():  # else it only waits behind held ones being judged
             self.hal.log("payment %s: clock not trusted yet, held (%d waiting)" % (note.txn, len(self.held)))
             self._prompt("clock_not_set")
@@ -345,13 +348,13 @@ class Soundbox:
             while not clock.trusted():
                 await asyncio.sleep(CLOCK_POLL_S)
             while self._recovered:
-                txn, amount, ts, rx = self._recovered[0]
-                await self._judge(txn, amount, ts, rx, recovered=True)
+                txn, amount, ts, rx, provider = self._recovered[0]
+                await self._judge(txn, amount, ts, rx, provider, recovered=True)
                 self._recovered.pop(0)
             while len(self.held):
-                txn, amount, ts, rx = self.held.entries[0]
+                txn, amount, ts, rx, provider = self.held.entries[0]
                 if txn not in self.ledger:  # it is, if power failed between judging and saving
-                    await self._judge(txn, amount, ts, rx)
+                    await self._judge(txn, amount, ts, rx, provider)
                 self.held.pop_first()
 
     # ---- the offline summary ------------------------------------------------------

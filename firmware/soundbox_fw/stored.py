@@ -1,7 +1,7 @@
 """Small pieces of box state kept on flash, each one JSON file rewritten whole
 (soundbox.storage writes by rename, so a power cut leaves the old or the new file).
 
-- Payments: [[txn, amount, ts, rx], ...] in order. The app keeps two: payments held
+- Payments: [[txn, amount, ts, rx, provider], ...] in order (provider may be null). The app keeps two: payments held
   until the clock is trusted, and accepted payments whose words were not said yet.
 - Settings: the merchant's language and volume.
 - Tally: today's count and total (local day), for the long press.
@@ -37,7 +37,8 @@ class Payments:
         self.storage = storage
         self.name = name
         saved = _load(storage, name, log, list, "its payments lost")
-        self.entries = [e for e in saved if _valid(e)] if saved else []
+        # Entries written before providers were signed have four fields: no provider.
+        self.entries = [e if len(e) == 5 else e + [None] for e in saved if _valid(e)] if saved else []
 
     def __len__(self):
         return len(self.entries)
@@ -48,8 +49,8 @@ class Payments:
                 return True
         return False
 
-    def add(self, txn, amount, ts, rx):
-        self.entries.append([txn, amount, ts, rx])
+    def add(self, txn, amount, ts, rx, provider=None):
+        self.entries.append([txn, amount, ts, rx, provider])
         self._save()
 
     def remove(self, txns):
@@ -68,8 +69,9 @@ class Payments:
 
 
 def _valid(entry):
-    return (type(entry) is list and len(entry) == 4 and payment.valid_txn(entry[0])
-            and payment.amount_problem(entry[1]) is None and type(entry[2]) is int and type(entry[3]) is int)
+    return (type(entry) is list and len(entry) in (4, 5) and payment.valid_txn(entry[0])
+            and payment.amount_problem(entry[1]) is None and type(entry[2]) is int and type(entry[3]) is int
+            and (len(entry) == 4 or entry[4] is None or payment.provider_problem(entry[4]) is None))
 
 
 class Settings:

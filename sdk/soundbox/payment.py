@@ -2,10 +2,14 @@
 
 Notification (cloud -> sb/<id>/notify, QoS 1), JSON:
     {"txn": "T123", "amount": 25000, "currency": "INR", "ts": 1732240000123,
-     "mac": "<64 hex digits>"}
+     "provider": "phonepe", "mac": "<64 hex digits>"}
 amount is integer paise (a float, even 250.0, is refused); ts is the cloud's
 wall-clock ms when the payment was first sent; currency is optional and must be
-INR; mac is HMAC-SHA256, under the device's payment key, of `canonical(...)`.
+INR; provider is optional, the app the customer paid with (an id of
+soundbox.voice.PROVIDERS: "received on PhonePe ..."); mac is HMAC-SHA256, under the
+device's payment key, of `canonical(...)`, which covers the provider when there is one.
+A well-formed provider id the box does not know (a newer cloud's) is verified and the
+payment announced without it: a payment is never refused for its wording.
 
 The payment key is HMAC-SHA256(master secret, device id): the cloud derives it
 from its master secret, the device holds its own in /certs/payment.key (hex),
@@ -32,6 +36,8 @@ MAX_TXN_LEN = 64
 # malformed one can cost the parser (a 1,000-deep nesting bomb is 2 KiB).
 MAX_NOTIFICATION_BYTES = 1024
 MAC_VERSION = "sb-pay-v1"  # first line of the signed bytes: a new encoding gets a new tag
+MAC_VERSION_PROVIDER = "sb-pay-v2"  # the same lines and then the provider's
+MAX_PROVIDER_LEN = 16
 KEY_SIZE = 32
 
 ANNOUNCED = "announced"
@@ -55,8 +61,9 @@ class InvalidNotification(Exception):
 class Notification:
     """The fields of a well-formed notification; `mac` is the 32 raw bytes, not yet checked."""
 
-    def __init__(self, txn, amount, currency, ts, mac):
+    def __init__(self, txn, amount, currency, ts, mac, provider=None):
         self.txn = txn
+        self.provider = provider
         self.amount = amount
         self.currency = currency
         self.ts = ts
@@ -88,33 +95,53 @@ def amount_problem(amount):
 
 # ---- the signed bytes ---------------------------------------------------------
 
-def canonical(device_id, txn, amount, currency, ts):
+def canonical(device_id, txn, amount, currency, ts, provider=None):
     """The exact bytes the MAC covers: one field per line, in a fixed order, after a
     version tag. No field may contain a newline (txn and device id rules already say
-    so), which makes the encoding unambiguous."""
+    so), which makes the encoding unambiguous. Without a provider the bytes are those of
+    sb-pay-v1; with one, its own tag and a last line: adding or stripping a provider
+    breaks the MAC."""
     for text in (device_id, txn, currency):
         if type(text) is not str or "\n" in text:
             raise ValueError("canonical fields must be strings without newlines")
     if type(amount) is not int or type(ts) is not int:
         raise ValueError("amount and ts must be integers")
-    return ("%s\n%s\n%s\n%d\n%s\n%d" % (MAC_VERSION, device_id, txn, amount, currency, ts)).encode()
+    if provider is None:
+        return ("%s\n%s\n%s\n%d\n%s\n%d" % (MAC_VERSION, device_id, txn, amount, currency, ts)).encode()
+    if provider_problem(provider):
+        raise ValueError(provider_problem(provider))
+    return ("%s\n%s\n%s\n%d\n%s\n%d\n%s"
+            % (MAC_VERSION_PROVIDER, device_id, txn, amount, currency, ts, provider)).encode()
 
 
-def mac(key, device_id, txn, amount, currency, ts):
+def provider_problem(provider):
+    """Why `provider` cannot be a provider id (1-16 of a-z and 0-9), or None."""
+    if type(provider) is not str or not 0 < len(provider) <= MAX_PROVIDER_LEN:
+        return "provider must be 1-%d lowercase letters or digits" % MAX_PROVIDER_LEN
+    for c in provider:
+        if not ("a" <= c <= "z" or "0" <= c <= "9"):
+            return "provider must be 1-%d lowercase letters or digits" % MAX_PROVIDER_LEN
+    return None
+
+
+def mac(key, device_id, txn, amount, currency, ts, provider=None):
     """HMAC-SHA256 of the canonical bytes: 32 raw bytes."""
-    return crypto.hmac_sha256(key, canonical(device_id, txn, amount, currency, ts))
+    return crypto.hmac_sha256(key, canonical(device_id, txn, amount, currency, ts, provider))
 
 
-def sign(key, device_id, txn, amount, ts, currency="INR"):
+def sign(key, device_id, txn, amount, ts, currency="INR", provider=None):
     """The notification as a dict, "mac" included (the cloud's side; tests use it too)."""
-    digest = mac(key, device_id, txn, amount, currency, ts)
-    return {"txn": txn, "amount": amount, "currency": currency, "ts": ts,
+    digest = mac(key, device_id, txn, amount, currency, ts, provider)
+    note = {"txn": txn, "amount": amount, "currency": currency, "ts": ts,
             "mac": binascii.hexlify(digest).decode()}
+    if provider is not None:
+        note["provider"] = provider
+    return note
 
 
 def authentic(note, key, device_id):
     """True when note.mac is the MAC of its fields for this device, compared in constant time."""
-    expected = mac(key, device_id, note.txn, note.amount, note.currency, note.ts)
+    expected = mac(key, device_id, note.txn, note.amount, note.currency, note.ts, note.provider)
     return crypto.equal(expected, note.mac)
 
 
@@ -178,10 +205,13 @@ def parse_notification(payload):
         raise InvalidNotification("missing field: ts", txn)
     if type(ts) is not int or ts <= 0:
         raise InvalidNotification("ts must be a positive integer (ms since 1970)", txn)
+    provider = msg.get("provider")
+    if provider is not None and provider_problem(provider):
+        raise InvalidNotification(provider_problem(provider), txn)
     digest = msg.get("mac")
     if digest is None:
         raise InvalidNotification("missing field: mac", txn)
-    return Notification(txn, msg["amount"], currency, ts, _mac_bytes(digest, txn))
+    return Notification(txn, msg["amount"], currency, ts, _mac_bytes(digest, txn), provider)
 
 
 def txn_hint(payload):

@@ -121,3 +121,34 @@ def test_age_verdict_against_the_limit():
     assert payment.age_verdict(now - 10 ** 9, now, limit) == payment.STALE
     assert payment.age_verdict(now + limit, now, limit) == payment.FRESH
     assert payment.age_verdict(now + limit + 1, now, limit) == payment.AHEAD
+
+
+def test_the_provider_is_signed_with_its_own_tag():
+    assert payment.canonical(DEVICE, "T1", 25000, "INR", TS, "phonepe") == (
+        b"sb-pay-v2\nsb-0001\nT1\n25000\nINR\n1732240000123\nphonepe")
+    note = payment.sign(KEY, DEVICE, "T1", 25000, TS, provider="phonepe")
+    assert note["provider"] == "phonepe" and "provider" not in payment.sign(KEY, DEVICE, "T1", 25000, TS)
+    parsed = payment.parse_notification(json.dumps(note).encode())
+    assert parsed.provider == "phonepe" and payment.authentic(parsed, KEY, DEVICE)
+
+
+def test_adding_stripping_or_changing_the_provider_breaks_the_mac():
+    signed = payment.sign(KEY, DEVICE, "T1", 25000, TS, provider="phonepe")
+    plain = payment.sign(KEY, DEVICE, "T1", 25000, TS)
+    for forged in (dict(signed, provider="paytm"), dict(plain, provider="phonepe"),
+                   dict((k, v) for k, v in signed.items() if k != "provider")):
+        note = payment.parse_notification(json.dumps(forged).encode())
+        assert not payment.authentic(note, KEY, DEVICE), forged
+
+
+def test_a_malformed_provider_is_an_invalid_notification_with_its_txn():
+    for bad in ("", "PhonePe", "phone pe", "a" * 17, 7, ["upi"], "upi\n"):
+        note = dict(payment.sign(KEY, DEVICE, "T1", 25000, TS), provider=bad)
+        try:
+            payment.parse_notification(json.dumps(note).encode())
+            assert False, "accepted provider %r" % (bad,)
+        except payment.InvalidNotification as e:
+            assert e.txn == "T1" and "provider must be" in e.reason, (bad, e.reason)
+    # A well-formed id the box does not know is authentic; the app says the payment without it.
+    note = payment.parse_notification(json.dumps(payment.sign(KEY, DEVICE, "T1", 25000, TS, provider="newpay")).encode())
+    assert note.provider == "newpay" and payment.authentic(note, KEY, DEVICE)
