@@ -344,6 +344,24 @@ def test_a_rate_limit_notice_is_waited_out_and_not_counted_as_a_retry(tmp_path, 
         assert open(os.path.join(active, name), "rb").read() == body
 
 
+def test_a_chunk_server_that_only_refuses_is_given_up_on_with_a_status(tmp_path, keys):
+    """Endless rate-limit notices and not one chunk: after MAX_REFUSALS requests the device
+    stops asking, reports why, and drops the job (the next campaign may try again)."""
+    data, job, _ = app_release(tmp_path, "1.1.0", 1, keys[:1])
+    mid = otamanifest.manifest_id(job["envelope"]["manifest"].encode())
+    notice = struct.pack(">I", otatransfer.NOTICE_INDEX) + json.dumps(
+        {"manifest": mid, "reason": "rate limit: slow down", "retry_ms": 1}).encode()
+    lives, outcome = update(tmp_path / "dev", keys, data, job, tamper=lambda i, p: notice if i == 0 else None)
+    status = final_status(lives)
+    assert outcome == "final" and status["state"] == "failed", status
+    assert status["reason"].startswith("gave up: the chunk server refused %d requests in a row"
+                                       % otatransfer.MAX_REFUSALS)
+    assert status["reason"].endswith("(last: rate limit: slow down)")
+    asked = [t for t, _ in lives[0].mqtt.published if t.endswith("/ota/req")]
+    assert len(asked) == otatransfer.MAX_REFUSALS and lives[0].updater.job is None
+    assert lives[0].hal.ota.running("app", "app") == "1.0.0"
+
+
 def test_transfer_holds_off_for_the_time_a_notice_asks():
     t = otatransfer.Transfer(lambda i: 4096, 40, lambda i: bytes(32))
     assert t.request(1000) == [[0, 15]]

@@ -294,7 +294,7 @@ class Updater:
             self.log("ota: refusal notice for manifest %s ignored (downloading %s)" % (mid, job["id"]))
             return
         self.log("ota: the cloud refused chunks, asking again in %d ms: %s" % (retry_ms, reason))
-        job["transfer"].hold_off(clock.monotonic_ms(), retry_ms)
+        job["transfer"].hold_off(clock.monotonic_ms(), retry_ms, reason)
         self._wake.set()  # the run loop sleeps until the new deadline
 
     # ---- the task ----------------------------------------------------------------------------
@@ -311,7 +311,7 @@ class Updater:
                 await self._install(job)
                 continue
             if t.stalled:
-                await self._job_status(job, "failed", "stalled: %d requests brought no chunk" % t.retries)
+                await self._job_status(job, "failed", t.stall_reason())
                 self._drop_job()
                 continue
             now = clock.monotonic_ms()

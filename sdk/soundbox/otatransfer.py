@@ -14,6 +14,8 @@ the same whatever the image's size.
 The cloud may refuse a request (its per-device rate limit) with a notice on the chunk
 topic: index NOTICE_INDEX, then JSON {"manifest", "reason", "retry_ms"} (`notice`).
 `hold_off` then asks again after retry_ms; a refusal is an answer, not a fruitless retry.
+A server that only refuses is given up on: MAX_REFUSALS notices in a row, or refusals for
+MAX_REFUSED_MS, with no chunk in between, and the transfer is stalled (`stall_reason`).
 """
 
 import hashlib
@@ -26,6 +28,10 @@ MAX_BACKOFF_MS = 60000
 MAX_RETRIES = 8  # fruitless requests in a row before the transfer counts as stalled
 HEADER = 4  # a chunk message: 4-byte big-endian index, then the chunk's bytes
 NOTICE_INDEX = 0xFFFFFFFF  # no manifest has this many chunks: the message is a refusal notice
+# A rate limit lets some chunks through: 20 refusals in a row, or 10 minutes of them, with no
+# chunk at all is a server that will not serve this device (the cloud's waits are about 1 s).
+MAX_REFUSALS = 20
+MAX_REFUSED_MS = 10 * 60 * 1000
 
 
 class ChunkRefused(Exception):
@@ -65,6 +71,10 @@ class Transfer:
         self._asked = []  # its ranges
         self._progress_since_ask = False
         self._hold_until = None  # monotonic ms before which the cloud asked not to be asked
+        self.refusals = 0  # refusal notices since the last chunk
+        self._refused_since = None  # monotonic ms of the first of them
+        self._refused_for = 0  # ms from the first to the latest
+        self._refusal = ""  # the latest one's reason
 
     def holds(self, index):
         return bool(self.bitmap[index >> 3] & (1 << (index & 7)))
@@ -75,7 +85,17 @@ class Transfer:
 
     @property
     def stalled(self):
-        return self.retries > MAX_RETRIES
+        return self.retries > MAX_RETRIES or self._refused_out()
+
+    def _refused_out(self):
+        return self.refusals >= MAX_REFUSALS or self._refused_for >= MAX_REFUSED_MS
+
+    def stall_reason(self):
+        """Why a stalled transfer gave up: the status the device reports."""
+        if self._refused_out():
+            return ("gave up: the chunk server refused %d requests in a row over %d s, no chunk came (last: %s)"
+                    % (self.refusals, self._refused_for // 1000, self._refusal))
+        return "stalled: %d requests brought no chunk" % self.retries
 
     def missing_ranges(self, limit=WINDOW):
         """Inclusive [first, last] ranges covering the first `limit` missing chunks."""
@@ -122,10 +142,16 @@ class Transfer:
         chunks in flight were lost with the old connection)."""
         self._asked_at = None
 
-    def hold_off(self, now_ms, retry_ms):
+    def hold_off(self, now_ms, retry_ms, reason=""):
         """The cloud refused the request for now: ask again in retry_ms (at most
-        MAX_BACKOFF_MS), not after the request timeout, and not as a fruitless retry."""
+        MAX_BACKOFF_MS), not after the request timeout, and not as a fruitless retry;
+        stalled once the refusals reach MAX_REFUSALS or MAX_REFUSED_MS with no chunk."""
         self._asked_at = None
+        if self._refused_since is None:
+            self._refused_since = now_ms
+        self.refusals += 1
+        self._refused_for = now_ms - self._refused_since
+        self._refusal = reason[:100]  # the cloud's words, kept short for the status
         self._hold_until = now_ms + min(max(retry_ms, 0), MAX_BACKOFF_MS)
 
     def _window_served(self):
@@ -169,6 +195,9 @@ class Transfer:
         self.bitmap[index >> 3] |= 1 << (index & 7)
         self.have += 1
         self.retries = 0
+        self.refusals = 0
+        self._refused_since = None
+        self._refused_for = 0
         self._progress_since_ask = True
         if self._window_served():
             self._asked_at = None  # all of the last request is here: ask for more at once
