@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from paho.mqtt.enums import CallbackAPIVersion
 
+from soundbox import otamanifest
 from soundbox.otatransfer import ChunkRefused, Transfer
 from soundbox_cloud.api import ApiServer
 from soundbox_cloud.artifacts import ArtifactError, ArtifactStore, manifest_id
@@ -29,7 +30,7 @@ from soundbox_cloud.client import ApiError, call
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.handler import CloudHandler
 from soundbox_cloud.store import Store
-from soundbox_tools import cli
+from soundbox_tools import cli, ota
 from test_cloud import wait_until
 
 MODEL = "soundbox-sim"
@@ -47,18 +48,38 @@ def split_job(payload):
     return json.loads(head), (table if newline else None)
 
 
-def release(directory, name, data, version="2.0.0", counter=2, chunk_size=4096, kind="firmware", art_name=None):
-    """Write <name>.bin + a signed <name>.manifest.json (real P-256 signature); returns the envelope."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    pub = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    manifest = {"format": 1, "model": MODEL, "kind": kind, "name": art_name or kind, "version": version,
-                "counter": counter, "size": len(data), "chunk_size": chunk_size,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "chunk_table": hashlib.sha256(chunk_table(data, chunk_size)).hexdigest(),
-                "expires": T0 // 1000 + 86400}
-    text = json.dumps(manifest, separators=(",", ":"), sort_keys=True)
-    envelope = {"manifest": text, "signatures": [{"key": hashlib.sha256(pub).hexdigest()[:16],
-                                                  "sig": key.sign(text.encode(), ec.ECDSA(hashes.SHA256())).hex()}]}
+# The release keys every test here signs with: `soundbox ota keygen` in the session's PKI (which
+# keeps keys that exist, so the end-to-end tests trust the same ones), as the cloud reads them.
+RELEASE = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def release_keys(pki):
+    ota.keygen(pki.root)
+    RELEASE["keys"] = [ota.load_key(p) for p in sorted(ota.key_dir(pki.root).glob("release-*.key"))]
+    RELEASE["trusted"] = str(ota.key_dir(pki.root) / "trusted.json")
+    return RELEASE["keys"]
+
+
+def artifact_store(directory, **kw):
+    """An ArtifactStore that checks signatures against the session's trusted release keys."""
+    return ArtifactStore(directory, trusted=RELEASE["trusted"], **kw)
+
+
+def signed_manifest(data, version="2.0.0", counter=2, chunk_size=4096, kind="firmware", art_name=None):
+    return {"format": 1, "model": MODEL, "kind": kind, "name": art_name or kind, "version": version,
+            "counter": counter, "size": len(data), "chunk_size": chunk_size,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "chunk_table": hashlib.sha256(chunk_table(data, chunk_size)).hexdigest(),
+            "expires": max(T0 // 1000, int(time.time())) + 30 * 86400}
+
+
+def release(directory, name, data, version="2.0.0", counter=2, chunk_size=4096, kind="firmware", art_name=None,
+            signers=None):
+    """Write <name>.bin + a signed <name>.manifest.json (real P-256 signature, by the first release
+    key unless `signers` says otherwise); returns the envelope."""
+    manifest = signed_manifest(data, version, counter, chunk_size, kind, art_name)
+    envelope = ota.sign(manifest, RELEASE["keys"][:1] if signers is None else signers)
     (directory / (name + ".bin")).write_bytes(data)
     (directory / (name + ".manifest.json")).write_text(json.dumps(envelope))
     return envelope
@@ -78,7 +99,7 @@ def payload_bytes(n, seed=b"fw"):
 def test_artifact_registers_and_reads_chunks_from_the_file(tmp_path):
     data = payload_bytes(3 * 4096 + 100)
     envelope = release(tmp_path, "fw-2", data)
-    store = ArtifactStore(tmp_path)
+    store = artifact_store(tmp_path)
     [artifact] = store.load_all()
     assert artifact.id == manifest_id(envelope["manifest"]) == store.get("fw-2").id
     assert store.get(artifact.id) is artifact and artifact.chunk_count == 4
@@ -95,7 +116,7 @@ def test_mismatched_binary_is_refused_with_the_reason(tmp_path, caplog, damage, 
     data = payload_bytes(4 * 4096)
     release(tmp_path, "bad", data)
     (tmp_path / "bad.bin").write_bytes(damage(data))
-    store = ArtifactStore(tmp_path)
+    store = artifact_store(tmp_path)
     with pytest.raises(ArtifactError, match=reason):
         store.register("bad")
     assert store.load_all() == [] and "bad.bin " + reason.split(" but")[0] in caplog.text
@@ -103,24 +124,23 @@ def test_mismatched_binary_is_refused_with_the_reason(tmp_path, caplog, damage, 
 
 
 def test_mix_and_match_chunk_is_refused(tmp_path):
-    """Whole-file hash matches a forged manifest, but its chunk table is another's."""
+    """Whole-file hash matches a manifest (signed by a trusted key, say by mistake), but its
+    chunk table is another's."""
     data = payload_bytes(2 * 4096)
     envelope = release(tmp_path, "mix", data)
     manifest = json.loads(envelope["manifest"])
     manifest["chunk_table"] = hashlib.sha256(chunk_table(payload_bytes(2 * 4096, b"other"))).hexdigest()
-    envelope["manifest"] = json.dumps(manifest)
-    (tmp_path / "mix.manifest.json").write_text(json.dumps(envelope))
+    (tmp_path / "mix.manifest.json").write_text(json.dumps(ota.sign(manifest, RELEASE["keys"][:1])))
     with pytest.raises(ArtifactError, match="mix.bin: its chunk table does not match the manifest's chunk_table"):
-        ArtifactStore(tmp_path).register("mix")
+        artifact_store(tmp_path).register("mix")
     manifest["chunk_table"] = "deadbeef"
-    envelope["manifest"] = json.dumps(manifest)
-    (tmp_path / "mix.manifest.json").write_text(json.dumps(envelope))
+    (tmp_path / "mix.manifest.json").write_text(json.dumps(ota.sign(manifest, RELEASE["keys"][:1])))
     with pytest.raises(ArtifactError, match="chunk_table must be 64 lower-case hex digits"):
-        ArtifactStore(tmp_path).register("mix")
+        artifact_store(tmp_path).register("mix")
 
 
 def test_malformed_envelopes_are_refused(tmp_path):
-    store = ArtifactStore(tmp_path)
+    store = artifact_store(tmp_path)
     for raw, reason in ((b"{", "not JSON"), (b'{"manifest": {}}', "JSON string"),
                         (b'{"manifest": "{}", "signatures": [{}]}', "format must be 1")):
         (tmp_path / "x.bin").write_bytes(b"1")
@@ -319,6 +339,77 @@ def test_upload_over_http_checks_the_binary_against_the_envelope(ota_cloud, tmp_
         put(url, "/ota/artifacts/fw-3.manifest.json", raw)
 
 
+def refused_upload(url, name, envelope):
+    """The (status, field, reason) the cloud answers an envelope upload it refuses."""
+    with pytest.raises(ApiError) as e:
+        put(url, "/ota/artifacts/%s.manifest.json" % name, json.dumps(envelope).encode())
+    return e.value.status, e.value.field, str(e.value)
+
+
+def test_an_upload_devices_could_not_verify_is_refused_with_the_reason(ota_cloud, tmp_path):
+    """The cloud runs the device's trust rule against <certs>/ota/trusted.json before it stores
+    anything: a stranger's signature, a forged manifest, a key change signed by one of the two
+    trusted keys, a new key that is not hex. Nothing is stored; a good upload still works."""
+    url, data = ota_cloud.url, payload_bytes(5000, b"v3")
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    manifest = signed_manifest(data, version="3.0.0", counter=3)
+    status, field, reason = refused_upload(url, "fw-3", ota.sign(manifest, [stranger]))
+    assert (status, field) == (422, "signatures") and reason.startswith("fw-3.manifest.json: signatures: untrusted key")
+    forged = ota.sign(manifest, RELEASE["keys"][:1])
+    forged["manifest"] = forged["manifest"].replace('"counter":3', '"counter":9')
+    assert refused_upload(url, "fw-3", forged)[1:] == ("signatures", "fw-3.manifest.json: signatures: bad signature")
+    rotation = dict(manifest, keys=[ota.public_bytes(stranger).hex()])
+    assert refused_upload(url, "fw-3", ota.sign(rotation, RELEASE["keys"][:1]))[2] == \
+        "fw-3.manifest.json: signatures: key change needs signatures by 2 of the 2 trusted keys, 1 verified"
+    bad_key = dict(manifest, keys=["zz" * 65])
+    assert refused_upload(url, "fw-3", ota.sign(bad_key, RELEASE["keys"]))[2] == \
+        "fw-3.manifest.json: devices would refuse it: malformed manifest: key zzzzzzzzzzzzzzzz... is not hex"
+    assert not os.path.exists(os.path.join(ota_cloud.artifacts.directory, "fw-3.manifest.json"))
+    good = ota.sign(rotation, RELEASE["keys"])  # both keys: the key change is accepted
+    assert put(url, "/ota/artifacts/fw-3.manifest.json", json.dumps(good).encode())["stored"] == "fw-3.manifest.json"
+    assert put(url, "/ota/artifacts/fw-3.bin", data)["version"] == "3.0.0"
+
+
+def test_an_artifact_without_a_trusted_key_list_is_not_registered(tmp_path, caplog):
+    release(tmp_path, "fw-2", payload_bytes(5000))
+    store = ArtifactStore(tmp_path, trusted=str(tmp_path / "missing.json"))
+    assert store.load_all() == [] and store.get("fw-2") is None
+    assert "fw-2.manifest.json: cannot verify signatures: no trusted release key list at %s" \
+        % (tmp_path / "missing.json") in caplog.text
+    with pytest.raises(ArtifactError, match="the cloud has no trusted release key list"):
+        ArtifactStore(tmp_path).register("fw-2")
+
+
+def test_a_job_larger_than_the_device_packet_limit_is_refused_at_upload(ota_cloud):
+    """`ota sign --chunk-size 256` on a 512 KiB image: 2048 chunks make a 64 KiB chunk table,
+    over the 64 KiB MQTT packet a device takes (it would drop the link on every redelivery)."""
+    url, data = ota_cloud.url, payload_bytes(512 * 1024, b"big")
+    status, field, reason = refused_upload(url, "fw-big", ota.sign(signed_manifest(data, chunk_size=256),
+                                                                   RELEASE["keys"][:1]))
+    assert (status, field) == (422, "chunk_size")
+    room = otamanifest.job_room(otamanifest.longest_job_topic())
+    assert reason.startswith("fw-big.manifest.json: the job message would be ") and (
+        "over the %d a device takes on %s (its MQTT packet limit is 65536 bytes): 2048 chunks of 256 bytes make "
+        "a 65536-byte chunk table, the envelope" % (room, otamanifest.longest_job_topic())) in reason
+    fits = ota.sign(signed_manifest(data, chunk_size=1024), RELEASE["keys"][:1])  # 512 chunks: 16 KiB of table
+    assert put(url, "/ota/artifacts/fw-big.manifest.json", json.dumps(fits).encode())["stored"]
+    assert put(url, "/ota/artifacts/fw-big.bin", data)["chunks"] == 512
+
+
+def test_a_job_padded_with_signatures_is_refused_at_upload(ota_cloud):
+    """A release re-uploaded with thousands of extra signatures, or with few but huge ones: the
+    first is over the signature limit, the second over the packet limit; both are refused."""
+    url, data = ota_cloud.url, payload_bytes(5000, b"v3")
+    envelope = ota.sign(signed_manifest(data, version="3.0.0", counter=3), RELEASE["keys"][:1])
+    padded = dict(envelope, signatures=envelope["signatures"] + [{"key": "00" * 8, "sig": "30" * 70}] * 3000)
+    assert refused_upload(url, "fw-3", padded) == (
+        422, "signatures", "fw-3.manifest.json: signatures: malformed envelope: 3001 signatures, at most 8")
+    huge = dict(envelope, signatures=envelope["signatures"] + [{"key": "00" * 8, "sig": "30" * 5000}] * 7)
+    status, field, reason = refused_upload(url, "fw-3", huge)
+    assert (status, field) == (422, "envelope") and "the envelope and its signatures take 7" in reason
+    assert call(url, "GET", "/ota/artifacts")[0]["name"] == "fw-2" and len(call(url, "GET", "/ota/artifacts")) == 1
+
+
 @pytest.mark.parametrize("method, path, body, status, reason", [
     ("POST", "/ota/campaigns", {"artifact": "nope"}, 404, "no registered artifact"),
     ("POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [50, 10, 100]}, 400, "waves must be increasing"),
@@ -424,7 +515,7 @@ class Rig:
         self.manifest = manifest_id(self.envelope["manifest"])
         self.store = Store(tmp_path / "c.db")
         self.campaign_store = CampaignStore(tmp_path / "c.db")
-        self.artifacts = ArtifactStore(ota)
+        self.artifacts = artifact_store(ota)
         self.artifacts.load_all()
         self.engine = Campaigns(self.campaign_store, self.artifacts, self._publish, clock=lambda: self.now / 1000)
         self.ids = ["sb-%04d" % n for n in range(1, n_devices + 1)]
@@ -645,6 +736,36 @@ def test_abort_cancels_devices_still_downloading_only(rig_factory):
         rig.engine.resume(cid)
 
 
+def test_a_campaign_is_refused_when_its_devices_could_not_take_the_job(rig_factory, tmp_path, monkeypatch):
+    """Checked again at creation, with the campaign's own id and devices: a trusted key list
+    that no longer holds the signer, a manifest that expired since its upload, a job message
+    over the devices' packet limit. Each is a 422 naming the field; no job goes out."""
+    rig = rig_factory(3)
+    other = ec.generate_private_key(ec.SECP256R1())
+    ota.write_trusted(tmp_path / "rotated.json", [ota.public_bytes(other).hex()])
+    trusted, rig.artifacts.trusted = rig.artifacts.trusted, str(tmp_path / "rotated.json")
+    with pytest.raises(Rejected) as e:
+        rig.create()
+    assert (e.value.http_status, e.value.field) == (422, "signatures")
+    assert str(e.value).startswith("artifact fw-2: signatures: untrusted key: signed by ")
+    rig.artifacts.trusted = trusted
+    expires = json.loads(rig.envelope["manifest"])["expires"]
+    rig.now = expires * 1000
+    with pytest.raises(Rejected, match="artifact fw-2: devices would refuse it: expired manifest: expired 0 s ago"):
+        rig.create()
+    rig.now = T0
+    job = len(rig.artifacts.get("fw-2").job("c-12345678"))
+    monkeypatch.setattr(otamanifest, "MAX_PACKET", job + otamanifest.PUBLISH_OVERHEAD + len("sb/sb-0001/ota/job") - 1)
+    with pytest.raises(Rejected) as e:
+        rig.create()
+    assert (e.value.http_status, e.value.field) == (422, "envelope")  # a 2-chunk table: the envelope is most of it
+    assert "the job message would be %d bytes, over the %d a device takes on sb/sb-0001/ota/job" % (job, job - 1) \
+        in str(e.value)
+    assert rig.sent == [] and rig.engine.list() == []
+    monkeypatch.undo()
+    assert rig.create() and rig.jobs()
+
+
 def test_stalled_devices_time_out_and_free_their_slot(rig_factory):
     rig = rig_factory(2)
     cid = rig.create(waves=[100], max_concurrent=1, stall_timeout_s=60, max_failure_rate=None,
@@ -715,7 +836,7 @@ def chunk_server(tmp_path, size, clock, **limit):
     ota.mkdir()
     data = payload_bytes(size)
     envelope = release(ota, "fw-2", data, chunk_size=1024 if size < 65536 else 4096)
-    store = ArtifactStore(ota)
+    store = artifact_store(ota)
     store.load_all()
     sent = {}
     server = ChunkServer(store, lambda topic, payload: sent.setdefault(topic.split("/")[1], []).append(payload),

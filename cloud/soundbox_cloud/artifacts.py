@@ -1,8 +1,12 @@
 """Signed OTA artifacts on disk: `<name>.bin` next to `<name>.manifest.json` (the signed envelope).
 
-The cloud never verifies the signature (the device does, with keys the cloud does not hold);
-it checks that the binary is the one the manifest describes, so it never serves bytes a
-device would throw away, and it reads chunks through one mmap per artifact.
+Nothing is registered that a device would refuse. The cloud runs the device's own checks
+(soundbox.otamanifest: the trust rule against the release keys in <certs>/ota/trusted.json,
+read again at each check so a new list needs no restart; then every manifest field, expiry
+included), refuses a job message larger than the device's MQTT packet limit takes
+(otamanifest.job_room, measured for the longest device id and campaign id), and checks that
+the binary is the one the manifest describes, so it never serves bytes a device would throw
+away. It reads chunks through one mmap per artifact.
 
 The manifest names the chunk table (every chunk's SHA-256, 32 bytes each, in order) by its
 SHA-256 ("chunk_table"); the table itself is computed here from the binary when the artifact
@@ -15,7 +19,9 @@ import mmap
 import os
 import re
 import threading
+import time
 
+from soundbox import otamanifest
 from soundbox_cloud.errors import CloudError
 
 log = logging.getLogger("soundbox_cloud")
@@ -31,11 +37,82 @@ MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 
 class ArtifactError(CloudError):
     """An artifact that cannot be registered; the message says which file and why.
-    http_status: what the HTTP API answers (422 = the files disagree or are malformed)."""
+    http_status: what the HTTP API answers (422 = the files disagree or are malformed);
+    field: the JSON error's "field" (the artifact, its signatures, its chunk size)."""
 
-    def __init__(self, message, http_status=422):
+    def __init__(self, message, http_status=422, field="artifact"):
         super().__init__(message)
         self.http_status = http_status
+        self.field = field
+
+
+def read_trusted(path):
+    """The 65-byte release keys devices trust, from a {"keys": [hex, ...]} file; ArtifactError
+    (so nothing verifies) when there is none or it is malformed."""
+    if path is None:
+        raise ArtifactError("cannot verify signatures: the cloud has no trusted release key list",
+                            field="signatures")
+    try:
+        with open(path, "rb") as f:
+            keys = json.loads(f.read(64 * 1024))["keys"]
+        return [bytes.fromhex(k) for k in keys]
+    except FileNotFoundError:
+        raise ArtifactError("cannot verify signatures: no trusted release key list at %s "
+                            "(run `soundbox ota keygen`)" % path, field="signatures") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ArtifactError("cannot verify signatures: %s is not a trusted key list "
+                            '({"keys": [hex, ...]}): %s' % (path, e), field="signatures") from None
+
+
+def check_trust(envelope, trusted, now_s):
+    """The device's checks of a signed envelope: its signatures against `trusted` (the trust
+    rule, the key-set threshold), then the manifest's fields and expiry at now_s."""
+    try:
+        manifest, _ = otamanifest.open_envelope(envelope, trusted)
+    except otamanifest.Refused as e:
+        raise ArtifactError("signatures: %s" % e, field="signatures") from None
+    try:
+        otamanifest.check(manifest, manifest.get("model"), {}, int(now_s), lambda kind: MAX_ARTIFACT_BYTES)
+    except otamanifest.Refused as e:
+        raise ArtifactError("devices would refuse it: %s" % e) from None
+
+
+def job_payload(campaign_id, envelope, table):
+    """A job as it travels on sb/<id>/ota/job: one line of JSON, b"\n", the binary chunk table."""
+    head = json.dumps({"campaign": campaign_id, "envelope": envelope}, separators=(",", ":")).encode()
+    return head + b"\n" + table
+
+
+def job_size(campaign_id, envelope, manifest):
+    """Bytes of the job message for this envelope, without building its chunk table."""
+    return len(job_payload(campaign_id, envelope, b"")) + table_size(manifest)
+
+
+def table_size(manifest):
+    return otamanifest.DIGEST_SIZE * chunk_count(manifest)
+
+
+def check_job_fits(size, topic, manifest):
+    """ArtifactError unless a job of `size` bytes fits the MQTT packet a device takes on `topic`.
+    Its field names the larger part: the chunk table (chunk_size) or the envelope."""
+    room = otamanifest.job_room(topic)
+    if size <= room:
+        return
+    table = table_size(manifest)
+    raise ArtifactError(
+        "the job message would be %d bytes, over the %d a device takes on %s (its MQTT packet limit is %d "
+        "bytes): %d chunks of %d bytes make a %d-byte chunk table, the envelope and its signatures take %d; "
+        "sign with a larger --chunk-size or fewer signatures"
+        % (size, room, topic, otamanifest.MAX_PACKET, chunk_count(manifest), manifest["chunk_size"], table,
+           size - table), field="chunk_size" if table >= size - table else "envelope")
+
+
+def check_deliverable(envelope, manifest, trusted, now_s):
+    """ArtifactError unless every device of the manifest's model would take this envelope: trusted,
+    well formed, not expired, and its job message within the packet limit for any device id."""
+    check_trust(envelope, trusted, now_s)
+    check_job_fits(job_size("c" * otamanifest.MAX_CAMPAIGN_ID, envelope, manifest),
+                   otamanifest.longest_job_topic(), manifest)
 
 
 def manifest_id(manifest_text):
@@ -141,6 +218,10 @@ class Artifact:
             self._map.close()
             raise
 
+    def job(self, campaign_id):
+        """The job message for one campaign (the device checks its table against the manifest)."""
+        return job_payload(campaign_id, self.envelope, self.table)
+
     def chunk(self, index):
         step = self.manifest["chunk_size"]
         return self._map[index * step:(index + 1) * step]
@@ -158,11 +239,13 @@ class Artifact:
 class ArtifactStore:
     """The artifacts in one directory, by manifest id and by name. Thread-safe."""
 
-    def __init__(self, directory, trusted=None):
+    def __init__(self, directory, trusted=None, clock=time.time):
         """trusted: the release keys' list ({"keys": [hex, ...]}, `soundbox ota keygen`) that
-        every manifest's signatures are checked against; None: no list, nothing verifies."""
+        every manifest's signatures are checked against; None: no list, nothing verifies.
+        clock() -> Unix seconds, for the manifests' expiry."""
         self.directory = str(directory)
         self.trusted = trusted
+        self.clock = clock
         self._lock = threading.Lock()
         self._by_id = {}
         self._by_name = {}
@@ -195,10 +278,7 @@ class ArtifactStore:
                                 404 if isinstance(e, FileNotFoundError) else 422) from None
         if len(raw) > MAX_ENVELOPE_BYTES:
             raise ArtifactError("%s%s is over %d bytes" % (name, ENVELOPE_SUFFIX, MAX_ENVELOPE_BYTES))
-        try:
-            envelope, manifest = parse_envelope(raw)
-        except ArtifactError as e:
-            raise ArtifactError("%s%s: %s" % (name, ENVELOPE_SUFFIX, e)) from None
+        envelope, manifest = self._deliverable(name, raw)
         if not os.path.isfile(base + BIN_SUFFIX):
             raise ArtifactError("%s%s is missing" % (name, BIN_SUFFIX), 404)
         try:
@@ -220,11 +300,30 @@ class ArtifactStore:
                  manifest["name"], manifest["version"], manifest["size"], artifact.id)
         return artifact
 
+    def _deliverable(self, name, raw):
+        """(envelope, manifest) of an envelope's bytes if devices would take it; else ArtifactError
+        naming the file and the reason."""
+        try:
+            envelope, manifest = parse_envelope(raw)
+            check_deliverable(envelope, manifest, read_trusted(self.trusted), self.clock())
+        except ArtifactError as e:
+            raise ArtifactError("%s%s: %s" % (name, ENVELOPE_SUFFIX, e), e.http_status, e.field) from None
+        return envelope, manifest
+
+    def check_campaign(self, artifact, campaign_id, devices, now_s):
+        """ArtifactError unless `devices` can take `artifact`'s job for this campaign now: the
+        signatures against today's trusted keys, the expiry at now_s, the message's size on
+        the longest of their job topics."""
+        check_trust(artifact.envelope, read_trusted(self.trusted), now_s)
+        topic = max(("sb/%s/ota/job" % d for d in devices), key=len)
+        check_job_fits(len(artifact.job(campaign_id)), topic, artifact.manifest)
+
     def save_envelope(self, name, raw):
-        """Store an uploaded envelope (checked for form only) as <name>.manifest.json."""
+        """Store an uploaded envelope as <name>.manifest.json if devices would take it (trusted,
+        well formed, its job within their packet limit); the binary is checked when it comes."""
         if not is_name(name):
             raise ArtifactError("artifact name must match %s, got %r" % (NAME.pattern, name))
-        parse_envelope(raw)
+        self._deliverable(name, raw)
         with self._lock:
             if name in self._by_name:
                 raise ArtifactError("artifact %s is already registered" % name, 409)

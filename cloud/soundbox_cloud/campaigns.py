@@ -20,7 +20,7 @@ import threading
 import time
 import zoneinfo
 
-from soundbox_cloud.artifacts import version_key
+from soundbox_cloud.artifacts import ArtifactError, version_key
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.validation import is_device_id
 
@@ -213,6 +213,7 @@ class Campaigns:
                     ", versions " + ",".join(target["versions"]) if target["versions"] else "",
                     ", tags " + ",".join(target["tags"]) if target["tags"] else ""))
             campaign_id = "c-" + secrets.token_hex(4)
+            self._check_deliverable(artifact, campaign_id, chosen, now_ms)
             chosen.sort(key=lambda d: hashlib.sha256(("%s:%s" % (campaign_id, d)).encode()).digest())
             sizes = wave_sizes(spec["waves"], len(chosen))
             rows = [(d, next(w for w, size in enumerate(sizes, 1) if i < size), i) for i, d in enumerate(chosen)]
@@ -224,6 +225,14 @@ class Campaigns:
                      len(chosen), len(sizes))
             self._tick_one(self.store.campaign(campaign_id), now_ms)
             return self.status(campaign_id)
+
+    def _check_deliverable(self, artifact, campaign_id, devices, now_ms):
+        """Rejected unless the chosen devices can take this campaign's job now: signed as their
+        trusted keys ask, not expired, and within their MQTT packet limit (artifacts.check_campaign)."""
+        try:
+            self.artifacts.check_campaign(artifact, campaign_id, devices, now_ms // 1000)
+        except ArtifactError as e:
+            raise Rejected(e.http_status, e.field, "artifact %s: %s" % (artifact.name, e)) from None
 
     def _existing(self, campaign_id):
         campaign = self.store.campaign(campaign_id) if isinstance(campaign_id, str) else None
@@ -405,9 +414,7 @@ class Campaigns:
             self.store.update_campaign(c["id"], now_ms, state="paused",
                                        reason="artifact %s is no longer registered" % c["artifact"])
             return
-        # One line of JSON, then the binary chunk table (the device checks it against the manifest).
-        payload = (json.dumps({"campaign": c["id"], "envelope": artifact.envelope}, separators=(",", ":")).encode()
-                   + b"\n" + artifact.table)
+        payload = artifact.job(c["id"])
         for row in waiting[:free]:
             if not self.publish("sb/%s/ota/job" % row["device"], payload):
                 break   # not connected: the next tick tries again

@@ -81,5 +81,5 @@ def route(request, method, path):
             _allow(method, ("POST",), path)
             return 200, getattr(cloud.campaigns, parts[3])(parts[2])
     except ArtifactError as e:
-        raise Rejected(e.http_status, "artifact", str(e)) from None
+        raise Rejected(e.http_status, e.field, str(e)) from None
     raise Rejected(404, None, "no such path: %s" % path)
