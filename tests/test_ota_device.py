@@ -435,3 +435,35 @@ def test_ota_verify_checks_the_chunk_table_the_manifest_names(tmp_path, keys):
     bad = ota.write_release(tmp_path / "bad", image, ota.sign(manifest, keys[:1]))
     with pytest.raises(ota.OtaError, match="chunk table does not match the manifest: its sha256 differs"):
         ota.verify(str(bad).replace(".bin", ".manifest.json"), tmp_path / "trusted.json")
+
+
+def test_ota_sign_refuses_a_chunk_size_whose_job_a_device_cannot_take(tmp_path, capsys):
+    """A 512 KiB image at --chunk-size 256 has 2048 chunks: a 64 KiB chunk table, over the
+    device's 64 KiB MQTT packet with the job's head. `ota sign` says so and what to use instead,
+    exits 1 and writes nothing; `ota verify` calls such a job (signed by other means) not OK."""
+    from soundbox_tools import cli
+
+    certs, out = tmp_path / "certs", tmp_path / "out"
+    ota.keygen(certs)
+    image = tmp_path / "fw.img"
+    image.write_bytes(ota.sim_image("2.0.0", 512 * 1024))
+    sign = ["ota", "sign", str(image), "--kind", "firmware", "--version", "2.0.0", "--counter", "1",
+            "--model", "soundbox-sim", "--certs", str(certs), "--out", str(out)]
+    assert cli.main(sign + ["--chunk-size", "256"]) == 1
+    err = capsys.readouterr().err
+    room = otamanifest.job_room(otamanifest.longest_job_topic())
+    assert err.startswith("soundbox ota: the job message would be ") and err.count("\n") == 1
+    assert ("over the %d a device takes in one MQTT packet (65536 bytes): 2048 chunks of 256 bytes make a "
+            "65536-byte chunk table; use --chunk-size 1024 or more" % room) in err
+    assert not out.exists()
+    assert cli.main(sign + ["--chunk-size", "1024"]) == 0 and "in 512 chunks" in capsys.readouterr().out
+    assert cli.main(["ota", "verify", str(out / "firmware-2.0.0.manifest.json"), "--certs", str(certs)]) == 0
+    assert capsys.readouterr().out.startswith("ota: OK: firmware firmware 2.0.0")
+
+    data = image.read_bytes()
+    manifest = ota.manifest_for(data, kind="firmware", name="firmware", version="2.0.1", counter=1,
+                                model="soundbox-sim", chunk_size=256)
+    ota.write_release(out, data, ota.sign(manifest, [ota.load_key(certs / "ota" / "release-1.key")]))
+    assert cli.main(["ota", "verify", str(out / "firmware-2.0.1.manifest.json"), "--certs", str(certs)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("soundbox ota: refused: the job message would be ")

@@ -11,7 +11,10 @@ the table itself is not in the manifest: the cloud computes it from the artifact
 sends it after the job's JSON head (`job_message`).
 
 `verify` runs the device's own checks (soundbox.otamanifest, the pure-Python
-P-256 verifier) on the host, so what passes here passes on a device.
+P-256 verifier) on the host, so what passes here passes on a device. Both `sign` and
+`verify` refuse a release whose job message would not fit the device's MQTT packet
+(otamanifest.job_room, for the longest device id and campaign id): a small --chunk-size
+on a large image makes a chunk table that does.
 """
 
 import binascii
@@ -138,6 +141,37 @@ def job_message(campaign, envelope, table):
     return head + b"\n" + table
 
 
+def job_size(envelope, manifest):
+    """Bytes of the job message a campaign of the longest id sends for this envelope."""
+    head = job_message("c" * otamanifest.MAX_CAMPAIGN_ID, envelope, b"")
+    return len(head) + otamanifest.DIGEST_SIZE * otamanifest.chunk_count(manifest)
+
+
+def check_job_size(envelope):
+    """OtaError unless a device can take this envelope's job message in one MQTT packet."""
+    manifest = json.loads(envelope["manifest"])
+    size, room = job_size(envelope, manifest), otamanifest.job_room(otamanifest.longest_job_topic())
+    if size <= room:
+        return
+    count = otamanifest.chunk_count(manifest)
+    raise OtaError("the job message would be %d bytes, over the %d a device takes in one MQTT packet "
+                   "(%d bytes): %d chunks of %d bytes make a %d-byte chunk table; %s"
+                   % (size, room, otamanifest.MAX_PACKET, count, manifest["chunk_size"],
+                      otamanifest.DIGEST_SIZE * count, _size_advice(manifest, size - otamanifest.DIGEST_SIZE * count,
+                                                                    room)))
+
+
+def _size_advice(manifest, rest, room):
+    """What to change: the smallest power-of-two chunk size whose table fits beside the rest."""
+    chunk_size = 1024
+    while chunk_size <= otamanifest.MAX_CHUNK_SIZE:
+        count = -(-manifest["size"] // chunk_size)
+        if chunk_size > manifest["chunk_size"] and rest + otamanifest.DIGEST_SIZE * count + 16 <= room:
+            return "use --chunk-size %d or more" % chunk_size
+        chunk_size *= 2
+    return "the manifest and its signatures alone take %d bytes: sign fewer files or with fewer keys" % rest
+
+
 def manifest_for(data, *, kind, name, version, counter, model, chunk_size=CHUNK_SIZE, expires=None,
                  files=None, trust=None):
     if kind not in otamanifest.KINDS:
@@ -193,6 +227,10 @@ def verify(envelope_path, trusted_path, data_path=None, model=None, now=None):
                           int(now if now is not None else time.time()), lambda kind: 1 << 40)
     except otamanifest.Refused as e:
         raise OtaError("refused: %s" % e)
+    try:
+        check_job_size(envelope)
+    except OtaError as e:
+        raise OtaError("refused: %s" % e)
     if data_path is None:
         data_path = str(envelope_path).replace(".manifest.json", ".bin")
     try:
@@ -246,7 +284,9 @@ def cmd_sign(args):
     manifest = manifest_for(data, kind=args.kind, name=name, version=args.version, counter=args.counter,
                             model=args.model, chunk_size=args.chunk_size,
                             expires=time.time() + args.expires_days * 86400, files=files, trust=trust)
-    path = write_release(args.out, data, sign(manifest, keys))
+    envelope = sign(manifest, keys)
+    check_job_size(envelope)  # before anything is written
+    path = write_release(args.out, data, envelope)
     print("ota: %s %s %s, %d bytes in %d chunks, counter %d -> %s (+ .manifest.json)"
           % (args.kind, name, args.version, len(data), otamanifest.chunk_count(manifest), args.counter, path))
     return 0
