@@ -57,7 +57,7 @@ those few tokens from a respelling (soundbox_tools.voicepack.SPOKEN["or"]).
 Source of the number words: the Odia cardinals of Unicode CLDR's rule-based number format
 (common/rbnf/or.xml, spellout-cardinal), checked word by word against AI4Bharat's
 indic-numtowords (ori) and the words espeak-ng's Odia voice says for the digits. The
-sources disagree on 60 of the 99; this table takes the spelling two of them share:
+sources disagree on 57 of the 99; this table takes the spelling two of them share:
   19-48 ending in -ଶି (ଊଣେଇଶି ... ଅଠଚାଳିଶି)  (espeak-ng says -ଶି; CLDR and AI4Bharat write
                           the literary -ଶ, said "-śɔ")
   16 ଷୋହଳ, 29 ଅଣତିରିଶି, 37 ସଇଁତିରିଶି, 39 ଅଣଚାଳିଶି, 43 ତେୟାଳିଶି, 46 ଛୟାଳିଶି, 49 ଅଣଚାଶ,
