@@ -204,41 +204,23 @@ def test_the_job_size_limit_is_the_devices_mqtt_packet_limit():
     assert otamanifest.job_room(topic) == otamanifest.MAX_PACKET - otamanifest.PUBLISH_OVERHEAD - len(topic)
 
 
-def refuse_until_stalled(t, now, retry_ms):
-    """Ask, be refused, wait as told, until the transfer gives up; (requests made, clock)."""
-    asked = 0
-    while not t.stalled and asked < 1000:
-        if t.request(now) is not None:
-            asked += 1
-            t.hold_off(now, retry_ms, "rate limit")
-        now = t.next_deadline(now)
-    return asked, now
+def test_a_job_of_the_largest_allowed_size_is_one_packet_the_device_takes():
+    # As the broker forwards it: a QoS 1 PUBLISH on the longest job topic, even with all 64
+    # bytes of room for MQTT 5 properties used, is within the limit counted either way (3.1.1:
+    # the remaining length; MQTT 5's Maximum Packet Size: the whole packet).
+    from soundbox import mqttcodec
+
+    topic = otamanifest.longest_job_topic()
+    remaining = 2 + len(topic) + 2 + otamanifest.job_room(topic) + 64
+    packet = publish(topic, remaining - 2 - len(topic) - 2)
+    assert len(packet) <= otamanifest.MAX_PACKET
+    assert len(mqttcodec.Decoder(otamanifest.MAX_PACKET).feed(packet)) == 1
+    over = publish(topic, otamanifest.MAX_PACKET + 1 - 2 - len(topic) - 2)  # one byte past the limit
+    assert error_message(mqttcodec.CodecError, mqttcodec.Decoder(otamanifest.MAX_PACKET).feed, over) == \
+        "packet of %d bytes exceeds limit %d" % (otamanifest.MAX_PACKET + 1, otamanifest.MAX_PACKET)
 
 
-def test_a_chunk_server_that_only_refuses_is_given_up_on():
-    t = otatransfer.Transfer(lambda i: CHUNK, 3, lambda i: bytes(32))
-    asked, now = refuse_until_stalled(t, 0, 250)
-    assert asked == otatransfer.MAX_REFUSALS and t.stalled and t.request(now) is None
-    assert t.stall_reason() == ("gave up: the chunk server refused %d requests in a row over %d s, no chunk "
-                                "came (last: rate limit)" % (asked, (asked - 1) * 250 // 1000))
+def publish(topic, size):
+    from soundbox import mqttcodec
 
-
-def test_refusals_are_given_up_on_after_a_while_even_when_they_ask_for_long_waits():
-    t = otatransfer.Transfer(lambda i: CHUNK, 3, lambda i: bytes(32))
-    asked, now = refuse_until_stalled(t, 0, otatransfer.MAX_BACKOFF_MS)
-    assert asked == otatransfer.MAX_REFUSED_MS // otatransfer.MAX_BACKOFF_MS + 1 < otatransfer.MAX_REFUSALS
-    assert t.stall_reason().startswith("gave up: the chunk server refused %d requests in a row over %d s"
-                                       % (asked, otatransfer.MAX_REFUSED_MS // 1000))
-
-
-def test_a_chunk_between_refusals_starts_the_count_again():
-    t = otatransfer.Transfer(lambda i: CHUNK, 3, lambda i: bytes(32))
-    now = 0
-    for i in range(otatransfer.MAX_REFUSALS - 1):
-        t.request(now)
-        t.hold_off(now, 10, "rate limit")
-        now += 10
-    t.mark(0)  # a chunk came: the server serves this device, slowly
-    assert t.refusals == 0 and not t.stalled
-    asked, now = refuse_until_stalled(t, now, 10)
-    assert asked == otatransfer.MAX_REFUSALS
+    return mqttcodec.encode(mqttcodec.Packet(mqttcodec.PUBLISH, pid=1, topic=topic, payload=b"j" * size, qos=1))
