@@ -130,32 +130,79 @@ assert len(HI_NUMBERS) == 99
 HI = {"numbers": HI_NUMBERS, "hundred": "सौ", "hundreds": {},
       "groups": {"करोड़": 10_000_000, "लाख": 100_000, "हज़ार": 1000},
       "rupee": ("रुपया", "रुपये"), "paisa": ("पैसा", "पैसे"), "and": "और"}
-# Marathi and Bengali: the number words come from the engine's own table (their spelling
-# is checked by the native examples in tests/core/test_voice.py); the parser checks the
-# structure: grouping, hundreds, agreement, joining.
-_MR, _BN = voice._table("mr"), voice._table("bn")
-MR = {"numbers": {w: i for i, w in enumerate(_MR["below_100"]) if i}, "hundred": None,
-      "hundreds": dict({w: 100 * i for i, w in enumerate(_MR["hundreds"]) if i}, शंभर=100),
-      "alone_only": "शंभर",
-      "groups": {"कोटी": 10_000_000, "लाख": 100_000, "हजार": 1000},
-      "rupee": ("रुपया", "रुपये"), "paisa": ("पैसा", "पैसे"), "and": "आणि"}
-BN = {"numbers": {w: i for i, w in enumerate(_BN["below_100"]) if i}, "hundred": None,
-      "hundreds": {w: 100 * i for i, w in enumerate(_BN["hundreds"]) if i},
-      "groups": {"কোটি": 10_000_000, "লাখ": 100_000, "হাজার": 1000},
-      "rupee": ("টাকা", "টাকা"), "paisa": ("পয়সা", "পয়সা"), "and": None}
-SPECS = {"hi": HI, "mr": MR, "bn": BN}
+# The other Indian languages: the number words come from the engine's own table (their
+# spelling is checked by the native examples in tests/core/test_voice*.py); the parser checks
+# the structure: grouping, hundreds, agreement, joining, and the forms a group word takes
+# after one or more and with or without more to follow (the Dravidian languages).
+TABLE_GROUPS = (("crore", 10_000_000), ("lakh", 100_000), ("thousand", 1000))
+
+
+def spec_of(lang):
+    t = voice._table(lang)
+    hundreds = {w: 100 * i for i, w in enumerate(t.get("hundreds", ())) if i}
+    joined = {w: 100 * i for i, w in enumerate(t.get("hundreds_joined", ())) if i}
+    spec = {"numbers": {w: i for i, w in enumerate(t["below_100"]) if i}, "hundred": t.get("hundred"),
+            "hundreds": dict(hundreds, **joined), "groups": {}, "ones": {}, "implicit_one": set(),
+            "rupee": (t["rupee"], t["rupees"]), "paisa": (t["paisa"], t["paise"]), "and": t["and"]}
+    if t.get("hundred_alone"):
+        spec["hundreds"][t["hundred_alone"]] = 100
+        spec["alone_only"] = t["hundred_alone"]
+    # Words that only ever stand with more after them, or only at the end of a number.
+    ends = set(hundreds) - set(joined) if joined else set()
+    goes_on = set(joined) - set(hundreds)
+    after_one, after_many = set(), set()
+    for key, size in TABLE_GROUPS:
+        forms = t[key]
+        forms = (forms,) * 4 if isinstance(forms, str) else forms
+        for form in forms:
+            spec["groups"][form] = size
+        ends |= {forms[0], forms[2]} - {forms[1], forms[3]}
+        goes_on |= {forms[1], forms[3]} - {forms[0], forms[2]}
+        after_one |= {forms[0], forms[1]} - {forms[2], forms[3]}
+        after_many |= {forms[2], forms[3]} - {forms[0], forms[1]}
+        one = t.get(key + "_one")
+        if one == "":
+            spec["implicit_one"].add(key)
+        elif one and one not in spec["numbers"]:
+            spec["ones"][one] = size
+    sizes = dict(TABLE_GROUPS)
+    spec.update(ends=ends, goes_on=goes_on, after_one=after_one, after_many=after_many,
+                group_key={w: key for key in sizes for w in spec["groups"] if spec["groups"][w] == sizes[key]})
+    return spec
+
+
+MR = dict(spec_of("mr"), alone_only="शंभर")
+SPECS = {lang: spec_of(lang) for lang in LANGUAGES if lang not in ("en-IN", "hi")}
+SPECS.update(hi=HI, mr=MR)
+BN = SPECS["bn"]
+INDIAN = [lang for lang in LANGUAGES if lang != "en-IN"]
+
+
+def _follows_number(toks, i, spec):
+    nxt = toks[i + 1] if i + 1 < len(toks) else None
+    return nxt is not None and (nxt in spec["numbers"] or nxt in spec["hundreds"] or nxt in spec.get("ones", ())
+                                or (nxt in spec["groups"] and spec.get("group_key", {}).get(nxt)
+                                    in spec.get("implicit_one", ())))
 
 
 def parse_indian(words: str, spec) -> int:
     """Independent reader of Indian-language amount wording: words -> paise. Strict about
-    grouping order, hundreds, singular/plural and where the "and" word may stand."""
+    grouping order, hundreds, singular/plural, where the "and" word may stand, and which
+    form of a group or hundreds word may stand where."""
     total, number, small, last = 0, 0, 0, None  # last: size of the last group word read
     seen_unit = None
     toks = words.split(" ")
     for i, w in enumerate(toks):
+        if w in spec.get("ends", ()):
+            assert not _follows_number(toks, i, spec), "a closing form before more: %r" % words
+        if w in spec.get("goes_on", ()):
+            assert _follows_number(toks, i, spec), "a joining form with nothing after: %r" % words
         if w in spec["numbers"]:
             assert small == 0, "two number words in a row: %r" % words
             small = spec["numbers"][w]
+        elif w in spec.get("ones", ()):
+            assert small == 0 and toks[i + 1] in spec["groups"], "the count word for one, alone: %r" % words
+            small = 1
         elif w == spec["hundred"]:
             assert 0 < small < 10 and (last is None or last > 100), "bad hundreds: %r" % words
             number += small * 100
@@ -170,7 +217,11 @@ def parse_indian(words: str, spec) -> int:
             last = 100
         elif w in spec["groups"]:
             size = spec["groups"][w]
+            if small == 0 and spec.get("group_key", {}).get(w) in spec.get("implicit_one", ()):
+                small = 1  # "ஆயிரம்" alone is one thousand
             assert 0 < small < 100 and (last is None or size < last), "group order: %r" % words
+            assert w not in spec.get("after_one", ()) or small == 1, "a form for one after more: %r" % words
+            assert w not in spec.get("after_many", ()) or small > 1, "a form for many after one: %r" % words
             number += small * size
             small, last = 0, size
         elif w in spec["rupee"] or w in spec["paisa"]:
@@ -193,7 +244,7 @@ def parse_indian(words: str, spec) -> int:
     return total
 
 
-@pytest.mark.parametrize("lang", ["hi", "mr", "bn"])
+@pytest.mark.parametrize("lang", INDIAN)
 @settings(max_examples=2000)
 @given(amounts)
 @example(1)

@@ -45,7 +45,7 @@ RATES = (16000, 8000)
 DEFAULT_RATE = 16000
 CODECS = {"pcm": PCM16, "adpcm": ADPCM}  # --codec name -> the pack's format "encoding"
 BUILDER_VERSION = 1  # bump when the processing below changes what a clip sounds like
-ESPEAK_VOICES = {"en-IN": "en", "hi": "hi", "mr": "mr", "bn": "bn"}  # espeak-ng has no Indian English
+ESPEAK_VOICES = {"en-IN": "en", "hi": "hi", "mr": "mr", "bn": "bn", "gu": "gu", "pa": "pa", "ta": "ta", "ml": "ml", "or": "or"}  # espeak-ng has no Indian English
 WORDS_PER_MINUTE = 175  # a touch slower than espeak's 200: small speakers, noisy shops
 # Spellings espeak-ng says right; the token stays the real word.
 SPOKEN = {
@@ -54,6 +54,15 @@ SPOKEN = {
         "lakh": "laakh",  # espeak: "lack"
         "am": "a.m.",  # espeak: the verb "am"
         "upi": "U P I", "paytm": "pay T M", "phonepe": "phone pay", "gpay": "G pay", "bhim": "bheem",
+    },
+    # espeak-ng 1.51's Odia reads a nukta letter (ଡ଼, ୟ) before a vowel sign with an extra
+    # vowel ("koṛo-ie"), and ୱ as its character name.
+    "or": {
+        "କୋଡ଼ିଏ": "କୋରିଏ", "ବୟାଳିଶି": "ବଇଆଳିଶି", "ତେୟାଳିଶି": "ତେଇଆଳିଶି", "ଛୟାଳିଶି": "ଛଇଆଳିଶି",
+        "ବୟାଅଶୀ": "ବଇଆଅଶୀ", "ତେୟାଅଶୀ": "ତେଇଆଅଶୀ", "ଛୟାଅଶୀ": "ଛଇଆଅଶୀ", "ବୟାନବେ": "ବଇଆନବେ",
+        "ତେୟାନବେ": "ତେଇଆନବେ", "ଛୟାନବେ": "ଛଇଆନବେ", "ସନ୍ଧ୍ୟା": "ସନ୍ଧ୍ଯା", "ୟୁପିଆଇ": "ଇଉପିଆଇ",
+        "ବ୍ୟାଟେରୀ କମ୍ ଅଛି": "ବ୍ଯାଟେରୀ କମ୍ ଅଛି", "ନେଟୱର୍କ ନାହିଁ": "ନେଟଵର୍କ ନାହିଁ",
+        "ସର୍ବାଧିକ ଭଲ୍ୟୁମ୍": "ସର୍ବାଧିକ ଭଲିଉମ୍", "ସର୍ବନିମ୍ନ ଭଲ୍ୟୁମ୍": "ସର୍ବନିମ୍ନ ଭଲିଉମ୍",
     },
 }
 SOUND_THRESHOLD = 500  # |sample| above this is speech (about -36 dBFS)
