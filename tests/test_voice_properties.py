@@ -414,6 +414,14 @@ def test_indian_parser_checks_itself():
         except AssertionError:
             continue
         raise AssertionError("parser accepted %r" % bad)
+    # The Dravidian forms: a joining form must have more after it, a closing one must not.
+    for bad in ("ஆயிரத்து ரூபாய்", "ஆயிரம் நூறு ரூபாய்", "நூற்று ரூபாய்", "நூறு ஐந்து ரூபாய்"):
+        try:
+            parse_indian(bad, SPECS["ta"])
+        except AssertionError:
+            continue
+        raise AssertionError("parser accepted %r" % bad)
+    assert parse_indian("ஆயிரத்து ஐந்நூறு ரூபாய்", SPECS["ta"]) == 150000
     assert parse_indian("दो सौ पचास रुपये", HI) == 25000
     assert parse_indian("एक हजार शंभर रुपये", MR) == 110000
     assert parse_indian("পঁচিশ টাকা পঞ্চাশ পয়সা", BN) == 2550
