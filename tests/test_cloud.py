@@ -127,8 +127,11 @@ def device(broker, cloud):
     dev.close()
 
 
-def payment(txn="txn-1", amount=25000, device=DEVICE):
-    return {"device": device, "amount": amount, "txn": txn}
+def payment(txn="txn-1", amount=25000, device=DEVICE, provider=None):
+    body = {"device": device, "amount": amount, "txn": txn}
+    if provider is not None:
+        body["provider"] = provider
+    return body
 
 
 def test_valid_payment_is_published_once_with_the_contract_json(cloud, device, pki):
@@ -152,6 +155,22 @@ def test_valid_payment_is_published_once_with_the_contract_json(cloud, device, p
     status, record = cloud.get("/payments/txn-1")
     assert status == 200
     assert (record["status"], record["sent_ms"], record["acks"]) == ("sent", note["ts"], [])
+
+
+def test_a_payment_names_its_provider_signed_and_kept(cloud, device, pki):
+    status, body = cloud.post_payment(payment("txn-pp", 25000, provider="phonepe"))
+    assert (status, body["provider"]) == (202, "phonepe")
+    wait_until(lambda: device.notifications)
+    _, note = device.notifications[0]
+    assert note["provider"] == "phonepe"
+    parsed = wire.parse_notification(json.dumps(note).encode())
+    assert parsed.provider == "phonepe" and wire.authentic(parsed, pki.payment_key(DEVICE), DEVICE)
+    assert cloud.get("/payments/txn-pp")[1]["provider"] == "phonepe"
+    # The same txn again with another provider (or none) is a clash, not a second payment.
+    for other in ("paytm", None):
+        status, body = cloud.post_payment(payment("txn-pp", 25000, provider=other))
+        assert (status, body["field"]) == (409, "provider") and "with provider phonepe" in body["error"]
+    assert cloud.post_payment(payment("txn-pp", 25000, provider="phonepe"))[1]["sends"] == 2
 
 
 def test_handler_socket_has_nagle_off(cloud):
@@ -191,6 +210,9 @@ BAD_PAYMENTS = [
     ("device a number", payment(device=1), 400, "device", "must match"),
     ("unknown device", payment(device="sb-9999"), 404, "device", "unknown device sb-9999"),
     ("oversized body", b'{"pad":"' + b"x" * (16 * 1024) + b'"}', 413, "body", "larger than"),
+    ("unknown provider", payment(provider="amazonpay"), 422, "provider", "unknown provider 'amazonpay'; known: bhim"),
+    ("provider uppercase", payment(provider="PhonePe"), 422, "provider", "unknown provider"),
+    ("provider a number", payment(provider=7), 422, "provider", "unknown provider 7"),
 ]
 
 
@@ -488,3 +510,24 @@ def test_cloud_derives_the_key_the_device_bundle_holds(pki):
         on_device = wire.parse_key(f.read())
     keys = PaymentKeys(pki.root)
     assert keys.key("sb-0002") == on_device != keys.key("sb-0001")
+
+
+def test_a_database_from_before_providers_opens_and_keeps_its_payments(tmp_path):
+    import sqlite3
+
+    from soundbox_cloud.store import Store
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE payments (txn TEXT PRIMARY KEY, device TEXT NOT NULL, amount INTEGER NOT NULL,
+            sent_ms INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL DEFAULT 'sent');
+        INSERT INTO payments (txn, device, amount, sent_ms) VALUES ('old-1', 'sb-0001', 500, 1);
+    """)
+    old.close()
+    store = Store(path)
+    try:
+        assert store.payment("old-1")["provider"] is None and store.payment("old-1")["amount"] == 500
+        assert store.record_send("sb-0001", 700, "new-1", 2, "upi")["provider"] == "upi"
+    finally:
+        store.close()

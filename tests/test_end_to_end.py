@@ -116,6 +116,14 @@ def test_payment_is_announced_once_acked_and_readable(stack):
     assert len(wavs) == 1 and wavs[0].endswith("E2E-1.wav")
 
 
+def test_the_provider_posted_to_the_cloud_is_said_by_the_box(stack):
+    body = {"device": "sb-0001", "amount": 25000, "txn": "E2E-PP", "provider": "phonepe"}
+    assert http("POST", stack.api + "/payments", body)[0] == 202
+    assert stack.acks("E2E-PP", 1)[0]["status"] == "announced"
+    (played,) = [j for j in journal(stack.journal) if j["txn"] == "E2E-PP"]
+    assert played["words"] == "received two hundred fifty rupees on phonepe"
+
+
 def test_same_transaction_twice_is_announced_once_and_second_ack_says_duplicate(stack):
     for _ in range(2):
         assert http("POST", stack.api + "/payments", {"device": "sb-0002", "amount": 100, "txn": "E2E-2"})[0] == 202

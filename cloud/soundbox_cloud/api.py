@@ -77,10 +77,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 raise Rejected(405, None, "%s is not allowed on %s" % (self.command, path))
             raise Rejected(404, None, "no such path: %s" % path)
         if route == "/payments":
-            device, amount, txn = check_payment_request(self.read_json_body())
-            record = cloud.send_payment(device, amount, txn)
-            return 202, {"txn": txn, "device": device, "amount": amount, "status": "sent",
-                         "sends": record["sends"]}
+            device, amount, txn, provider = check_payment_request(self.read_json_body())
+            record = cloud.send_payment(device, amount, txn, provider)
+            answer = {"txn": txn, "device": device, "amount": amount, "status": "sent", "sends": record["sends"]}
+            if provider is not None:
+                answer["provider"] = provider
+            return 202, answer
         if route == "/devices/*/commands":
             command = cloud.send_command(unquote(parts[2]), self.read_json_body())
             return 202, {"device": unquote(parts[2]), "command": command, "status": "sent"}

@@ -22,11 +22,14 @@ def new_txn():
     return "txn-" + secrets.token_hex(8)
 
 
-def pay(api_url, device, amount, txn=None, timeout=10.0):
+def pay(api_url, device, amount, txn=None, timeout=10.0, provider=None):
     """POST /payments; returns the handler's JSON answer ({"txn", "device", "amount", "status", "sends"})."""
     txn = new_txn() if txn is None else txn
+    body = {"device": device, "amount": amount, "txn": txn}
+    if provider is not None:
+        body["provider"] = provider
     try:
-        data = json.dumps({"device": device, "amount": amount, "txn": txn}).encode()
+        data = json.dumps(body).encode()
     except (TypeError, ValueError) as e:
         raise PayError("cannot encode the payment as JSON: %s" % e) from None
     request = urllib.request.Request(api_url.rstrip("/") + "/payments", data=data, method="POST",

@@ -354,20 +354,20 @@ class CloudHandler:
 
     # payments
 
-    def send_payment(self, device, amount, txn):
+    def send_payment(self, device, amount, txn, provider=None):
         """Validate, record and publish one notification; returns the payment record.
 
         Raises Rejected (with an HTTP status) and publishes nothing when the request is bad.
         """
-        check_payment_request({"device": device, "amount": amount, "txn": txn})
+        check_payment_request({"device": device, "amount": amount, "txn": txn, "provider": provider})
         if self.store.device(device) is None:
             raise Rejected(404, "device", "unknown device %s (it has never reported its status)" % device)
         if not self.connected:
             raise Rejected(503, "broker", "not connected to the MQTT broker; retry the same txn later")
-        record = self.store.record_send(device, amount, txn, now_ms())
+        record = self.store.record_send(device, amount, txn, now_ms(), provider)
         # A resend carries the first send's ts: freshness is the payment's age, so one the
         # box missed for long goes into its offline summary instead of sounding brand new.
-        note = payment.sign(self.keys.key(device), device, txn, amount, record["sent_ms"])
+        note = payment.sign(self.keys.key(device), device, txn, amount, record["sent_ms"], provider=provider)
         payload = json.dumps(note, separators=(",", ":"))
         info = self.client.publish("sb/%s/notify" % device, payload, qos=1)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS devices (
 CREATE TABLE IF NOT EXISTS payments (
     txn TEXT PRIMARY KEY, device TEXT NOT NULL, amount INTEGER NOT NULL,
     sent_ms INTEGER NOT NULL, sends INTEGER NOT NULL DEFAULT 1,
-    status TEXT NOT NULL DEFAULT 'sent');
+    status TEXT NOT NULL DEFAULT 'sent', provider TEXT);
 CREATE TABLE IF NOT EXISTS acks (
     id INTEGER PRIMARY KEY, txn TEXT, device TEXT NOT NULL, status TEXT NOT NULL,
     reason TEXT, rx INTEGER, play INTEGER, done INTEGER, received_ms INTEGER NOT NULL);
@@ -72,6 +72,13 @@ class Store(Database):
 
     def __init__(self, path):
         super().__init__(path, SCHEMA)
+        self._add_column("payments", "provider", "TEXT")  # databases from before providers
+
+    def _add_column(self, table, column, kind):
+        with self._lock:
+            columns = [row["name"] for row in self._db.execute("PRAGMA table_info(%s)" % table)]
+            if column not in columns:
+                self._db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, kind))
 
     # devices
 
@@ -97,20 +104,23 @@ class Store(Database):
 
     # payments
 
-    def record_send(self, device, amount, txn, now_ms):
+    def record_send(self, device, amount, txn, now_ms, provider=None):
         """Record a new payment, or count one more send of the same one; Rejected(409) on a clash."""
         with self._lock:
             # IMMEDIATE: another handler process sharing this file cannot slip in between.
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                row = self._db.execute("SELECT device, amount FROM payments WHERE txn = ?",
+                row = self._db.execute("SELECT device, amount, provider FROM payments WHERE txn = ?",
                                        (txn,)).fetchone()
                 if row is None:
-                    self._db.execute("INSERT INTO payments (txn, device, amount, sent_ms) VALUES (?, ?, ?, ?)",
-                                     (txn, device, amount, now_ms))
+                    self._db.execute("INSERT INTO payments (txn, device, amount, sent_ms, provider)"
+                                     " VALUES (?, ?, ?, ?, ?)", (txn, device, amount, now_ms, provider))
                 elif (row["device"], row["amount"]) != (device, amount):
                     raise Rejected(409, "txn", "txn %s was already sent to %s for %d paise"
                                    % (txn, row["device"], row["amount"]))
+                elif row["provider"] != provider:
+                    raise Rejected(409, "provider", "txn %s was already sent with provider %s"
+                                   % (txn, row["provider"] or "none"))
                 else:
                     self._db.execute("UPDATE payments SET sends = sends + 1 WHERE txn = ?", (txn,))
                 record = dict(self._db.execute("SELECT * FROM payments WHERE txn = ?", (txn,)).fetchone())

@@ -2,6 +2,7 @@
 import re
 
 from soundbox.payment import MAX_PAISE, valid_txn
+from soundbox.voice import PROVIDERS
 from soundbox_cloud.errors import Rejected
 
 DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
@@ -31,8 +32,21 @@ def check_amount(amount):
     return amount
 
 
+def check_provider(provider):
+    """None, or one of the provider ids the device's wording knows (soundbox.voice.PROVIDERS)."""
+    if provider is not None and (not isinstance(provider, str) or provider not in PROVIDERS):
+        raise Rejected(422, "provider", "unknown provider %s; known: %s"
+                       % (_short_repr(provider), ", ".join(PROVIDERS)))
+    return provider
+
+
+def _short_repr(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def check_payment_request(body):
-    """Return (device, amount, txn) from a decoded request body, or raise Rejected."""
+    """Return (device, amount, txn, provider) from a decoded request body, or raise Rejected."""
     if not isinstance(body, dict):
         raise Rejected(400, "body", "request body must be a JSON object")
     for field in REQUIRED_FIELDS:
@@ -44,4 +58,4 @@ def check_payment_request(body):
     check_amount(amount)
     if not is_txn(txn):
         raise Rejected(400, "txn", "txn must be 1-64 printable ASCII characters without spaces")
-    return device, amount, txn
+    return device, amount, txn, check_provider(body.get("provider"))

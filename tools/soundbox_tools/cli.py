@@ -246,11 +246,12 @@ def cmd_pay(args):
     except ValueError:
         raise CliError("AMOUNT must be integer paise (e.g. 25000 for 250 rupees), got %r" % args.amount)
     try:
-        result = pay(args.cloud, args.device, amount, args.txn)
+        result = pay(args.cloud, args.device, amount, args.txn, provider=args.provider)
     except PayError as e:
         raise CliError(str(e))
-    print("payment %s: %s paise to %s, status %s"
-          % (result["txn"], result["amount"], result["device"], result["status"]))
+    print("payment %s: %s paise to %s%s, status %s"
+          % (result["txn"], result["amount"], result["device"],
+             " via " + result["provider"] if result.get("provider") else "", result["status"]))
     return 0
 
 
@@ -267,7 +268,7 @@ def cmd_voicepack(args):
 # ---- parser -----------------------------------------------------------------
 
 def build_parser():
-    from soundbox.voice import LANGUAGES
+    from soundbox.voice import LANGUAGES, PROVIDERS
     p = argparse.ArgumentParser(prog="soundbox", description="Open payment soundbox tools.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -344,6 +345,8 @@ def build_parser():
     y.add_argument("device")
     y.add_argument("amount", help="integer paise (25000 = 250 rupees)")
     y.add_argument("--txn", help="transaction id (generated if omitted)")
+    y.add_argument("--provider", help="the app the customer paid with, said by the box: %s"
+                   % ", ".join(PROVIDERS))
     y.add_argument("--cloud", default=DEFAULT_CLOUD)
     y.set_defaults(func=cmd_pay)
 
