@@ -106,7 +106,7 @@ class Words:
         raise ValueError("%r is not in the table" % (word,))
 
 
-LANGUAGES = ("en-IN", "hi", "mr", "bn", "gu", "pa", "ta", "ml", "or")
+LANGUAGES = ("en-IN", "hi", "mr", "bn", "gu", "pa", "ta", "ml", "or", "te", "kn")
 # Loaded tables, by language. On MicroPython one at most: loading another forgets the one
 # before (its module leaves sys.modules, so its table is garbage). A CPython process (the
 # fleet simulator) speaks for many boxes at once and keeps every table it has loaded.

@@ -45,7 +45,7 @@ RATES = (16000, 8000)
 DEFAULT_RATE = 16000
 CODECS = {"pcm": PCM16, "adpcm": ADPCM}  # --codec name -> the pack's format "encoding"
 BUILDER_VERSION = 1  # bump when the processing below changes what a clip sounds like
-ESPEAK_VOICES = {"en-IN": "en", "hi": "hi", "mr": "mr", "bn": "bn", "gu": "gu", "pa": "pa", "ta": "ta", "ml": "ml", "or": "or"}  # espeak-ng has no Indian English
+ESPEAK_VOICES = {"en-IN": "en", "hi": "hi", "mr": "mr", "bn": "bn", "gu": "gu", "pa": "pa", "ta": "ta", "ml": "ml", "or": "or", "te": "te", "kn": "kn"}  # espeak-ng has no Indian English
 WORDS_PER_MINUTE = 175  # a touch slower than espeak's 200: small speakers, noisy shops
 # Spellings espeak-ng says right; the token stays the real word.
 SPOKEN = {
