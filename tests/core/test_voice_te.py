@@ -132,7 +132,7 @@ def test_the_verb_agrees_with_the_amount():
 
 def test_provider_announcement():
     assert announcement_text(25000, "te", "phonepe") == "ఫోన్‌పే ద్వారా రెండువందల యాభై రూపాయలు అందాయి"
-    assert announcement_text(100, "te", "paytm") == "పేటీఎం ద్వారా ఒక రూపాయి అందింది"
+    assert announcement_text(100, "te", "paytm") == "పేటీఎమ్ ద్వారా ఒక రూపాయి అందింది"
     assert announcement_text(10000, "te", "upi") == "యూపీఐ ద్వారా వంద రూపాయలు అందాయి"
 
 
