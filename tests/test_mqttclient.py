@@ -110,3 +110,65 @@ def test_an_untrusted_broker_certificate_is_a_long_backoff_blamed_on_the_server(
         _run_client_until(client, lambda: client.refused is not None)
         assert client.refused.server and client.backoff.failures >= 31, name  # the longest delay
         assert "broker certificate not trusted" in client.refused.reason, client.refused.reason
+
+
+class Device:
+    """A device-like client: persistent session, subscribed to its topics at QoS 1,
+    recording what it gets, the notices and every CONNACK."""
+
+    def __init__(self, broker, device_id="sb-0001"):
+        self.messages, self.notices, self.connects = [], [], 0
+        self.topics = [("sb/%s/notify" % device_id, 1), ("sb/%s/ota/job" % device_id, 1)]
+        self.subscribed = False
+        self.client = Client(Session(device_id, clean=False), broker.host, broker.port, self._on_message,
+                             self._on_connect, log=lambda m: None, on_notice=self.notices.append)
+
+    async def _on_message(self, msg):
+        self.messages.append((msg.topic, msg.payload))
+
+    async def _on_connect(self, client, session_present):
+        self.connects += 1
+        await client.subscribe(self.topics)
+        self.subscribed = True
+
+    async def start(self):
+        self.task = asyncio.create_task(self.client.run())
+        await until(lambda: self.subscribed)
+
+    async def stop(self):
+        await self.client.stop()
+        self.task.cancel()
+
+
+async def publisher(broker):
+    client = Client(Session("cloud-test", max_packet=1 << 20), broker.host, broker.port, on_message=None,
+                    log=lambda m: None)
+    task = asyncio.create_task(client.run())
+    await until(lambda: client.connected)
+    return client, task
+
+
+def test_an_oversized_message_is_skipped_reported_acked_and_not_redelivered(broker):
+    async def main():
+        device = Device(broker)
+        await device.start()
+        cloud, cloud_task = await publisher(broker)
+        await cloud.publish("sb/sb-0001/ota/job", b"J" * 100 * 1024, 1)
+        await cloud.publish("sb/sb-0001/notify", b"first", 1)
+        await until(lambda: (device.client.session.state, len(device.messages)) == ("connected", 1))
+        (notice,) = device.notices
+        assert notice.topic == "sb/sb-0001/ota/job" and notice.size > 100 * 1024 and notice.acked
+        assert device.messages == [("sb/sb-0001/notify", b"first")] and device.connects == 1
+        await device.stop()
+
+        # A fresh client on the same persistent session: anything unacked would come first.
+        device = Device(broker)
+        await device.start()
+        await cloud.publish("sb/sb-0001/notify", b"second", 1)
+        await until(lambda: len(device.messages) == 1)
+        assert device.messages == [("sb/sb-0001/notify", b"second")] and device.notices == []
+        await device.stop()
+        await cloud.stop()
+        cloud_task.cancel()
+
+    asyncio.run(main())

@@ -63,13 +63,16 @@ class Client:
     open_connection(host, port): the transport factory (asyncio.open_connection,
         perhaps with ssl); returns (reader, writer).
     tls: the transport is mutual TLS (see SILENT_CLOSES_MEAN_REFUSED).
+    on_notice(event): called with what the app should log or report but that needs no
+        action from it: mqttsession.Oversized (a message over our size limit, skipped).
 
     `refused` holds why the client backs off long: a permanent CONNACK refusal
     (mqttsession.ConnectionRefused) or a Refusal; None while retrying normally.
     """
 
     def __init__(self, session, host, port, on_message, on_connect=None, on_disconnect=None,
-                 open_connection=None, connect_timeout_s=10, backoff=None, log=log, tls=False):
+                 open_connection=None, connect_timeout_s=10, backoff=None, log=log, tls=False,
+                 on_notice=None):
         self.session = session
         self.host = host
         self.port = port
@@ -81,6 +84,7 @@ class Client:
         self.backoff = backoff or Backoff()
         self.log = log
         self.tls = tls
+        self.on_notice = on_notice
         self.refused = None  # the last ConnectionRefused or Refusal, for the app to report
         self.connect_ms = None  # last successful connect: TCP + TLS + CONNECT/CONNACK
         self._silent_closes = 0  # transports that closed before any CONNACK, in a row
@@ -193,6 +197,10 @@ class Client:
                 if ev.qos:
                     self.session.ack(ev.pid, monotonic_ms())
                     await self._flush()
+            elif isinstance(ev, ms.Oversized):
+                self.log("mqtt: skipped %r" % (ev,))
+                await self._flush()  # its PUBACK
+                self._notice(ev)
             elif isinstance(ev, ms.Delivered):
                 self._room.set()
             elif isinstance(ev, ms.Connected):
@@ -212,6 +220,13 @@ class Client:
                 self.log("mqtt: %s" % ev.reason)
                 return False
         return True
+
+    def _notice(self, event):
+        if self.on_notice is not None:
+            try:
+                self.on_notice(event)
+            except Exception as e:  # an app bug must not kill the link
+                self.log("mqtt: notice handler failed: %r" % (e,))
 
     def _ended_before_connack(self, error):
         kind = CLOSED if error is None or isinstance(error, asyncio.TimeoutError) else failure_kind(error)

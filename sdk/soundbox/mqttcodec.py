@@ -307,20 +307,111 @@ def decode(buf, max_size=MAX_REMAINING):
     return _decode_body(kind, flags, memoryview(buf)[hlen:hlen + length]), hlen + length
 
 
+class Skipped:
+    """A packet over the Decoder's limit that was streamed past, not buffered.
+
+    For a PUBLISH, `qos`, `pid` (to acknowledge it) and the first TOPIC_KEPT bytes of
+    its topic (to say what it was) are kept; the rest of the body is discarded."""
+
+    TOPIC_KEPT = 64
+
+    def __init__(self, kind, flags, size):
+        self.kind = kind
+        self.qos = (flags >> 1) & 3 if kind == PUBLISH else 0
+        self.size = size
+        self.topic_prefix = b""
+        self.topic_len = None  # None until the 2-byte topic length has arrived
+        self.pid = 0
+        self.at = 0  # body bytes seen so far
+        self._head = bytearray()  # topic length, then pid: at most 2 bytes each
+
+    def eat(self, data, start):
+        """Consume body bytes from data[start:]; returns the index after what was used."""
+        n = min(len(data) - start, self.size - self.at)
+        if self.kind == PUBLISH:
+            self._look(data, start, n)
+        self.at += n
+        return start + n
+
+    def done(self):
+        return self.at >= self.size
+
+    def _look(self, data, i, n):
+        # Body layout: u16 topic length, topic, u16 pid (QoS > 0), payload.
+        at, end = self.at, i + n
+        while i < end:
+            if self.topic_len is None:
+                self._head.append(data[i])
+                if len(self._head) == 2:
+                    self.topic_len = self._head[0] << 8 | self._head[1]
+                    self._head = bytearray()
+                step = 1
+            elif at < 2 + self.topic_len:
+                if at < 2 + self.TOPIC_KEPT:
+                    self.topic_prefix += bytes((data[i],))
+                    step = 1
+                else:  # the rest of a long topic is not kept: jump to the pid
+                    step = min(end - i, 2 + self.topic_len - at)
+            elif self.qos and at < 4 + self.topic_len:
+                self._head.append(data[i])
+                if len(self._head) == 2:
+                    self.pid = self._head[0] << 8 | self._head[1]
+                step = 1
+            else:
+                return  # the payload: nothing more to keep
+            i += step
+            at += step
+
+
 class Decoder:
-    """Turns a byte stream arriving in arbitrary pieces into packets, with a size bound."""
+    """Turns a byte stream arriving in arbitrary pieces into packets, with a size bound.
+
+    A packet whose body is over `max_size` is not an error: its body is streamed past
+    (never buffered) and a Skipped takes its place in the output, so one oversized
+    message does not cost the link (and its redelivery on every reconnect)."""
 
     def __init__(self, max_size=65536):
         self.max_size = max_size
         self.buf = b""
+        self.skipping = None  # the Skipped being streamed past, if any
 
     def feed(self, data):
-        """Add bytes; return the list of packets now complete. Raises CodecError on bad input."""
-        self.buf = self.buf + data if self.buf else bytes(data)
-        packets: list = []
+        """Add bytes; return the list of packets (and Skipped) now complete.
+        Raises CodecError on bad input."""
+        out: list = []
+        start = 0
+        if self.skipping is not None:
+            start = self._skip(data, 0, out)
+            if start >= len(data):
+                return out
+        data = memoryview(data)[start:] if start else data
+        self.buf = self.buf + bytes(data) if self.buf else bytes(data)
         while True:
+            head = _header(self.buf, MAX_REMAINING)
+            if head is None:
+                return out
+            kind, flags, length, hlen = head
+            if length > self.max_size:
+                if kind == PUBLISH and (flags >> 1) & 3 == 3:
+                    raise CodecError("PUBLISH qos 3")
+                self.skipping = Skipped(kind, flags, length)
+                rest, self.buf = self.buf, b""
+                used = self._skip(rest, hlen, out)
+                if used >= len(rest):
+                    return out
+                self.buf = rest[used:]
+                continue
             packet, used = decode(self.buf, self.max_size)
             if packet is None:
-                return packets
-            packets.append(packet)
+                return out
+            out.append(packet)
             self.buf = self.buf[used:]
+
+    def _skip(self, data, start, out):
+        skipping = self.skipping
+        assert skipping is not None
+        at = skipping.eat(data, start)
+        if skipping.done():
+            out.append(skipping)
+            self.skipping = None
+        return at

@@ -75,6 +75,38 @@ class Subscribed:
         self.codes = codes
 
 
+class Oversized:
+    """The broker sent a packet over our size limit; it was skipped, not buffered.
+
+    A QoS 1 PUBLISH among them has been acknowledged already (`acked`), so the broker
+    does not hand it over again on every reconnect. `topic` is the start of its topic
+    (at most mqttcodec.Skipped.TOPIC_KEPT bytes), `truncated` when there was more."""
+
+    def __init__(self, skipped, limit, acked):
+        self.kind = skipped.kind
+        self.size = skipped.size
+        self.limit = limit
+        self.qos = skipped.qos
+        self.pid = skipped.pid
+        self.acked = acked
+        self.topic = _text(skipped.topic_prefix)
+        self.truncated = skipped.topic_len is not None and skipped.topic_len > len(skipped.topic_prefix)
+        self.reason = "packet type %d of %d bytes is over our limit of %d" % (self.kind, self.size, limit)
+
+    def __repr__(self):
+        return "Oversized(%r%s, %s)" % (self.topic, "..." if self.truncated else "", self.reason)
+
+
+def _text(raw):
+    """A topic prefix as text; a UTF-8 sequence cut at the end is dropped, not an error."""
+    for cut in range(4):
+        try:
+            return bytes(raw[:len(raw) - cut]).decode()
+        except UnicodeError:
+            pass
+    return repr(bytes(raw))
+
+
 class ConnectionDead:
     """The driver must drop the connection and reconnect (timeout or protocol error)."""
 
@@ -140,7 +172,10 @@ class Session:
         self._last_received = now
         events = []
         for p in packets:
-            event = self._handle(p, now)
+            if isinstance(p, codec.Skipped):
+                event = self._skipped(p, now)
+            else:
+                event = self._handle(p, now)
             if event is not None:
                 events.append(event)
             if self.state == DISCONNECTED:
@@ -266,6 +301,15 @@ class Session:
             return None
         self.connection_lost()
         return ConnectionDead("unexpected packet type %d from broker" % kind)
+
+    def _skipped(self, skipped, now):
+        if self.state == CONNECTING:
+            self.connection_lost()
+            return ConnectionDead("expected CONNACK, got %d bytes of packet type %d" % (skipped.size, skipped.kind))
+        acked = skipped.kind == codec.PUBLISH and skipped.qos == 1 and skipped.pid != 0
+        if acked:  # the app could never take it: acknowledge so it is not redelivered forever
+            self._send(Packet(codec.PUBACK, pid=skipped.pid), now)
+        return Oversized(skipped, self.max_packet, acked)
 
     def _resume(self, now):
         """After CONNACK: resend what was in flight (DUP, same ids), then fill the window."""

@@ -79,9 +79,39 @@ def test_malformed_input_raises_codec_error():
         assert raises(CodecError, c.decode, data), data
 
 
-def test_size_limit_is_enforced_before_body_arrives():
+def big_publish(topic, size, qos=1, pid=7):
+    return c.encode(Packet(c.PUBLISH, topic=topic, payload=b"x" * size, qos=qos, pid=pid if qos else 0))
+
+
+def test_an_oversized_packet_is_streamed_past_and_reported_in_any_split():
+    small = c.encode(Packet(c.PUBLISH, topic="sb/a/notify", payload=b"next", qos=1, pid=8))
+    stream = big_publish("sb/a/ota/job", 1000) + small
+    for step in (1, 5, 64, 999, len(stream)):
+        d = c.Decoder(max_size=100)
+        got = []
+        for i in range(0, len(stream), step):
+            got += d.feed(stream[i:i + step])
+            assert len(d.buf) <= 100 + 5, "the oversized body is never buffered"
+        skipped, nxt = got
+        assert isinstance(skipped, c.Skipped) and skipped.kind == c.PUBLISH, step
+        assert (skipped.qos, skipped.pid, skipped.topic_prefix) == (1, 7, b"sb/a/ota/job"), step
+        assert skipped.size == len(stream) - len(small) - 3  # the body: all but the 3-byte header
+        assert nxt.payload == b"next" and nxt.pid == 8
+
+
+def test_an_oversized_packet_keeps_only_the_start_of_a_long_topic_and_still_finds_its_pid():
+    topic = "t/" + "y" * 3000
+    (skipped,) = c.Decoder(max_size=100).feed(big_publish(topic, 10, pid=300))
+    assert skipped.topic_prefix == topic[:c.Skipped.TOPIC_KEPT].encode()
+    assert skipped.topic_len == len(topic) and skipped.pid == 300
+    (skipped,) = c.Decoder(max_size=100).feed(big_publish("q0", 500, qos=0))
+    assert skipped.qos == 0 and skipped.pid == 0 and skipped.topic_prefix == b"q0"
+
+
+def test_an_oversized_packet_still_needs_a_valid_header():
     d = c.Decoder(max_size=100)
-    assert raises(CodecError, d.feed, b"\x30\xe8\x07")  # announces 1000 bytes
+    assert raises(CodecError, d.feed, b"\x36\xe8\x07")  # PUBLISH qos 3, announcing 1000 bytes
+    assert raises(CodecError, c.Decoder(max_size=100).feed, b"\x30\xff\xff\xff\xff\x01")
 
 
 def test_encode_refuses_bad_values():

@@ -177,3 +177,27 @@ def test_qos2_from_the_broker_is_a_protocol_error():
     s = connected_session()
     (ev,) = s.receive(c.encode(Packet(c.PUBLISH, topic="t", payload=b"x", qos=2, pid=3)), 1)
     assert isinstance(ev, ms.ConnectionDead) and "QoS 2" in ev.reason
+
+
+def test_an_oversized_qos1_message_is_acked_reported_and_the_link_stays_up():
+    s = connected_session(max_packet=1000)
+    big = c.encode(Packet(c.PUBLISH, topic="sb/sb-0001/ota/job", payload=b"j" * 5000, qos=1, pid=41))
+    nxt = c.encode(Packet(c.PUBLISH, topic="sb/sb-0001/notify", payload=b"pay", qos=1, pid=42))
+    events = []
+    for i in range(0, len(big) + len(nxt), 700):
+        events += s.receive((big + nxt)[i:i + 700], 10)
+    over, msg = events
+    assert isinstance(over, ms.Oversized) and over.acked and over.pid == 41
+    assert over.topic == "sb/sb-0001/ota/job" and over.size == len(big) - 3 and over.limit == 1000
+    assert "over our limit of 1000" in over.reason
+    assert isinstance(msg, ms.Message) and msg.payload == b"pay" and s.state == ms.CONNECTED
+    (ack,) = packets(s)
+    assert ack.kind == c.PUBACK and ack.pid == 41  # the big one only: 42 waits for the app
+
+
+def test_an_oversized_packet_before_connack_kills_the_connection():
+    s = ms.Session("a", max_packet=100)
+    s.connection_made(0)
+    s.data_to_send()
+    (ev,) = s.receive(c.encode(Packet(c.PUBLISH, topic="t", payload=b"x" * 200)), 1)
+    assert isinstance(ev, ms.ConnectionDead) and s.state == ms.DISCONNECTED
