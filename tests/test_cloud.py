@@ -302,7 +302,8 @@ def test_acks_update_the_payment_and_stats(cloud, device):
     latency = stats.pop("latency_ms")
     chunks = stats.pop("ota_chunks")   # the OTA chunk server's counters: nothing asked here
     assert stats == {"sent": 3, "announced": 1, "acked": 2, "invalid": 1, "stale": 0, "duplicate_acks": 0,
-                     "duplicated": 0, "pending": 1, "unknown_acks": 0, "excess_acks": 0}
+                     "duplicated": 0, "pending": 1, "unknown_acks": 0, "excess_acks": 0,
+                     "resends": 0, "resends_given_up": 0}
     assert chunks == {"rate": 1 << 20, "burst": 4 << 20, "chunks_sent": 0, "bytes_sent": 0, "throttled_requests": 0,
                       "throttled_chunks": 0, "notices_sent": 0, "devices_limited": 0}
     assert latency["notify_to_announce"]["n"] == 1

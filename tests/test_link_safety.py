@@ -119,3 +119,53 @@ def test_an_ack_flood_for_unknown_txns_is_counted_and_the_store_stays_capped(tls
     assert store._one("SELECT COUNT(*) AS n FROM acks")["n"] == ACKS_PER_TXN
     assert store.payment("REAL-1")["status"] == "announced" and counts["pending"] == 0
     assert cloud_handler.bad_messages == 0   # counted as unknown, not as malformed
+
+
+# ---- acks survive broker restarts ---------------------------------------------------------
+
+def post_until_accepted(api, body, deadline):
+    """POST one payment, retrying the same txn while the cloud says 503 (broker away)."""
+    while time.monotonic() < deadline:
+        status, reply = http("POST", api + "/payments", body)
+        if status == 202:
+            return
+        assert status == 503, reply
+        time.sleep(0.2)
+    raise AssertionError("payment %s never accepted" % body["txn"])
+
+
+def test_no_payment_stays_sent_over_broker_restarts_and_kills_under_load(tls_broker, tmp_path, voice_pack, pki):
+    rng = random.Random(14)
+    # Four boxes, ten payments each: each box says its backlog one by one, so more per
+    # box only makes the test longer, not harder.
+    stack = Stack(tls_broker, tmp_path, voice_pack, devices=4, pki=pki)
+    txns = ["RST-%03d" % n for n in range(40)]
+    restarts = []
+    try:
+        deadline = time.monotonic() + 120
+        for n, txn in enumerate(txns):
+            post_until_accepted(stack.api, {"device": "sb-%04d" % (1 + n % 4), "amount": 100, "txn": txn},
+                                deadline)
+            time.sleep(rng.uniform(0.02, 0.15))
+            if n % 8 == 7:   # a restart at a random moment of the stream, 5 in all
+                how = "kill -9" if len(restarts) % 2 else "SIGTERM"
+                (tls_broker.kill if how == "kill -9" else tls_broker.stop)()
+                time.sleep(rng.uniform(0.0, 0.5))
+                tls_broker.start()
+                restarts.append(how)
+        # The boxes say a backlog one by one, so the last 'announced' comes a while after a
+        # re-send's "already received, to be announced" (which settles nothing for good).
+        settled = lambda: all(stack.payment(t)["status"] == "announced" for t in txns)
+        eventually(settled, 150)
+        stuck = [t for t in txns if stack.payment(t)["status"] == "sent"]
+        stats = http("GET", stack.api + "/stats")[1]
+        played = [j["txn"] for j in journal(stack.journal) if j["txn"].startswith("RST-")]
+        print("\nbroker restarts under load: %d (%s), payments %d, stuck 'sent' %d, re-sends %d, "
+              "played %d (%d distinct)" % (len(restarts), ", ".join(restarts), len(txns), len(stuck),
+                                           stats["resends"], len(played), len(set(played))))
+        assert stuck == [], [stack.payment(t) for t in stuck]
+        unplayed = [(t, stack.payment(t)["status"], [(a["status"], a["reason"]) for a in stack.payment(t)["acks"]])
+                    for t in txns if t not in played]
+        assert sorted(played) == txns, unplayed   # each said once, none twice
+    finally:
+        stack.close()

@@ -32,7 +32,17 @@ MAX_QUEUED_NOTIFICATIONS = 10_000   # paho's own outbound queue; beyond it a pay
 ACK_STATUSES = ("announced", "duplicate", "stale", "invalid", "failed")
 DEVICE_STATES = ("online", "offline")
 MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to this length
-TICK_S = 1.0                # how often the campaign engine runs
+TICK_S = 1.0                # how often the campaign engine and the re-sender run
+# Re-sending unacked notifications: a broker killed (or stopped) just after a box's ack
+# reached it loses that ack (measured: 26 of 130 payments stuck 'sent' over restarts,
+# all played). So a payment still 'sent' to an online box is re-sent, same txn and ts,
+# after RESEND_AFTER_S, then after twice as long each time, MAX_RESENDS times in all
+# (5+10+20+40+80+160 s: over 5 minutes), then given up on and counted. The box answers a
+# repeat from its ledger ("duplicate"), so nothing is said twice; one it never got is
+# announced, or counted 'stale' once past its freshness window.
+RESEND_AFTER_S = 5.0
+MAX_RESENDS = 6
+RESEND_BATCH = 500          # at most this many re-sends per tick
 
 
 def now_ms():
@@ -142,7 +152,8 @@ class CloudHandler:
     """
 
     def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0", ota_dir=None,
-                 tick_s=TICK_S, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST):
+                 tick_s=TICK_S, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST,
+                 resend_after_s=RESEND_AFTER_S):
         if not group or any(ch in group for ch in "/+#"):
             raise CloudError("group must be a non-empty name without '/', '+' or '#', got %r" % group)
         self.broker_url = broker_url
@@ -152,6 +163,7 @@ class CloudHandler:
         self.group = group
         self.instance = instance
         self.bad_messages = 0   # malformed device messages dropped (each logs one line)
+        self.resend_after_s = resend_after_s
         self._closing = False
         self._startup = threading.Event()
         self._startup_error = None
@@ -313,10 +325,30 @@ class CloudHandler:
 
     def _tick_loop(self, every_s):
         while not self._tick_stop.wait(every_s):
-            try:
-                self.campaigns.tick()
-            except Exception as e:   # a bug must not end the rollout thread silently
-                log.error("campaign tick failed: %r", e)
+            for name, job in (("re-send", self.resend_due), ("campaign", self.campaigns.tick)):
+                try:
+                    job()
+                except Exception as e:   # a bug must not end the rollout thread silently
+                    log.error("%s tick failed: %r", name, e)
+
+    def resend_due(self):
+        """Re-send the notifications whose re-send is due (see RESEND_AFTER_S); returns how many."""
+        if not self.connected:
+            return 0
+        now = now_ms()
+        first_ms = int(self.resend_after_s * 1000)
+        due = self.store.due_resends(now, first_ms, RESEND_BATCH)
+        for p in due:
+            tries = p["tries"] + 1
+            if tries > MAX_RESENDS:
+                self.store.note_resend(p["txn"], p["tries"], now, "gave_up")
+                log.warning("gave up re-sending %s to %s: no ack after %d re-sends", p["txn"], p["device"],
+                            p["tries"])
+                continue
+            if not self._publish_notification(p["device"], p["txn"], p["amount"], p["sent_ms"], p["provider"]):
+                break   # paho's queue is full: try again next tick
+            self.store.note_resend(p["txn"], tries, now + first_ms * (2 ** tries))
+        return len(due)
 
     def set_tags(self, device, body):
         """Add/remove tags of a known device: body {"add": [...], "remove": [...]}; returns its tags."""
@@ -365,11 +397,15 @@ class CloudHandler:
         if not self.connected:
             raise Rejected(503, "broker", "not connected to the MQTT broker; retry the same txn later")
         record = self.store.record_send(device, amount, txn, now_ms(), provider)
-        # A resend carries the first send's ts: freshness is the payment's age, so one the
-        # box missed for long goes into its offline summary instead of sounding brand new.
-        note = payment.sign(self.keys.key(device), device, txn, amount, record["sent_ms"], provider=provider)
-        payload = json.dumps(note, separators=(",", ":"))
-        info = self.client.publish("sb/%s/notify" % device, payload, qos=1)
-        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+        if not self._publish_notification(device, txn, amount, record["sent_ms"], provider):
             raise Rejected(503, "broker", "too many notifications waiting for the broker; retry the same txn later")
         return record
+
+    def _publish_notification(self, device, txn, amount, sent_ms, provider=None):
+        """Sign and publish one notification (QoS 1); False when paho's queue is full.
+        A resend carries the first send's ts: freshness is the payment's age, so one the
+        box missed for long goes into its offline summary instead of sounding brand new."""
+        note = payment.sign(self.keys.key(device), device, txn, amount, sent_ms, provider=provider)
+        payload = json.dumps(note, separators=(",", ":"))
+        info = self.client.publish("sb/%s/notify" % device, payload, qos=1)
+        return info.rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE

@@ -19,6 +19,9 @@ CREATE TABLE IF NOT EXISTS stray_acks (
     id INTEGER PRIMARY KEY, txn TEXT, device TEXT NOT NULL, status TEXT NOT NULL,
     reason TEXT, received_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS resends (
+    txn TEXT PRIMARY KEY, tries INTEGER NOT NULL, next_ms INTEGER NOT NULL, outcome TEXT);
+CREATE INDEX IF NOT EXISTS payments_by_status ON payments (status);
 """
 
 # An ack whose txn we never sent (or without a txn) settles nothing: it is counted, and only
@@ -194,6 +197,30 @@ class Store(Database):
         self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?)"
                          " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (name, by))
 
+    # re-sends of notifications still unacked (see CloudHandler.resend_due)
+
+    def due_resends(self, now_ms, first_after_ms, limit):
+        """Payments still 'sent' to an online device whose next re-send is due: never re-sent
+        and first sent at least first_after_ms ago, or past their next_ms and not given up."""
+        return self._all(
+            "SELECT p.txn, p.device, p.amount, p.sent_ms, p.provider, COALESCE(r.tries, 0) AS tries"
+            " FROM payments p JOIN devices d ON d.id = p.device AND d.state = 'online'"
+            " LEFT JOIN resends r ON r.txn = p.txn"
+            " WHERE p.status = 'sent' AND ((r.txn IS NULL AND p.sent_ms <= ?)"
+            "   OR (r.outcome IS NULL AND r.next_ms <= ?))"
+            " ORDER BY p.sent_ms LIMIT ?", (now_ms - first_after_ms, now_ms, limit))
+
+    def note_resend(self, txn, tries, next_ms, outcome=None):
+        """Record one more re-send (outcome None), or that we gave up ('gave_up')."""
+        with self._lock:
+            self._db.execute("INSERT INTO resends (txn, tries, next_ms, outcome) VALUES (?, ?, ?, ?)"
+                             " ON CONFLICT (txn) DO UPDATE SET tries = excluded.tries,"
+                             " next_ms = excluded.next_ms, outcome = excluded.outcome",
+                             (txn, tries, next_ms, outcome))
+
+    def resend(self, txn):
+        return self._one("SELECT tries, next_ms, outcome FROM resends WHERE txn = ?", (txn,))
+
     def counter(self, name):
         row = self._one("SELECT value FROM counters WHERE name = ?", (name,))
         return row["value"] if row else 0
@@ -226,7 +253,10 @@ class Store(Database):
             "   GROUP BY a.txn HAVING COUNT(*) > 1)) AS duplicated,"
             " (SELECT COUNT(*) FROM payments WHERE status = 'sent') AS pending,"
             " (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'unknown_acks') AS unknown_acks,"
-            " (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'excess_acks') AS excess_acks"
+            " (SELECT COALESCE(SUM(value), 0) FROM counters WHERE name = 'excess_acks') AS excess_acks,"
+            " (SELECT COALESCE(SUM(tries), 0) FROM resends) AS resends,"
+            " (SELECT COUNT(*) FROM resends r JOIN payments p ON p.txn = r.txn"
+            "   WHERE r.outcome = 'gave_up' AND p.status = 'sent') AS resends_given_up"
             % (OWN_ACKS, OWN_ACKS))
 
     def latencies(self):
