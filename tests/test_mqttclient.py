@@ -3,6 +3,8 @@ bare listener that accepts and hangs up (a proxy with no broker behind it)."""
 
 import asyncio
 
+from soundbox import mqttclient
+from soundbox import mqttsession as ms
 from soundbox.backoff import Backoff
 from soundbox.mqttclient import Client
 from soundbox.mqttsession import Session
@@ -170,5 +172,185 @@ def test_an_oversized_message_is_skipped_reported_acked_and_not_redelivered(brok
         await device.stop()
         await cloud.stop()
         cloud_task.cancel()
+
+    asyncio.run(main())
+
+
+class Watcher:
+    """A plain subscriber on the test broker: what reached it, in order."""
+
+    def __init__(self, broker, topic_filter):
+        self.got = []
+        self.ready = False
+        self.filter = topic_filter
+        self.client = Client(Session("watcher", clean=True), broker.host, broker.port, self._on_message,
+                             self._on_connect, log=lambda m: None, on_notice=self._on_notice)
+
+    async def _on_message(self, msg):
+        self.got.append(msg.payload)
+
+    async def _on_connect(self, client, session_present):
+        await client.subscribe([(self.filter, 1)])
+
+    def _on_notice(self, ev):
+        pass
+
+    async def start(self):
+        self.task = asyncio.create_task(self.client.run())
+        await until(lambda: self.client.connected)
+        # The SUBACK: a retained marker comes back only once the subscription is live.
+        await self.client.publish(self.filter.rstrip("#") + "marker", b"m", 1, retain=True)
+        await until(lambda: b"m" in self.got)
+
+    async def stop(self):
+        await self.client.stop()
+        self.task.cancel()
+
+
+def test_a_full_window_at_connect_refuses_the_new_publish_at_once_and_the_link_carries_on(broker):
+    """Before: on_connect's status publish waited for room while the read loop that reads
+    the PUBACKs sat waiting on it: connected for ever, nothing moving."""
+    async def main():
+        watcher = Watcher(broker, "sb/w/#")
+        await watcher.start()
+        refusals = []
+
+        async def on_connect(client, session_present):
+            try:
+                await client.publish("sb/w/status", b"online", 1)
+            except ms.QueueFull as e:
+                refusals.append(str(e))
+
+        session = Session("sb-0001", max_inflight=1, max_queued=1)
+        session.publish("sb/w/ack", b"a1", 1)  # accepted while offline: fills the window
+        session.publish("sb/w/ack", b"a2", 1)
+        client = Client(session, broker.host, broker.port, None, on_connect, log=lambda m: None)
+        task = asyncio.create_task(client.run())
+        await until(lambda: b"a1" in watcher.got and b"a2" in watcher.got)
+        assert refusals and "read by this task" in refusals[0]
+        assert client.connected and session.inflight == [] and session.queued == []
+        await client.publish("sb/w/status", b"later", 1)  # room again: taken
+        await until(lambda: b"later" in watcher.got)
+        assert b"online" not in watcher.got  # refused means never sent
+        await client.stop()
+        task.cancel()
+        await watcher.stop()
+
+    asyncio.run(main())
+
+
+def test_a_publish_from_an_app_task_waits_for_room_for_a_bounded_time(monkeypatch):
+    monkeypatch.setattr(mqttclient, "ROOM_WAIT_S", 0.3)
+
+    async def main():
+        session = Session("sb-0001", max_inflight=1, max_queued=1)
+        client = Client(session, "127.0.0.1", 9, on_message=None, log=lambda m: None)  # never run
+        await client.publish("t", b"1", 1)
+        await client.publish("t", b"2", 1)
+        try:
+            await client.publish("t", b"3", 1)
+        except ms.QueueFull as e:
+            assert "for 0 s" in str(e) or "for 0.3 s" in str(e), e
+        else:
+            raise AssertionError("a full window took a third publish")
+        try:  # bad input is refused at once, not after waiting for room
+            await asyncio.wait_for(client.publish("a/+", b"x", 1), 0.2)
+        except ValueError as e:
+            assert "wildcard" in str(e)
+        assert [p.payload for p in session.queued] == [b"1", b"2"]
+
+    asyncio.run(main())
+
+
+def test_the_backoff_grows_while_the_broker_drops_us_right_after_connack():
+    """Before: every CONNACK reset it, so a link dropped at once made 22 reconnects in 5 s."""
+    async def main():
+        connects = []
+
+        async def connack_and_hang_up(reader, writer):
+            await reader.read(1024)  # CONNECT
+            connects.append(1)
+            writer.write(b"\x20\x02\x00\x00")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(connack_and_hang_up, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = Client(Session("sb-0001"), "127.0.0.1", port, on_message=None,
+                        backoff=Backoff(base_ms=1, cap_ms=40), log=lambda m: None)
+        task = asyncio.create_task(client.run())
+        await until(lambda: len(connects) >= 6)
+        assert client.backoff.failures >= 5, client.backoff.failures
+        await client.stop()
+        task.cancel()
+        server.close()
+
+    asyncio.run(main())
+
+
+def test_the_backoff_starts_again_after_the_broker_acknowledged_a_publish(broker):
+    async def main():
+        ends = []
+        client = Client(Session("sb-0001"), broker.host, broker.port, on_message=None,
+                        on_disconnect=lambda: ends.append(client.backoff.failures),
+                        backoff=Backoff(base_ms=1, cap_ms=40), log=lambda m: None)
+        client.backoff.failures = 20
+        task = asyncio.create_task(client.run())
+        await until(lambda: client.connected)
+        await client.publish("sb/x/ack", b"1", 1)
+        await until(lambda: client.session.inflight == [])
+        client._writer.transport.abort()  # the link breaks
+        await until(lambda: ends)
+        assert ends == [0]  # the next reconnect waits the shortest delay
+        await client.stop()
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def test_a_refused_subscription_reaches_the_app_with_its_filter(tls_broker, pki):
+    async def main():
+        notices = []
+
+        async def on_connect(client, session_present):
+            await client.subscribe([("sb/sb-0001/notify", 1), ("$share/cloud/sb/+/ack", 1)])
+
+        client = Client(Session("sb-0001"), tls_broker.host, tls_broker.port, None, on_connect,
+                        tls=True, open_connection=_tls_opener(pki, "sb-0001", pki.path("ca.pem")),
+                        log=lambda m: None, on_notice=notices.append)
+        task = asyncio.create_task(client.run())
+        await until(lambda: notices)
+        (ev,) = notices
+        assert isinstance(ev, ms.Subscribed) and ev.refused == [("$share/cloud/sb/+/ack", 0x80)]
+        assert ev.codes == [1, 0x80] and client.connected
+        await client.unsubscribe(["sb/sb-0001/notify"])
+        await client.stop()
+        task.cancel()
+
+    asyncio.run(main())
+
+
+def test_bad_requests_are_refused_before_anything_is_sent(broker):
+    async def main():
+        client = Client(Session("sb-0001"), broker.host, broker.port, on_message=None, log=lambda m: None)
+        task = asyncio.create_task(client.run())
+        await until(lambda: client.connected)
+        for call, why in ((client.publish("a/+", b"x", 1), "wildcard"), (client.publish("", b"x", 1), "empty"),
+                          (client.publish("a\x00", b"x", 1), "NUL"), (client.publish("\ud800", b"x", 1), "UTF-8"),
+                          (client.publish("t" * 65536, b"x", 1), "65535"), (client.publish("t", b"x", 2), "qos"),
+                          (client.subscribe([("t", 2)]), "qos"), (client.subscribe([]), "non-empty"),
+                          (client.subscribe([("a/#/b", 1)]), "'#'"), (client.unsubscribe(["a+"]), "'+'")):
+            try:
+                await call
+            except ValueError as e:
+                assert why in str(e), (why, e)
+            else:
+                raise AssertionError("accepted: " + why)
+        assert client.session.inflight == [] and client.session.queued == []
+        await client.publish("sb/x/ack", b"fine", 1)  # the link is still good
+        await until(lambda: client.session.inflight == [])
+        assert client.connected
+        await client.stop()
+        task.cancel()
 
     asyncio.run(main())

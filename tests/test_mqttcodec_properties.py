@@ -86,5 +86,5 @@ def test_session_survives_any_bytes_from_the_broker(data):
     s.data_to_send()
     for ev in s.receive(data, 1):
         assert isinstance(ev, (ms.Connected, ms.ConnectionRefused, ms.ConnectionDead, ms.Message,
-                               ms.Delivered, ms.Subscribed))
+                               ms.Delivered, ms.Subscribed, ms.Unsubscribed, ms.Oversized))
     s.tick(10 ** 9)

@@ -21,6 +21,13 @@ READ_SIZE = 2048
 # Over plain TCP the same sign usually means a proxy with no broker behind it,
 # which is transient, so there it is not counted.
 SILENT_CLOSES_MEAN_REFUSED = 3
+# The reconnect backoff starts again from the shortest delay only after a connection
+# proved itself: up this long, or the broker acknowledged one of our publishes. A
+# CONNACK alone proves nothing (a link the broker drops at once made 22 reconnects in 5 s).
+STABLE_MS = 30000
+# A publish from an app task waits this long for room in a full window, then raises
+# QueueFull: with a live link PUBACKs free room well within it.
+ROOM_WAIT_S = 30
 # CPython 3.11+: a deadline on the current task. asyncio.wait_for (all MicroPython has)
 # wraps the awaited coroutine in a task of its own, ~1.3 KiB while a device sits idle in
 # its read, and one more task per flush; in a simulator running thousands of boxes that
@@ -64,7 +71,14 @@ class Client:
         perhaps with ssl); returns (reader, writer).
     tls: the transport is mutual TLS (see SILENT_CLOSES_MEAN_REFUSED).
     on_notice(event): called with what the app should log or report but that needs no
-        action from it: mqttsession.Oversized (a message over our size limit, skipped).
+        action from it: mqttsession.Oversized (a message over our size limit, skipped),
+        Subscribed with refused filters, Abandoned (clean session dropped in-flight ones).
+
+    Full window (see mqttsession): publish() from an app task waits up to ROOM_WAIT_S
+    for room, then raises QueueFull; from inside on_connect / on_message (this client's
+    read loop, the only reader of the PUBACKs that make room) it raises QueueFull at
+    once. A QoS 1 message whose on_message raised QueueFull is not acknowledged, so the
+    broker delivers it again on the next connection. Nothing accepted is dropped.
 
     `refused` holds why the client backs off long: a permanent CONNACK refusal
     (mqttsession.ConnectionRefused) or a Refusal; None while retrying normally.
@@ -95,6 +109,9 @@ class Client:
         self._room = asyncio.Event()  # set when a PUBACK frees queue space
         self._stopping = asyncio.Event()  # wakes the backoff sleep when stop() is called
         self._running = True
+        self._reader = None  # the task running the read loop (and so the callbacks)
+        self._up_since = None  # monotonic ms of the current connection's CONNACK
+        self._proven = False  # the broker acknowledged a publish on this connection
 
     @property
     def connected(self):
@@ -125,16 +142,44 @@ class Client:
                     pass  # the backoff is over: try again
 
     async def publish(self, topic, payload, qos=0, retain=False):
-        """Queue a publish; waits (bounded queue) while the session has no room."""
-        while qos and not self.session.has_room():
-            self._room.clear()
-            await self._room.wait()
-        self.session.publish(topic, payload, qos, retain, monotonic_ms())
+        """Queue a publish. Bad input raises ValueError before anything is queued; a full
+        window raises QueueFull (see the class doc). Returns the packet id."""
+        self.session.check_publish(topic, payload, qos)
+        if qos and not self.session.has_room():
+            await self._wait_for_room()
+        pid = self.session.publish(topic, payload, qos, retain, monotonic_ms())
         await self._flush()
+        return pid
+
+    async def _wait_for_room(self):
+        session = self.session
+        if asyncio.current_task() is self._reader:
+            raise ms.QueueFull("window full (%d in flight, %d queued) and the PUBACKs that free it are read "
+                               "by this task" % (len(session.inflight), len(session.queued)))
+        deadline = monotonic_ms() + ROOM_WAIT_S * 1000
+        while not session.has_room():
+            left = deadline - monotonic_ms()
+            if left <= 0:
+                raise ms.QueueFull("window full (%d in flight, %d queued) for %d s"
+                                   % (len(session.inflight), len(session.queued), ROOM_WAIT_S))
+            self._room.clear()
+            try:
+                await within(left / 1000, self._room.wait())
+            except asyncio.TimeoutError:
+                pass
 
     async def subscribe(self, topics):
-        self.session.subscribe(topics, monotonic_ms())
+        """SUBSCRIBE [(filter, qos)]; ValueError on a bad filter or QoS, before anything is sent.
+        The SUBACK comes as a Subscribed notice when a filter is refused. Returns the pid."""
+        pid = self.session.subscribe(topics, monotonic_ms())
         await self._flush()
+        return pid
+
+    async def unsubscribe(self, filters):
+        """UNSUBSCRIBE [filter]; ValueError on a bad filter, before anything is sent."""
+        pid = self.session.unsubscribe(filters, monotonic_ms())
+        await self._flush()
+        return pid
 
     async def stop(self, last_words=None):
         """Optionally publish (topic, payload, qos, retain) and DISCONNECT, then close."""
@@ -155,6 +200,9 @@ class Client:
     async def _serve(self, reader, writer):
         self._writer = writer
         self._failure = None
+        self._reader = asyncio.current_task()
+        self._up_since = None
+        self._proven = False
         session = self.session
         session.connection_made(monotonic_ms())
         try:
@@ -181,6 +229,7 @@ class Client:
         finally:
             if session.state == ms.CONNECTING:
                 self._ended_before_connack(self._failure)
+            self._settle_backoff()
             session.connection_lost()
             await self._close()
             if self.on_disconnect:
@@ -190,11 +239,7 @@ class Client:
         """Act on session events; False when the connection must be dropped."""
         for ev in events:
             if isinstance(ev, ms.Message):
-                try:
-                    await self.on_message(ev)
-                except Exception as e:  # an app bug must not kill the link
-                    self.log("mqtt: message handler failed: %r" % (e,))
-                if ev.qos:
+                if await self._deliver(ev) and ev.qos:
                     self.session.ack(ev.pid, monotonic_ms())
                     await self._flush()
             elif isinstance(ev, ms.Oversized):
@@ -202,14 +247,26 @@ class Client:
                 await self._flush()  # its PUBACK
                 self._notice(ev)
             elif isinstance(ev, ms.Delivered):
+                self._proven = True
                 self._room.set()
+            elif isinstance(ev, ms.Subscribed):
+                if ev.refused:
+                    self.log("mqtt: subscription refused: %r" % (ev.refused,))
+                    self._notice(ev)
+            elif isinstance(ev, ms.Abandoned):
+                self.log("mqtt: dropped %r" % (ev,))
+                self._room.set()
+                self._notice(ev)
             elif isinstance(ev, ms.Connected):
-                self.backoff.reset()
+                self._up_since = monotonic_ms()
                 self.refused = None
                 self._silent_closes = 0
-                self.connect_ms = monotonic_ms() - self._attempt_started
+                self.connect_ms = self._up_since - self._attempt_started
                 if self.on_connect:
-                    await self.on_connect(self, ev.session_present)
+                    try:
+                        await self.on_connect(self, ev.session_present)
+                    except Exception as e:  # an app bug (or a full window) must not kill the link
+                        self.log("mqtt: connect handler failed: %r" % (e,))
             elif isinstance(ev, ms.ConnectionRefused):
                 self.refused = ev
                 self.log("mqtt: broker refused connection: %s" % ev.reason)
@@ -220,6 +277,24 @@ class Client:
                 self.log("mqtt: %s" % ev.reason)
                 return False
         return True
+
+    async def _deliver(self, msg):
+        """Hand a message to the app; False when it must not be acknowledged (no room to
+        answer it: the broker delivers it again on the next connection)."""
+        try:
+            await self.on_message(msg)
+        except ms.QueueFull as e:
+            self.log("mqtt: message on %s left unacknowledged: %s" % (msg.topic, e))
+            return False
+        except Exception as e:  # an app bug must not kill the link
+            self.log("mqtt: message handler failed: %r" % (e,))
+        return True
+
+    def _settle_backoff(self):
+        """At the end of a connection: start the backoff again only if it proved itself."""
+        if self._up_since is not None and (self._proven or monotonic_ms() - self._up_since >= STABLE_MS):
+            self.backoff.reset()
+        self._up_since = None
 
     def _notice(self, event):
         if self.on_notice is not None:

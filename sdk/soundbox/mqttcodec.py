@@ -1,8 +1,11 @@
-"""MQTT 3.1.1 packet codec: bytes <-> Packet, no I/O (runs on MicroPython and CPython).
+"""MQTT 3.1.1 and 5 packet codec: bytes <-> Packet, no I/O (runs on MicroPython and CPython).
 
-`encode(packet)` gives the wire bytes of any of the 14 packet types; `decode(buf)`
+`encode(packet, version)` gives the wire bytes of any packet type; `decode(buf, version=...)`
 takes one packet off the front of a buffer; `Decoder` does the same for a byte
 stream that arrives in pieces. Malformed input raises CodecError and nothing else.
+`version` is the protocol level: 4 (3.1.1, the default) or 5. In 5 a packet also has
+`props` ({property id: value}; User Property and Subscription Identifier are lists)
+and reason codes: `code` (CONNACK, PUBACK, DISCONNECT, AUTH), `codes` (SUBACK, UNSUBACK).
 """
 
 CONNECT = 1
@@ -21,8 +24,30 @@ PINGRESP = 13
 DISCONNECT = 14
 
 MAX_REMAINING = 268435455  # largest value four varint bytes can carry
+AUTH = 15
 _PID_ONLY = (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK)
 _EMPTY = (PINGREQ, PINGRESP, DISCONNECT)
+_ACKS = (PUBACK, PUBREC, PUBREL, PUBCOMP)
+
+# MQTT 5 property ids (2.2.2.2) the client uses by name.
+MESSAGE_EXPIRY = 0x02
+SESSION_EXPIRY = 0x11
+ASSIGNED_CLIENT_ID = 0x12
+SERVER_KEEPALIVE = 0x13
+REASON_STRING = 0x1F
+RECEIVE_MAXIMUM = 0x21
+MAXIMUM_QOS = 0x24
+USER_PROPERTY = 0x26
+MAXIMUM_PACKET_SIZE = 0x27
+SUBSCRIPTION_ID = 0x0B
+# Every property id by its value type: one byte, u16, u32, varint, UTF-8, binary.
+# (User Property, 0x26, is a string pair.) Strings, not tables: small on the device.
+_BYTE = b"\x01\x17\x19\x24\x25\x28\x29\x2a"
+_U16 = b"\x13\x21\x22\x23"
+_U32 = b"\x02\x11\x18\x27"
+_STR = b"\x03\x08\x12\x15\x1a\x1c\x1f"
+_BIN = b"\x09\x16"
+_LISTS = (USER_PROPERTY, SUBSCRIPTION_ID)  # the properties that may appear more than once
 # Fixed-header flag bits the spec requires for every type but PUBLISH.
 _REQUIRED_FLAGS = {PUBREL: 2, SUBSCRIBE: 2, UNSUBSCRIBE: 2}
 
@@ -43,7 +68,7 @@ class Packet:
 
     def __init__(self, kind, pid=0, topic="", payload=b"", qos=0, retain=False, dup=False,
                  client_id="", keepalive=0, clean=True, username=None, password=None,
-                 will=None, session_present=False, code=0, topics=None, codes=None):
+                 will=None, session_present=False, code=0, topics=None, codes=None, props=None):
         self.kind = kind
         self.pid = pid
         self.topic = topic
@@ -61,6 +86,7 @@ class Packet:
         self.code = code
         self.topics = topics or []
         self.codes = codes or []
+        self.props = props or {}
 
     def __eq__(self, other):
         return isinstance(other, Packet) and self.__dict__ == other.__dict__
@@ -101,44 +127,86 @@ def _pid(pid):
     return _u16(pid)
 
 
-def _connect_body(p):
+def _u32(n):
+    return bytes(((n >> 24) & 0xFF, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+
+
+def _prop(pid, value):
+    if pid in _BYTE:
+        return bytes((pid, value))
+    if pid in _U16:
+        return bytes((pid,)) + _u16(value)
+    if pid in _U32:
+        return bytes((pid,)) + _u32(value)
+    if pid == SUBSCRIPTION_ID:
+        return bytes((pid,)) + _varint(value)
+    if pid in _STR or pid in _BIN:
+        return bytes((pid,)) + _blob(value)
+    if pid == USER_PROPERTY:
+        return bytes((pid,)) + _blob(value[0]) + _blob(value[1])
+    raise CodecError("unknown property id %r" % (pid,))
+
+
+def _props(props):
+    """A property block: varint length, then each property (lists: one entry per item)."""
+    out = b""
+    for pid in props:
+        values = props[pid] if pid in _LISTS else (props[pid],)
+        for v in values:
+            out += _prop(pid, v)
+    return bytes(_varint(len(out))) + out
+
+
+def _connect_body(p, v5):
     flags = 0x02 if p.clean else 0
     tail = _blob(p.client_id)
     if p.will:
         topic, message, qos, retain = p.will
         flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
-        tail += _blob(topic) + _blob(message)
+        tail += (b"\x00" if v5 else b"") + _blob(topic) + _blob(message)
     if p.username is not None:
         flags |= 0x80
         tail += _blob(p.username)
     if p.password is not None:
         flags |= 0x40
         tail += _blob(p.password)
-    return _blob("MQTT") + bytes((4, flags)) + _u16(p.keepalive) + tail
+    head = _blob("MQTT") + bytes((5 if v5 else 4, flags)) + _u16(p.keepalive)
+    return head + (_props(p.props) if v5 else b"") + tail
 
 
-def encode(p):
-    """Wire bytes of packet `p`."""
+def _code_and_props(p):
+    """The optional tail of an MQTT 5 ack or DISCONNECT: left out when it says nothing."""
+    if p.props:
+        return bytes((p.code,)) + _props(p.props)
+    return bytes((p.code,)) if p.code else b""
+
+
+def encode(p, version=4):
+    """Wire bytes of packet `p` in protocol `version` (4: MQTT 3.1.1, 5: MQTT 5)."""
     kind = p.kind
+    v5 = version == 5
+    props = _props(p.props) if v5 else b""
     flags = _REQUIRED_FLAGS.get(kind, 0)
     if kind == PUBLISH:
         if p.qos not in (0, 1, 2):
             raise CodecError("qos must be 0, 1 or 2")
         flags = (8 if p.dup else 0) | (p.qos << 1) | (1 if p.retain else 0)
         payload = p.payload.encode() if isinstance(p.payload, str) else bytes(p.payload)
-        body = _blob(p.topic) + (_pid(p.pid) if p.qos else b"") + payload
+        body = _blob(p.topic) + (_pid(p.pid) if p.qos else b"") + props + payload
     elif kind == CONNECT:
-        body = _connect_body(p)
+        body = _connect_body(p, v5)
     elif kind == CONNACK:
-        body = bytes((1 if p.session_present else 0, p.code))
-    elif kind in _PID_ONLY:
-        body = _pid(p.pid)
+        body = bytes((1 if p.session_present else 0, p.code)) + props
+    elif kind in _ACKS:
+        body = _pid(p.pid) + (_code_and_props(p) if v5 else b"")
     elif kind == SUBSCRIBE:
-        body = _pid(p.pid) + b"".join(_blob(t) + bytes((q,)) for t, q in p.topics)
-    elif kind == SUBACK:
-        body = _pid(p.pid) + bytes(p.codes)
+        body = _pid(p.pid) + props + b"".join(_blob(t) + bytes((q,)) for t, q in p.topics)
+    elif kind in (SUBACK, UNSUBACK):
+        body = _pid(p.pid) + props + (bytes(p.codes) if kind == SUBACK or v5 else b"")
     elif kind == UNSUBSCRIBE:
-        body = _pid(p.pid) + b"".join(_blob(t) for t in p.topics)
+        body = _pid(p.pid) + props + b"".join(_blob(t) for t in p.topics)
+    elif kind in (DISCONNECT, AUTH) and v5:
+        body = _code_and_props(p)
     elif kind in _EMPTY:
         body = b""
     else:
@@ -146,6 +214,63 @@ def encode(p):
     if len(body) > MAX_REMAINING:
         raise CodecError("packet too large")
     return bytes((kind << 4 | flags,)) + _varint(len(body)) + body
+
+
+# ---- what the app may ask for (checked before anything is queued) ---------------
+
+def _utf8(text, what):
+    """The UTF-8 bytes of an MQTT string, or ValueError saying why it cannot be one."""
+    if not isinstance(text, str):
+        raise ValueError("%s must be a str, got %s" % (what, type(text).__name__))
+    try:
+        raw = text.encode()
+        raw.decode()  # MicroPython encodes a lone surrogate without complaint: read it back
+    except UnicodeError:
+        raise ValueError("%s is not valid UTF-8 (a lone surrogate?)" % what)
+    if _has_surrogate(raw):
+        raise ValueError("%s is not valid UTF-8 (a lone surrogate?)" % what)
+    if not raw:
+        raise ValueError("%s is empty" % what)
+    if len(raw) > 0xFFFF:
+        raise ValueError("%s is %d bytes encoded; at most 65535" % (what, len(raw)))
+    if "\x00" in text:
+        raise ValueError("%s contains NUL (U+0000)" % what)
+    return raw
+
+
+def _has_surrogate(raw):
+    # U+D800..U+DFFF encode as ED A0..BF xx: not UTF-8 (RFC 3629), and a broker closes the link on it.
+    at = raw.find(b"\xed")
+    while at >= 0:
+        if at + 1 < len(raw) and raw[at + 1] >= 0xA0:
+            return True
+        at = raw.find(b"\xed", at + 1)
+    return False
+
+
+def check_topic_name(topic):
+    """A topic to publish to: no wildcards (MQTT-3.3.2-2). Returns its UTF-8 bytes."""
+    raw = _utf8(topic, "topic")
+    if "+" in topic or "#" in topic:
+        raise ValueError("topic %r has a wildcard; '+' and '#' are only for subscribing" % topic)
+    return raw
+
+
+def check_topic_filter(topic_filter):
+    """A filter to (un)subscribe: '#' alone in the last level, '+' alone in its level (4.7.1)."""
+    _utf8(topic_filter, "topic filter")
+    levels = topic_filter.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise ValueError("topic filter %r: '#' must be alone in the last level" % topic_filter)
+        if "+" in level and level != "+":
+            raise ValueError("topic filter %r: '+' must be alone in its level" % topic_filter)
+
+
+def check_qos(qos):
+    """QoS 0 or 1: QoS 2 (PUBREC/PUBREL/PUBCOMP) is not implemented, 3 does not exist."""
+    if qos not in (0, 1) or isinstance(qos, bool):
+        raise ValueError("qos must be 0 or 1 (QoS 2 is not supported), got %r" % (qos,))
 
 
 # ---- decoding ---------------------------------------------------------------
@@ -187,6 +312,56 @@ class _Cursor:
             raise CodecError("string contains U+0000")
         return s
 
+    def u32(self):
+        b = self.take(4)
+        return b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
+
+    def varint(self):
+        n = 0
+        for i in range(4):
+            byte = self.byte()
+            n |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                return n
+        raise CodecError("variable byte integer longer than four bytes")
+
+    def props(self):
+        """An MQTT 5 property block -> {id: value}."""
+        end = self.varint()
+        if end > self.left():
+            raise CodecError("property block runs past the packet")
+        end += self.at
+        props = {}
+        while self.at < end:
+            pid = self.byte()
+            value = self._prop_value(pid)
+            if pid in _LISTS:
+                props.setdefault(pid, []).append(value)
+            elif pid in props:
+                raise CodecError("property 0x%02x given twice" % pid)
+            else:
+                props[pid] = value
+        if self.at != end:
+            raise CodecError("property runs past its block")
+        return props
+
+    def _prop_value(self, pid):
+        if pid in _BYTE:
+            return self.byte()
+        if pid in _U16:
+            return self.u16()
+        if pid in _U32:
+            return self.u32()
+        if pid == SUBSCRIPTION_ID:
+            return self.varint()
+        if pid in _STR:
+            return self.text()
+        if pid in _BIN:
+            return self.blob()
+        if pid == USER_PROPERTY:
+            return (self.text(), self.text())
+        raise CodecError("unknown property id 0x%02x" % pid)
+
     def pid(self):
         pid = self.u16()
         if pid == 0:
@@ -199,8 +374,11 @@ class _Cursor:
 
 
 def _decode_connect(c):
-    if c.text() != "MQTT" or c.byte() != 4:
-        raise CodecError("not an MQTT 3.1.1 CONNECT")
+    if c.text() != "MQTT":
+        raise CodecError("not an MQTT CONNECT")
+    level = c.byte()
+    if level not in (4, 5):
+        raise CodecError("protocol level %d: only 4 (3.1.1) and 5" % level)
     flags = c.byte()
     if flags & 0x01:
         raise CodecError("CONNECT reserved flag set")
@@ -210,8 +388,12 @@ def _decode_connect(c):
     if flags & 0x40 and not flags & 0x80:
         raise CodecError("password without username")
     p = Packet(CONNECT, keepalive=c.u16(), clean=bool(flags & 0x02))
+    if level == 5:
+        p.props = c.props()
     p.client_id = c.text()
     if flags & 0x04:
+        if level == 5:
+            c.props()  # will properties: we send none
         p.will = (c.text(), c.blob(), will_qos, bool(flags & 0x20))
     if flags & 0x80:
         p.username = c.text()
@@ -220,20 +402,20 @@ def _decode_connect(c):
     return p
 
 
-def _topic_list(c, kind):
-    """The list after the packet id: (filter, qos) pairs, filters, or SUBACK codes."""
+def _topic_list(c, kind, v5):
+    """The list after the packet id: (filter, qos) pairs, filters, or SUBACK/UNSUBACK codes."""
     items = []
     while c.left():
         if kind == SUBSCRIBE:
             topic, qos = c.text(), c.byte()
-            if qos > 2:
-                raise CodecError("subscription qos %d" % qos)
+            if qos & 3 > 2 or (qos > 2 and not v5) or qos & 0xC0:
+                raise CodecError("subscription options %d" % qos)
             items.append((topic, qos))
         elif kind == UNSUBSCRIBE:
             items.append(c.text())
         else:
             code = c.byte()
-            if code not in (0, 1, 2, 0x80):
+            if not v5 and code not in (0, 1, 2, 0x80):
                 raise CodecError("SUBACK return code %d" % code)
             items.append(code)
     if not items:
@@ -241,8 +423,16 @@ def _topic_list(c, kind):
     return items
 
 
-def _decode_body(kind, flags, body):
+def _code_and_props_tail(c, p):
+    if c.left():
+        p.code = c.byte()
+    if c.left():
+        p.props = c.props()
+
+
+def _decode_body(kind, flags, body, version=4):
     c = _Cursor(body)
+    v5 = version == 5
     if kind == PUBLISH:
         qos = (flags >> 1) & 3
         if qos == 3:
@@ -251,6 +441,8 @@ def _decode_body(kind, flags, body):
         p.topic = c.text()
         if qos:
             p.pid = c.pid()
+        if v5:
+            p.props = c.props()
         p.payload = c.take(c.left())
         return p
     if flags != _REQUIRED_FLAGS.get(kind, 0):
@@ -262,15 +454,25 @@ def _decode_body(kind, flags, body):
         if sp > 1:
             raise CodecError("CONNACK reserved bits set")
         p = Packet(CONNACK, session_present=bool(sp), code=c.byte())
-    elif kind in _PID_ONLY:
+        if v5:
+            p.props = c.props()
+    elif kind in _ACKS and v5:
         p = Packet(kind, pid=c.pid())
-    elif kind in (SUBSCRIBE, SUBACK, UNSUBSCRIBE):
+        _code_and_props_tail(c, p)
+    elif kind in _PID_ONLY and not (kind == UNSUBACK and v5):
         p = Packet(kind, pid=c.pid())
-        items = _topic_list(c, kind)
-        if kind == SUBACK:
+    elif kind in (SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK):
+        p = Packet(kind, pid=c.pid())
+        if v5:
+            p.props = c.props()
+        items = _topic_list(c, kind, v5)
+        if kind in (SUBACK, UNSUBACK):
             p.codes = items
         else:
             p.topics = items
+    elif kind in (DISCONNECT, AUTH) and v5:
+        p = Packet(kind)
+        _code_and_props_tail(c, p)
     elif kind in _EMPTY:
         p = Packet(kind)
     else:
@@ -296,7 +498,7 @@ def _header(buf, max_size):
     raise CodecError("remaining length longer than four bytes")
 
 
-def decode(buf, max_size=MAX_REMAINING):
+def decode(buf, max_size=MAX_REMAINING, version=4):
     """Decode one packet from the front of `buf`: (packet, bytes_used), or (None, 0) if incomplete."""
     head = _header(buf, max_size)
     if head is None:
@@ -304,7 +506,7 @@ def decode(buf, max_size=MAX_REMAINING):
     kind, flags, length, hlen = head
     if len(buf) < hlen + length:
         return None, 0
-    return _decode_body(kind, flags, memoryview(buf)[hlen:hlen + length]), hlen + length
+    return _decode_body(kind, flags, memoryview(buf)[hlen:hlen + length], version), hlen + length
 
 
 class Skipped:
@@ -370,8 +572,9 @@ class Decoder:
     (never buffered) and a Skipped takes its place in the output, so one oversized
     message does not cost the link (and its redelivery on every reconnect)."""
 
-    def __init__(self, max_size=65536):
+    def __init__(self, max_size=65536, version=4):
         self.max_size = max_size
+        self.version = version
         self.buf = b""
         self.skipping = None  # the Skipped being streamed past, if any
 
@@ -401,7 +604,7 @@ class Decoder:
                     return out
                 self.buf = rest[used:]
                 continue
-            packet, used = decode(self.buf, self.max_size)
+            packet, used = decode(self.buf, self.max_size, self.version)
             if packet is None:
                 return out
             out.append(packet)
@@ -409,7 +612,8 @@ class Decoder:
 
     def _skip(self, data, start, out):
         skipping = self.skipping
-        assert skipping is not None
+        if skipping is None:  # never: callers check first (narrows the type for the checker)
+            return start
         at = skipping.eat(data, start)
         if skipping.done():
             out.append(skipping)

@@ -118,3 +118,68 @@ def test_encode_refuses_bad_values():
     assert raises(CodecError, c.encode, Packet(c.PUBACK, pid=0))
     assert raises(CodecError, c.encode, Packet(c.PUBLISH, topic="t", qos=3))
     assert raises(CodecError, c.encode, Packet(99))
+
+
+V5_PACKETS = (
+    Packet(c.CONNECT, client_id="sb-0001", keepalive=60, clean=False, will=("sb/sb-0001/status", b"off", 1, True),
+           username="u", password=b"p", props={c.SESSION_EXPIRY: 86400, c.RECEIVE_MAXIMUM: 10,
+                                               c.MAXIMUM_PACKET_SIZE: 65536}),
+    Packet(c.CONNACK, session_present=True, code=0, props={c.RECEIVE_MAXIMUM: 20, c.MAXIMUM_QOS: 1,
+                                                           c.ASSIGNED_CLIENT_ID: "auto-1"}),
+    Packet(c.CONNACK, code=0x87, props={c.REASON_STRING: "not authorised"}),
+    Packet(c.PUBLISH, topic="sb/a/notify", payload=b"{}", qos=1, pid=9,
+           props={c.MESSAGE_EXPIRY: 30, c.USER_PROPERTY: [("k", "v"), ("k", "w")], c.SUBSCRIPTION_ID: [3]}),
+    Packet(c.PUBLISH, topic="t", payload=b"q0"),
+    Packet(c.PUBACK, pid=9), Packet(c.PUBACK, pid=9, code=0x10),
+    Packet(c.PUBACK, pid=9, code=0x87, props={c.REASON_STRING: "no"}),
+    Packet(c.SUBSCRIBE, pid=2, topics=[("sb/a/#", 1)], props={c.SUBSCRIPTION_ID: [7]}),
+    Packet(c.SUBACK, pid=2, codes=[1, 0x87]), Packet(c.UNSUBSCRIBE, pid=3, topics=["sb/a/#"]),
+    Packet(c.UNSUBACK, pid=3, codes=[0, 0x11]),
+    Packet(c.DISCONNECT), Packet(c.DISCONNECT, code=0x8E, props={c.REASON_STRING: "session taken over"}),
+    Packet(c.PINGREQ), Packet(c.PINGRESP),
+)
+
+
+def test_mqtt5_packets_round_trip_with_properties_and_reason_codes():
+    for p in V5_PACKETS:
+        data = c.encode(p, 5)
+        assert c.decode(data, version=5) == (p, len(data)), p
+
+
+def test_mqtt5_connect_says_protocol_level_5_and_311_stays_the_default():
+    p = Packet(c.CONNECT, client_id="a", props={c.MAXIMUM_PACKET_SIZE: 65536})
+    assert c.encode(p, 5)[8] == 5 and c.encode(p)[8] == 4  # after 0x10, length, "\0\4MQTT"
+    assert c.decode(c.encode(p))[0].props == {}  # 3.1.1 has no properties on the wire
+
+
+def test_mqtt5_wire_bytes_match_the_spec():
+    # PUBACK pid 1 reason 0x87, no properties: 40 03 00 01 87 (3.4.2.2: properties may be left out)
+    assert c.encode(Packet(c.PUBACK, pid=1, code=0x87), 5) == b"\x40\x03\x00\x01\x87"
+    assert c.encode(Packet(c.PUBACK, pid=1), 5) == b"\x40\x02\x00\x01"
+    assert c.encode(Packet(c.DISCONNECT), 5) == b"\xe0\x00"
+    # PUBLISH qos 0 "t" with Message Expiry 30: 30 0a 00 01 74 05 02 00 00 00 1e 78
+    assert c.encode(Packet(c.PUBLISH, topic="t", payload=b"x", props={c.MESSAGE_EXPIRY: 30}), 5) == \
+        b"\x30\x0a\x00\x01t\x05\x02\x00\x00\x00\x1ex"
+
+
+def test_bad_mqtt5_properties_are_codec_errors():
+    bad = (
+        b"\x40\x05\x00\x01\x00\x01\x99",  # PUBACK with an unknown property id
+        b"\x40\x06\x00\x01\x00\x05\x21\x00",  # property block longer than the packet
+        b"\x20\x09\x00\x00\x06\x21\x00\x01\x21\x00\x02",  # CONNACK with Receive Maximum twice
+        b"\xe0\x03\x00\x01\x21",  # DISCONNECT: u16 property cut short
+    )
+    for data in bad:
+        assert raises(c.CodecError, c.decode, data, c.MAX_REMAINING, 5), data
+
+
+def test_the_mqtt5_decoder_streams_and_skips_like_the_311_one():
+    big = c.encode(Packet(c.PUBLISH, topic="sb/a/ota/job", payload=b"j" * 500, qos=1, pid=4,
+                          props={c.MESSAGE_EXPIRY: 9}), 5)
+    small = c.encode(V5_PACKETS[3], 5)
+    d = c.Decoder(max_size=100, version=5)
+    got = []
+    for i in range(0, len(big + small), 33):
+        got += d.feed((big + small)[i:i + 33])
+    skipped, nxt = got
+    assert skipped.pid == 4 and skipped.topic_prefix == b"sb/a/ota/job" and nxt == V5_PACKETS[3]
