@@ -72,7 +72,9 @@ class Client:
     tls: the transport is mutual TLS (see SILENT_CLOSES_MEAN_REFUSED).
     on_notice(event): called with what the app should log or report but that needs no
         action from it: mqttsession.Oversized (a message over our size limit, skipped),
-        Subscribed with refused filters, Abandoned (clean session dropped in-flight ones).
+        Subscribed with refused filters, Abandoned (clean session dropped in-flight ones);
+        MQTT 5: Delivered with a refusal code (e.g. 0x87 not authorised), ConnectionDead
+        with the code of the server's DISCONNECT.
 
     Full window (see mqttsession): publish() from an app task waits up to ROOM_WAIT_S
     for room, then raises QueueFull; from inside on_connect / on_message (this client's
@@ -141,13 +143,14 @@ class Client:
                 except asyncio.TimeoutError:
                     pass  # the backoff is over: try again
 
-    async def publish(self, topic, payload, qos=0, retain=False):
+    async def publish(self, topic, payload, qos=0, retain=False, expiry_s=None):
         """Queue a publish. Bad input raises ValueError before anything is queued; a full
-        window raises QueueFull (see the class doc). Returns the packet id."""
-        self.session.check_publish(topic, payload, qos)
+        window raises QueueFull (see the class doc). expiry_s: MQTT 5 Message Expiry
+        Interval. Returns the packet id."""
+        self.session.check_publish(topic, payload, qos, expiry_s)
         if qos and not self.session.has_room():
             await self._wait_for_room()
-        pid = self.session.publish(topic, payload, qos, retain, monotonic_ms())
+        pid = self.session.publish(topic, payload, qos, retain, monotonic_ms(), expiry_s)
         await self._flush()
         return pid
 
@@ -249,6 +252,9 @@ class Client:
             elif isinstance(ev, ms.Delivered):
                 self._proven = True
                 self._room.set()
+                if ev.refused:
+                    self.log("mqtt: broker refused publish %d: %s" % (ev.pid, ev.reason))
+                    self._notice(ev)
             elif isinstance(ev, ms.Subscribed):
                 if ev.refused:
                     self.log("mqtt: subscription refused: %r" % (ev.refused,))
@@ -275,6 +281,8 @@ class Client:
                 return False
             elif isinstance(ev, ms.ConnectionDead):
                 self.log("mqtt: %s" % ev.reason)
+                if ev.code is not None:
+                    self._notice(ev)
                 return False
         return True
 

@@ -346,3 +346,92 @@ def test_a_full_window_refuses_the_newest_and_keeps_every_accepted_one_across_re
     s.receive(c.encode(Packet(c.PUBACK, pid=pids[0])), 300)
     (p,) = packets(s)
     assert p.pid == pids[2] and s.has_room()
+
+
+# ---- MQTT 5 (protocol=5) ---------------------------------------------------------
+
+def packets5(session):
+    got, used = [], 0
+    data = session.data_to_send()
+    while used < len(data):
+        p, n = c.decode(data[used:], version=5)
+        got.append(p)
+        used += n
+    return got
+
+
+def connected5(props=None, **kw):
+    s = ms.Session("sb-0001", protocol=5, **kw)
+    s.connection_made(0)
+    (connect,) = packets5(s)
+    (ev,) = s.receive(c.encode(Packet(c.CONNACK, props=props or {}), 5), 1)
+    assert isinstance(ev, ms.Connected)
+    return s, connect
+
+
+def test_mqtt5_connect_carries_max_packet_size_receive_maximum_and_session_expiry():
+    s, connect = connected5(max_packet=65536, receive_maximum=5, clean=False)
+    assert connect.props == {c.MAXIMUM_PACKET_SIZE: 65536, c.RECEIVE_MAXIMUM: 5, c.SESSION_EXPIRY: 0xFFFFFFFF}
+    s, connect = connected5(clean=False, session_expiry_s=600)
+    assert connect.props[c.SESSION_EXPIRY] == 600
+    s, connect = connected5(clean=True)
+    assert c.SESSION_EXPIRY not in connect.props  # a clean session ends with the connection
+    assert "protocol" in refusal(lambda: ms.Session("a", protocol=3))
+    assert "receive maximum" in refusal(lambda: ms.Session("a", protocol=5, receive_maximum=0))
+
+
+def test_mqtt5_connack_reason_codes_are_known_not_guessed():
+    for code, permanent, text in ((0x87, True, "not authorised (0x87)"), (0x86, True, "bad user name"),
+                                  (0x89, False, "server busy"), (0x9F, False, "connection rate")):
+        s = ms.Session("a", protocol=5)
+        s.connection_made(0)
+        s.data_to_send()
+        (ev,) = s.receive(c.encode(Packet(c.CONNACK, code=code, props={c.REASON_STRING: "acl"}), 5), 1)
+        assert isinstance(ev, ms.ConnectionRefused) and ev.code == code and ev.permanent == permanent
+        assert text in ev.reason and ev.reason.endswith(": acl"), ev.reason
+
+
+def test_mqtt5_the_servers_receive_maximum_narrows_our_window_and_its_limits_bound_publishes():
+    s, _ = connected5({c.RECEIVE_MAXIMUM: 2, c.MAXIMUM_PACKET_SIZE: 200, c.SERVER_KEEPALIVE: 20})
+    pids = [s.publish("t", b"x", 1, False, 1) for _ in range(4)]
+    assert [p.pid for p in packets5(s)] == pids[:2] and len(s.queued) == 2
+    s.receive(c.encode(Packet(c.PUBACK, pid=pids[0]), 5), 2)
+    assert [p.pid for p in packets5(s)] == [pids[2]]
+    assert "Maximum Packet Size" in refusal(s.publish, "t", b"x" * 200, 1, False, 3)
+    assert s.next_deadline() == 15000 + 2  # 3/4 of the server's 20 s keepalive, from the last send
+
+
+def test_mqtt5_puback_refusal_settles_the_message_and_says_why():
+    s, _ = connected5()
+    pid = s.publish("sb/other/ack", b"x", 1, False, 1)
+    packets5(s)
+    (ev,) = s.receive(c.encode(Packet(c.PUBACK, pid=pid, code=0x87), 5), 2)
+    assert isinstance(ev, ms.Delivered) and ev.refused and ev.code == 0x87
+    assert "not authorised" in ev.reason and s.inflight == []  # not resent: retrying will not help
+    pid = s.publish("sb/a/ack", b"x", 1, False, 3)
+    (ev,) = s.receive(c.encode(Packet(c.PUBACK, pid=pid, code=0x10), 5), 4)
+    assert not ev.refused  # 0x10: no matching subscribers, still a success
+
+
+def test_mqtt5_message_expiry_goes_on_the_publish_and_comes_back_on_messages():
+    s, _ = connected5()
+    s.publish("sb/a/notify", b"pay", 1, False, 1, expiry_s=30)
+    (p,) = packets5(s)
+    assert p.props == {c.MESSAGE_EXPIRY: 30}
+    raw = c.encode(Packet(c.PUBLISH, topic="sb/a/notify", payload=b"p", qos=1, pid=5, props={c.MESSAGE_EXPIRY: 12}), 5)
+    (msg,) = s.receive(raw, 2)
+    assert msg.props[c.MESSAGE_EXPIRY] == 12
+    assert "protocol=5" in refusal(connected_session().publish, "t", b"x", 1, False, 0, 30)
+
+
+def test_mqtt5_suback_unsuback_codes_and_a_server_disconnect_reach_the_app():
+    s, _ = connected5()
+    pid = s.subscribe([("sb/a/#", 1), ("$share/cloud/sb/+/ack", 1)], 1)
+    (ev,) = s.receive(c.encode(Packet(c.SUBACK, pid=pid, codes=[1, 0x87]), 5), 2)
+    assert ev.refused == [("$share/cloud/sb/+/ack", 0x87)]
+    pid = s.unsubscribe(["sb/a/#"], 3)
+    (ev,) = s.receive(c.encode(Packet(c.UNSUBACK, pid=pid, codes=[0x11]), 5), 4)
+    assert ev.codes == [0x11]
+    (ev,) = s.receive(c.encode(Packet(c.DISCONNECT, code=0x8E), 5), 5)
+    assert isinstance(ev, ms.ConnectionDead) and ev.code == 0x8E and "session taken over" in ev.reason
+    assert s.state == ms.DISCONNECTED
