@@ -43,6 +43,32 @@ TICK_S = 1.0                # how often the campaign engine and the re-sender ru
 RESEND_AFTER_S = 5.0
 MAX_RESENDS = 6
 RESEND_BATCH = 500          # at most this many re-sends per tick
+# Telemetry per box: a box reports every minute or so; past a burst of TELEMETRY_BURST at
+# TELEMETRY_PER_S a second, the rest is counted and dropped before it is even decoded.
+# Without this a box flooding QoS 0 telemetry kept this handler busy writing rows, and the
+# acks queued behind the flood at the broker (measured: an ack not stored within 60 s).
+TELEMETRY_PER_S = 1.0
+TELEMETRY_BURST = 10.0
+
+
+class TelemetryGate:
+    """A token bucket per device; allow(device) says whether one more message may pass."""
+
+    def __init__(self, rate=TELEMETRY_PER_S, burst=TELEMETRY_BURST, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.buckets = {}   # device -> [tokens, last time]; one entry per device id seen
+        self.dropped = 0
+
+    def allow(self, device):
+        now = self.clock()
+        tokens, last = self.buckets.get(device, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self.buckets[device] = (tokens, now)
+            self.dropped += 1
+            return False
+        self.buckets[device] = (tokens - 1, now)
+        return True
 
 
 def now_ms():
@@ -164,6 +190,7 @@ class CloudHandler:
         self.instance = instance
         self.bad_messages = 0   # malformed device messages dropped (each logs one line)
         self.resend_after_s = resend_after_s
+        self.telemetry_gate = TelemetryGate()
         self._closing = False
         self._startup = threading.Event()
         self._startup_error = None
@@ -294,6 +321,8 @@ class CloudHandler:
         if len(parts) != 3 or parts[0] != "sb" or not is_device_id(parts[1]):
             return
         device, kind = parts[1], parts[2]
+        if kind == "telemetry" and not self.telemetry_gate.allow(device):
+            return
         try:
             if kind == "ota/req":
                 self.chunks.handle(device, msg.payload)
