@@ -135,3 +135,73 @@ def test_receive_maximum_both_ways(broker):
         await cloud.stop()
 
     asyncio.run(main())
+
+
+MP_BOX = """
+import asyncio, sys
+from soundbox.mqttclient import Client
+from soundbox.mqttsession import Session
+from soundbox import mqttcodec as c
+
+host, port = sys.argv[1], int(sys.argv[2])
+got = []
+
+async def on_message(msg):
+    got.append(msg.topic)
+    print("got", msg.topic, len(msg.payload), msg.props.get(c.MESSAGE_EXPIRY, "-"))
+
+async def on_connect(client, present):
+    await client.subscribe([("sb/sb-0001/#", 1)])
+    await client.publish("sb/sb-0001/m", b"marker", 1, expiry_s=60)
+
+async def main():
+    client = Client(Session("sb-0001", protocol=5, max_packet=65536), host, port, on_message, on_connect,
+                    log=print, on_notice=lambda ev: print("notice", repr(ev)))
+    task = asyncio.create_task(client.run())
+    while "sb/sb-0001/next" not in got:
+        await asyncio.sleep_ms(20)
+    print("server receive maximum", client.session.server.get(c.RECEIVE_MAXIMUM))
+    await client.stop()
+    task.cancel()
+    print("done")
+
+asyncio.run(main())
+"""
+
+
+def test_mqtt5_on_the_micropython_unix_port_against_mosquitto(broker, micropython, tmp_path):
+    import os
+    import subprocess
+
+    from soundbox_tools.mpdevice import code_dirs
+
+    script = tmp_path / "mp_box.py"
+    script.write_text(MP_BOX)
+    env = dict(os.environ, MICROPYPATH=code_dirs()[0] + ":.frozen")
+    proc = subprocess.Popen([micropython, str(script), broker.host, str(broker.port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+
+    async def main():
+        cloud = await Box(broker, "cloud-5").start()
+        loop = asyncio.get_running_loop()
+        while not any(line.startswith("got sb/sb-0001/m ") for line in lines):  # subscribed
+            line = await asyncio.wait_for(loop.run_in_executor(None, proc.stdout.readline), 20)
+            assert line, "micropython ended early: %r" % lines
+            lines.append(line.strip())
+        await cloud.client.publish("sb/sb-0001/ota/job", b"J" * 100 * 1024, 1)
+        await cloud.client.publish("sb/sb-0001/next", b"n", 1, expiry_s=600)
+        await until(lambda: cloud.session.inflight == [])
+        await cloud.stop()
+
+    try:
+        asyncio.run(main())
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    lines += out.splitlines()
+    assert "done" in lines and proc.returncode == 0, lines
+    assert [line for line in lines if line.startswith("got")][:1] == ["got sb/sb-0001/m 6 60"], lines
+    nxt = [line for line in lines if line.startswith("got sb/sb-0001/next 1 ")]
+    assert nxt and 0 < int(nxt[0].split()[-1]) <= 600, lines  # the expiry left, as the broker counts it
+    assert not [line for line in lines if "ota/job" in line or line.startswith("notice")], lines

@@ -88,3 +88,53 @@ def test_session_survives_any_bytes_from_the_broker(data):
         assert isinstance(ev, (ms.Connected, ms.ConnectionRefused, ms.ConnectionDead, ms.Message,
                                ms.Delivered, ms.Subscribed, ms.Unsubscribed, ms.Oversized))
     s.tick(10 ** 9)
+
+
+# ---- MQTT 5 ------------------------------------------------------------------------
+u32 = st.integers(0, 0xFFFFFFFF)
+props = st.fixed_dictionaries({}, optional={
+    c.MESSAGE_EXPIRY: u32, c.SESSION_EXPIRY: u32, c.RECEIVE_MAXIMUM: st.integers(1, 65535),
+    c.MAXIMUM_PACKET_SIZE: st.integers(1, 0xFFFFFFFF), c.REASON_STRING: text, c.MAXIMUM_QOS: st.integers(0, 1),
+    c.USER_PROPERTY: st.lists(st.tuples(text, text), min_size=1, max_size=3),
+    c.SUBSCRIPTION_ID: st.lists(st.integers(1, 268435455), min_size=1, max_size=2), 0x09: blob})
+code = st.integers(0, 255)
+packets5 = st.one_of(
+    st.builds(lambda p, pr: (setattr(p, "props", pr), p)[1], publish, props),
+    st.builds(lambda p, pr: (setattr(p, "props", pr), p)[1], connect, props),
+    st.builds(lambda sp, rc, pr: Packet(c.CONNACK, session_present=sp, code=rc, props=pr), st.booleans(), code, props),
+    st.builds(lambda k, i, rc, pr: Packet(k, pid=i, code=rc, props=pr),
+              st.sampled_from([c.PUBACK, c.PUBREC, c.PUBREL, c.PUBCOMP]), pid, code, props),
+    st.builds(lambda k, i, cs, pr: Packet(k, pid=i, codes=cs, props=pr), st.sampled_from([c.SUBACK, c.UNSUBACK]),
+              pid, st.lists(code, min_size=1, max_size=5), props),
+    st.builds(lambda k, rc, pr: Packet(k, code=rc, props=pr), st.sampled_from([c.DISCONNECT, c.AUTH]), code, props),
+)
+
+
+@settings(max_examples=2000)
+@given(packets5)
+def test_every_mqtt5_packet_we_emit_decodes_to_itself(p):
+    data = c.encode(p, 5)
+    assert c.decode(data, version=5) == (p, len(data))
+
+
+@settings(max_examples=3000)
+@given(st.binary(max_size=400))
+def test_random_bytes_only_ever_raise_codec_error_in_mqtt5(data):
+    d = c.Decoder(max_size=1000, version=5)
+    try:
+        for i in range(0, len(data), 7):
+            d.feed(data[i:i + 7])
+    except CodecError:
+        pass
+
+
+@settings(max_examples=1000)
+@given(st.binary(max_size=300))
+def test_an_mqtt5_session_survives_any_bytes_from_the_broker(data):
+    s = ms.Session("sb-0001", protocol=5)
+    s.connection_made(0)
+    s.data_to_send()
+    for ev in s.receive(c.encode(Packet(c.CONNACK), 5) + data, 1):
+        assert isinstance(ev, (ms.Connected, ms.ConnectionRefused, ms.ConnectionDead, ms.Message,
+                               ms.Delivered, ms.Subscribed, ms.Unsubscribed, ms.Oversized))
+    s.tick(10 ** 9)
