@@ -286,7 +286,8 @@ def test_an_expired_certificate_is_refused(tls_broker, pki):
 
 def test_a_revoked_certificate_is_refused_after_reload_and_its_live_session_ended(tls_broker, pki, connect):
     pki.issue_devices(["sb-revoked", "sb-revoked-2"])
-    assert tls_broker.reload() == (["sb-revoked", "sb-revoked-2"], [])  # issued after start: let in
+    tls_broker.reload()  # issued after start: let in (a running broker also notices by itself)
+    assert {"sb-revoked", "sb-revoked-2"} <= tls_broker.devices
     live = connect(tls_broker, "sb-revoked")
     cloud = connect(tls_broker, "cloud")
     cloud.subscribe("$share/cloud/sb/+/ack")
@@ -296,7 +297,8 @@ def test_a_revoked_certificate_is_refused_after_reload_and_its_live_session_ende
     pki.revoke("sb-revoked-2")
     # SIGHUP: mosquitto 2.0.11 re-reads the CRL for new handshakes; the sync deletes both
     # from the broker's plugin, which disconnects the live session at once.
-    assert tls_broker.reload() == ([], ["sb-revoked", "sb-revoked-2"])
+    tls_broker.reload()
+    assert not {"sb-revoked", "sb-revoked-2"} & tls_broker.devices
     assert eventually(lambda: live.disconnects)
     # Wait for the reload with the other identity: a probe as sb-revoked that still got in
     # would take over the live connection (the client id is the CN).
@@ -425,7 +427,7 @@ def test_broker_run_cli_serves_mtls_and_reloads_the_crl_on_sighup(tmp_path, pki)
         assert probe(Running, pki.files("sb-cli-revoked")) == "CONNACK 0"
         pki.revoke("sb-cli-revoked")
         proc.send_signal(signal.SIGHUP)
-        assert proc.stdout.readline() == "reloaded: 0 devices added, 1 removed (sb-cli-revoked disconnected)\n"
+        assert proc.stdout.readline().startswith("reloaded: 0 devices added, ")
         assert eventually(lambda: probe(Running, pki.files("sb-cli-revoked")) != "CONNACK 0")
         assert refusal(Running, pki.files("sb-cli-revoked")) == "refused: SSLV3_ALERT_CERTIFICATE_REVOKED"
         assert probe(Running, pki.files("sb-0001")) == "CONNACK 0"

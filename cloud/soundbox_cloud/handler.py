@@ -35,8 +35,10 @@ MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to th
 TICK_S = 1.0                # how often the campaign engine and the re-sender run
 # Re-sending unacked notifications: a broker killed (or stopped) just after a box's ack
 # reached it loses that ack (measured: 26 of 130 payments stuck 'sent' over restarts,
-# all played). So a payment still 'sent' to an online box is re-sent, same txn and ts,
-# after RESEND_AFTER_S, then after twice as long each time, MAX_RESENDS times in all
+# all played). So a payment sent before we last lost the broker and still 'sent' to an
+# online box is re-sent, same txn and ts, RESEND_AFTER_S after we are back (only then: a
+# box busy saying a backlog is slow, not lost), then after twice as long each time,
+# MAX_RESENDS times in all
 # (5+10+20+40+80+160 s: over 5 minutes), then given up on and counted. The box answers a
 # repeat from its ledger ("duplicate"), so nothing is said twice; one it never got is
 # announced, or counted 'stale' once past its freshness window.
@@ -191,6 +193,8 @@ class CloudHandler:
         self.bad_messages = 0   # malformed device messages dropped (each logs one line)
         self.resend_after_s = resend_after_s
         self.telemetry_gate = TelemetryGate()
+        self._link_lost_ms = None   # when we last lost the broker (None: not since start)
+        self._link_back_ms = None   # when our subscriptions were last granted
         self._closing = False
         self._startup = threading.Event()
         self._startup_error = None
@@ -306,11 +310,13 @@ class CloudHandler:
                 self.broker_url, ", ".join(refused))
             log.error(self._startup_error)
         else:
+            self._link_back_ms = now_ms()
             self._connected.set()
         self._startup.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         self._connected.clear()
+        self._link_lost_ms = now_ms()
         if not self._closing and self._startup.is_set():
             log.warning("lost connection to MQTT broker at %s (%s); reconnecting", self.broker_url, reason_code)
 
@@ -366,7 +372,10 @@ class CloudHandler:
             return 0
         now = now_ms()
         first_ms = int(self.resend_after_s * 1000)
-        due = self.store.due_resends(now, first_ms, RESEND_BATCH)
+        lost, back = self._link_lost_ms, self._link_back_ms
+        # First re-sends: what was sent before the link loss, once we have been back a while.
+        sent_before = lost if lost is not None and back is not None and now >= back + first_ms else -1
+        due = self.store.due_resends(now, sent_before, RESEND_BATCH)
         for p in due:
             tries = p["tries"] + 1
             if tries > MAX_RESENDS:

@@ -199,16 +199,16 @@ class Store(Database):
 
     # re-sends of notifications still unacked (see CloudHandler.resend_due)
 
-    def due_resends(self, now_ms, first_after_ms, limit):
+    def due_resends(self, now_ms, sent_before_ms, limit):
         """Payments still 'sent' to an online device whose next re-send is due: never re-sent
-        and first sent at least first_after_ms ago, or past their next_ms and not given up."""
+        and first sent at or before sent_before_ms, or past their next_ms and not given up."""
         return self._all(
             "SELECT p.txn, p.device, p.amount, p.sent_ms, p.provider, COALESCE(r.tries, 0) AS tries"
             " FROM payments p JOIN devices d ON d.id = p.device AND d.state = 'online'"
             " LEFT JOIN resends r ON r.txn = p.txn"
             " WHERE p.status = 'sent' AND ((r.txn IS NULL AND p.sent_ms <= ?)"
             "   OR (r.outcome IS NULL AND r.next_ms <= ?))"
-            " ORDER BY p.sent_ms LIMIT ?", (now_ms - first_after_ms, now_ms, limit))
+            " ORDER BY p.sent_ms LIMIT ?", (sent_before_ms, now_ms, limit))
 
     def note_resend(self, txn, tries, next_ms, outcome=None):
         """Record one more re-send (outcome None), or that we gave up ('gave_up')."""

@@ -42,6 +42,7 @@ ADMIN = "broker_admin"
 CONTROL = "$CONTROL/dynamic-security/v1"
 SERVICES = ("broker", "cloud")      # index.json names that are not devices
 ADMIN_TIMEOUT_S = 10.0
+WATCH_S = 0.5       # how often a running broker looks whether the PKI's index.json changed
 
 # What each identity may do; a device gets its own topics only. The cloud handler takes
 # acks, telemetry and OTA traffic through $share/<group>/ (so several handlers can split
@@ -232,6 +233,9 @@ class Mosquitto:
         self.devices = set()        # the device ids the plugin lets in now
         self._admin_dir = None
         self._admin_password = None
+        self._sync_lock = threading.Lock()
+        self._watch_stop = threading.Event()
+        self._watcher = None
 
     @property
     def url(self):
@@ -263,12 +267,48 @@ class Mosquitto:
                                     log_path=os.path.join(self.workdir, "mosquitto.out"))
             if procs.wait_port(self.host, self.port, timeout, self.proc):
                 self.devices = set(allowed_devices(self.pki)) if self.pki else set()
+                self._start_watching()
                 return self
             procs.stop(self.proc)  # port clash or bad config: try another port
         raise BrokerError("mosquitto did not start on %s:%d; see %s"
                           % (self.host, self.port, self.log_path))
 
+    def _start_watching(self):
+        """Sync the plugin whenever the PKI's index changes (a device issued or revoked while
+        the broker runs), so `soundbox pki device` needs no reload to let a box in."""
+        if not self.pki or self._watcher is not None:
+            return
+        self._watch_stop.clear()
+        self._watcher = threading.Thread(target=self._watch_index, name="broker-pki-watch", daemon=True)
+        self._watcher.start()
+
+    def _watch_index(self):
+        seen = self._index_stamp()
+        while not self._watch_stop.wait(WATCH_S):
+            stamp = self._index_stamp()
+            if stamp == seen:
+                continue
+            try:
+                self.sync()
+                seen = stamp
+            except (BrokerError, OSError, ValueError):
+                pass   # half-written index or broker restarting: try again next round
+
+    def _index_stamp(self):
+        try:
+            st = os.stat(self.pki.path("index.json"))
+            return st.st_mtime_ns, st.st_size
+        except OSError:
+            return None
+
+    def _stop_watching(self):
+        if self._watcher is not None:
+            self._watch_stop.set()
+            self._watcher.join()
+            self._watcher = None
+
     def stop(self):
+        self._stop_watching()
         procs.stop(self.proc)  # SIGTERM: mosquitto saves its persistence file on the way out
         self.proc = None
         if self._admin_dir:
@@ -277,6 +317,7 @@ class Mosquitto:
 
     def kill(self):
         """kill -9: no persistence save on the way out (what a crash or power cut does)."""
+        self._stop_watching()
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
@@ -305,6 +346,10 @@ class Mosquitto:
         Returns (added, removed), sorted."""
         if not self.pki:
             return [], []
+        with self._sync_lock:
+            return self._sync()
+
+    def _sync(self):
         wanted = set(allowed_devices(self.pki))
         added, removed = sorted(wanted - self.devices), sorted(self.devices - wanted)
         commands = []
@@ -312,6 +357,10 @@ class Mosquitto:
             commands.append(dict(device_role(d), command="createRole"))
             commands.append({"command": "createClient", "username": d,
                              "roles": [{"rolename": "device:" + d}]})
+            # A box that connected before it had rights had its subscriptions refused:
+            # disabling kicks it, so it comes back and subscribes with them.
+            commands.append({"command": "disableClient", "username": d})
+            commands.append({"command": "enableClient", "username": d})
         for d in removed:
             commands.append({"command": "deleteClient", "username": d})
             commands.append({"command": "deleteRole", "rolename": "device:" + d})
