@@ -47,14 +47,15 @@ def test_publish_waits_for_room_instead_of_dropping(broker):
         async def on_message(msg):
             got.append(msg.payload)
 
+        asked = []
+
         async def on_connect(client, session_present):
-            await client.subscribe([("sb/t/#", 1)])
+            asked.append(await client.subscribe([("sb/t/#", 1)]))
 
         session = Session("sb-0001", max_inflight=2, max_queued=2)
         client = Client(session, broker.host, broker.port, on_message, on_connect, log=lambda m: None)
         task = asyncio.create_task(client.run())
-        await until(lambda: client.connected)
-        await asyncio.sleep(0.2)  # SUBACK
+        await until(lambda: asked and asked[0] not in session._requests)  # its SUBACK is in
         await asyncio.gather(*(client.publish("sb/t/x", b"%d" % i, 1) for i in range(40)))
         await until(lambda: len(got) == 40)
         assert sorted(int(p) for p in got) == list(range(40))

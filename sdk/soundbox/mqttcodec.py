@@ -331,7 +331,7 @@ class _Cursor:
         if end > self.left():
             raise CodecError("property block runs past the packet")
         end += self.at
-        props = {}
+        props: dict = {}
         while self.at < end:
             pid = self.byte()
             value = self._prop_value(pid)
