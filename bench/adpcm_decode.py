@@ -163,7 +163,7 @@ def main():
         print("%-10s %-6s %12.2f %12.2f ms %8.0f-%-9.0f %9.1fx" % (name, code, decode_ms, verify_ms, low, high,
                                                                   1000 / high))
     print("margin: 1,000 ms of audio per second over the pessimistic ESP32 estimate; the ESP32 runs viper"
-          " where the firmware's .mpy carries native code (adpcm.NATIVE), else plain")
+          " where its MicroPython compiles native code (adpcm.native_decoder()), else plain")
 
 
 if __name__ == "__main__":

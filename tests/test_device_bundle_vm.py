@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bundle_imports import NATIVE_TEST
 from soundbox_tools import devicebuild, mpvm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,9 +43,6 @@ def test_every_bundle_module_imports_on_micropython(bundle, tmp_path):
     assert "soundbox_fw.esp32boot" in modules and "soundbox.payment" in modules
     body = "import sys\n"
     for name in modules:
-        if name in devicebuild.NATIVE_MODULES:
-            body += NATIVE_TEST % (name.replace(".", "_"), name)
-            continue
         body += ("def test_import_%s():\n    m = __import__(%r)\n    assert sys.implementation.name == 'micropython'\n"
                  % (name.replace(".", "_"), name))
     results = _vm_tests(tmp_path, out, body)

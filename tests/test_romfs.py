@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from bundle_imports import NATIVE_TEST
 from soundbox_tools import devicebuild, mpvm
 from soundbox_tools.cli import main as cli_main
 
@@ -93,9 +92,6 @@ def test_every_module_imports_from_the_romfs_image_on_micropython(bundle, tmp_pa
     assert "soundbox_fw.esp32boot" in modules and "soundbox.payment" in modules
     body = ""
     for name in modules:
-        if name in devicebuild.NATIVE_MODULES:
-            body += NATIVE_TEST % (name.replace(".", "_"), name)
-            continue
         body += ("def test_import_%s():\n"
                  "    m = __import__(%r)\n"
                  "    m = sys.modules[%r]\n"

@@ -9,8 +9,8 @@ plays alone. The step and index rules are the IMA/DVI reference's; the encoder i
 
 `decode(src, count, dst, state)` turns `count` bytes of src into 4 * count bytes of
 little-endian 16-bit PCM in dst. On a MicroPython with native code (ESP32, the unix port)
-the viper version in soundbox.adpcm_viper does it some tens of times faster; elsewhere (the
-WASI VM, CPython) the plain one below.
+a viper version (_VIPER) does it some tens of times faster; elsewhere (the WASI VM,
+CPython) the plain one below.
 """
 
 from binascii import unhexlify
@@ -88,23 +88,95 @@ def _decode_plain(src, count, dst, values):
     values[1] = index
 
 
-try:
-    # Native code where the port has it; the WASI VM and CPython cannot load it, and a
-    # board whose .mpy arch does not match refuses it (ValueError): plain Python then.
-    from soundbox.adpcm_viper import decode as _decode_fast
-    NATIVE = True
-except Exception:
-    NATIVE = False
+# The same decoder in viper (native code, some tens of times faster), line for line beside
+# _decode_plain; the tests compare their output. Kept as source and compiled on the device
+# at its first use: mpy-cross can only emit native code for a -march it is given, and a board's
+# own compiler emits it for its CPU (on the ESP32 and the unix port). Where the port has no
+# native emitter (the WASI VM) or no `micropython` module (CPython), the plain one is used.
+_VIPER = """
+@micropython.viper
+def decode(src, count: int, dst, values, step_table):
+    # step_table is STEPS: viper reads it through a raw pointer.
+    s8 = ptr8(src)
+    d8 = ptr8(dst)
+    steps = ptr8(step_table)
+    predictor = int(values[0])
+    index = int(values[1])
+    out = 0
+    i = 0
+    while i < count:
+        byte = s8[i]
+        half = 0
+        while half < 2:
+            nibble = (byte >> 4) if half == 0 else (byte & 15)
+            s = steps[2 * index] | (steps[2 * index + 1] << 8)
+            diff = s >> 3
+            if nibble & 4:
+                diff += s
+            if nibble & 2:
+                diff += s >> 1
+            if nibble & 1:
+                diff += s >> 2
+            if nibble & 8:
+                predictor -= diff
+                if predictor < -32768:
+                    predictor = -32768
+            else:
+                predictor += diff
+                if predictor > 32767:
+                    predictor = 32767
+            m = nibble & 7
+            if m < 4:
+                index -= 1
+            else:
+                index += (m - 3) * 2
+            if index < 0:
+                index = 0
+            elif index > 88:
+                index = 88
+            d8[out] = predictor & 255
+            d8[out + 1] = (predictor >> 8) & 255
+            out += 2
+            half += 1
+        i += 1
+    values[0] = predictor
+    values[1] = index
+"""
 
 
-def decode(src, count, dst, state, native=NATIVE):
-    """Decode the first `count` bytes of src into 4 * count bytes of PCM at the start of dst."""
+def _compile_viper():
+    try:
+        import micropython
+
+        scope = {"micropython": micropython}
+        exec(_VIPER, scope)
+        return scope["decode"]
+    except Exception:
+        return None
+
+
+_native = []  # type: list  # [the viper decoder or None], filled on the first decode: not at boot
+
+
+def native_decoder():
+    """The viper decoder where this port compiles native code, else None."""
+    if not _native:
+        _native.append(_compile_viper())
+    return _native[0]
+
+
+def decode(src, count, dst, state, native=None):
+    """Decode the first `count` bytes of src into 4 * count bytes of PCM at the start of dst.
+    native: True / False to choose the decoder (tests, benchmarks); None for the fastest."""
     if len(src) < count:
         raise ValueError("ADPCM decode of %d bytes from a source of %d" % (count, len(src)))
     if len(dst) < 4 * count:
         raise ValueError("ADPCM decode of %d bytes needs %d bytes of output room, got %d"
                          % (count, 4 * count, len(dst)))
-    if native:
-        _decode_fast(src, count, dst, state.values, STEPS)
+    fast = native_decoder() if native is not False else None
+    if native and fast is None:
+        raise ValueError("this port cannot compile native code")
+    if fast is not None:
+        fast(src, count, dst, state.values, STEPS)
     else:
         _decode_plain(src, count, dst, state.values)

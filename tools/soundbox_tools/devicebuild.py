@@ -44,9 +44,6 @@ ENTRY_FILES = ("boot.py", "main.py")  # from firmware/, part "app"
 FS_BLOCK = 4096  # littlefs block size on the ESP32 port
 MANIFEST = "manifest.json"
 PARTS = ("sdk", "app", "voice")
-# Modules of native code (viper) for the board's CPU, compiled with -march: a MicroPython of
-# another CPU refuses them with ValueError, and their importer falls back to plain Python.
-NATIVE_MODULES = ("soundbox.adpcm_viper",)
 ROMFS_IMAGE = "code.romfs"  # mpremote reads a file ending in .romfs or .img as an image, not a directory
 ROMFS_ALIGN = 4096  # a romfs partition is a data partition: 4 KiB aligned, whole sectors
 
