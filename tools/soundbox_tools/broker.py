@@ -216,6 +216,30 @@ def write_config(workdir, port, host=procs.LOOPBACK, pki=None, admin_socket=None
     return conf
 
 
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _last_error(marks):
+    """The reason mosquitto gave for dying: the last Error line it wrote to its log or its
+    stderr since the offsets in `marks` (path -> size before it started), else its last line."""
+    lines = []
+    for path, offset in marks.items():
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                lines += f.read().decode(errors="replace").splitlines()
+        except OSError:
+            continue
+    # Each line starts "<unix time>: "; the reason is what follows.
+    lines = [line.split(": ", 1)[-1].strip() for line in lines if line.strip()]
+    errors = [line for line in lines if line.startswith("Error")]
+    return (errors or lines or ["no reason given"])[-1]
+
+
 class Mosquitto:
     """A mosquitto child process. Use as a context manager, or start()/stop().
 
@@ -251,27 +275,39 @@ class Mosquitto:
         # test's workdir can be longer than that.
         return os.path.join(self._admin_dir, "admin.sock") if self._admin_dir else None
 
+    @property
+    def out_path(self):
+        return os.path.join(self.workdir, "mosquitto.out")   # its stdout and stderr
+
     def start(self, timeout=10.0, attempts=3):
         if not os.path.exists(self.binary):
             raise BrokerError("mosquitto is not installed (apt-get install mosquitto)")
+        fixed = self.port != 0
+        if fixed and procs.port_in_use(self.host, self.port):
+            raise BrokerError("port %d on %s is already in use by another process: pick another "
+                              "--port, or 0 for a free one" % (self.port, self.host))
         if self.pki:
             self._admin_dir = self._admin_dir or tempfile.mkdtemp(prefix="sb-mqadm-")
             self._admin_password = secrets.token_urlsafe(32)
-        fixed = self.port != 0
         for _ in range(1 if fixed else attempts):
             if not fixed:
                 self.port = procs.free_port(self.host)
             conf = write_config(self.workdir, self.port, self.host, self.pki, self.admin_socket,
                                 self._admin_password)
-            self.proc = procs.spawn([self.binary, "-c", conf],
-                                    log_path=os.path.join(self.workdir, "mosquitto.out"))
+            marks = {path: _size(path) for path in (self.log_path, self.out_path)}
+            self.proc = procs.spawn([self.binary, "-c", conf], log_path=self.out_path)
             if procs.wait_port(self.host, self.port, timeout, self.proc):
                 self.devices = set(allowed_devices(self.pki)) if self.pki else set()
                 self._start_watching()
                 return self
+            code = self.proc.poll()
             procs.stop(self.proc)  # port clash or bad config: try another port
-        raise BrokerError("mosquitto did not start on %s:%d; see %s"
-                          % (self.host, self.port, self.log_path))
+            self.proc = None
+            if code is None:
+                failure = "mosquitto did not listen on %s:%d within %.0f s" % (self.host, self.port, timeout)
+            else:
+                failure = "mosquitto exited (code %d): %s" % (code, _last_error(marks))
+        raise BrokerError("%s; see %s" % (failure, self.log_path))
 
     def _start_watching(self):
         """Sync the plugin whenever the PKI's index changes (a device issued or revoked while
