@@ -1,0 +1,258 @@
+"""Signed webhooks to payment service providers: an outbox in the database and its deliverer.
+
+The database owns every event and its delivery state, so any cloud process sharing the file
+may die and another delivers: a row is claimed with a lease before it is sent, and the claim
+is atomic (BEGIN IMMEDIATE), so two processes never send the same attempt. Delivery is at
+least once (a process that dies after the POST but before recording it leaves the lease to
+expire and the event is sent again): receivers dedupe on Soundbox-Event-Id.
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+from soundbox_cloud.errors import Rejected
+from soundbox_cloud.store import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    tenant TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id INTEGER PRIMARY KEY, event_id TEXT UNIQUE NOT NULL, tenant TEXT NOT NULL,
+    type TEXT NOT NULL, body TEXT NOT NULL, created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,
+    lease_until_ms INTEGER, lease_owner TEXT, delivered_ms INTEGER, dead_ms INTEGER, last_error TEXT);
+CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (next_ms)
+    WHERE delivered_ms IS NULL AND dead_ms IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_outbox_by_tenant ON webhook_outbox (tenant, id);
+"""
+
+TIMEOUT_S = 5          # per socket operation of one POST
+BACKOFF_S = 1          # delay after the first failure, doubling after each one...
+BACKOFF_CAP_S = 300    # ...up to this
+JITTER = 0.2           # each delay is shortened by up to this fraction, so retries spread out
+MAX_ATTEMPTS = 12      # then the event is dead (about 18 minutes after the first attempt)
+# A claimed row is ours this long per row of the batch: a whole batch of slow receivers
+# (connect and read each up to TIMEOUT_S) finishes before another process may take it over.
+LEASE_PER_ROW_S = 2 * TIMEOUT_S + 5
+SECRET_PREFIX = "whsec_"
+
+log = logging.getLogger("soundbox_cloud")
+
+
+def sign(secret, t, body):
+    """The Soundbox-Signature header for body (bytes) sent at unix second t."""
+    mac = hmac.new(secret.encode(), b"%d." % t + body, hashlib.sha256).hexdigest()
+    return "t=%d,v1=%s" % (t, mac)
+
+
+def verify_signature(secret, header, body, now_s=None, tolerance_s=300):
+    """True if header ("t=<s>,v1=<hex>", v1 may repeat) signs body with secret, within
+    tolerance_s of now_s: a replayed old request fails even with a valid MAC."""
+    if isinstance(body, str):
+        body = body.encode()
+    t, macs = None, []
+    for part in (header or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            t = int(value)
+        elif key == "v1":
+            macs.append(value)
+    now_s = time.time() if now_s is None else now_s
+    if t is None or not macs or abs(now_s - t) > tolerance_s:
+        return False
+    expected = sign(secret, t, body).rpartition("v1=")[2]
+    return any(hmac.compare_digest(expected, mac) for mac in macs)
+
+
+def backoff_s(attempts):
+    """Seconds to wait after the attempts-th failure (1-based), jitter included."""
+    base = min(BACKOFF_CAP_S, BACKOFF_S * 2 ** (attempts - 1))
+    return base * (1 - JITTER * random.random())
+
+
+class Webhooks(Database):
+    """Endpoints per tenant and the outbox; deliver_due() sends, start() runs it in a thread."""
+
+    def __init__(self, path, clock=time.time, owner=None):
+        super().__init__(path, SCHEMA)
+        self._clock = clock
+        self.owner = owner or "%s:%d:%s" % (socket.gethostname(), os.getpid(), secrets.token_hex(4))
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _now_ms(self, now_ms=None):
+        return int(self._clock() * 1000) if now_ms is None else now_ms
+
+    def _exec(self, sql, args=()):
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    # endpoints
+
+    def set_endpoint(self, tenant, url, now_ms=None):
+        """Set (or replace, rotating the secret) the tenant's endpoint; returns the new secret,
+        which is shown only this once."""
+        parts = urlsplit(url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise Rejected(400, "url", "webhook url must be http:// or https:// with a host: %r" % url)
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        self._exec("INSERT INTO webhook_endpoints (tenant, url, secret, created_ms) VALUES (?, ?, ?, ?)"
+                   " ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, secret = excluded.secret,"
+                   " created_ms = excluded.created_ms", (tenant, url, secret, self._now_ms(now_ms)))
+        return secret
+
+    def endpoint(self, tenant):
+        return self._one("SELECT tenant, url, created_ms FROM webhook_endpoints WHERE tenant = ?", (tenant,))
+
+    def remove_endpoint(self, tenant):
+        self._exec("DELETE FROM webhook_endpoints WHERE tenant = ?", (tenant,))
+
+    # the outbox
+
+    def enqueue(self, tenant, type, data, now_ms=None):
+        """Queue an event for the tenant's endpoint; its event id, or None without an endpoint.
+        An event about a txn has an id derived from (tenant, type, txn, status), so the same
+        outcome queued by two cloud processes is one event."""
+        if tenant is None or self.endpoint(tenant) is None:
+            return None
+        if "txn" in data:
+            key = "|".join(str(v) for v in (tenant, type, data["txn"], data.get("status")))
+            event_id = "evt_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+        else:
+            event_id = "evt_" + secrets.token_hex(12)
+        now = self._now_ms(now_ms)
+        body = json.dumps({"id": event_id, "type": type, "created_ms": now, "data": data},
+                          separators=(",", ":"))
+        self._exec("INSERT INTO webhook_outbox (event_id, tenant, type, body, created_ms, next_ms)"
+                   " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                   (event_id, tenant, type, body, now, now))
+        return event_id
+
+    def _claim(self, now, limit):
+        """Lease up to limit due rows to this owner; returns them with their endpoint."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [r[0] for r in self._db.execute(
+                    "SELECT id FROM webhook_outbox WHERE delivered_ms IS NULL AND dead_ms IS NULL"
+                    " AND next_ms <= ? AND (lease_until_ms IS NULL OR lease_until_ms < ?)"
+                    " ORDER BY next_ms LIMIT ?", (now, now, limit))]
+                if not ids:
+                    self._db.execute("COMMIT")
+                    return []
+                marks = ",".join("?" * len(ids))
+                self._db.execute(
+                    "UPDATE webhook_outbox SET lease_owner = ?, lease_until_ms = ? WHERE id IN (%s)"
+                    " AND (lease_until_ms IS NULL OR lease_until_ms < ?)" % marks,
+                    [self.owner, now + len(ids) * LEASE_PER_ROW_S * 1000] + ids + [now])
+                rows = [dict(r) for r in self._db.execute(
+                    "SELECT o.id, o.event_id, o.body, o.attempts, e.url, e.secret FROM webhook_outbox o"
+                    " LEFT JOIN webhook_endpoints e ON e.tenant = o.tenant"
+                    " WHERE o.id IN (%s) AND o.lease_owner = ? ORDER BY o.next_ms" % marks,
+                    ids + [self.owner])]
+                self._db.execute("COMMIT")
+                return rows
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def deliver_due(self, now_ms=None, limit=50):
+        """POST every due event (up to limit) once; returns how many were attempted."""
+        rows = self._claim(self._now_ms(now_ms), limit)
+        attempted = 0
+        for row in rows:
+            if self._stop.is_set():  # closing: leave the rest to another process, now
+                self._exec("UPDATE webhook_outbox SET lease_until_ms = NULL, lease_owner = NULL"
+                           " WHERE id = ? AND lease_owner = ?", (row["id"], self.owner))
+                continue
+            attempted += 1
+            status, reason = self._post(row, self._now_ms(now_ms) // 1000)
+            self._record(row, status, reason, self._now_ms(now_ms))
+        return attempted
+
+    def _post(self, row, t):
+        """(HTTP status or None, reason for a failure)."""
+        if row["url"] is None:
+            return None, "endpoint removed"
+        body = row["body"].encode()
+        headers = {"Content-Type": "application/json", "Soundbox-Event-Id": row["event_id"],
+                   "Soundbox-Signature": sign(row["secret"], t, body)}
+        parts = urlsplit(row["url"])
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = kind(parts.hostname, parts.port, timeout=TIMEOUT_S)
+        try:
+            conn.request("POST", (parts.path or "/") + ("?" + parts.query if parts.query else ""),
+                         body=body, headers=headers)
+            response = conn.getresponse()
+            response.read(4096)  # drain a little; the connection is closed anyway
+            return response.status, "HTTP %d" % response.status
+        except (OSError, http.client.HTTPException, ValueError) as e:
+            return None, "%s: %s" % (type(e).__name__, e)
+        finally:
+            conn.close()
+
+    def _record(self, row, status, reason, now):
+        attempts = row["attempts"] + 1
+        if status is not None and 200 <= status < 300:
+            self._exec("UPDATE webhook_outbox SET delivered_ms = ?, attempts = attempts + 1,"
+                       " last_error = NULL, lease_until_ms = NULL, lease_owner = NULL WHERE id = ?",
+                       (now, row["id"]))
+            return
+        dead = status == 410 or row["url"] is None or attempts >= MAX_ATTEMPTS
+        next_ms = now + int(backoff_s(attempts) * 1000)
+        # Only while still ours: if our lease ran out, the new owner's outcome stands.
+        self._exec("UPDATE webhook_outbox SET attempts = attempts + 1, last_error = ?, next_ms = ?,"
+                   " dead_ms = ?, lease_until_ms = NULL, lease_owner = NULL"
+                   " WHERE id = ? AND lease_owner = ? AND delivered_ms IS NULL",
+                   (reason, next_ms, now if dead else None, row["id"], self.owner))
+        log.warning("webhook %s attempt %d failed: %s; %s", row["event_id"], attempts, reason,
+                    "dead" if dead else "retry in %.1f s" % ((next_ms - now) / 1000))
+
+    # the background deliverer
+
+    def start(self, every_s=0.5):
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), name="webhooks", daemon=True)
+        self._thread.start()
+
+    def _run(self, every_s):
+        while not self._stop.wait(every_s):
+            try:
+                self.deliver_due()
+            except Exception as e:  # a locked or closed database: try again next round
+                log.warning("webhook delivery round failed: %s", e)
+
+    def close(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2 * TIMEOUT_S + 1)
+        super().close()
+
+    # for people and metrics
+
+    def stats(self):
+        return self._one(
+            "SELECT COALESCE(SUM(delivered_ms IS NULL AND dead_ms IS NULL), 0) AS pending,"
+            " COALESCE(SUM(delivered_ms IS NOT NULL), 0) AS delivered,"
+            " COALESCE(SUM(dead_ms IS NOT NULL), 0) AS dead,"
+            " COALESCE(SUM(attempts), 0) AS attempts FROM webhook_outbox")
+
+    def events(self, tenant, limit=50):
+        """The tenant's newest events, newest first, with their delivery state."""
+        rows = self._all("SELECT event_id, type, body, created_ms, attempts, next_ms, delivered_ms,"
+                         " dead_ms, last_error FROM webhook_outbox WHERE tenant = ?"
+                         " ORDER BY id DESC LIMIT ?", (tenant, limit))
+        for row in rows:
+            row["data"] = json.loads(row.pop("body"))["data"]
+            row["state"] = ("delivered" if row["delivered_ms"] is not None
+                            else "dead" if row["dead_ms"] is not None else "pending")
+        return rows
