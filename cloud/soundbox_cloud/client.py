@@ -22,7 +22,12 @@ def new_txn():
     return "txn-" + secrets.token_hex(8)
 
 
-def pay(api_url, device, amount, txn=None, timeout=10.0, provider=None):
+def auth_headers(api_key):
+    """The Authorization header for an API key (none without one)."""
+    return {"Authorization": "Bearer " + api_key} if api_key else {}
+
+
+def pay(api_url, device, amount, txn=None, timeout=10.0, provider=None, api_key=None):
     """POST /payments; returns the handler's JSON answer ({"txn", "device", "amount", "status", "sends"})."""
     txn = new_txn() if txn is None else txn
     body = {"device": device, "amount": amount, "txn": txn}
@@ -33,7 +38,7 @@ def pay(api_url, device, amount, txn=None, timeout=10.0, provider=None):
     except (TypeError, ValueError) as e:
         raise PayError("cannot encode the payment as JSON: %s" % e) from None
     request = urllib.request.Request(api_url.rstrip("/") + "/payments", data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers=dict(auth_headers(api_key), **{"Content-Type": "application/json"}))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
@@ -44,18 +49,25 @@ def pay(api_url, device, amount, txn=None, timeout=10.0, provider=None):
 
 
 def refusal(http_error):
-    """PayError carrying the server's own reason when it sent one."""
+    """PayError carrying the server's own reason when it sent one; a 429 also says when to retry."""
     try:
         body = json.loads(http_error.read())
-        return PayError(str(body["error"]), http_error.code, body.get("field"))
-    except (ValueError, KeyError, TypeError, OSError):
-        return PayError("cloud handler answered HTTP %d" % http_error.code, http_error.code)
+        reason = body.get("error", body.get("detail"))   # "detail": FastAPI's own errors
+        if not isinstance(reason, str):
+            raise TypeError
+        error = PayError(reason, http_error.code, body.get("field"))
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
+        error = PayError("cloud handler answered HTTP %d" % http_error.code, http_error.code)
+    retry = http_error.headers.get("Retry-After") if http_error.headers is not None else None
+    if http_error.code == 429 and retry:
+        error = PayError("%s (retry after %s s)" % (error, retry.strip()), error.status, error.field)
+    return error
 
 
-def call(api_url, method, path, body=None, data=None, timeout=10.0):
+def call(api_url, method, path, body=None, data=None, timeout=10.0, api_key=None):
     """One request to the cloud's HTTP API: body is sent as JSON, data as raw bytes.
     Returns the decoded JSON answer; ApiError with the server's reason otherwise."""
-    headers = {}
+    headers = auth_headers(api_key)
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"

@@ -232,6 +232,8 @@ def device_identities(certs, n, tls=False):
 
 
 def cmd_cloud(args):
+    if args.broker is None:   # required to serve, not for `cloud key ...` / `cloud device ...`
+        args.cloud_parser.error("the following arguments are required: --broker")
     from soundbox_cloud.service import serve
     host, port = parse_hostport(args.http)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
@@ -246,13 +248,154 @@ def cmd_pay(args):
     except ValueError:
         raise CliError("AMOUNT must be integer paise (e.g. 25000 for 250 rupees), got %r" % args.amount)
     try:
-        result = pay(args.cloud, args.device, amount, args.txn, provider=args.provider)
+        result = pay(args.cloud, args.device, amount, args.txn, provider=args.provider, api_key=args.api_key)
     except PayError as e:
         raise CliError(str(e))
     print("payment %s: %s paise to %s%s, status %s"
           % (result["txn"], result["amount"], result["device"],
              " via " + result["provider"] if result.get("provider") else "", result["status"]))
     return 0
+
+
+# ---- soundbox cloud key ... / cloud device ... -------------------------------
+
+def add_api_key(parser):
+    """--api-key for every command that calls the cloud's HTTP API."""
+    parser.add_argument("--api-key", default=os.environ.get("SOUNDBOX_API_KEY"), metavar="KEY",
+                        help="sent as Authorization: Bearer KEY (default: $SOUNDBOX_API_KEY)")
+
+
+def _key_store(path, must_exist=True):
+    from soundbox_cloud.auth import KeyStore
+    if must_exist and not os.path.isfile(path):
+        raise CliError("no database at %s (give the cloud's --db)" % path)
+    return KeyStore(path)
+
+
+def _when(ms):
+    return "-" if ms is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000))
+
+
+def cmd_key_create(args):
+    from soundbox_cloud.auth import check_key_request
+    if args.expires_days is not None and not args.expires_days > 0:
+        raise CliError("--expires-days must be a positive number of days, got %s" % args.expires_days)
+    expires_s = None if args.expires_days is None else args.expires_days * 86400
+    check_key_request(args.role, args.tenant, args.name, expires_s, args.rate)   # before touching the file
+    parent = os.path.dirname(os.path.abspath(args.db))
+    if not os.path.isdir(parent):
+        raise CliError("no directory %s for the database %s" % (parent, args.db))
+    store = _key_store(args.db, must_exist=False)
+    try:
+        token, record = store.create(args.role, args.tenant, args.name, expires_s, args.rate)
+    finally:
+        store.close()
+    print(token, flush=True)   # alone on the first line: scripts read it
+    print("key %s (%s, tenant %s) created; shown once, store it now"
+          % (record["id"], record["role"], record["tenant"] or "- (platform)"), file=sys.stderr)
+    return 0
+
+
+def cmd_key_list(args):
+    store = _key_store(args.db)
+    try:
+        keys = store.list()
+    finally:
+        store.close()
+    header = ("id", "name", "role", "tenant", "created", "expires", "last used", "revoked")
+    rows = [header] + [(k["id"], k["name"] or "-", k["role"], k["tenant"] or "-", _when(k["created_ms"]),
+                        _when(k["expires_ms"]), _when(k["last_used_ms"]), _when(k["revoked_ms"]))
+                       for k in keys]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_key_revoke(args):
+    store = _key_store(args.db)
+    try:
+        record = store.revoke(args.key_id)
+    finally:
+        store.close()
+    print("key %s (%s, tenant %s) revoked at %s UTC" % (record["id"], record["role"], record["tenant"] or "-",
+                                                         _when(record["revoked_ms"])))
+    return 0
+
+
+def _check_tenant(tenant):
+    from soundbox_cloud.auth import is_tenant
+    if tenant is not None and not is_tenant(tenant):
+        raise CliError("tenant %r is not valid: 1 to 32 of a-z, 0-9 and '-', not starting with '-'" % tenant)
+
+
+def _device_call(args, path, body):
+    import json
+    from soundbox_cloud.client import ApiError, call
+    try:
+        answer = call(args.cloud, "POST", path, body=body, api_key=args.api_key)
+    except ApiError as e:
+        raise CliError(str(e)) from None
+    print(json.dumps(answer, sort_keys=True))
+    return 0
+
+
+def cmd_device_register(args):
+    _check_tenant(args.tenant)
+    body = {"id": args.device}
+    for field in ("tenant", "name", "vpa", "language"):
+        if getattr(args, field) is not None:
+            body[field] = getattr(args, field)
+    if args.tag:
+        body["tags"] = args.tag
+    return _device_call(args, "/devices", body)
+
+
+def cmd_device_move(args):
+    from urllib.parse import quote
+    _check_tenant(args.tenant)
+    return _device_call(args, "/devices/%s/move" % quote(args.device, safe=""), {"tenant": args.tenant})
+
+
+def register_cloud_commands(c):
+    """`soundbox cloud key ...` and `soundbox cloud device ...` under the `cloud` parser."""
+    cloud_sub = c.add_subparsers(dest="cloud_command", metavar="ACTION",
+                                 help="key: API keys in the cloud's database; device: register or move a box")
+    k = cloud_sub.add_parser("key", help="create, list and revoke API keys (in the cloud's --db, server running or not)")
+    key_sub = k.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    kc = key_sub.add_parser("create", help="a new key: the token alone on stdout's first line, shown once")
+    kc.add_argument("--db", required=True, help="the cloud's database")
+    kc.add_argument("--role", required=True, help="admin, operator, psp or viewer")
+    kc.add_argument("--tenant", help="the tenant a non-admin key belongs to")
+    kc.add_argument("--name", default="", help="what the key is for (shown by `key list`)")
+    kc.add_argument("--expires-days", type=float, metavar="D", help="the key stops working after D days")
+    kc.add_argument("--rate", type=float, metavar="R",
+                    help="requests a second (default by role: admin 2000, operator 100, psp 2000, viewer 50)")
+    kc.set_defaults(func=cmd_key_create)
+    kl = key_sub.add_parser("list", help="every key (never a secret)")
+    kl.add_argument("--db", required=True)
+    kl.set_defaults(func=cmd_key_list)
+    kr = key_sub.add_parser("revoke", help="revoke a key; a running cloud refuses it at once")
+    kr.add_argument("key_id", metavar="ID")
+    kr.add_argument("--db", required=True)
+    kr.set_defaults(func=cmd_key_revoke)
+
+    d = cloud_sub.add_parser("device", help="register a device in a tenant, or move it to another")
+    device_sub = d.add_subparsers(dest="device_command", required=True, metavar="ACTION")
+    dr = device_sub.add_parser("register", help="POST /devices")
+    dr.add_argument("device", metavar="ID")
+    dr.add_argument("--tenant")
+    dr.add_argument("--name", help="the merchant's name")
+    dr.add_argument("--vpa", help="the merchant's UPI address")
+    dr.add_argument("--language")
+    dr.add_argument("--tag", action="append", metavar="X", help="repeatable")
+    dm = device_sub.add_parser("move", help="POST /devices/ID/move (admin keys only)")
+    dm.add_argument("device", metavar="ID")
+    dm.add_argument("--tenant", required=True)
+    for q, func in ((dr, cmd_device_register), (dm, cmd_device_move)):
+        q.add_argument("--cloud", default=DEFAULT_CLOUD, help="the cloud's HTTP API (default %s)" % DEFAULT_CLOUD)
+        add_api_key(q)
+        q.set_defaults(func=func)
 
 
 def cmd_voicepack(args):
@@ -321,8 +464,9 @@ def build_parser():
                         "(N/K)-th id, ending with the last (overrides the scenario's [fleet] micropython)")
     s.set_defaults(func=cmd_sim)
 
-    c = sub.add_parser("cloud", help="run the reference cloud handler (HTTP API + MQTT)")
-    c.add_argument("--broker", required=True, help="mqtts://HOST:PORT (mutual TLS) or mqtt://HOST:PORT")
+    c = sub.add_parser("cloud", help="run the reference cloud handler (HTTP API + MQTT); "
+                                     "manage its API keys and devices")
+    c.add_argument("--broker", help="mqtts://HOST:PORT (mutual TLS) or mqtt://HOST:PORT (required to serve)")
     c.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the API")
     c.add_argument("--db", default=os.path.join(".state", "cloud.db"))
     c.add_argument("--group", default="cloud", help="shared-subscription group")
@@ -339,7 +483,8 @@ def build_parser():
     c.add_argument("--chunk-burst", type=chunk_burst_arg, default=DEFAULT_BURST, metavar="SIZE",
                    help="bytes a device may take at once before --chunk-rate applies, at least 16KiB "
                         "(default 4MiB: a whole image of the largest slot)")
-    c.set_defaults(func=cmd_cloud)
+    c.set_defaults(func=cmd_cloud, cloud_parser=c)
+    register_cloud_commands(c)
 
     y = sub.add_parser("pay", help="send a payment through the cloud handler")
     y.add_argument("device")
@@ -348,6 +493,7 @@ def build_parser():
     y.add_argument("--provider", help="the app the customer paid with, said by the box: %s"
                    % ", ".join(PROVIDERS))
     y.add_argument("--cloud", default=DEFAULT_CLOUD)
+    add_api_key(y)
     y.set_defaults(func=cmd_pay)
 
     from soundbox_tools import broker, ota, pki

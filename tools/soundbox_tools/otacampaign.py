@@ -5,7 +5,7 @@
 import os
 import time
 
-from soundbox_tools.cli import DEFAULT_CLOUD, CliError
+from soundbox_tools.cli import DEFAULT_CLOUD, CliError, add_api_key
 
 FINISHED = ("completed", "aborted")
 
@@ -13,7 +13,7 @@ FINISHED = ("completed", "aborted")
 def api(args, method, path, body=None, data=None):
     from soundbox_cloud.client import ApiError, call
     try:
-        return call(args.cloud, method, path, body=body, data=data)
+        return call(args.cloud, method, path, body=body, data=data, api_key=args.api_key)
     except ApiError as e:
         raise CliError(str(e)) from None
 
@@ -34,7 +34,7 @@ def upload(args, path):
         raise CliError("--upload takes the artifact's .bin (its .manifest.json must sit next to it), got %s" % path)
     name = os.path.basename(stem)
     try:
-        call(args.cloud, "GET", "/ota/artifacts/" + name)
+        call(args.cloud, "GET", "/ota/artifacts/" + name, api_key=args.api_key)
         return name   # already registered
     except ApiError as e:
         if e.status != 404:
@@ -176,6 +176,7 @@ def register_campaign(subparsers):
 
     def common(q):
         q.add_argument("--cloud", default=DEFAULT_CLOUD, help="the cloud's HTTP API (default %s)" % DEFAULT_CLOUD)
+        add_api_key(q)
 
     c = sub.add_parser("create", help="start a campaign")
     c.add_argument("--artifact", help="a registered artifact: its name or manifest id")
