@@ -273,3 +273,30 @@ def test_background_deliverer_delivers_and_stops(hooks, receiver):
     h.close()
     assert not thread.is_alive()
     assert hooks().stats()["delivered"] == 1  # recorded before close() returned
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over_when_its_lease_ends(hooks, receiver):
+    r = receiver([200])
+    dying, survivor = hooks(owner="cloud-a"), hooks(owner="cloud-b")
+    dying.set_endpoint("acme", r.url)
+    event_id = dying.enqueue("acme", "payment.final", {"txn": "T9", "status": "announced"}, now_ms=T0_MS)
+    assert [c["event_id"] for c in dying._claim(T0_MS, 50)] == [event_id]  # then it dies
+    lease_ms = webhooks.LEASE_PER_ROW_S * 1000
+    assert survivor.deliver_due(now_ms=T0_MS + lease_ms) == 0  # still leased
+    assert survivor.deliver_due(now_ms=T0_MS + lease_ms + 1) == 1
+    assert [req["headers"]["Soundbox-Event-Id"] for req in r.requests] == [event_id]
+    assert row(survivor, event_id)["delivered_ms"] == T0_MS + lease_ms + 1
+
+
+def test_a_receiver_that_never_answers_times_out_and_is_retried(hooks, monkeypatch):
+    monkeypatch.setattr(webhooks, "TIMEOUT_S", 0.3)
+    with socket.socket() as silent:  # the kernel accepts the connection; nobody ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        h = hooks(clock=Clock())
+        h.set_endpoint("acme", "http://127.0.0.1:%d/" % silent.getsockname()[1])
+        event_id = h.enqueue("acme", "payment.final", {"txn": "T10", "status": "announced"})
+        assert h.deliver_due() == 1
+    queued = row(h, event_id)
+    assert "timed out" in queued["last_error"] and queued["attempts"] == 1
+    assert queued["dead_ms"] is None and queued["next_ms"] > T0_MS

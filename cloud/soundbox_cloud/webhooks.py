@@ -1,10 +1,9 @@
 """Signed webhooks to payment service providers: an outbox in the database and its deliverer.
 
-The database owns every event and its delivery state, so any cloud process sharing the file
-may die and another delivers: a row is claimed with a lease before it is sent, and the claim
-is atomic (BEGIN IMMEDIATE), so two processes never send the same attempt. Delivery is at
-least once (a process that dies after the POST but before recording it leaves the lease to
-expire and the event is sent again): receivers dedupe on Soundbox-Event-Id.
+The database owns each event's delivery state, so any cloud process sharing the file may die
+and another delivers: a row is leased before it is sent, atomically (BEGIN IMMEDIATE), so two
+processes never send the same attempt. Delivery is at least once (a process dying between the
+POST and its record leaves the lease to expire): receivers dedupe on Soundbox-Event-Id.
 """
 import hashlib
 import hmac
@@ -43,7 +42,6 @@ MAX_ATTEMPTS = 12      # then the event is dead (about 18 minutes after the firs
 # A claimed row is ours this long per row of the batch: a whole batch of slow receivers
 # (connect and read each up to TIMEOUT_S) finishes before another process may take it over.
 LEASE_PER_ROW_S = 2 * TIMEOUT_S + 5
-SECRET_PREFIX = "whsec_"
 
 log = logging.getLogger("soundbox_cloud")
 
@@ -57,12 +55,11 @@ def sign(secret, t, body):
 def verify_signature(secret, header, body, now_s=None, tolerance_s=300):
     """True if header ("t=<s>,v1=<hex>", v1 may repeat) signs body with secret, within
     tolerance_s of now_s: a replayed old request fails even with a valid MAC."""
-    if isinstance(body, str):
-        body = body.encode()
+    body = body.encode() if isinstance(body, str) else body
     t, macs = None, []
     for part in (header or "").split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit():
             t = int(value)
         elif key == "v1":
             macs.append(value)
@@ -89,39 +86,34 @@ class Webhooks(Database):
         self._stop = threading.Event()
         self._thread = None
 
-    def _now_ms(self, now_ms=None):
+    def _now_ms(self, now_ms):
         return int(self._clock() * 1000) if now_ms is None else now_ms
 
     def _exec(self, sql, args=()):
         with self._lock:
             return self._db.execute(sql, args)
 
-    # endpoints
-
     def set_endpoint(self, tenant, url, now_ms=None):
-        """Set (or replace, rotating the secret) the tenant's endpoint; returns the new secret,
-        which is shown only this once."""
+        """Set or replace the tenant's endpoint with a new secret, returned only this once."""
         parts = urlsplit(url or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Rejected(400, "url", "webhook url must be http:// or https:// with a host: %r" % url)
-        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        secret = "whsec_" + secrets.token_urlsafe(32)
         self._exec("INSERT INTO webhook_endpoints (tenant, url, secret, created_ms) VALUES (?, ?, ?, ?)"
                    " ON CONFLICT (tenant) DO UPDATE SET url = excluded.url, secret = excluded.secret,"
                    " created_ms = excluded.created_ms", (tenant, url, secret, self._now_ms(now_ms)))
         return secret
 
     def endpoint(self, tenant):
+        """{"tenant", "url", "created_ms"} or None; never the secret."""
         return self._one("SELECT tenant, url, created_ms FROM webhook_endpoints WHERE tenant = ?", (tenant,))
 
     def remove_endpoint(self, tenant):
         self._exec("DELETE FROM webhook_endpoints WHERE tenant = ?", (tenant,))
 
-    # the outbox
-
     def enqueue(self, tenant, type, data, now_ms=None):
-        """Queue an event for the tenant's endpoint; its event id, or None without an endpoint.
-        An event about a txn has an id derived from (tenant, type, txn, status), so the same
-        outcome queued by two cloud processes is one event."""
+        """The event id queued for the tenant's endpoint, or None without one. A txn's event id
+        comes from (tenant, type, txn, status): two processes queueing it make one event."""
         if tenant is None or self.endpoint(tenant) is None:
             return None
         if "txn" in data:
@@ -140,25 +132,19 @@ class Webhooks(Database):
     def _claim(self, now, limit):
         """Lease up to limit due rows to this owner; returns them with their endpoint."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE")  # no other process claims between read and write
             try:
-                ids = [r[0] for r in self._db.execute(
-                    "SELECT id FROM webhook_outbox WHERE delivered_ms IS NULL AND dead_ms IS NULL"
-                    " AND next_ms <= ? AND (lease_until_ms IS NULL OR lease_until_ms < ?)"
-                    " ORDER BY next_ms LIMIT ?", (now, now, limit))]
-                if not ids:
-                    self._db.execute("COMMIT")
-                    return []
-                marks = ",".join("?" * len(ids))
-                self._db.execute(
-                    "UPDATE webhook_outbox SET lease_owner = ?, lease_until_ms = ? WHERE id IN (%s)"
-                    " AND (lease_until_ms IS NULL OR lease_until_ms < ?)" % marks,
-                    [self.owner, now + len(ids) * LEASE_PER_ROW_S * 1000] + ids + [now])
                 rows = [dict(r) for r in self._db.execute(
                     "SELECT o.id, o.event_id, o.body, o.attempts, e.url, e.secret FROM webhook_outbox o"
                     " LEFT JOIN webhook_endpoints e ON e.tenant = o.tenant"
-                    " WHERE o.id IN (%s) AND o.lease_owner = ? ORDER BY o.next_ms" % marks,
-                    ids + [self.owner])]
+                    " WHERE o.delivered_ms IS NULL AND o.dead_ms IS NULL AND o.next_ms <= ?"
+                    " AND (o.lease_until_ms IS NULL OR o.lease_until_ms < ?)"
+                    " ORDER BY o.next_ms LIMIT ?", (now, now, limit))]
+                ids = [r["id"] for r in rows]
+                self._db.execute(
+                    "UPDATE webhook_outbox SET lease_owner = ?, lease_until_ms = ? WHERE id IN (%s)"
+                    " AND (lease_until_ms IS NULL OR lease_until_ms < ?)" % ",".join("?" * len(ids)),
+                    [self.owner, now + len(ids) * LEASE_PER_ROW_S * 1000] + ids + [now])
                 self._db.execute("COMMIT")
                 return rows
             except BaseException:
@@ -170,13 +156,13 @@ class Webhooks(Database):
         rows = self._claim(self._now_ms(now_ms), limit)
         attempted = 0
         for row in rows:
-            if self._stop.is_set():  # closing: leave the rest to another process, now
+            if self._stop.is_set():  # closing: free the rest for another process at once
                 self._exec("UPDATE webhook_outbox SET lease_until_ms = NULL, lease_owner = NULL"
                            " WHERE id = ? AND lease_owner = ?", (row["id"], self.owner))
-                continue
-            attempted += 1
-            status, reason = self._post(row, self._now_ms(now_ms) // 1000)
-            self._record(row, status, reason, self._now_ms(now_ms))
+            else:
+                attempted += 1
+                status, reason = self._post(row, self._now_ms(now_ms) // 1000)
+                self._record(row, status, reason, self._now_ms(now_ms))
         return attempted
 
     def _post(self, row, t):
@@ -217,9 +203,9 @@ class Webhooks(Database):
         log.warning("webhook %s attempt %d failed: %s; %s", row["event_id"], attempts, reason,
                     "dead" if dead else "retry in %.1f s" % ((next_ms - now) / 1000))
 
-    # the background deliverer
-
     def start(self, every_s=0.5):
+        if self._thread is not None and self._thread.is_alive():
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, args=(every_s,), name="webhooks", daemon=True)
         self._thread.start()
@@ -237,8 +223,6 @@ class Webhooks(Database):
             self._thread.join(timeout=2 * TIMEOUT_S + 1)
         super().close()
 
-    # for people and metrics
-
     def stats(self):
         return self._one(
             "SELECT COALESCE(SUM(delivered_ms IS NULL AND dead_ms IS NULL), 0) AS pending,"
@@ -249,10 +233,9 @@ class Webhooks(Database):
     def events(self, tenant, limit=50):
         """The tenant's newest events, newest first, with their delivery state."""
         rows = self._all("SELECT event_id, type, body, created_ms, attempts, next_ms, delivered_ms,"
-                         " dead_ms, last_error FROM webhook_outbox WHERE tenant = ?"
-                         " ORDER BY id DESC LIMIT ?", (tenant, limit))
+                         " dead_ms, last_error, CASE WHEN delivered_ms IS NOT NULL THEN 'delivered'"
+                         " WHEN dead_ms IS NOT NULL THEN 'dead' ELSE 'pending' END AS state"
+                         " FROM webhook_outbox WHERE tenant = ? ORDER BY id DESC LIMIT ?", (tenant, limit))
         for row in rows:
             row["data"] = json.loads(row.pop("body"))["data"]
-            row["state"] = ("delivered" if row["delivered_ms"] is not None
-                            else "dead" if row["dead_ms"] is not None else "pending")
         return rows
