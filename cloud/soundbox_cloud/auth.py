@@ -114,8 +114,8 @@ class Principal:
     key_id: str
     name: str
     role: str
-    tenant: str = None
-    rate: float = 0.0
+    tenant: str   # None for admin keys
+    rate: float   # requests a second, > 0
 
     def may(self, action):
         """True if this role may do `action`; an action missing from PERMISSIONS is a bug (KeyError)."""
@@ -248,8 +248,8 @@ class RateLimiter:
                 bucket = self._buckets[principal.key_id] = [capacity, now]
             tokens = min(capacity, bucket[0] + max(0.0, now - bucket[1]) * rate)
             bucket[1] = max(bucket[1], now)
-            if tokens >= 1.0:
-                bucket[0] = tokens - 1.0
+            if tokens >= 1.0 - 1e-9:   # float drift must not turn "now" into a 1 s Retry-After
+                bucket[0] = max(0.0, tokens - 1.0)
                 return 0.0
             bucket[0] = tokens
             return (1.0 - tokens) / rate

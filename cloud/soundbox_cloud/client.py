@@ -66,7 +66,8 @@ def refusal(http_error):
 
 def call(api_url, method, path, body=None, data=None, timeout=10.0, api_key=None):
     """One request to the cloud's HTTP API: body is sent as JSON, data as raw bytes.
-    Returns the decoded JSON answer; ApiError with the server's reason otherwise."""
+    api_key goes as Authorization: Bearer. Returns the decoded JSON answer; ApiError with the
+    server's reason otherwise."""
     headers = auth_headers(api_key)
     if body is not None:
         data = json.dumps(body).encode()

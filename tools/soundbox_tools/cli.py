@@ -361,7 +361,8 @@ def register_cloud_commands(c):
     """`soundbox cloud key ...` and `soundbox cloud device ...` under the `cloud` parser."""
     cloud_sub = c.add_subparsers(dest="cloud_command", metavar="ACTION",
                                  help="key: API keys in the cloud's database; device: register or move a box")
-    k = cloud_sub.add_parser("key", help="create, list and revoke API keys (in the cloud's --db, server running or not)")
+    k = cloud_sub.add_parser("key", help="create, list and revoke API keys in the cloud's --db "
+                                         "(while it runs, too)")
     key_sub = k.add_subparsers(dest="key_command", required=True, metavar="ACTION")
     kc = key_sub.add_parser("create", help="a new key: the token alone on stdout's first line, shown once")
     kc.add_argument("--db", required=True, help="the cloud's database")
