@@ -52,10 +52,13 @@ The speaker's queue (voice UX):
   announced payments, in the current language); a long press says today's count and total (local day,
   announced and stale payments, kept on flash); the volume keys step 1..5 and say
   "minimum/maximum volume" at the ends.
-Commands on sb/<id>/cmd (QoS 1, JSON), answered on sb/<id>/cmdack with
-{"cmd", "ok", "reason"}: {"cmd": "volume", "level": 1-5}, {"cmd": "language",
-"lang": one of voice.LANGUAGES}, {"cmd": "replay"}. Volume and language are kept on
-flash (settings.json) and outlive a restart; the config's "lang" is only the default.
+Commands on sb/<id>/cmd (QoS 1, JSON; the rule is soundbox.commands, the cloud's too),
+answered on sb/<id>/cmdack with {"id", "cmd", "ok", "reason"} (id: the command's, echoed):
+volume, language, replay, reboot (acked, then a planned restart once the speaker is quiet)
+and telemetry (published at once). Volume and language are kept on flash (settings.json)
+and outlive a restart; the config's "lang" is only the default. At most one replay waits
+(another is refused), and a payment that arrives goes before a waiting replay: replays
+never delay a payment's words.
 
 Updates (soundbox_fw.updater) arrive on sb/<id>/ota/job and download over the same
 connection while payments keep being announced; the voice goes first.
@@ -66,7 +69,7 @@ import binascii
 import gc
 import json
 
-from soundbox import VERSION, payment, tls, voice
+from soundbox import VERSION, commands, payment, tls, voice
 from soundbox.ledger import Ledger
 from soundbox.mqttclient import Client
 from soundbox.mqttsession import Session
@@ -97,7 +100,6 @@ TZ_OFFSET_MIN = 330  # India Standard Time: "today" and replayed times are the m
 HEALTH_POLL_S = 5  # how often the battery and the link are looked at
 UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
 LOW_BATTERY_PERCENT = 15
-COMMANDS = ("language", "replay", "volume")
 QUIET_TIMEOUT_S = 120  # a planned restart waits this long at most for the speaker and the acks
 
 
@@ -108,6 +110,11 @@ def said_txns(name):
     if len(parts) > 1 and parts[0] == MERGED_NAME:
         return parts[1:], len(parts) - 1
     return [name], 0
+
+
+def _is_replay(entry):
+    """A pending entry is a replay (a payment's name is its txn, which may be anything)."""
+    return entry[0] is None and entry[4] == REPLAY_NAME
 
 
 class Soundbox:
@@ -161,7 +168,8 @@ class Soundbox:
                            self._on_message, self._on_connect, self._on_disconnect,
                            open_connection=open_connection, log=hal.log, tls=bool(self.identity))
         self._tasks = []
-        self._playing = False
+        self._playing = None  # the name of what the speaker is saying now
+        self._restart = None  # the planned restart a reboot command started
         self.accepting = True  # False once a planned restart is under way
         # The updater's code and state (about 14 KiB of heap) are loaded only while there is
         # update work: a job arrived, or one was under way or on trial before this start.
@@ -216,14 +224,19 @@ class Soundbox:
             topics += [(self.prefix + "ota/job", 1), (self.prefix + "ota/chunk", 0)]
         await client.subscribe(topics)
         await client.publish(self.prefix + "status", self._status("online"), 1, True)
+        await self.publish_telemetry()
+        if self.updater is not None:
+            await self.updater.on_connect()
+
+    async def publish_telemetry(self):
+        """Battery, versions and free heap on sb/<id>/telemetry (QoS 0): on each connect,
+        and when the cloud asks (the telemetry command)."""
         telemetry = {"battery": self.hal.battery.percent(), "fw": VERSION,
                      "heap": gc.mem_free() if hasattr(gc, "mem_free") else None}
         if self.ota is not None:
             telemetry["model"] = self.ota.model
             telemetry["versions"] = self.versions()
-        await client.publish(self.prefix + "telemetry", json.dumps(telemetry), 0)
-        if self.updater is not None:
-            await self.updater.on_connect()
+        await self.mqtt.publish(self.prefix + "telemetry", json.dumps(telemetry), 0)
 
     def _on_disconnect(self):
         if self._offline_since is None:
@@ -396,9 +409,11 @@ class Soundbox:
 
     def _next_batch(self):
         """The next thing to say: [entry], or every waiting payment when more than
-        MERGE_ABOVE wait (they are then said as one)."""
-        if self.pending[0][0] is None or self._waiting_payments() <= MERGE_ABOVE:
-            return [self.pending.pop(0)]
+        MERGE_ABOVE wait (they are then said as one). A replay waits while payments do."""
+        payments = self._waiting_payments()
+        first = 1 if payments and _is_replay(self.pending[0]) else 0  # at most one replay waits
+        if self.pending[first][0] is None or payments <= MERGE_ABOVE:
+            return [self.pending.pop(first)]
         batch = [e for e in self.pending if e[0] is not None]
         self.pending = [e for e in self.pending if e[0] is None]
         return batch
@@ -421,18 +436,18 @@ class Soundbox:
             else:
                 tokens, name = batch[0][1], batch[0][4]
             play = clock.wall_ms()
-            self._playing = True
+            self._playing = name
             try:
                 await asyncio.wait_for(self.hal.audio.play(tokens, name), PLAY_TIMEOUT_S)
             except Exception as e:  # a sink failure must not stop the box
-                self._playing = False
+                self._playing = None
                 self.hal.log("audio failed for %s: %r" % (name, e))
                 self._said(batch)  # acked "failed": the cloud knows, nothing is left to say
                 for entry in batch:
                     if entry[0] is not None:
                         await self._ack(entry[0], payment.FAILED, "playback failed: %r" % (e,), entry[2], play)
                 continue
-            self._playing = False
+            self._playing = None
             self._said(batch)  # before the acks: a power cut now must not say it again
             if not txns:
                 continue  # the summary's payments were acked "stale" when they arrived
@@ -461,13 +476,19 @@ class Soundbox:
         return True
 
     def _replay(self):
-        """Say the last announcement again; False when nothing was announced yet."""
+        """Say the last announcement again; None when queued, else why not. One replay at
+        most waits or plays: a burst of them (keys, commands) must not hold the speaker."""
         if self.last_said is None:
-            return False
+            return "nothing announced yet"
+        if self._playing == REPLAY_NAME:
+            return "replay already pending"
+        for entry in self.pending:
+            if _is_replay(entry):
+                return "replay already pending"
         count, total, rx = self.last_said
         minutes = (rx + self.tz_offset_ms) % DAY_MS // 60000  # the merchant's local time
         tokens = voice.replay_tokens(count, total, minutes // 60, minutes % 60, self.lang)
-        return self._say(tokens, REPLAY_NAME)
+        return None if self._say(tokens, REPLAY_NAME) else "speaker busy"
 
     async def _buttons(self):
         while True:
@@ -507,39 +528,56 @@ class Soundbox:
     # ---- commands from the cloud ---------------------------------------------
 
     async def _on_command(self, payload):
-        cmd = None
         try:
-            msg = json.loads(payload)
+            body = json.loads(payload)
         except (ValueError, UnicodeError, RuntimeError, MemoryError):  # RuntimeError: nested too deep
-            msg = None
-        if type(msg) is dict and isinstance(msg.get("cmd"), str):
-            cmd = msg["cmd"]
-        if cmd is None:
-            reason = "command must be a JSON object with a string \"cmd\""
-        else:
-            reason = self._command(cmd, msg)
-        await self.mqtt.publish(self.prefix + "cmdack", json.dumps(
-            {"cmd": cmd, "ok": reason is None, "reason": reason or ""}), 1)
+            body = None  # parse() refuses it as not a JSON object
+        try:
+            command = commands.parse(body)
+        except commands.CommandError as e:
+            cmd = body.get("cmd") if isinstance(body, dict) else None
+            await self._cmdack(commands.id_of(body), cmd if cmd in commands.COMMANDS else None, e.reason)
+            return
+        cmd = command["cmd"]
+        reason = await self._command(command)
+        await self._cmdack(command["id"], cmd, reason)
+        if cmd == "reboot" and reason is None:
+            # After the ack, and in a task of its own: this handler returns first, so the
+            # command is PUBACKed and the broker does not hand it to the restarted box.
+            self._restart = asyncio.create_task(self._reboot())
 
-    def _command(self, cmd, msg):
-        """Carry out one command; None when done, else the reason it was refused."""
+    async def _cmdack(self, command_id, cmd, reason):
+        await self.mqtt.publish(self.prefix + "cmdack",
+                                json.dumps(commands.ack(command_id, cmd, reason is None, reason)), 1)
+
+    async def _command(self, command):
+        """Carry out one parsed command; None when done (or, for reboot, about to be),
+        else the reason it was refused."""
+        cmd = command["cmd"]
         if cmd == "volume":
-            level = msg.get("level")
-            if type(level) is not int or not 1 <= level <= VOLUME_LEVELS:
-                return "level must be an integer 1-%d, got %s" % (VOLUME_LEVELS, json.dumps(level))
-            self._set_volume(level)
-            return None
-        if cmd == "language":
-            lang = msg.get("lang")
-            if not isinstance(lang, str) or lang not in voice.LANGUAGES:
-                return "unknown language %s; supported: %s" % (json.dumps(lang), ", ".join(voice.LANGUAGES))
-            self.settings.lang = lang
+            self._set_volume(command["level"])
+        elif cmd == "language":
+            self.settings.lang = command["lang"]
             self.settings.save()
             self._apply_language()
-            return None
-        if cmd == "replay":
-            return None if self._replay() else "nothing announced yet"
-        return "unknown command %s; known: %s" % (json.dumps(cmd), ", ".join(COMMANDS))
+        elif cmd == "replay":
+            return self._replay()
+        elif cmd == "telemetry":
+            await self.publish_telemetry()
+        elif cmd == "reboot":
+            if getattr(self.hal, "reboot", None) is None:
+                return "this box cannot restart on command"
+            if self._restart is not None:
+                return "a restart is already under way"
+        return None
+
+    async def _reboot(self):
+        try:
+            await self.restart_when_quiet()  # the ack leaves and the speaker is done first
+        except Exception as e:  # a HAL that cannot restart: keep running and taking payments
+            self.accepting = True
+            self._restart = None
+            self.hal.log("reboot failed: %r" % (e,))
 
     # ---- settings (flash) ---------------------------------------------------------
 
@@ -575,7 +613,7 @@ class Soundbox:
 
     def speaker_idle(self):
         """Nothing being said or waiting to be: an update may use the flash now."""
-        return not self._playing and not self.pending
+        return self._playing is None and not self.pending
 
     def _update_under_way(self):
         """A download or an update on trial was left by the last start (the updater's files)."""
