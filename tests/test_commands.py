@@ -20,6 +20,7 @@ from soundbox_fw import stored
 from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import TimingSink
 from soundbox_sim.hal import SimHal
+from soundbox_tools.mpdevice import REBOOT_EXIT, MicroPythonDevice, device_config
 from test_end_to_end import eventually
 from test_payment_integrity import SwitchableClock, desk, signed  # noqa: F401 (desk: a fixture)
 
@@ -354,4 +355,37 @@ def test_telemetry_command_publishes_telemetry_now(broker, tmp_path, pki):
         assert fresh["battery"] == 42 and fresh["fw"] and "heap" in fresh, fresh
     finally:
         rig.stop()
+        cloud.close()
+
+
+# ---- the same on the real MicroPython unix port --------------------------------------------
+
+def test_commands_on_the_micropython_unix_port(broker, tmp_path, pki, desk, micropython, voice_pack):
+    """The unmodified firmware as a MicroPython process: ids echoed, one replay at most, telemetry
+    now, and reboot acked, then the process exits for its launcher to start it again (the unix
+    HAL's reset), and the restarted box is not handed the reboot a second time."""
+    cloud = Cloud(broker)
+    config = device_config(DEVICE, broker.host, broker.port, pki.device_dir(DEVICE), None, voice_pack, tls=False,
+                           keepalive=5)
+    box = MicroPythonDevice(tmp_path / "mp", config, binary=micropython).start()
+    try:
+        assert eventually(lambda: len(cloud.telemetry) == 1, 30), box.log_text()
+        assert cloud.send({"cmd": "telemetry", "id": "t-1"})["ok"] is True
+        assert eventually(lambda: len(cloud.telemetry) == 2), cloud.telemetry
+        assert cloud.send({"cmd": "volume", "level": True, "id": "v-1"}) == {
+            "id": "v-1", "cmd": "volume", "ok": False, "reason": "level must be an integer 1-5"}
+        desk.publish(DEVICE, signed(pki.payment_key(DEVICE), DEVICE, "M-1", 25000))
+        announced_once(desk, ["M-1"])
+        for i in range(3):  # well within one replay's seconds of audio
+            cloud.publish({"cmd": "replay", "id": "r-%d" % i})
+        assert [(a["ok"], a["reason"]) for a in (cloud.ack("r-%d" % i) for i in range(3))] == [
+            (True, ""), (False, "replay already pending"), (False, "replay already pending")]
+        assert cloud.send({"cmd": "reboot", "id": "b-1"}) == {"id": "b-1", "cmd": "reboot", "ok": True, "reason": ""}
+        assert eventually(lambda: box.boots == 2 and len(cloud.telemetry) == 3, 30), box.log_text()
+        assert box.exits == [REBOOT_EXIT], box.log_text()
+        assert cloud.send({"cmd": "telemetry", "id": "after"})["ok"] is True
+        assert len(cloud.acks_for("b-1")) == 1 and box.exits == [REBOOT_EXIT] and box.boots == 2, box.log_text()
+        assert "Traceback" not in box.log_text(), box.log_text()
+    finally:
+        box.stop()
         cloud.close()
