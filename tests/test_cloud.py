@@ -20,11 +20,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from soundbox import payment as wire
-from soundbox_cloud.api import ApiServer, percentiles
+from soundbox_cloud.cloud import Cloud, percentiles
 from soundbox_cloud.client import PayError, pay
 from soundbox_cloud.errors import BrokerUnavailable
-from soundbox_cloud.handler import CloudHandler, now_ms
+from soundbox_cloud.mqttlink import now_ms
 from soundbox_tools import procs
+
+from cloudapi import RunningCloud, make_key, request
 
 DEVICE = "sb-0001"
 OTHER_DEVICE = "sb-0002"
@@ -38,22 +40,6 @@ def wait_until(condition, timeout=5.0):
             return value
         time.sleep(0.02)
     raise AssertionError("condition not met within %.1f s" % timeout)
-
-
-def request(api_url, method, path, body=None, headers=None):
-    """One HTTP request; body may be a dict (sent as JSON) or raw bytes. Returns (status, JSON)."""
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body).encode()
-    url = urlsplit(api_url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        data = response.read()
-    finally:
-        conn.close()
-    assert response.getheader("Content-Type") == "application/json"
-    return response.status, (json.loads(data) if method != "HEAD" else None)
 
 
 class FakeDevice:
@@ -88,31 +74,9 @@ class FakeDevice:
         self.client.loop_stop()
 
 
-class RunningCloud:
-    """CloudHandler and its HTTP API on threads of this process."""
-
-    def __init__(self, broker, db_path, certs):
-        self.handler = CloudHandler(broker.url, db_path, certs=certs)
-        self.server = ApiServer(self.handler, "127.0.0.1", 0)
-        self.url = self.server.url
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def get(self, path):
-        return request(self.url, "GET", path)
-
-    def post_payment(self, body):
-        return request(self.url, "POST", "/payments", body)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.handler.close()
-
-
 @pytest.fixture
 def cloud(broker, tmp_path, pki):
-    running = RunningCloud(broker, tmp_path / "cloud.db", pki.root)
+    running = RunningCloud(broker.url, tmp_path / "cloud.db", pki.root)
     yield running
     running.close()
 
@@ -174,7 +138,7 @@ def test_a_payment_names_its_provider_signed_and_kept(cloud, device, pki):
 
 
 def test_handler_socket_has_nagle_off(cloud):
-    sock = cloud.handler.client.socket()
+    sock = cloud.cloud.link.client.socket()
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
@@ -266,7 +230,8 @@ def test_http_round_trip_is_not_held_by_nagle(cloud, device):
     took = []
     for i in range(21):
         started = time.perf_counter()
-        conn.request("POST", "/payments", json.dumps(payment("txn-n%d" % i)).encode())
+        conn.request("POST", "/payments", json.dumps(payment("txn-n%d" % i)).encode(),
+                     headers={"Authorization": "Bearer " + cloud.key})
         response = conn.getresponse()
         response.read()
         took.append(time.perf_counter() - started)
@@ -277,7 +242,8 @@ def test_http_round_trip_is_not_held_by_nagle(cloud, device):
 
 def test_payment_is_refused_while_the_broker_is_down(broker, cloud, device):
     broker.stop()
-    wait_until(lambda: cloud.get("/health")[0] == 503)
+    wait_until(lambda: cloud.get("/ready")[0] == 503)
+    assert cloud.get("/health") == (200, {"ok": False, "broker": "disconnected"})   # alive, not ready
     status, body = cloud.post_payment(payment("txn-down"))
     assert (status, body["field"]) == (503, "broker") and "retry the same txn" in body["error"]
     assert cloud.get("/payments/txn-down")[0] == 404
@@ -301,9 +267,10 @@ def test_acks_update_the_payment_and_stats(cloud, device):
     stats = cloud.get("/stats")[1]
     latency = stats.pop("latency_ms")
     chunks = stats.pop("ota_chunks")   # the OTA chunk server's counters: nothing asked here
+    assert stats.pop("webhooks") == {"pending": 0, "delivered": 0, "dead": 0, "attempts": 0}   # none set
     assert stats == {"sent": 3, "announced": 1, "acked": 2, "invalid": 1, "stale": 0, "duplicate_acks": 0,
                      "duplicated": 0, "pending": 1, "unknown_acks": 0, "excess_acks": 0,
-                     "resends": 0, "resends_given_up": 0}
+                     "resends": 0, "resends_given_up": 0, "timed_out": 0}
     assert chunks == {"rate": 1 << 20, "burst": 4 << 20, "chunks_sent": 0, "bytes_sent": 0, "throttled_requests": 0,
                       "throttled_chunks": 0, "notices_sent": 0, "devices_limited": 0}
     assert latency["notify_to_announce"]["n"] == 1
@@ -337,7 +304,7 @@ def test_bad_or_foreign_acks_are_dropped_and_the_handler_keeps_going(broker, clo
     assert record["status"] == "invalid"
     assert [(a["device"], a["status"]) for a in record["acks"]] == [(OTHER_DEVICE, "announced"),
                                                                    (DEVICE, "invalid")]
-    assert cloud.handler.bad_messages == 4
+    assert cloud.cloud.bad_messages == 4
     assert "Traceback" not in "".join(capfd.readouterr())
     intruder.close()
 
@@ -355,7 +322,7 @@ def test_device_registry_follows_status_and_telemetry(cloud, device):
 def test_handler_started_later_learns_devices_from_retained_status(broker, tmp_path, pki):
     dev = FakeDevice(broker, DEVICE)
     dev.publish("status", {"state": "online", "fw": "0.1.0"}, retain=True)
-    late = RunningCloud(broker, tmp_path / "late.db", pki.root)
+    late = RunningCloud(broker.url, tmp_path / "late.db", pki.root)
     try:
         wait_until(lambda: late.get("/devices")[1])
         assert late.post_payment(payment("txn-late"))[0] == 202
@@ -368,9 +335,9 @@ def test_lookups_and_unknown_paths_answer_in_json(cloud):
     assert cloud.get("/payments/nope") == (404, {"error": "unknown txn nope", "field": "txn"})
     assert cloud.get("/payments/a%20b")[0] == 400
     assert cloud.get("/nowhere") == (404, {"error": "no such path: /nowhere", "field": None})
-    assert request(cloud.url, "DELETE", "/payments")[0] == 405
-    assert request(cloud.url, "GET", "/payments")[0] == 405
-    assert request(cloud.url, "HEAD", "/stats")[0] == 501
+    assert cloud("DELETE", "/payments")[0] == 405
+    assert cloud("GET", "/payments")[0] == 405
+    assert cloud("HEAD", "/stats")[0] == 405
     stats = cloud.get("/stats")[1]
     assert stats["latency_ms"]["notify_to_ack"] == {"p50": None, "p90": None, "p99": None, "n": 0}
 
@@ -395,10 +362,10 @@ def test_percentiles_are_nearest_rank():
 
 
 def test_pay_client_returns_the_record_and_the_servers_reason(cloud, device):
-    answer = pay(cloud.url, DEVICE, 12345)
+    answer = pay(cloud.url, DEVICE, 12345, api_key=cloud.key)
     assert answer["status"] == "sent" and answer["amount"] == 12345 and answer["txn"].startswith("txn-")
     with pytest.raises(PayError) as refused:
-        pay(cloud.url, DEVICE, 250.0, txn="t-float")
+        pay(cloud.url, DEVICE, 250.0, txn="t-float", api_key=cloud.key)
     assert (refused.value.status, refused.value.field) == (400, "amount")
     assert "not a float" in str(refused.value)
     url = "http://127.0.0.1:%d" % procs.free_port()
@@ -410,7 +377,7 @@ def test_unreachable_broker_fails_fast_with_one_line(tmp_path, pki):
     url = "mqtt://127.0.0.1:%d" % procs.free_port()
     started = time.monotonic()
     with pytest.raises(BrokerUnavailable) as failed:
-        CloudHandler(url, tmp_path / "cloud.db", certs=pki.root)
+        Cloud(url, tmp_path / "cloud.db", certs=pki.root)
     assert time.monotonic() - started < 3
     assert str(failed.value) == "cannot reach MQTT broker at %s: Connection refused" % url
 
@@ -421,7 +388,7 @@ def test_silent_broker_port_fails_within_a_few_seconds(tmp_path, pki):
         url = "mqtt://127.0.0.1:%d" % silent.getsockname()[1]
         started = time.monotonic()
         with pytest.raises(BrokerUnavailable, match="did not answer within"):
-            CloudHandler(url, tmp_path / "cloud.db", certs=pki.root)
+            Cloud(url, tmp_path / "cloud.db", certs=pki.root)
         assert time.monotonic() - started < 8
 
 
@@ -438,7 +405,9 @@ def test_serve_stops_cleanly_on_signal(broker, tmp_path, pki, signum):
                         "device, burst 4 MiB)\n" % (port, broker.url))
         api = "http://127.0.0.1:%d" % port
         assert request(api, "GET", "/health")[0] == 200
-        assert request(api, "POST", "/payments", payment(device="sb-9999"))[0] == 404
+        assert request(api, "POST", "/payments", payment(device="sb-9999"))[0] == 401
+        key = make_key(tmp_path / "cloud.db")   # made by another process while the cloud runs
+        assert request(api, "POST", "/payments", payment(device="sb-9999"), key=key)[0] == 404
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=10)
     finally:

@@ -177,8 +177,11 @@ class Campaigns:
 
     # operator actions
 
-    def create(self, body, now_ms=None):
+    def create(self, body, now_ms=None, tenant=None, allowed=None):
+        """Create a campaign from a request body. tenant: the operator's tenant (None: the
+        platform's); allowed: the device ids that tenant may target (None: every device)."""
         spec = check_spec(body)
+        spec["tenant"] = tenant
         now_ms = self._now(now_ms)
         artifact = self.artifacts.get(spec["artifact"])
         if artifact is None:
@@ -193,10 +196,14 @@ class Campaigns:
         with self._lock:
             for other in self.store.campaigns(("running", "paused")):
                 o = other["spec"]
-                if (o["model"], o["version_key"]) == (m["model"], key):
+                # Tenants' fleets are disjoint: one tenant's rollout never blocks another's.
+                overlaps = None in (tenant, o.get("tenant")) or tenant == o.get("tenant")
+                if (o["model"], o["version_key"]) == (m["model"], key) and overlaps:
                     raise Rejected(409, "artifact", "campaign %s is still %s for %s on %s; abort it first"
                                    % (other["id"], other["state"], key, m["model"]))
             profiles = self.store.profiles()
+            if allowed is not None:
+                profiles = {d: p for d, p in profiles.items() if d in allowed}
             unknown = [d for d in target["devices"] if d not in profiles]
             if unknown:
                 raise Rejected(422, "target.devices", "unknown device %s (it has never reported its status)" % unknown[0])

@@ -1,18 +1,20 @@
-"""Run the cloud handler (MQTT handler + HTTP API) until SIGTERM or SIGINT."""
+"""Run the cloud (MQTT link + HTTP API) until SIGTERM or SIGINT."""
 import signal
 import threading
 
-from soundbox_cloud.api import ApiServer
 from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
-from soundbox_cloud.handler import CloudHandler
+from soundbox_cloud.cloud import ACK_DEADLINE_S, Cloud
+from soundbox_cloud.http_server import ApiServer
 
 
 def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, certs="certs",
-          instance="0", ota_dir=None, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST):
-    """Serve until SIGTERM/SIGINT, then stop taking payments, disconnect and close the database.
+          instance="0", ota_dir=None, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST,
+          ack_deadline_s=ACK_DEADLINE_S):
+    """Serve until SIGTERM/SIGINT, then stop taking requests, disconnect and close the database.
 
     ota_dir: signed OTA artifacts (<name>.bin + <name>.manifest.json); default <db dir>/ota.
     chunk_rate, chunk_burst: each device's OTA chunk limit in bytes (chunk_rate None: no limit).
+    ack_deadline_s: a payment no device acknowledged this long is marked timed_out.
     ready: optional callable, called with the API URL once everything is up (handy with port 0).
     Runs in the main thread (it installs signal handlers). Raises CloudError (one-line message)
     when the broker is unreachable, the port is taken or the database cannot be opened.
@@ -21,11 +23,9 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with CloudHandler(broker_url, db_path, group, certs, instance, ota_dir=ota_dir,
-                          chunk_rate=chunk_rate, chunk_burst=chunk_burst) as cloud:
-            server = ApiServer(cloud, http_host, http_port)
-            http_thread = threading.Thread(target=server.serve_forever, name="cloud-http", daemon=True)
-            http_thread.start()
+        with Cloud(broker_url, db_path, group, certs, instance, ota_dir=ota_dir, chunk_rate=chunk_rate,
+                   chunk_burst=chunk_burst, ack_deadline_s=ack_deadline_s) as cloud:
+            server = ApiServer(cloud, http_host, http_port).start()
             try:
                 print("cloud handler listening on %s (broker %s; %s)" % (server.url, broker_url,
                                                                          cloud.chunks.limit_text), flush=True)
@@ -35,9 +35,7 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
                     pass
             finally:
                 # HTTP first, so no payment is accepted once the MQTT side is going away.
-                server.shutdown()
-                server.server_close()
-                http_thread.join()
+                server.close()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

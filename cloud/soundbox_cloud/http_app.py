@@ -1,0 +1,293 @@
+"""The cloud's HTTP API: a FastAPI app, a thin side of the Cloud domain object.
+
+Each route authenticates the bearer key, turns the request into one Cloud call and its
+answer into JSON. Refusals are one line: {"error": reason, "field": name-or-null}, with
+the HTTP status saying what kind (400 bad input, 401 no valid key, 403 role, 404 unknown
+or another tenant's, 409 conflict, 413 too big, 422 understood but refused, 429 slow
+down, 503 broker away). Bodies are read by one strict parser: a byte limit, a read-time
+limit, and JSON with duplicate keys refused (which copy would a checker have seen?).
+The interactive docs are at /docs, the schema at /openapi.json.
+"""
+import asyncio
+import json
+import logging
+import math
+import time
+from typing import Annotated, Optional
+
+from fastapi import Depends, FastAPI, Request, Response, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from soundbox_cloud import schemas
+from soundbox_cloud.artifacts import BIN_SUFFIX, ENVELOPE_SUFFIX, MAX_ARTIFACT_BYTES, MAX_ENVELOPE_BYTES
+from soundbox_cloud.auth import Unauthorized
+from soundbox_cloud.cloud import CAMPAIGN_ACTIONS
+from soundbox_cloud.errors import Rejected
+from soundbox_cloud.metrics import CONTENT_TYPE
+from soundbox_cloud.validation import is_device_id, is_txn
+
+log = logging.getLogger("soundbox_cloud")
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_CAMPAIGN_BYTES = 1024 * 1024   # room for an explicit list of 10,000 device ids
+BODY_TIMEOUT_S = 10                # a client trickling its body is cut off after this long
+ERROR_TITLES = {400: "bad request", 404: "not found", 405: "method not allowed", 413: "body too large"}
+
+
+def _refuse_duplicates(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise Rejected(400, "body", "duplicate key %r in the JSON body" % key[:40])
+        seen[key] = value
+    return seen
+
+
+def parse_json(raw):
+    """The one strict JSON parser for request bodies."""
+    try:
+        return json.loads(raw, object_pairs_hook=_refuse_duplicates)
+    except (ValueError, RecursionError):
+        raise Rejected(400, "body", "body is not valid JSON") from None
+
+
+async def read_body(request, limit):
+    """The body bytes, at most `limit`, read within BODY_TIMEOUT_S. The server (h11 or
+    httptools) has already refused conflicting Content-Length headers with a 400."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Rejected(413, "body", "body is larger than %d bytes" % limit)
+
+    async def collect():
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(413, "body", "body is larger than %d bytes" % limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    try:
+        return await asyncio.wait_for(collect(), BODY_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise Rejected(408, "body", "body not received within %d s" % BODY_TIMEOUT_S) from None
+
+
+def json_body(model, limit=MAX_BODY_BYTES):
+    """A dependency: the request body checked by `model` (its before-validator applies the
+    shared rule and raises Rejected), documented in the OpenAPI schema by the route."""
+    async def dependency(request: Request):
+        body = parse_json(await read_body(request, limit))
+        if model is None:
+            return body
+        try:
+            return model.model_validate(body)
+        except ValidationError as e:
+            raise _first_error(e.errors()) from None
+    return Depends(dependency)
+
+
+def documented(model):
+    """openapi_extra declaring `model` as the route's JSON body."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def _first_error(errors):
+    error = errors[0] if errors else {}
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "path", "query")]
+    field = ".".join(loc) or None
+    return Rejected(400, field, "%s: %s" % (field or "request", error.get("msg", "invalid")))
+
+
+def device_id(device: str) -> str:
+    if not is_device_id(device):
+        raise Rejected(400, "device", schemas.DEVICE_RULE)
+    return device
+
+
+bearer = HTTPBearer(auto_error=False, description="an API key from `soundbox cloud key create`")
+
+
+def create_app(cloud):
+    app = FastAPI(title="Soundbox cloud", version="1", summary="Payments to soundboxes, devices, commands, OTA",
+                  description=__doc__)
+    metrics = cloud.metrics
+
+    def caller(credentials: Annotated[Optional[HTTPAuthorizationCredentials], Security(bearer)]):
+        header = None if credentials is None else "%s %s" % (credentials.scheme, credentials.credentials)
+        return cloud.authenticate(header)
+
+    Caller = Annotated[object, Depends(caller)]
+    Device = Annotated[str, Depends(device_id)]
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.http(route.path if route is not None else "unmatched", request.method, response.status_code,
+                     time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(Rejected)
+    async def rejected(request, e):
+        headers = {}
+        if e.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(e.retry_after_s)))
+        return JSONResponse(e.body(), e.http_status, headers=headers)
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request, e):
+        return JSONResponse({"error": str(e), "field": "authorization"}, 401,
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e):
+        return JSONResponse(_first_error(e.errors()).body(), 400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e):
+        if e.status_code == 404:
+            message = "no such path: %s" % request.url.path
+        elif e.status_code == 405:
+            message = "%s is not allowed on %s" % (request.method, request.url.path)
+        else:
+            message = e.detail if isinstance(e.detail, str) else ERROR_TITLES.get(e.status_code, "error")
+        return JSONResponse({"error": message, "field": None}, e.status_code, headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def internal(request, e):   # a bug, not bad input: one log line, a plain 500
+        log.error("internal error on %s %s: %r", request.method, request.url.path, e)
+        return JSONResponse({"error": "internal error", "field": None}, 500)
+
+    # load balancer and monitoring: no key
+
+    @app.get("/health", tags=["ops"], summary="liveness: 200 while the process serves")
+    def health():
+        return cloud.health()
+
+    @app.get("/ready", tags=["ops"], summary="readiness: 200 only while linked to the broker")
+    def ready():
+        state = cloud.health()
+        return JSONResponse(state, 200 if state["ok"] else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    def prometheus():
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    # payments
+
+    @app.post("/payments", status_code=202, tags=["payments"], openapi_extra=documented(schemas.Payment),
+              summary="announce a payment on the merchant's soundbox (psp)")
+    def pay(who: Caller, body: schemas.Payment = json_body(schemas.Payment)):
+        return cloud.pay(who, body.device, body.amount, body.txn, body.provider)
+
+    @app.get("/payments/{txn:path}", tags=["payments"], summary="a payment's status, acks and latencies")
+    def payment(who: Caller, txn: str):
+        if not is_txn(txn):
+            raise Rejected(400, "txn", "txn must be 1-64 printable ASCII characters without spaces")
+        return cloud.payment(who, txn)
+
+    @app.put("/webhook", tags=["payments"], openapi_extra=documented(schemas.Webhook),
+             summary="where payment outcomes are POSTed, signed; answers the signing secret once")
+    def set_webhook(who: Caller, body: schemas.Webhook = json_body(schemas.Webhook)):
+        return cloud.set_webhook(who, body.url)
+
+    @app.get("/webhook", tags=["payments"], summary="the tenant's webhook endpoint (no secret)")
+    def webhook(who: Caller):
+        return cloud.webhook(who)
+
+    # devices and commands
+
+    @app.get("/devices", tags=["devices"], summary="the caller's tenant's devices")
+    def devices(who: Caller):
+        return cloud.devices(who)
+
+    @app.post("/devices", status_code=201, tags=["devices"], openapi_extra=documented(schemas.Device),
+              summary="register a device to a tenant with its merchant profile (operator)")
+    def register(who: Caller, body: schemas.Device = json_body(schemas.Device)):
+        return cloud.register(who, body.id, body.tenant, body.profile(), body.tags)
+
+    @app.get("/devices/{device}", tags=["devices"])
+    def device(who: Caller, device: Device):
+        return cloud.device(who, device)
+
+    @app.post("/devices/{device}/move", tags=["devices"], openapi_extra=documented(schemas.Move),
+              summary="hand a device to another tenant (admin)")
+    def move(who: Caller, device: Device, body: schemas.Move = json_body(schemas.Move)):
+        return cloud.move(who, device, body.tenant)
+
+    @app.get("/devices/{device}/tags", tags=["devices"])
+    def tags(who: Caller, device: Device):
+        return {"device": device, "tags": cloud.tags(who, device)}
+
+    @app.post("/devices/{device}/tags", tags=["devices"], openapi_extra=documented(schemas.Tags))
+    def change_tags(who: Caller, device: Device, body: schemas.Tags = json_body(schemas.Tags)):
+        return {"device": device, "tags": cloud.change_tags(who, device, body.add, body.remove)}
+
+    @app.post("/devices/{device}/commands", status_code=202, tags=["devices"],
+              openapi_extra=documented(schemas.Command), summary="send a command; the box's answer is kept")
+    def command(who: Caller, device: Device, body: schemas.Command = json_body(schemas.Command)):
+        return cloud.command(who, device, body.to_device())
+
+    @app.get("/devices/{device}/commands/{command_id}", tags=["devices"], summary="a command and the box's answer")
+    def command_status(who: Caller, device: Device, command_id: str):
+        return cloud.command_status(who, device, command_id)
+
+    @app.get("/stats", tags=["ops"], summary="payment counts and latency percentiles (the caller's tenant)")
+    def stats(who: Caller):
+        return cloud.stats(who)
+
+    # OTA
+
+    @app.get("/ota/artifacts", tags=["ota"])
+    def artifacts(who: Caller):
+        return cloud.artifacts_list(who)
+
+    @app.post("/ota/artifacts", status_code=201, tags=["ota"], openapi_extra=documented(schemas.ArtifactName),
+              summary="register <name>.bin + <name>.manifest.json already in the OTA directory (admin)")
+    def register_artifact(who: Caller, body: schemas.ArtifactName = json_body(schemas.ArtifactName)):
+        return cloud.register_artifact(who, body.name)
+
+    @app.get("/ota/artifacts/{name}", tags=["ota"])
+    def artifact(who: Caller, name: str):
+        return cloud.artifact(who, name)
+
+    @app.put("/ota/artifacts/{filename}", status_code=201, tags=["ota"],
+             summary="upload <name>.manifest.json (the signed envelope) first, then <name>.bin (admin)")
+    async def upload(request: Request, filename: str):
+        who = await asyncio.to_thread(caller, await bearer(request))
+        if filename.endswith(ENVELOPE_SUFFIX):
+            name = filename[:-len(ENVELOPE_SUFFIX)]
+            data = await read_body(request, MAX_ENVELOPE_BYTES)
+            await asyncio.to_thread(cloud.save_envelope, who, name, data)
+            return JSONResponse({"name": name, "stored": filename, "next": "PUT /ota/artifacts/%s%s" % (name, BIN_SUFFIX)},
+                                201)
+        if filename.endswith(BIN_SUFFIX):
+            data = await read_body(request, MAX_ARTIFACT_BYTES)
+            return JSONResponse(await asyncio.to_thread(cloud.save_binary, who, filename[:-len(BIN_SUFFIX)], data), 201)
+        raise Rejected(400, "artifact", "PUT /ota/artifacts/<name>%s or <name>%s" % (ENVELOPE_SUFFIX, BIN_SUFFIX))
+
+    @app.get("/ota/campaigns", tags=["ota"])
+    def campaigns(who: Caller):
+        return cloud.campaigns_list(who)
+
+    @app.post("/ota/campaigns", status_code=201, tags=["ota"],
+              summary="start a campaign over the caller's tenant's devices (see campaigns.check_spec)")
+    def create_campaign(who: Caller, body: dict = json_body(None, MAX_CAMPAIGN_BYTES)):
+        return cloud.create_campaign(who, body)
+
+    @app.get("/ota/campaigns/{campaign_id}", tags=["ota"])
+    def campaign(who: Caller, campaign_id: str):
+        return cloud.campaign(who, campaign_id)
+
+    @app.post("/ota/campaigns/{campaign_id}/{action}", tags=["ota"], summary="pause, resume or abort")
+    def campaign_action(who: Caller, campaign_id: str, action: str):
+        if action not in CAMPAIGN_ACTIONS:
+            raise Rejected(404, None, "no such path: /ota/campaigns/%s/%s" % (campaign_id, action))
+        return cloud.campaign_action(who, campaign_id, action)
+
+    return app

@@ -1,0 +1,267 @@
+"""The cloud's MQTT side: one paho connection, device messages in, notifications out.
+
+A thin adapter: it decodes what devices publish and hands it to its sink (the Cloud);
+it publishes what the Cloud asks. No decision about payments is taken here.
+"""
+import datetime
+import json
+import logging
+import os
+import socket
+import ssl
+import threading
+import time
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from cryptography import x509
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from soundbox_cloud.errors import BrokerUnavailable, CloudError
+from soundbox_cloud.validation import is_device_id, is_txn
+
+log = logging.getLogger("soundbox_cloud")
+
+STARTUP_TIMEOUT_S = 5.0     # TCP connect + CONNACK + SUBACK, so a dead broker fails fast
+KEEPALIVE_S = 30
+MAX_QUEUED = 10_000         # paho's own outbound queue; beyond it a payment gets 503
+ACK_STATUSES = ("announced", "duplicate", "stale", "invalid", "failed")
+DEVICE_STATES = ("online", "offline")
+MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to this length
+# Telemetry per box: a box reports every minute or so; past a burst of TELEMETRY_BURST at
+# TELEMETRY_PER_S a second, the rest is counted and dropped before it is even decoded.
+# Without this a box flooding QoS 0 telemetry kept this handler busy writing rows, and the
+# acks queued behind the flood at the broker (measured: an ack not stored within 60 s).
+TELEMETRY_PER_S = 1.0
+TELEMETRY_BURST = 10.0
+# What the cloud hears, by topic kind; status is retained and a shared subscription never
+# gets retained messages, so it is a plain subscription (each cloud process sees all).
+SHARED = (("ack", 1), ("telemetry", 1), ("cmdack", 1), ("ota/req", 0), ("ota/status", 1))
+PLAIN = (("status", 1),)
+
+
+class TelemetryGate:
+    """A token bucket per device; allow(device) says whether one more message may pass."""
+
+    def __init__(self, rate=TELEMETRY_PER_S, burst=TELEMETRY_BURST, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.buckets = {}   # device -> [tokens, last time]; one entry per device id seen
+        self.dropped = 0
+
+    def allow(self, device):
+        now = self.clock()
+        tokens, last = self.buckets.get(device, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self.buckets[device] = (tokens, now)
+            self.dropped += 1
+            return False
+        self.buckets[device] = (tokens - 1, now)
+        return True
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def parse_broker_url(url):
+    """(host, port, tls) from mqtt://HOST[:PORT] or mqtts://HOST[:PORT]; BrokerUnavailable otherwise."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    except ValueError as e:
+        raise BrokerUnavailable("bad broker URL %r: %s" % (url, e)) from None
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise BrokerUnavailable("broker URL must look like mqtt(s)://HOST:PORT, got %r" % url)
+    return parts.hostname, port, parts.scheme == "mqtts"
+
+
+def tls_files(certs):
+    """(ca, cert, key) of the cloud identity in a PKI directory, checked before connecting."""
+    files = tuple(os.path.join(certs, name) for name in ("ca.pem", "cloud.pem", "cloud.key"))
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise CloudError("cloud TLS identity incomplete: missing %s (run: soundbox pki init)"
+                         % ", ".join(missing))
+    with open(files[1], "rb") as f:  # an expired certificate: say so before any network traffic
+        expires = x509.load_pem_x509_certificate(f.read()).not_valid_after_utc
+    if expires < datetime.datetime.now(datetime.timezone.utc):
+        raise CloudError("cloud certificate %s expired on %s (run: soundbox pki init --force)"
+                         % (files[1], expires.isoformat()))
+    return files
+
+
+def decode_object(payload):
+    try:
+        msg = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise ValueError("payload is not JSON") from None
+    if not isinstance(msg, dict):
+        raise ValueError("payload is not a JSON object")
+    return msg
+
+
+def int_or_none(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def text_or_none(value):
+    return value[:MAX_TEXT] if isinstance(value, str) else None
+
+
+def parse_ack(payload):
+    msg = decode_object(payload)
+    status, txn = msg.get("status"), msg.get("txn")
+    if status not in ACK_STATUSES:
+        raise ValueError("unknown ack status %r" % (status,))
+    if txn is not None and not is_txn(txn):
+        raise ValueError("malformed txn")
+    return {"txn": txn, "status": status, "reason": text_or_none(msg.get("reason")) or "",
+            "rx": int_or_none(msg.get("rx")), "play": int_or_none(msg.get("play")),
+            "done": int_or_none(msg.get("done"))}
+
+
+def parse_status(payload):
+    msg = decode_object(payload)
+    if msg.get("state") not in DEVICE_STATES:
+        raise ValueError("unknown state %r" % (msg.get("state"),))
+    return msg["state"], text_or_none(msg.get("fw"))
+
+
+def parse_cmdack(payload):
+    """(command id, ok, reason) of a device's answer to a command; ValueError if malformed."""
+    msg = decode_object(payload)
+    if not isinstance(msg.get("id"), str) or not isinstance(msg.get("ok"), bool):
+        raise ValueError("cmdack without a command id or a boolean ok")
+    return msg["id"][:64], msg["ok"], text_or_none(msg.get("reason")) or ""
+
+
+def topic_parts(topic):
+    """(device, kind) of sb/<id>/<kind> or sb/<id>/ota/<kind>; None for anything else."""
+    parts = topic.split("/")
+    if len(parts) == 4 and parts[2] == "ota":
+        parts[2:] = ["ota/" + parts[3]]
+    if len(parts) != 3 or parts[0] != "sb" or not is_device_id(parts[1]):
+        return None
+    return parts[1], parts[2]
+
+
+def reason_of(error):
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+class MqttLink:
+    """One paho connection for a cloud process; sink.on_device_message(device, kind, payload)
+    gets every device message (on paho's thread), sink.on_link(up) every link change."""
+
+    def __init__(self, sink, broker_url, group="cloud", certs="certs", instance="0"):
+        if not group or any(ch in group for ch in "/+#"):
+            raise CloudError("group must be a non-empty name without '/', '+' or '#', got %r" % group)
+        self.sink = sink
+        self.broker_url = broker_url
+        self.host, self.port, tls = parse_broker_url(broker_url)
+        self.tls = tls_files(certs) if tls else None
+        self.group = group
+        self.instance = instance
+        self.lost_ms = None     # when we last lost the broker (None: not since start)
+        self.back_ms = None     # when our subscriptions were last granted
+        self._closing = False
+        self._startup = threading.Event()
+        self._startup_error = None
+        self._connected = threading.Event()
+        self.client = self._make_client()
+
+    def _make_client(self):
+        # A persistent session under a stable id: acks that arrive while this handler is
+        # reconnecting (or the broker restarts) wait for it instead of being dropped.
+        # Several handlers side by side need distinct --instance ids (over mTLS, distinct
+        # certificates: the broker uses the certificate CN as the client id).
+        client_id = "soundbox-cloud-%s-%s" % (self.group, self.instance)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=mqtt.MQTTv311, clean_session=False)
+        if self.tls:
+            ca, cert, key = self.tls
+            client.tls_set(ca_certs=ca, certfile=cert, keyfile=key, cert_reqs=ssl.CERT_REQUIRED)
+        client.connect_timeout = STARTUP_TIMEOUT_S
+        client.max_queued_messages_set(MAX_QUEUED)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_socket_open = self._on_socket_open
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def connect(self):
+        """Connect and subscribe, or raise BrokerUnavailable within STARTUP_TIMEOUT_S."""
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        try:
+            self.client.connect(self.host, self.port, keepalive=KEEPALIVE_S)
+        except (OSError, ValueError) as e:
+            raise BrokerUnavailable("cannot reach MQTT broker at %s: %s"
+                                    % (self.broker_url, reason_of(e))) from None
+        self.client.loop_start()
+        if not self._startup.wait(max(0.5, deadline - time.monotonic())):
+            raise BrokerUnavailable("MQTT broker at %s did not answer within %.0f s"
+                                    % (self.broker_url, STARTUP_TIMEOUT_S))
+        if self._startup_error:
+            raise BrokerUnavailable(self._startup_error)
+
+    @property
+    def connected(self):
+        return self._connected.is_set()
+
+    def publish(self, topic, payload, qos=1):
+        """Queue one message; False when paho's queue is full. Offline, paho keeps a QoS 1
+        message for the reconnect; callers that must not queue ask `connected` first."""
+        return self.client.publish(topic, payload, qos=qos).rc != MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
+
+    def close(self):
+        if self._closing:
+            return
+        self._closing = True
+        # disconnect() queues DISCONNECT behind any notification still being written.
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # paho callbacks (paho's loop thread); an exception escaping one would end that thread
+
+    def _on_socket_open(self, client, userdata, sock):
+        # paho leaves Nagle on: notifications then wait for the previous segment's ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            self._startup_error = "MQTT broker at %s refused the connection: %s" % (self.broker_url, reason_code)
+            if self._startup.is_set():   # paho keeps retrying with backoff; say why once per try
+                log.warning(self._startup_error)
+            self._startup.set()
+            return
+        # Subscribing here also restores the subscriptions after a reconnect.
+        share = "$share/%s/" % self.group
+        client.subscribe([(share + "sb/+/" + kind, qos) for kind, qos in SHARED]
+                         + [("sb/+/" + kind, qos) for kind, qos in PLAIN])
+
+    def _on_subscribe(self, client, userdata, mid, reason_code_list, properties):
+        refused = [str(rc) for rc in reason_code_list if rc.is_failure]
+        if refused:
+            self._startup_error = "MQTT broker at %s refused our subscriptions: %s" % (
+                self.broker_url, ", ".join(refused))
+            log.error(self._startup_error)
+        else:
+            self.back_ms = now_ms()
+            self._connected.set()
+            self.sink.on_link(True)
+        self._startup.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self._connected.clear()
+        self.lost_ms = now_ms()
+        self.sink.on_link(False)
+        if not self._closing and self._startup.is_set():
+            log.warning("lost connection to MQTT broker at %s (%s); reconnecting", self.broker_url, reason_code)
+
+    def _on_message(self, client, userdata, msg):
+        parts = topic_parts(msg.topic)
+        if parts is not None:
+            self.sink.on_device_message(parts[0], parts[1], msg.payload)
