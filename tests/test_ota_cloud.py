@@ -21,17 +21,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from soundbox import otamanifest
 from soundbox.otatransfer import ChunkRefused, Transfer
-from soundbox_cloud.api import ApiServer
 from soundbox_cloud.artifacts import ArtifactError, ArtifactStore, manifest_id
 from soundbox_cloud.campaign_store import CampaignStore
 from soundbox_cloud.campaigns import Campaigns, in_window, wave_sizes
 from soundbox_cloud.chunkserver import DEFAULT_BURST, REFUSED_INDEX, ChunkServer
 from soundbox_cloud.client import ApiError, call
+from soundbox_cloud.cloud import Cloud
 from soundbox_cloud.errors import Rejected
-from soundbox_cloud.handler import CloudHandler
 from soundbox_cloud.store import Store
 from soundbox_tools import cli, ota
 from test_cloud import wait_until
+
+from cloudapi import RunningCloud, make_key, request
 
 MODEL = "soundbox-sim"
 T0 = 1_700_000_000_000   # 2023-11-14 22:13:20 UTC, in ms
@@ -194,19 +195,20 @@ class Device:
 
 @pytest.fixture
 def ota_cloud(broker, tmp_path, pki):
+    """A RunningCloud (Cloud + HTTP API, admin key) serving fw-2; .data and .envelope are fw-2's."""
     ota_dir = tmp_path / "ota"
     ota_dir.mkdir()
     data = payload_bytes(20 * 1024 + 7)
     envelope = release(ota_dir, "fw-2", data, chunk_size=1024)
-    handler = CloudHandler(broker.url, tmp_path / "cloud.db", certs=pki.root, ota_dir=ota_dir, tick_s=0.05)
-    server = ApiServer(handler, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    handler.data, handler.envelope, handler.url = data, envelope, server.url
-    yield handler
-    server.shutdown()
-    server.server_close()
-    handler.close()
+    running = RunningCloud(broker.url, tmp_path / "cloud.db", pki.root, ota_dir=ota_dir, tick_s=0.05)
+    running.data, running.envelope = data, envelope
+    yield running
+    running.close()
+
+
+def api(running, method, path, body=None, data=None, key=None):
+    """client.call on the running cloud's API with its admin key (or `key`); ApiError when refused."""
+    return call(running.url, method, path, body=body, data=data, api_key=key or running.key)
 
 
 @pytest.fixture
@@ -245,7 +247,7 @@ def test_bad_chunk_requests_are_refused_and_the_server_keeps_serving(ota_cloud, 
     wait_until(lambda: dev.chunks)
     time.sleep(0.1)
     assert dev.chunks == [(5, ota_cloud.data[5 * 1024:6 * 1024])]   # only the good request was answered
-    assert ota_cloud.bad_messages == 1 and "dropped ota/req from sb-0001" in caplog.text
+    assert ota_cloud.cloud.bad_messages == 1 and "dropped ota/req from sb-0001" in caplog.text
 
 
 def test_sixteen_chunks_is_the_largest_request(ota_cloud, dev):
@@ -257,8 +259,8 @@ def test_sixteen_chunks_is_the_largest_request(ota_cloud, dev):
 
 def test_campaign_over_the_broker_sends_the_job_and_follows_status(ota_cloud, dev, broker):
     dev.announce("1.0.0")
-    wait_until(lambda: (ota_cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
-    status = call(ota_cloud.url, "POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [100]})
+    wait_until(lambda: (ota_cloud.cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
+    status = api(ota_cloud, "POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [100]})
     cid = status["id"]
     wait_until(lambda: dev.jobs)
     assert dev.jobs == [{"campaign": cid, "envelope": ota_cloud.envelope}]
@@ -267,12 +269,12 @@ def test_campaign_over_the_broker_sends_the_job_and_follows_status(ota_cloud, de
     report = {"campaign": cid, "manifest": mid, "kind": "firmware", "name": "firmware", "version": "2.0.0",
               "reason": "", "have": 0, "total": 21, "running": "1.0.0"}
     dev.publish("ota/status", dict(report, state="downloading"))
-    wait_until(lambda: call(ota_cloud.url, "GET", "/ota/campaigns/" + cid)["devices"][0]["state"] == "downloading")
+    wait_until(lambda: api(ota_cloud, "GET", "/ota/campaigns/" + cid)["devices"][0]["state"] == "downloading")
     dev.publish("ota/status", dict(report, state="confirmed", have=21, running="2.0.0"))
     done = wait_until(lambda: (lambda s: s if s["state"] == "completed" else None)(
-        call(ota_cloud.url, "GET", "/ota/campaigns/" + cid)))
+        api(ota_cloud, "GET", "/ota/campaigns/" + cid)))
     assert done["totals"]["succeeded"] == 1 and done["waves"][0]["states"] == {"confirmed": 1}
-    assert ota_cloud.campaign_store.profiles()["sb-0001"]["versions"]["firmware"] == "2.0.0"
+    assert ota_cloud.cloud.campaign_store.profiles()["sb-0001"]["versions"]["firmware"] == "2.0.0"
 
 
 def test_broker_acl_lets_the_cloud_serve_ota(tls_broker, tmp_path, pki):
@@ -287,7 +289,7 @@ def test_broker_acl_lets_the_cloud_serve_ota(tls_broker, tmp_path, pki):
     ota_dir.mkdir()
     envelope = release(ota_dir, "fw-2", payload_bytes(2048), chunk_size=1024)
     device_dir = pki.device_dir("sb-0001")
-    with CloudHandler(tls_broker.url, tmp_path / "c.db", certs=pki.root, ota_dir=ota_dir, tick_s=0) as cloud:
+    with Cloud(tls_broker.url, tmp_path / "c.db", certs=pki.root, ota_dir=ota_dir, tick_s=0) as cloud:
         got = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="sb-0001")
         client.tls_set(ca_certs=os.path.join(pki.root, "ca.pem"), certfile=os.path.join(device_dir, "device.pem"),
@@ -312,39 +314,38 @@ def test_broker_acl_lets_the_cloud_serve_ota(tls_broker, tmp_path, pki):
 
 # ---- HTTP API and CLI -----------------------------------------------------------------
 
-def put(url, path, data):
-    return call(url, "PUT", path, data=data)
+def put(running, path, data, key=None):
+    return api(running, "PUT", path, data=data, key=key)
 
 
 def test_upload_over_http_checks_the_binary_against_the_envelope(ota_cloud, tmp_path):
-    url = ota_cloud.url
     src = tmp_path / "src"
     src.mkdir()
     data = payload_bytes(5000, b"v3")
     envelope = release(src, "fw-3", data, version="3.0.0", counter=3)
     raw = (src / "fw-3.manifest.json").read_bytes()
     with pytest.raises(ApiError, match="upload fw-3.manifest.json before fw-3.bin") as e:
-        put(url, "/ota/artifacts/fw-3.bin", data)
+        put(ota_cloud, "/ota/artifacts/fw-3.bin", data)
     assert e.value.status == 409
-    assert put(url, "/ota/artifacts/fw-3.manifest.json", raw)["next"] == "PUT /ota/artifacts/fw-3.bin"
+    assert put(ota_cloud, "/ota/artifacts/fw-3.manifest.json", raw)["next"] == "PUT /ota/artifacts/fw-3.bin"
     with pytest.raises(ApiError, match="fw-3.bin is 4999 bytes but its manifest says 5000") as e:
-        put(url, "/ota/artifacts/fw-3.bin", data[:-1])
-    assert e.value.status == 422 and not os.path.exists(os.path.join(ota_cloud.artifacts.directory, "fw-3.bin"))
-    assert call(url, "GET", "/ota/artifacts")[0]["name"] == "fw-2"   # still only the first one
-    summary = put(url, "/ota/artifacts/fw-3.bin", data)
+        put(ota_cloud, "/ota/artifacts/fw-3.bin", data[:-1])
+    assert e.value.status == 422 and not os.path.exists(os.path.join(ota_cloud.cloud.artifacts.directory, "fw-3.bin"))
+    assert api(ota_cloud, "GET", "/ota/artifacts")[0]["name"] == "fw-2"   # still only the first one
+    summary = put(ota_cloud, "/ota/artifacts/fw-3.bin", data)
     assert summary["manifest"] == manifest_id(envelope["manifest"]) and summary["chunks"] == 2
-    assert [a["name"] for a in call(url, "GET", "/ota/artifacts")] == ["fw-2", "fw-3"]
+    assert [a["name"] for a in api(ota_cloud, "GET", "/ota/artifacts")] == ["fw-2", "fw-3"]
     with pytest.raises(ApiError, match="not JSON") as e:
-        put(url, "/ota/artifacts/fw-4.manifest.json", b"nope")
+        put(ota_cloud, "/ota/artifacts/fw-4.manifest.json", b"nope")
     assert e.value.status == 422
     with pytest.raises(ApiError, match="already registered"):
-        put(url, "/ota/artifacts/fw-3.manifest.json", raw)
+        put(ota_cloud, "/ota/artifacts/fw-3.manifest.json", raw)
 
 
-def refused_upload(url, name, envelope):
+def refused_upload(running, name, envelope):
     """The (status, field, reason) the cloud answers an envelope upload it refuses."""
     with pytest.raises(ApiError) as e:
-        put(url, "/ota/artifacts/%s.manifest.json" % name, json.dumps(envelope).encode())
+        put(running, "/ota/artifacts/%s.manifest.json" % name, json.dumps(envelope).encode())
     return e.value.status, e.value.field, str(e.value)
 
 
@@ -352,24 +353,24 @@ def test_an_upload_devices_could_not_verify_is_refused_with_the_reason(ota_cloud
     """The cloud runs the device's trust rule against <certs>/ota/trusted.json before it stores
     anything: a stranger's signature, a forged manifest, a key change signed by one of the two
     trusted keys, a new key that is not hex. Nothing is stored; a good upload still works."""
-    url, data = ota_cloud.url, payload_bytes(5000, b"v3")
+    data = payload_bytes(5000, b"v3")
     stranger = ec.generate_private_key(ec.SECP256R1())
     manifest = signed_manifest(data, version="3.0.0", counter=3)
-    status, field, reason = refused_upload(url, "fw-3", ota.sign(manifest, [stranger]))
+    status, field, reason = refused_upload(ota_cloud, "fw-3", ota.sign(manifest, [stranger]))
     assert (status, field) == (422, "signatures") and reason.startswith("fw-3.manifest.json: signatures: untrusted key")
     forged = ota.sign(manifest, RELEASE["keys"][:1])
     forged["manifest"] = forged["manifest"].replace('"counter":3', '"counter":9')
-    assert refused_upload(url, "fw-3", forged)[1:] == ("signatures", "fw-3.manifest.json: signatures: bad signature")
+    assert refused_upload(ota_cloud, "fw-3", forged)[1:] == ("signatures", "fw-3.manifest.json: signatures: bad signature")
     rotation = dict(manifest, keys=[ota.public_bytes(stranger).hex()])
-    assert refused_upload(url, "fw-3", ota.sign(rotation, RELEASE["keys"][:1]))[2] == \
+    assert refused_upload(ota_cloud, "fw-3", ota.sign(rotation, RELEASE["keys"][:1]))[2] == \
         "fw-3.manifest.json: signatures: key change needs signatures by 2 of the 2 trusted keys, 1 verified"
     bad_key = dict(manifest, keys=["zz" * 65])
-    assert refused_upload(url, "fw-3", ota.sign(bad_key, RELEASE["keys"]))[2] == \
+    assert refused_upload(ota_cloud, "fw-3", ota.sign(bad_key, RELEASE["keys"]))[2] == \
         "fw-3.manifest.json: devices would refuse it: malformed manifest: key zzzzzzzzzzzzzzzz... is not hex"
-    assert not os.path.exists(os.path.join(ota_cloud.artifacts.directory, "fw-3.manifest.json"))
+    assert not os.path.exists(os.path.join(ota_cloud.cloud.artifacts.directory, "fw-3.manifest.json"))
     good = ota.sign(rotation, RELEASE["keys"])  # both keys: the key change is accepted
-    assert put(url, "/ota/artifacts/fw-3.manifest.json", json.dumps(good).encode())["stored"] == "fw-3.manifest.json"
-    assert put(url, "/ota/artifacts/fw-3.bin", data)["version"] == "3.0.0"
+    assert put(ota_cloud, "/ota/artifacts/fw-3.manifest.json", json.dumps(good).encode())["stored"] == "fw-3.manifest.json"
+    assert put(ota_cloud, "/ota/artifacts/fw-3.bin", data)["version"] == "3.0.0"
 
 
 def test_an_artifact_without_a_trusted_key_list_is_not_registered(tmp_path, caplog):
@@ -385,8 +386,8 @@ def test_an_artifact_without_a_trusted_key_list_is_not_registered(tmp_path, capl
 def test_a_job_larger_than_the_device_packet_limit_is_refused_at_upload(ota_cloud):
     """`ota sign --chunk-size 256` on a 512 KiB image: 2048 chunks make a 64 KiB chunk table,
     over the 64 KiB MQTT packet a device takes (it would drop the link on every redelivery)."""
-    url, data = ota_cloud.url, payload_bytes(512 * 1024, b"big")
-    status, field, reason = refused_upload(url, "fw-big", ota.sign(signed_manifest(data, chunk_size=256),
+    data = payload_bytes(512 * 1024, b"big")
+    status, field, reason = refused_upload(ota_cloud, "fw-big", ota.sign(signed_manifest(data, chunk_size=256),
                                                                    RELEASE["keys"][:1]))
     assert (status, field) == (422, "chunk_size")
     room = otamanifest.job_room(otamanifest.longest_job_topic())
@@ -394,22 +395,22 @@ def test_a_job_larger_than_the_device_packet_limit_is_refused_at_upload(ota_clou
         "over the %d a device takes on %s (its MQTT packet limit is 65536 bytes): 2048 chunks of 256 bytes make "
         "a 65536-byte chunk table, the envelope" % (room, otamanifest.longest_job_topic())) in reason
     fits = ota.sign(signed_manifest(data, chunk_size=1024), RELEASE["keys"][:1])  # 512 chunks: 16 KiB of table
-    assert put(url, "/ota/artifacts/fw-big.manifest.json", json.dumps(fits).encode())["stored"]
-    assert put(url, "/ota/artifacts/fw-big.bin", data)["chunks"] == 512
+    assert put(ota_cloud, "/ota/artifacts/fw-big.manifest.json", json.dumps(fits).encode())["stored"]
+    assert put(ota_cloud, "/ota/artifacts/fw-big.bin", data)["chunks"] == 512
 
 
 def test_a_job_padded_with_signatures_is_refused_at_upload(ota_cloud):
     """A release re-uploaded with thousands of extra signatures, or with few but huge ones: the
     first is over the signature limit, the second over the packet limit; both are refused."""
-    url, data = ota_cloud.url, payload_bytes(5000, b"v3")
+    data = payload_bytes(5000, b"v3")
     envelope = ota.sign(signed_manifest(data, version="3.0.0", counter=3), RELEASE["keys"][:1])
     padded = dict(envelope, signatures=envelope["signatures"] + [{"key": "00" * 8, "sig": "30" * 70}] * 3000)
-    assert refused_upload(url, "fw-3", padded) == (
+    assert refused_upload(ota_cloud, "fw-3", padded) == (
         422, "signatures", "fw-3.manifest.json: signatures: malformed envelope: 3001 signatures, at most 8")
     huge = dict(envelope, signatures=envelope["signatures"] + [{"key": "00" * 8, "sig": "30" * 5000}] * 7)
-    status, field, reason = refused_upload(url, "fw-3", huge)
+    status, field, reason = refused_upload(ota_cloud, "fw-3", huge)
     assert (status, field) == (422, "envelope") and "the envelope and its signatures take 7" in reason
-    assert call(url, "GET", "/ota/artifacts")[0]["name"] == "fw-2" and len(call(url, "GET", "/ota/artifacts")) == 1
+    assert api(ota_cloud, "GET", "/ota/artifacts")[0]["name"] == "fw-2" and len(api(ota_cloud, "GET", "/ota/artifacts")) == 1
 
 
 @pytest.mark.parametrize("method, path, body, status, reason", [
@@ -434,7 +435,7 @@ def test_a_job_padded_with_signatures_is_refused_at_upload(ota_cloud):
 ])
 def test_bad_ota_requests_get_a_4xx_with_the_reason(ota_cloud, method, path, body, status, reason):
     with pytest.raises(ApiError) as e:
-        call(ota_cloud.url, method, path, body=body, data=b"" if body is None and method == "POST" else None)
+        api(ota_cloud, method, path, body=body, data=b"" if body is None and method == "POST" else None)
     assert e.value.status == status and reason in str(e.value)
 
 
@@ -443,16 +444,17 @@ def test_tags_target_a_campaign(ota_cloud, broker):
     try:
         for d in devices:
             d.announce("1.0.0")
-        wait_until(lambda: sum(p["model"] == MODEL for p in ota_cloud.campaign_store.profiles().values()) == 3)
-        assert call(ota_cloud.url, "POST", "/devices/sb-0002/tags", {"add": ["pilot", "delhi"]})["tags"] == \
+        wait_until(lambda: sum(p["model"] == MODEL for p in ota_cloud.cloud.campaign_store.profiles().values()) == 3)
+        assert api(ota_cloud, "POST", "/devices/sb-0002/tags", {"add": ["pilot", "delhi"]})["tags"] == \
             ["delhi", "pilot"]
-        with pytest.raises(ApiError, match="add must be a list of tags"):
-            call(ota_cloud.url, "POST", "/devices/sb-0002/tags", {"add": ["bad tag"]})
-        status = call(ota_cloud.url, "POST", "/ota/campaigns", {"artifact": "fw-2", "target": {"tags": ["pilot"]}})
+        with pytest.raises(ApiError, match=r"add must be a list of at most 100 tags \(\[A-Za-z0-9\]") as e:
+            api(ota_cloud, "POST", "/devices/sb-0002/tags", {"add": ["bad tag"]})
+        assert (e.value.status, e.value.field) == (400, "add")
+        status = api(ota_cloud, "POST", "/ota/campaigns", {"artifact": "fw-2", "target": {"tags": ["pilot"]}})
         assert [d["device"] for d in status["devices"]] == ["sb-0002"]
         wait_until(lambda: devices[1].jobs)
         with pytest.raises(ApiError, match="still running") as e:
-            call(ota_cloud.url, "POST", "/ota/campaigns", {"artifact": "fw-2"})
+            api(ota_cloud, "POST", "/ota/campaigns", {"artifact": "fw-2"})
         assert e.value.status == 409
         assert devices[0].jobs == devices[2].jobs == []
     finally:
@@ -462,8 +464,8 @@ def test_tags_target_a_campaign(ota_cloud, broker):
 
 def test_cli_create_status_abort_and_errors(ota_cloud, dev, capsys):
     dev.announce("1.0.0")
-    wait_until(lambda: (ota_cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
-    base = ["--cloud", ota_cloud.url]
+    wait_until(lambda: (ota_cloud.cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
+    base = ["--cloud", ota_cloud.url, "--api-key", ota_cloud.key]
     assert cli.main(["ota", "campaign", "create", "--artifact", "fw-2", "--waves", "100"] + base) == 0
     out = capsys.readouterr().out
     assert "created: soundbox-sim firmware 2.0.0 to 1 devices in 1 waves" in out
@@ -490,14 +492,14 @@ def test_cli_create_status_abort_and_errors(ota_cloud, dev, capsys):
 
 def test_cli_upload_creates_the_campaign_from_files(ota_cloud, dev, tmp_path, capsys):
     dev.announce("1.0.0")
-    wait_until(lambda: (ota_cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
+    wait_until(lambda: (ota_cloud.cloud.campaign_store.profiles().get("sb-0001") or {}).get("model") == MODEL)
     src = tmp_path / "rel"
     src.mkdir()
     release(src, "firmware-3.0.0", payload_bytes(3000, b"3"), version="3.0.0", counter=3)
     assert cli.main(["ota", "campaign", "create", "--upload", str(src / "firmware-3.0.0.bin"),
-                     "--cloud", ota_cloud.url]) == 0
+                     "--cloud", ota_cloud.url, "--api-key", ota_cloud.key]) == 0
     assert "firmware 3.0.0 to 1 devices" in capsys.readouterr().out
-    assert ota_cloud.artifacts.get("firmware-3.0.0") is not None
+    assert ota_cloud.cloud.artifacts.get("firmware-3.0.0") is not None
 
 
 # ---- campaign engine with an injected clock --------------------------------------------
@@ -945,13 +947,13 @@ def test_a_flooding_device_is_throttled_over_the_broker_and_the_others_are_serve
     data = payload_bytes(20 * 1024 + 7)
     mid = manifest_id(release(ota_dir, "fw-2", data, chunk_size=1024)["manifest"])
     # A burst that holds the whole 21 KiB artifact and a rate too small to matter during the test.
-    with CloudHandler(broker.url, tmp_path / "c.db", certs=pki.root, ota_dir=ota_dir, tick_s=0,
-                      chunk_rate=1, chunk_burst=24 * 1024) as cloud:
-        api = ApiServer(cloud, "127.0.0.1", 0)
-        threading.Thread(target=api.serve_forever, args=(0.05,), daemon=True).start()
+    running = RunningCloud(broker.url, tmp_path / "c.db", pki.root, ota_dir=ota_dir, tick_s=0,
+                           chunk_rate=1, chunk_burst=24 * 1024)
+    cloud = running.cloud
+    try:
         flooder, honest = Device(broker, "sb-0666"), Device(broker, "sb-0001")
         try:
-            assert call(api.url, "GET", "/stats")["ota_chunks"] == {
+            assert api(running, "GET", "/stats")["ota_chunks"] == {
                 "rate": 1, "burst": 24 * 1024, "chunks_sent": 0, "bytes_sent": 0, "throttled_requests": 0,
                 "throttled_chunks": 0, "notices_sent": 0, "devices_limited": 0}
             for _ in range(20):
@@ -968,7 +970,7 @@ def test_a_flooding_device_is_throttled_over_the_broker_and_the_others_are_serve
             # The flooder's 20 requests of 16 chunks: 16 served, then 8 of 16, then 18 refused whole.
             stats = wait_until(lambda: (lambda s: s if s["notices_sent"] == len(
                 [i for i, c in flooder.chunks if i == REFUSED_INDEX]) else None)(
-                    call(api.url, "GET", "/stats")["ota_chunks"]))
+                    api(running, "GET", "/stats")["ota_chunks"]))
             assert stats["notices_sent"] >= 1   # at most one a second to the flooder, however fast it asks
             assert stats["chunks_sent"] == 21 + 24 and stats["bytes_sent"] == len(data) + 24 * 1024
             assert stats["throttled_requests"] == 19 and stats["throttled_chunks"] == 8 + 18 * 16
@@ -976,8 +978,8 @@ def test_a_flooding_device_is_throttled_over_the_broker_and_the_others_are_serve
         finally:
             flooder.close()
             honest.close()
-            api.shutdown()
-            api.server_close()
+    finally:
+        running.close()
 
 
 @pytest.mark.parametrize("argv, line, limit", [
@@ -999,7 +1001,7 @@ def test_cloud_cli_takes_the_chunk_limit_and_says_it_at_startup(broker, tmp_path
     try:
         assert proc.stdout.readline() == "cloud handler listening on http://127.0.0.1:%d (broker %s; %s)\n" % (
             port, broker.url, line)
-        stats = call("http://127.0.0.1:%d" % port, "GET", "/stats")["ota_chunks"]
+        stats = call("http://127.0.0.1:%d" % port, "GET", "/stats", api_key=make_key(tmp_path / "c.db"))["ota_chunks"]
         assert (stats["rate"], stats["burst"]) == limit
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
