@@ -20,7 +20,7 @@ from soundbox_fw import stored
 from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import TimingSink
 from soundbox_sim.hal import SimHal
-from test_cloud import RunningCloud, request
+from cloudapi import RunningCloud
 from test_end_to_end import eventually
 from test_payment_integrity import Desk, SwitchableClock, desk, signed, wall_ms  # noqa: F401 (desk: a fixture)
 
@@ -41,11 +41,13 @@ class RecordingSink(TimingSink):
 
     def __init__(self, ms=CLIP_MS):
         super().__init__(every_clip(ms))
-        self.played = []  # (name, words)
+        self.played = []  # (name, words), as each starts
+        self.finished = []  # names, as each ends
 
     async def play(self, tokens, name=None):
         self.played.append((name, " ".join(tokens)))
         await super().play(tokens, name)
+        self.finished.append(name)
 
 
 class Box:
@@ -192,7 +194,8 @@ def test_volume_command_and_keys_persist_and_say_the_ends(broker, tmp_path, pki,
     box = Box(broker, tmp_path / "state", pki)
     try:
         assert box.sink.volume == stored.DEFAULT_VOLUME  # applied at start
-        assert console.send("sb-0001", {"cmd": "volume", "level": 5}) == {"cmd": "volume", "ok": True, "reason": ""}
+        assert console.send("sb-0001", {"cmd": "volume", "level": 5}) == {"id": None, "cmd": "volume", "ok": True,
+                                                                            "reason": ""}
         assert box.sink.volume == 5
         assert eventually(lambda: box.said("volume_max") == [("volume_max", "maximum volume")])
         box.press("volume_up")  # already at the top: says it again, stays 5
@@ -221,7 +224,7 @@ def test_language_command_is_persisted_and_unknown_ones_refused(broker, tmp_path
     box = Box(broker, tmp_path / "state", pki)
     try:
         answer = console.send("sb-0001", {"cmd": "language", "lang": "xx"})
-        assert answer["ok"] is False and answer["reason"].startswith('unknown language "xx"'), answer
+        assert answer["ok"] is False and answer["reason"].startswith("lang must be one of "), answer
         assert console.send("sb-0001", {"cmd": "language", "lang": "hi"})["ok"] is True
     finally:
         box.stop()
@@ -230,8 +233,8 @@ def test_language_command_is_persisted_and_unknown_ones_refused(broker, tmp_path
         desk.publish("sb-0001", signed(key, "sb-0001", "L-1", 25000))
         announced_once(desk, ["L-1"])
         assert box.said("L-1") == [("L-1", "दो सौ पचास रुपये प्राप्त हुए")]
-        for bad, reason in ((b"{torn", "command must be a JSON object"), ({"cmd": "reboot"}, 'unknown command "reboot"'),
-                            ({"lang": "hi"}, "command must be a JSON object")):
+        for bad, reason in ((b"{torn", "command must be a JSON object"), ({"cmd": "selfdestruct"}, "cmd must be one of "),
+                            ({"lang": "hi"}, "missing field 'cmd'")):
             answer = console.send("sb-0001", bad)
             assert answer["ok"] is False and answer["reason"].startswith(reason), answer
         assert box.app.lang == "hi"
@@ -249,7 +252,7 @@ def test_replay_says_only_announced_payments_and_long_press_says_today(broker, t
         box.press("today")
         assert eventually(lambda: box.said("today") == [("today", "no payments today")])
         assert box.said("replay") == []  # nothing announced yet
-        assert console.send("sb-0001", {"cmd": "replay"}) == {"cmd": "replay", "ok": False,
+        assert console.send("sb-0001", {"cmd": "replay"}) == {"id": None, "cmd": "replay", "ok": False,
                                                                "reason": "nothing announced yet"}
         desk.publish("sb-0001", signed(key, "sb-0001", "P-1", 25000))
         announced_once(desk, ["P-1"])
@@ -262,6 +265,8 @@ def test_replay_says_only_announced_payments_and_long_press_says_today(broker, t
         words = " ".join(voice.replay_tokens(1, 25000, local // 60, local % 60))
         assert words.startswith("received two hundred fifty rupees at ")
         assert eventually(lambda: box.said("replay") == [("replay", words)])
+        # One replay at most waits or plays: the next is taken once this one has been said.
+        assert eventually(lambda: "replay" in box.sink.finished)
         assert console.send("sb-0001", {"cmd": "replay"})["ok"] is True
         assert eventually(lambda: len(box.said("replay")) == 2)
         desk.publish("sb-0001", signed(key, "sb-0001", "P-3", 150))
@@ -327,36 +332,42 @@ def test_server_unreachable_and_low_battery_are_said_once(broker, tmp_path, pki,
 # ---- 2. the cloud's command endpoint ----------------------------------------------------
 
 def test_cloud_command_endpoint_publishes_and_refuses_bad_input(broker, tmp_path, pki, console):
-    cloud = RunningCloud(broker, tmp_path / "cloud.db", pki.root)
+    cloud = RunningCloud(broker.url, str(tmp_path / "cloud.db"), str(pki.root))
     box = Box(broker, tmp_path / "state", pki)
     try:
-        assert eventually(lambda: any(d.get("device") == "sb-0001" or d.get("id") == "sb-0001"
-                                      for d in cloud.get("/devices")[1]), 10), cloud.get("/devices")
-        status, body = request(cloud.url, "POST", "/devices/sb-0001/commands", {"cmd": "volume", "level": 1})
-        assert (status, body) == (202, {"device": "sb-0001", "command": {"cmd": "volume", "level": 1},
-                                        "status": "sent"})
+        assert eventually(lambda: any(d["id"] == "sb-0001" for d in cloud.get("/devices")[1]), 10), \
+            cloud.get("/devices")
+        status, body = cloud.post("/devices/sb-0001/commands", {"cmd": "volume", "level": 1})
+        assert status == 202 and body["id"].startswith("c-"), body
+        assert body == {"id": body["id"], "device": "sb-0001", "status": "sent",
+                        "command": {"cmd": "volume", "level": 1, "id": body["id"]}}
         assert eventually(lambda: box.sink.volume == 1)
         assert eventually(lambda: console.answers and console.answers[-1][1]["ok"] is True)
+        assert console.answers[-1][1]["id"] == body["id"]  # the box's ack names the command
         answers = len(console.answers)
         for path, cmd, code, field in (
                 ("/devices/sb-0001/commands", {"cmd": "volume", "level": 7}, 400, "level"),
                 ("/devices/sb-0001/commands", {"cmd": "volume", "level": True}, 400, "level"),
                 ("/devices/sb-0001/commands", {"cmd": "language", "lang": "fr"}, 400, "lang"),
-                ("/devices/sb-0001/commands", {"cmd": "reboot"}, 400, "cmd"),
+                ("/devices/sb-0001/commands", {"cmd": "config"}, 400, "cmd"),
                 ("/devices/sb-0001/commands", {}, 400, "cmd"),
                 ("/devices/sb-0001/commands", [1], 400, "body"),
                 ("/devices/SB_1/commands", {"cmd": "replay"}, 400, "device"),
                 ("/devices/sb-0099/commands", {"cmd": "replay"}, 404, "device")):
-            status, body = request(cloud.url, "POST", path, cmd)
+            status, body = cloud.post(path, cmd)
             assert status == code and body["field"] == field and body["error"], (cmd, status, body)
-        status, body = request(cloud.url, "GET", "/devices/sb-0001/commands")
+        assert cloud("POST", "/devices/sb-0001/commands", {"cmd": "replay"}, key="not-a-key")[0] == 401
+        status, body = cloud.get("/devices/sb-0001/commands")
         assert status == 405
-        assert request(cloud.url, "POST", "/devices/sb-0001/commands", {"cmd": "language", "lang": "mr"})[0] == 202
+        status, body = cloud.post("/devices/sb-0001/commands", {"cmd": "language", "lang": "mr"})
+        assert status == 202, body
         assert eventually(lambda: box.app.lang == "mr")
         # Only the good command reached the box: the refused ones were never published, so
         # the next answer (which may trail the language switch a little) is the language one.
         assert eventually(lambda: len(console.answers) >= answers + 1)
-        assert [a[1]["cmd"] for a in console.answers[answers:]] == ["language"]
+        assert [(a[1]["cmd"], a[1]["id"]) for a in console.answers[answers:]] == [("language", body["id"])]
+        status, record = cloud.get("/devices/sb-0001/commands/" + body["id"])
+        assert eventually(lambda: cloud.get("/devices/sb-0001/commands/" + body["id"])[1]["status"] == "ok"), record
     finally:
         box.stop()
         cloud.close()
