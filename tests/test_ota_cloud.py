@@ -461,6 +461,60 @@ def test_tags_target_a_campaign(ota_cloud, broker):
         for d in devices:
             d.close()
 
+def test_ota_rollout_stays_inside_the_callers_tenant(ota_cloud, broker):
+    """Over the real HTTP API: a tenant's operator rolls out to its own devices only (another
+    tenant's box of the same model is left alone and cannot be named), another tenant's
+    operator cannot see or steer the campaign (404, as for an unknown id), a viewer cannot
+    start one (403), and only the platform (admin) may publish artifacts (403, nothing written)."""
+    owners = {"sb-0001": "t1", "sb-0002": "t2", "sb-0003": "t1"}
+    for device, tenant in owners.items():
+        assert ota_cloud("POST", "/devices", {"id": device, "tenant": tenant})[0] == 201
+    devices = {d: Device(broker, d) for d in owners}
+    try:
+        for d in devices.values():
+            d.announce("1.0.0")
+        wait_until(lambda: sum(p["model"] == MODEL for p in ota_cloud.cloud.campaign_store.profiles().values()) == 3)
+        t1, t2 = ota_cloud.new_key("operator", "t1"), ota_cloud.new_key("operator", "t2")
+        viewer = ota_cloud.new_key("viewer", "t1")
+        status, body = ota_cloud("POST", "/ota/campaigns", {"artifact": "fw-2", "target": {"devices": ["sb-0002"]}},
+                                 key=t1)
+        assert (status, body["field"]) == (422, "target.devices") and "unknown device sb-0002" in body["error"]
+        status, body = ota_cloud("POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [100]}, key=viewer)
+        assert status == 403 and "role viewer may not ota:rollout" in body["error"]
+        assert ota_cloud.cloud.campaign_store.campaigns() == []   # neither refusal made a campaign
+
+        status, created = ota_cloud("POST", "/ota/campaigns", {"artifact": "fw-2", "waves": [100]}, key=t1)
+        assert status == 201, created
+        cid = created["id"]
+        assert sorted(d["device"] for d in created["devices"]) == ["sb-0001", "sb-0003"]
+        wait_until(lambda: devices["sb-0001"].jobs and devices["sb-0003"].jobs)
+        assert devices["sb-0002"].jobs == []   # jobs go out in the creating tick: none was sent to t2's box
+
+        for method, path in (("GET", "/ota/campaigns/" + cid), ("POST", "/ota/campaigns/%s/pause" % cid)):
+            status, body = ota_cloud(method, path, key=t2)
+            assert (status, body["error"]) == (404, "unknown campaign %s" % cid), (method, body)
+        assert ota_cloud("GET", "/ota/campaigns", key=t2) == (200, [])
+        assert [c["id"] for c in ota_cloud("GET", "/ota/campaigns", key=t1)[1]] == [cid]
+        status, seen = ota_cloud("GET", "/ota/campaigns/" + cid, key=viewer)
+        assert status == 200 and seen["state"] == "running"   # t2's pause did nothing
+
+        src = ota_cloud.cloud.artifacts.directory
+        before = sorted(os.listdir(src))
+        data = payload_bytes(3000, b"t1")
+        envelope = ota.sign(signed_manifest(data, version="3.0.0", counter=3), RELEASE["keys"][:1])
+        for filename, upload in (("fw-3.manifest.json", json.dumps(envelope).encode()), ("fw-3.bin", data)):
+            status, body = ota_cloud("PUT", "/ota/artifacts/" + filename, upload, key=t1)
+            assert status == 403 and "role operator may not ota:publish" in body["error"], (filename, body)
+        assert ota_cloud("POST", "/ota/artifacts", {"name": "fw-2"}, key=t1)[0] == 403
+        assert sorted(os.listdir(src)) == before and ota_cloud.cloud.artifacts.get("fw-3") is None
+        # The same upload by the admin is stored: the operator was refused for its role alone.
+        assert ota_cloud("PUT", "/ota/artifacts/fw-3.manifest.json", json.dumps(envelope).encode())[0] == 201
+        assert ota_cloud("PUT", "/ota/artifacts/fw-3.bin", data)[1]["version"] == "3.0.0"
+    finally:
+        for d in devices.values():
+            d.close()
+
+
 
 def test_cli_create_status_abort_and_errors(ota_cloud, dev, capsys):
     dev.announce("1.0.0")
