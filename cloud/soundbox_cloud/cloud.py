@@ -250,18 +250,21 @@ class Cloud:
         """Register (or update) a device for a tenant with its merchant profile. An operator
         registers into its own tenant; only the platform names another one."""
         with self._audited(caller, "devices:write", device):
-            tenant = tenant if caller.platform else (tenant or caller.tenant)
-            if tenant is None:
-                raise Rejected(400, "tenant", "tenant is required: the device belongs to one tenant")
-            if tenant != caller.tenant and not caller.platform:
-                raise Rejected(403, "tenant", "a %s key may only register devices of tenant %s"
-                               % (caller.role, caller.tenant))
             existing = self.store.device(device)
-            if existing is not None and existing["tenant"] not in (None, tenant) and not caller.platform:
-                raise Rejected(409, "device", "device id %s is not available" % device)
-            if existing is not None and existing["tenant"] not in (None, tenant):
-                raise Rejected(409, "tenant", "device %s belongs to tenant %s; move it instead"
-                               % (device, existing["tenant"]))
+            if not caller.platform:
+                if tenant not in (None, caller.tenant):
+                    raise Rejected(403, "tenant", "a %s key may only register devices of tenant %s"
+                                   % (caller.role, caller.tenant))
+                if existing is not None and existing["tenant"] not in (None, caller.tenant):
+                    raise Rejected(409, "device", "device id %s is not available" % device)
+                tenant = caller.tenant
+            elif existing is not None and existing["tenant"] is not None:
+                if tenant not in (None, existing["tenant"]):
+                    raise Rejected(409, "tenant", "device %s belongs to tenant %s; move it instead"
+                                   % (device, existing["tenant"]))
+                tenant = existing["tenant"]
+            if tenant is None:
+                raise Rejected(400, "tenant", "tenant is required: a device belongs to one tenant")
             record = self.store.register(device, tenant, profile or {}, now_ms())
             if tags:
                 self.campaign_store.change_tags(device, list(tags), [])
