@@ -237,7 +237,8 @@ def cmd_cloud(args):
     from soundbox_cloud.service import serve
     host, port = parse_hostport(args.http)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
-          ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst)
+          ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
+          ack_deadline_s=args.ack_deadline)
     return 0
 
 
@@ -484,6 +485,10 @@ def build_parser():
     c.add_argument("--chunk-burst", type=chunk_burst_arg, default=DEFAULT_BURST, metavar="SIZE",
                    help="bytes a device may take at once before --chunk-rate applies, at least 16KiB "
                         "(default 4MiB: a whole image of the largest slot)")
+    from soundbox_cloud.cloud import ACK_DEADLINE_S
+    c.add_argument("--ack-deadline", type=float, default=ACK_DEADLINE_S, metavar="SECONDS",
+                   help="a payment no box has acknowledged this long is marked timed_out and its PSP told "
+                        "(default %g; a late ack still settles it)" % ACK_DEADLINE_S)
     c.set_defaults(func=cmd_cloud, cloud_parser=c)
     register_cloud_commands(c)
 
