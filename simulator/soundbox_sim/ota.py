@@ -61,6 +61,7 @@ class Rollout:
     def __init__(self, spec, api, certs, state, ids, send, event):
         self.spec = spec
         self.api = api
+        self.api_key = None  # an admin key of the run's cloud (set with api, before start)
         self.certs = certs
         self.state = state
         self.ids = list(ids)
@@ -111,11 +112,13 @@ class Rollout:
         stem = self.release[:-len(".bin")]
         try:
             with open(stem + ".manifest.json", "rb") as f:
-                call(self.api, "PUT", "/ota/artifacts/%s.manifest.json" % self.artifact, data=f.read())
+                call(self.api, "PUT", "/ota/artifacts/%s.manifest.json" % self.artifact, data=f.read(),
+                     api_key=self.api_key)
             with open(self.release, "rb") as f:
-                call(self.api, "PUT", "/ota/artifacts/%s.bin" % self.artifact, data=f.read(), timeout=60)
+                call(self.api, "PUT", "/ota/artifacts/%s.bin" % self.artifact, data=f.read(), timeout=60,
+                     api_key=self.api_key)
             status = call(self.api, "POST", "/ota/campaigns", campaign_body(self.spec, self.artifact, self.ids),
-                          timeout=60)
+                          timeout=60, api_key=self.api_key)
         except (ApiError, OSError) as e:
             return "OTA campaign %s not started: %s" % (self.artifact, e)
         self.campaign = status["id"]
@@ -131,7 +134,7 @@ class Rollout:
 
         while not self._stop.wait(CUT_POLL_S if len(self.cut) < self.cut_goal else POLL_S):
             try:
-                status = call(self.api, "GET", "/ota/campaigns/" + self.campaign, timeout=10)
+                status = call(self.api, "GET", "/ota/campaigns/" + self.campaign, timeout=10, api_key=self.api_key)
             except ApiError:
                 continue  # the cloud is busy or restarting: the next second asks again
             self._take(status)

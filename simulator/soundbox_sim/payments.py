@@ -9,13 +9,14 @@ Amounts are integer paise from a log-normal around a median counter sale (most U
 payments at a shop are small; a few are large), mostly whole rupees.
 """
 
-import http.client
 import json
 import math
 import queue
 import random
 import threading
 import time
+
+from soundbox_sim.cloudkeys import KeyedConnection
 
 SENDERS = 8  # HTTP keep-alive connections to the cloud's API
 RETRY_503_S = 15  # a 503 says "retry the same txn later": a PSP does, for this long
@@ -66,15 +67,14 @@ def schedule(pay, ids, seed, run_tag):
 
 
 class PaymentSender:
-    """Posts the schedule to the cloud's /payments from a few keep-alive connections.
+    """Posts the schedule to the cloud's /payments from a few keep-alive connections,
+    with `api_key` (a psp key of the devices' tenant) as the bearer token.
 
     Results: accepted [(txn, device, amount)], rejected [(txn, status, error)],
     lag_ms (how late each send left against its scheduled time)."""
 
-    def __init__(self, api_url, counters, lock):
-        host_port = api_url.split("://", 1)[1].rstrip("/")
-        self.host, _, port = host_port.rpartition(":")
-        self.port = int(port)
+    def __init__(self, api_url, counters, lock, api_key):
+        self.api_url, self.api_key = api_url, api_key
         self.counters, self.lock = counters, lock
         self.accepted, self.rejected, self.lag_ms = [], [], []
         self._q = queue.Queue(maxsize=10000)
@@ -108,7 +108,7 @@ class PaymentSender:
             self._q.put(None)
 
     def _send(self):
-        conn = None
+        conn = KeyedConnection(self.api_url, self.api_key)
         while True:
             item = self._q.get()
             if item is None:
@@ -118,7 +118,7 @@ class PaymentSender:
             lag = (time.monotonic() - due) * 1000
             status, answer, give_up, delay = 0, b"", time.monotonic() + RETRY_503_S, 0.25
             while True:
-                status, answer, conn = self._post(conn, body)
+                status, answer = conn.request("POST", "/payments", body)
                 if status != 503 or time.monotonic() > give_up or self._stop.is_set():
                     break
                 with self.lock:
@@ -133,27 +133,8 @@ class PaymentSender:
                 else:
                     self.rejected.append((txn, status, answer.decode(errors="replace")[:200]))
                     self.counters.add("payments.rejected")
-        if conn is not None:
-            conn.close()
+        conn.close()
         with self.lock:
             self._finished += 1
             if self._finished == SENDERS:
                 self.done.set()
-
-    def _post(self, conn, body):
-        """(status, body, connection) of one POST /payments; status 0 when the cloud is unreachable."""
-        status, answer = 0, b""
-        for attempt in range(2):  # a keep-alive connection the server closed: once more
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-                conn.request("POST", "/payments", body, {"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                status, answer = resp.status, resp.read()
-                break
-            except (OSError, http.client.HTTPException) as e:
-                if conn is not None:
-                    conn.close()
-                conn = None
-                status, answer = 0, str(e).encode()
-        return status, answer, conn

@@ -185,6 +185,8 @@ def build_summary(runner, floor, environment):
         "ramp_s": None if runner.ramp_s is None else round(runner.ramp_s, 2),
         "connected_at_end": g["connected"], "refused": g["refused"],
         "provision_s": round(getattr(runner, "provision_s", 0), 2),
+        # POST /devices of the whole fleet to the run's tenant, during the ramp (None: not ours / not done)
+        "register_s": None if getattr(runner, "register_s", None) is None else round(runner.register_s, 2),
         "connects": {k.split(".", 1)[1]: v for k, v in totals.items() if k.startswith("connect.")},
         "micropython": len(getattr(runner, "mp_ids", ())),
         # the workers' RSS over the devices they hold (the MicroPython ones are not theirs)

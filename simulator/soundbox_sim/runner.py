@@ -21,8 +21,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
+from soundbox_cloud.client import ApiError
+from soundbox_sim import cloudkeys
 from soundbox_sim import payments as paymod
 from soundbox_sim import report, worker
 from soundbox_sim.fleet import device_ids
@@ -42,6 +43,7 @@ FLASH_PER_DEVICE = 64 << 10
 # The cloud's SQLite took 209 KB for 600 payments to 40 devices (WAL included): a
 # peak-hour run's 30,000 payments need ~10 MB.
 CLOUD_DB_ROOM = 64 << 20
+TENANT = "sim"  # the tenant a run registers its devices to, in the cloud it starts
 
 
 class RunError(Exception):
@@ -216,6 +218,9 @@ class Runner:
         self.snapshots = {}  # "start" / "end" of the payments: gauges of both fleets (with a companion)
         self.flash = None  # this run's device flash: one directory per device (made in prepare)
         self.db_path = None  # the cloud's SQLite, when the cloud is ours
+        self.keys = None  # cloudkeys.RunKeys made in that database: admin (reads, OTA) and psp (payments)
+        self.registration = None  # the thread registering the devices to TENANT while they ramp up
+        self.register_s = None
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -232,8 +237,9 @@ class Runner:
         self.log("[%.1f s] %s" % (t, text))
 
     def _get(self, path, timeout=10):
-        with urllib.request.urlopen(self.api + path, timeout=timeout) as r:
-            return json.loads(r.read())
+        """A read of the cloud's API with the admin key; ApiError when it cannot answer."""
+        from soundbox_cloud.client import call
+        return call(self.api, "GET", path, timeout=timeout, api_key=self.keys.admin)
 
     # ---- set-up -----------------------------------------------------------------------------
 
@@ -348,10 +354,35 @@ class Runner:
                                   "--http", "127.0.0.1:%d" % api_port, "--db", self.db_path,
                                   "--certs", self.pki.root, "--ota-dir", ota_dir] + self._chunk_limit(),
                                  log_path=os.path.join(self.o.state, "cloud.log"))
-        if self.rollout is not None:
-            self.rollout.api = self.api
         if not procs.wait_port("127.0.0.1", api_port, 20, self.cloud):
             raise RunError("cloud handler did not start; see %s/cloud.log" % self.o.state)
+        try:
+            self.keys = cloudkeys.create_keys(self.db_path, TENANT)
+        except cloudkeys.CloudKeyError as e:
+            raise RunError(str(e)) from None
+        if self.rollout is not None:
+            self.rollout.api, self.rollout.api_key = self.api, self.keys.admin
+        # While the fleet ramps up: the payments (psp key of TENANT) wait for it, nothing else does.
+        self.registration = threading.Thread(target=self._register, name="register", daemon=True)
+        self.registration.start()
+
+    def _register(self):
+        ids = self.ids + self.companion_ids
+        started = time.monotonic()
+        try:
+            cloudkeys.register_devices(self.api, self.keys.admin, TENANT, ids)
+        except cloudkeys.CloudKeyError as e:
+            self.errors.append(str(e))
+            return
+        self.register_s = time.monotonic() - started
+        self.log("registered %d devices to tenant %s in %.2f s" % (len(ids), TENANT, self.register_s))
+
+    def _registered(self):
+        """Wait for the registration (it runs during the ramp); RunError if it failed."""
+        if self.registration is not None:
+            self.registration.join()
+        if self.errors:
+            raise RunError(self.errors[0])
 
     def start_workers(self):
         ctx = multiprocessing.get_context("spawn")
@@ -718,7 +749,8 @@ class Runner:
                 timeline = self.timeline()
                 end_t = self.end_time()
                 if self.plan:
-                    self.sender = paymod.PaymentSender(self.api, self.counters, self.lock)
+                    self._registered()
+                    self.sender = paymod.PaymentSender(self.api, self.counters, self.lock, self.keys.psp)
                     plan = sorted(self.plan + self.companion_plan, key=lambda p: p[0])
                     self.sender.start(plan, now + self.s["payments"]["start"])
                     self.event("sending %d payments%s" % (len(plan), " (%d to the companion fleet)"
@@ -759,7 +791,7 @@ class Runner:
     def _cloud_online(self):
         try:
             return sum(1 for d in self._get("/devices") if d["state"] == "online")
-        except (OSError, ValueError):
+        except ApiError:
             return 0
 
     def _settle(self, metrics_out):
@@ -775,7 +807,7 @@ class Runner:
             g = self.sample(metrics_out)
             try:
                 pending = self._get("/stats", timeout=30)["pending"]
-            except (OSError, ValueError):
+            except ApiError:
                 continue
             if pending == 0:
                 break

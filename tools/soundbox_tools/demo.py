@@ -1,6 +1,10 @@
 """`soundbox demo`: a private mosquitto, the cloud handler and a simulated fleet,
 100 payments through the HTTP API, and a table of what the devices did.
 
+The demo makes its own API keys in the cloud's database: an admin key registers the
+devices to tenant "demo" (a shop name and UPI address each) and reads; a psp key of that
+tenant pays, as a payment provider would. The keys are never printed.
+
 Each part runs as its own process, as it would in the field; Ctrl-C stops them all.
 """
 
@@ -10,19 +14,20 @@ import random
 import shutil
 import sys
 import time
-import urllib.request
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from soundbox_cloud.client import pay
+from soundbox_cloud.client import ApiError, call, pay
+from soundbox_sim.cloudkeys import CloudKeyError, create_keys, register_devices
 from soundbox_tools import procs
 from soundbox_tools.broker import Mosquitto
 from soundbox_tools.pki import Pki
 from soundbox_tools.voicepack import build_pack
 
 SETTLE_TIMEOUT_S = 120
+TENANT = "demo"
 
 
 def demo_amounts(n, seed=2):
@@ -36,9 +41,10 @@ def demo_amounts(n, seed=2):
     return out
 
 
-def _get(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
-        return json.loads(r.read())
+def merchant(device):
+    """The demo's merchant profile for a device: sb-0007 is "Shop 7", shop7@upi."""
+    n = int(device.rsplit("-", 1)[1])
+    return {"name": "Shop %d" % n, "vpa": "shop%d@upi" % n}
 
 
 def _progress(console):
@@ -129,31 +135,38 @@ def run_demo(devices=20, payments=100, rate=10.0, out_dir="out", state_dir=".sta
                                 log_path=os.path.join(state_dir, "cloud.log"))
             if not procs.wait_port("127.0.0.1", api_port, 15, cloud):
                 raise RuntimeError("cloud handler did not start; see %s/cloud.log" % state_dir)
+            keys = create_keys(os.path.join(state_dir, "cloud.db"), TENANT, name="demo")
+            get = lambda path: call(api, "GET", path, timeout=5, api_key=keys.admin)
+            task = progress.add_task("devices registered", total=devices)
+            register_devices(api, keys.admin, TENANT, ids, profile=merchant)
+            progress.update(task, completed=devices)
             sim = procs.spawn(me + ["sim", "--devices", str(devices), "--broker", broker.url,
                                     "--state", os.path.join(state_dir, "devices"), "--voice", pack_dir,
                                     "--wav-device", wav_device, "--out", out_dir, "--journal", journal,
                                     "--certs", certs],
                               log_path=os.path.join(state_dir, "sim.log"))
-            online = lambda: sum(1 for d in _get(api + "/devices") if d["state"] == "online")
+            online = lambda: sum(1 for d in get("/devices") if d["state"] == "online")
             if not _wait(progress, "devices online", devices, online, 60):
                 raise RuntimeError("devices did not come online; see %s/sim.log" % state_dir)
 
-            ids = ["sb-%04d" % (i + 1) for i in range(devices)]
             task = progress.add_task("payments sent", total=payments)
             run_id = time.strftime("%H%M%S")
             for i, amount in enumerate(demo_amounts(payments)):
-                pay(api, ids[i % devices], amount, "demo-%s-%03d" % (run_id, i + 1))
+                pay(api, ids[i % devices], amount, "demo-%s-%03d" % (run_id, i + 1), api_key=keys.psp)
                 progress.update(task, advance=1)
                 time.sleep(1 / rate)
-            _wait(progress, "payments acked", payments, lambda: _get(api + "/stats")["acked"],
+            _wait(progress, "payments acked", payments, lambda: get("/stats")["acked"],
                   SETTLE_TIMEOUT_S)
 
-        table, lost, dup = _table(_get(api + "/stats"), _journal_counts(journal), payments, wav_dir)
+        table, lost, dup = _table(get("/stats"), _journal_counts(journal), payments, wav_dir)
         console.print(table)
         return 0 if lost == 0 and dup == 0 else 1
     except KeyboardInterrupt:
         console.print("interrupted: stopping everything the demo started")
         return 130
+    except (ApiError, CloudKeyError, RuntimeError) as e:  # one line for people, no traceback
+        console.print("demo: %s" % e, highlight=False)
+        return 1
     finally:
         procs.stop(sim)
         procs.stop(cloud)
