@@ -134,7 +134,7 @@ def test_permission_matrix(stack):
                 if not allowed:
                     expected = 403
                 elif role != "admin" and target == OTHER:
-                    expected = 409 if name == "register" else 404   # registering another's id: taken
+                    expected = 404
                 else:
                     expected = ok
                 seen.append((role, name, target, status))
@@ -196,6 +196,22 @@ def test_a_psp_pays_only_its_own_tenants_devices(stack):
     assert status == 409 and OWN not in answer["error"] and "2500" not in answer["error"]
     watcher.settle()
     assert len(watcher.seen) == published
+
+
+def test_no_tenant_can_claim_a_box_the_platform_has_not_assigned(broker, stack):
+    cloud, keys, devices, watcher = stack
+    stray = FakeDevice(broker, "sb-0003")
+    try:
+        stray.publish("status", {"state": "online", "fw": "1.0.0"}, retain=True)
+        wait_until(lambda: cloud.get("/devices/sb-0003")[0] == 200)   # online, assigned to nobody
+        for device in ("sb-0003", "sb-0999"):
+            status, answer = cloud.post("/devices", {"id": device, "name": "Mine now"}, key=keys["operator"])
+            assert (status, answer["field"]) == (404, "device"), answer
+        assert cloud.cloud.store.device("sb-0003")["tenant"] is None and cloud.cloud.store.device("sb-0999") is None
+        assert cloud.post("/devices", {"id": "sb-0003", "tenant": "t1"})[0] == 201   # the admin assigns it
+        assert cloud.post("/devices", {"id": "sb-0003", "name": "Mine now"}, key=keys["operator"])[0] == 201
+    finally:
+        stray.close()
 
 
 def test_rate_limit_answers_429_with_retry_after(stack):

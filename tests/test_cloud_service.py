@@ -23,7 +23,7 @@ from test_webhooks import Receiver
 @pytest.fixture
 def cloud(broker, tmp_path, pki):
     running = RunningCloud(broker.url, tmp_path / "cloud.db", pki.root, tick_s=0.2, webhook_every_s=0.1,
-                           ack_deadline_s=1.5)
+                           ack_deadline_s=1.5, private_webhooks=True)   # the receiver is on loopback
     yield running
     running.close()
 
@@ -108,6 +108,20 @@ def test_outcomes_reach_the_psp_by_signed_webhook_despite_a_failing_receiver(clo
         assert len({r["body"] for r in receiver.requests}) == 1   # the same event, retried
     finally:
         receiver.close()
+
+
+def test_webhooks_may_not_point_into_the_clouds_own_network(broker, tmp_path, pki, device):
+    strict = RunningCloud(broker.url, tmp_path / "strict.db", pki.root, tick_s=0)
+    try:
+        assert strict.post("/devices", {"id": DEVICE, "tenant": "shop"})[0] == 201
+        psp = strict.new_key("psp", "shop")
+        for url in ("http://127.0.0.1:5432/", "http://10.0.0.7/hook", "http://169.254.169.254/latest",
+                    "http://[::1]:8080/", "http://localhost/x", "ftp://example.com/"):
+            status, answer = request(strict.url, "PUT", "/webhook", {"url": url}, key=psp)
+            assert (status, answer["field"]) == (400, "url"), (url, answer)
+        assert request(strict.url, "GET", "/webhook", key=psp)[0] == 404
+    finally:
+        strict.close()
 
 
 def test_a_payment_nobody_acks_times_out_and_a_late_ack_still_settles_it(cloud, device):

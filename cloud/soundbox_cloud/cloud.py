@@ -9,12 +9,15 @@ into bytes. Request bodies arrive already checked against the shared rules (vali
 soundbox.commands, campaigns.check_spec) by the HTTP layer's models.
 """
 import contextlib
+import ipaddress
 import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 from soundbox import payment
 from soundbox_cloud.artifacts import ArtifactError, ArtifactStore
@@ -82,8 +85,10 @@ class Cloud:
 
     def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0", ota_dir=None,
                  tick_s=TICK_S, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST,
-                 resend_after_s=RESEND_AFTER_S, ack_deadline_s=ACK_DEADLINE_S, webhook_every_s=0.5):
+                 resend_after_s=RESEND_AFTER_S, ack_deadline_s=ACK_DEADLINE_S, webhook_every_s=0.5,
+                 private_webhooks=False):
         self.resend_after_s = resend_after_s
+        self.private_webhooks = private_webhooks   # True: webhooks may point at this network
         self.ack_deadline_s = ack_deadline_s
         self.bad_messages = 0   # malformed device messages dropped (each logs one line)
         self.telemetry_gate = TelemetryGate()
@@ -247,22 +252,21 @@ class Cloud:
         return self._device(caller, device)
 
     def register(self, caller, device, tenant=None, profile=None, tags=()):
-        """Register (or update) a device for a tenant with its merchant profile. An operator
-        registers into its own tenant; only the platform names another one."""
+        """Register a device to a tenant with its merchant profile, or update the profile.
+        Only the platform assigns a device to a tenant (it issued the box's identity): an
+        operator updates its own tenant's devices, and any other id is unknown to it, so
+        no tenant can claim a box that is not yet assigned."""
         with self._audited(caller, "devices:write", device):
             existing = self.store.device(device)
             if not caller.platform:
+                if existing is None or existing["tenant"] != caller.tenant:
+                    raise unknown("device", device)
                 if tenant not in (None, caller.tenant):
-                    raise Rejected(403, "tenant", "a %s key may only register devices of tenant %s"
-                                   % (caller.role, caller.tenant))
-                if existing is not None and existing["tenant"] not in (None, caller.tenant):
-                    raise Rejected(409, "device", "device id %s is not available" % device)
-                tenant = caller.tenant
-            elif existing is not None and existing["tenant"] is not None:
-                if tenant not in (None, existing["tenant"]):
-                    raise Rejected(409, "tenant", "device %s belongs to tenant %s; move it instead"
-                                   % (device, existing["tenant"]))
-                tenant = existing["tenant"]
+                    raise Rejected(403, "tenant", "only an admin key moves a device to another tenant")
+            elif existing is not None and existing["tenant"] not in (None, tenant or existing["tenant"]):
+                raise Rejected(409, "tenant", "device %s belongs to tenant %s; move it instead"
+                               % (device, existing["tenant"]))
+            tenant = tenant or (existing or {}).get("tenant")
             if tenant is None:
                 raise Rejected(400, "tenant", "tenant is required: a device belongs to one tenant")
             record = self.store.register(device, tenant, profile or {}, now_ms())
@@ -402,6 +406,8 @@ class Cloud:
         """Point the tenant's payment-outcome webhooks at url; returns the signing secret, once."""
         with self._audited(caller, "webhooks:manage", url):
             tenant = self._own_tenant(caller)
+            if not self.private_webhooks:
+                self._check_public(url)
             secret = self.webhooks.set_endpoint(tenant, url)
         return dict(self.webhooks.endpoint(tenant), secret=secret)
 
@@ -411,6 +417,19 @@ class Cloud:
         if endpoint is None:
             raise Rejected(404, "webhook", "no webhook set for tenant %s" % caller.tenant)
         return endpoint
+
+    @staticmethod
+    def _check_public(url):
+        """A tenant's webhook must not make the cloud call into its own network (loopback,
+        private, link-local: the metadata service, the database, the broker)."""
+        host = urlsplit(url).hostname or ""
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except (socket.gaierror, UnicodeError):
+            raise Rejected(400, "url", "cannot resolve the webhook host %r" % host[:80]) from None
+        for address in addresses:
+            if not ipaddress.ip_address(address.split("%")[0]).is_global:
+                raise Rejected(400, "url", "webhook host %s is a non-public address (%s)" % (host[:80], address))
 
     @staticmethod
     def _own_tenant(caller):

@@ -238,7 +238,7 @@ def cmd_cloud(args):
     host, port = parse_hostport(args.http)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
           ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
-          ack_deadline_s=args.ack_deadline)
+          ack_deadline_s=args.ack_deadline, private_webhooks=args.private_webhooks)
     return 0
 
 
@@ -489,6 +489,8 @@ def build_parser():
     c.add_argument("--ack-deadline", type=float, default=ACK_DEADLINE_S, metavar="SECONDS",
                    help="a payment no box has acknowledged this long is marked timed_out and its PSP told "
                         "(default %g; a late ack still settles it)" % ACK_DEADLINE_S)
+    c.add_argument("--private-webhooks", action="store_true",
+                   help="let webhooks point at loopback and private addresses (a lab; refused by default)")
     c.set_defaults(func=cmd_cloud, cloud_parser=c)
     register_cloud_commands(c)
 
