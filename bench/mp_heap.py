@@ -53,7 +53,8 @@ from soundbox_tools.mpdevice import (UNIX_PORT_HEAP, MicroPythonDevice, device_c
                                      micropython_binary)  # noqa: E402
 from soundbox_tools.pki import Pki  # noqa: E402
 from soundbox_tools.voicepack import build_pack  # noqa: E402
-from test_end_to_end import SOUNDBOX, http  # noqa: E402
+from cloudapi import make_key, request  # noqa: E402
+from test_end_to_end import SOUNDBOX  # noqa: E402
 
 ONLINE = "led: online"
 DEVICE = "sb-0001"
@@ -83,11 +84,17 @@ class Setup:
         self.broker = Mosquitto(os.path.join(workdir, "broker"), pki=pki if mode == "mtls" else None).start()
         port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % port
+        db = os.path.join(workdir, "cloud.db")
         self.cloud = procs.spawn(SOUNDBOX + ["cloud", "--broker", self.broker.url, "--http", "127.0.0.1:%d" % port,
-                                             "--db", os.path.join(workdir, "cloud.db"), "--certs", str(pki.root)],
+                                             "--db", db, "--certs", str(pki.root)],
                                  log_path=os.path.join(workdir, "cloud.log"))
         if not procs.wait_port("127.0.0.1", port, 15, self.cloud):
             raise SystemExit("cloud did not start: see %s/cloud.log" % workdir)
+        # An admin key in the cloud's database (it reads keys from there on each request).
+        self.key = make_key(db, name="mp-heap", rate=100000)
+
+    def http(self, method, path, body=None):
+        return request(self.api, method, path, body, key=self.key)
 
     def close(self):
         procs.stop(self.cloud)
@@ -143,12 +150,12 @@ def run_device(setup, pki, voice_dir, heapsize, payments, run_no, code=None, idl
         tag = "H%d-%d-%s-" % (run_no, heapsize, setup.mode)
         for n in range(payments):
             txn = tag + str(n)
-            status, body = http("POST", setup.api + "/payments", {"device": DEVICE, "amount": 100 + 137 * n, "txn": txn})
+            status, body = setup.http("POST", "/payments", {"device": DEVICE, "amount": 100 + 137 * n, "txn": txn})
             if status != 202:
                 result["why"] = "cloud refused the payment: %s" % body
                 break
             result["sent"] += 1
-            acks = wait(lambda: http("GET", setup.api + "/payments/" + txn)[1].get("acks"), 10, 0.1)
+            acks = wait(lambda: setup.http("GET", "/payments/" + txn)[1].get("acks"), 10, 0.1)
             if acks and acks[0]["status"] == "announced":
                 result["announced"] += 1
             else:  # a heap too small does not recover: no need to wait out the rest

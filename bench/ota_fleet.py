@@ -139,9 +139,9 @@ async def _fleet_main(conn, spec):
 
 # ---- the parent: services, campaign, figures -------------------------------------------------
 
-def http(api, method, path, body=None):
+def http(api, method, path, body=None, key=None):
     from soundbox_cloud.client import call
-    return call(api, method, path, body)
+    return call(api, method, path, body, api_key=key)
 
 
 def make_release(certs, ota_dir, size):
@@ -164,6 +164,9 @@ class Bench:
         self.procs, self.conns = [], []
         self.ticks, self.finals = {}, {}
 
+    def http(self, method, path, body=None):
+        return http(self.api, method, path, body, key=self.key)
+
     def run(self):
         try:
             self.start()
@@ -172,6 +175,7 @@ class Bench:
             self.stop()
 
     def start(self):
+        from soundbox_sim.cloudkeys import create_keys
         from soundbox_sim.runner import provision
         from soundbox_sim.slots import ota_config
         from soundbox_tools import procs
@@ -186,12 +190,15 @@ class Bench:
         self.broker = Mosquitto(os.path.join(self.work, "broker"), pki=self.pki).start()
         port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % port
+        db = os.path.join(self.work, "cloud.db")
         self.cloud = procs.spawn(SOUNDBOX + ["cloud", "--broker", self.broker.url, "--http", "127.0.0.1:%d" % port,
-                                             "--db", os.path.join(self.work, "cloud.db"), "--certs", self.pki.root],
+                                             "--db", db, "--certs", self.pki.root],
                                  log_path=os.path.join(self.work, "cloud.log"))
         if not procs.wait_port("127.0.0.1", port, 20, self.cloud):
             raise SystemExit("bench: the cloud did not start; see %s/cloud.log" % self.work)
-        http(self.api, "POST", "/ota/artifacts", {"name": self.artifact})
+        # An admin key of our own, made in the cloud's database (never printed).
+        self.key = create_keys(db, "bench", name="ota-fleet").admin
+        self.http("POST", "/ota/artifacts", {"name": self.artifact})
         ctx = multiprocessing.get_context("spawn")
         for i in range(a.workers):
             spec = {"index": i, "ids": self.ids[i::a.workers], "host": self.broker.host, "port": self.broker.port,
@@ -230,7 +237,7 @@ class Bench:
             self.poll(0.2)
 
     def online(self):
-        return sum(1 for d in http(self.api, "GET", "/devices") if d["state"] == "online")
+        return sum(1 for d in self.http("GET", "/devices") if d["state"] == "online")
 
     def campaign(self):
         a, n = self.a, self.a.devices
@@ -243,7 +250,7 @@ class Bench:
               flush=True)
         cpu0, load0 = self.cpu(), os.getloadavg()[0]
         connects0 = self.total("connects")
-        created = http(self.api, "POST", "/ota/campaigns", {
+        created = self.http("POST", "/ota/campaigns", {
             "artifact": self.artifact, "target": {"model": MODEL}, "waves": [100], "max_concurrent": n})
         cid, t0 = created["id"], created["created_ms"] / 1000
         if created["totals"]["devices"] != n:
@@ -253,7 +260,7 @@ class Bench:
             next_line = time.monotonic() + 1.0
             while time.monotonic() < next_line:
                 self.poll(max(0.0, next_line - time.monotonic()))
-            status = http(self.api, "GET", "/ota/campaigns/" + cid)
+            status = self.http("GET", "/ota/campaigns/" + cid)
             states = {}
             for d in status["devices"]:
                 states[d["state"]] = states.get(d["state"], 0) + 1

@@ -38,7 +38,8 @@ from soundbox_tools import broker as broker_module
 from soundbox_tools import procs
 from soundbox_tools.broker import Mosquitto
 from soundbox_tools.mpdevice import UNIX_PORT_HEAP, MicroPythonDevice, device_config, heap_samples
-from test_end_to_end import SOUNDBOX, eventually, http, journal
+from cloudapi import make_key, request
+from test_end_to_end import SOUNDBOX, eventually, journal
 
 KEEPALIVE = 5
 SPEEDUP = 4  # the unix speaker takes the audio's real time: a quarter of it here
@@ -52,24 +53,27 @@ IDLE_WINDOW_S = 2.5  # how long a box that backs off long must stay quiet
 # ---- the cloud ---------------------------------------------------------------------
 
 class Cloud:
-    """A `soundbox cloud` process on `broker`, its own database and HTTP port."""
+    """A `soundbox cloud` process on `broker`, its own database and HTTP port, and an admin
+    key made in that database (the running cloud reads keys from it on each request)."""
 
     def __init__(self, broker, certs, workdir, name="cloud", *args):
         os.makedirs(str(workdir), exist_ok=True)
         port = procs.free_port()
         self.api = "http://127.0.0.1:%d" % port
         self.log_path = os.path.join(str(workdir), name + ".log")
+        self.db = os.path.join(str(workdir), name + ".db")
         self.proc = procs.spawn(SOUNDBOX + ["cloud", "--broker", broker.url, "--http", "127.0.0.1:%d" % port,
-                                            "--db", os.path.join(str(workdir), name + ".db"), "--certs", str(certs)]
+                                            "--db", self.db, "--certs", str(certs)]
                                 + list(args), log_path=self.log_path)
         assert procs.wait_port("127.0.0.1", port, 15, self.proc), self.log()
+        self.key = make_key(self.db)
 
     def log(self):
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
     def post(self, device, amount, txn):
-        return http("POST", self.api + "/payments", {"device": device, "amount": amount, "txn": txn})
+        return request(self.api, "POST", "/payments", {"device": device, "amount": amount, "txn": txn}, key=self.key)
 
     def pay(self, device, amount, txn, timeout=20):
         """POST until the cloud takes it: a 503 (the cloud not connected to the broker) says
@@ -84,12 +88,12 @@ class Cloud:
         return answers[-1][1]
 
     def get(self, path):
-        status, body = http("GET", self.api + path)
+        status, body = request(self.api, "GET", path, key=self.key)
         assert status == 200, (path, status, body)
         return body
 
     def record(self, txn):
-        return http("GET", self.api + "/payments/" + txn)[1]
+        return request(self.api, "GET", "/payments/" + txn, key=self.key)[1]
 
     def acks(self, txn, n=1, timeout=20):
         found = eventually(lambda: len(self.record(txn).get("acks", [])) >= n and self.record(txn)["acks"], timeout)

@@ -57,7 +57,7 @@ def bits(path):
 
 
 def test_an_app_update_resumes_after_a_power_cut_reboots_into_the_new_code_and_confirms(
-        micropython, tls_broker, pki, voice_pack, tmp_path):
+        micropython, tls_broker, pki, voice_pack, tmp_path, monkeypatch):
     started = time.monotonic()
     cli("ota", "keygen", "--certs", str(pki.root))  # keeps the keys that exist
     trusted = os.path.join(str(pki.root), "ota", "trusted.json")
@@ -83,6 +83,7 @@ def test_an_app_update_resumes_after_a_power_cut_reboots_into_the_new_code_and_c
     try:
         box.start()
         cloud.wait_online("sb-0001")
+        monkeypatch.setenv("SOUNDBOX_API_KEY", cloud.key)  # the CLI's key, kept off its command line
         factory = cloud.devices()["sb-0001"]["fw"]  # the app VERSION, from the box's status and telemetry
         assert factory and factory != NEW_VERSION, cloud.devices()
 

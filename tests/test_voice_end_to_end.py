@@ -6,14 +6,14 @@ import wave
 
 from soundbox.voice import announcement_tokens
 from soundbox.voicepack import Pack
-from test_end_to_end import Stack, http, journal
+from test_end_to_end import Stack, journal
 
 
 def test_a_hindi_box_announces_in_hindi_from_its_pack(broker, tmp_path, pki):
     voice_dir = tmp_path / "voice"  # empty: the simulator builds hi.pack there first
     stack = Stack(broker, tmp_path, str(voice_dir), devices=1, pki=pki, sim_args=["--lang", "hi"])
     try:
-        status, body = http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": 25000, "txn": "HI-1"})
+        status, body = stack.post("/payments", {"device": "sb-0001", "amount": 25000, "txn": "HI-1"})
         assert status == 202, body
         (ack,) = stack.acks("HI-1", 1)
         assert ack["status"] == "announced", ack

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 
-from soundbox_cloud.client import ApiError
+from soundbox_cloud.client import ApiError, call
 from soundbox_sim import cloudkeys
 from soundbox_sim import payments as paymod
 from soundbox_sim import report, worker
@@ -238,7 +238,6 @@ class Runner:
 
     def _get(self, path, timeout=10):
         """A read of the cloud's API with the admin key; ApiError when it cannot answer."""
-        from soundbox_cloud.client import call
         return call(self.api, "GET", path, timeout=timeout, api_key=self.keys.admin)
 
     # ---- set-up -----------------------------------------------------------------------------
