@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from soundbox_cloud.auth import PREFIX
 from soundbox_sim import runner, scenario
 
 FAST = {"speedup": 20, "keepalive": 3, "languages": {"en-IN": 1.0}}
@@ -73,6 +74,13 @@ def test_smoke_scenario_counts(tmp_path, sim_certs, voice_dir):
         assert set((tmp_path / "flash" / flash / device / "ledger.txt").read_text().split()) == txns
     assert not (tmp_path / "state" / "devices").exists()
     assert "sb-0001" in (tmp_path / "state" / "devices.log").read_text()   # the devices' log stays with the run
+    # The run made its own API keys: its fleet was registered to the run's tenant (a psp key
+    # of that tenant paid every payment above), and no key was written to a log or report.
+    assert summary["register_s"] is not None
+    for folder, _, files in os.walk(tmp_path / "state"):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                assert PREFIX.encode() not in f.read(), os.path.join(folder, name)
     c = summary["connects"]
     assert c["attempted"] == c["succeeded"] == 4 and c.get("failed", 0) == 0
     lat = summary["latency_ms"]
