@@ -1,6 +1,7 @@
 """OTA with every real part: mosquitto (mTLS, ACL), the cloud (chunk server and
 campaigns) and the simulator running the real firmware, each its own process.
-Release keys and artifacts come from `soundbox ota keygen|sign|sim-image`."""
+Release keys and artifacts come from `soundbox ota keygen|sign|sim-image`; the API is
+called with the stack's admin key (artifacts are the platform's to publish)."""
 
 import json
 import subprocess
@@ -8,7 +9,8 @@ import time
 
 import pytest
 
-from test_end_to_end import SOUNDBOX, Stack, eventually, http, journal
+from soundbox_cloud.campaign_store import CampaignStore
+from test_end_to_end import SOUNDBOX, Stack, eventually, journal
 
 
 def cli(*args):
@@ -30,31 +32,55 @@ def publish_firmware(stack, version, counter, **image):
         *sum((["--" + k, v] for k, v in image.items()), []))
     cli("ota", "sign", str(image_path), "--kind", "firmware", "--name", "firmware", "--version", version,
         "--counter", str(counter), "--model", "soundbox-sim", "--certs", str(stack.certs[1]), "--out", str(ota_dir))
-    status, body = http("POST", stack.api + "/ota/artifacts", {"name": "firmware-%s" % version})
-    assert status in (200, 201), body
+    status, body = stack.post("/ota/artifacts", {"name": "firmware-%s" % version})
+    assert status == 201, body
     return "firmware-%s" % version
 
 
 def campaign(stack, artifact, **spec):
-    status, body = http("POST", stack.api + "/ota/campaigns", dict({"artifact": artifact}, **spec))
+    status, body = stack.post("/ota/campaigns", dict({"artifact": artifact}, **spec))
     assert status == 201, body
     return body["id"]
 
 
 def campaign_status(stack, cid):
-    return http("GET", stack.api + "/ota/campaigns/" + cid)[1]
+    status, body = stack.get("/ota/campaigns/" + cid)
+    assert status == 200, body
+    return body
 
 
-def versions_reported(stack):
-    return eventually(lambda: all(d.get("versions") for d in http("GET", stack.api + "/devices")[1]), 20)
+class RegistryUnseen(AssertionError):
+    """The cloud's device registry, read from its database by another process, lacks the boxes."""
 
 
+# Cloud bug (for the lead): store.private_file() opens and closes the database file in the cloud
+# process for each of its five connections; closing any fd of a file drops that process's POSIX
+# locks on it, SQLite's included. When another process (make_key, this reader, `soundbox cloud key
+# create`) then closes the database, it gets the EXCLUSIVE lock, checkpoints and deletes the WAL,
+# and the cloud goes on writing into the unlinked WAL: nobody else sees its writes until it exits.
+CLOUD_WAL_BUG = pytest.mark.xfail(raises=RegistryUnseen, strict=True, reason="cloud writes invisible to other "
+                                  "processes: store.private_file closes an fd of the open database (POSIX locks)")
+
+
+def models_reported(stack, model="soundbox-sim"):
+    """Wait until every box's telemetry (model, versions) is in the cloud's registry, read from
+    its database: campaigns choose their devices from it, and GET /devices does not show it."""
+    store = CampaignStore(stack.db)
+    try:
+        known = lambda: sum(p["model"] == model and bool(p["versions"]) for p in store.profiles().values())
+        if not eventually(lambda: known() == stack.devices, 20):
+            raise RegistryUnseen("%d of %d boxes reported their model" % (known(), stack.devices))
+    finally:
+        store.close()
+
+
+@CLOUD_WAL_BUG
 def test_fifty_devices_update_a_1mib_firmware_while_payments_are_announced(tls_broker, tmp_path, voice_pack,
                                                                           release_keys, pki):
     stack = Stack(tls_broker, tmp_path, voice_pack, devices=50, pki=pki)
     try:
         artifact = publish_firmware(stack, "2.0.0", 1)
-        time.sleep(1)  # telemetry (model, versions) has reached the registry
+        models_reported(stack)
         cid = campaign(stack, artifact, target={"model": "soundbox-sim"}, waves=[10, 100], success_rate=90,
                        max_concurrent=50)
         sent = []
@@ -62,7 +88,7 @@ def test_fifty_devices_update_a_1mib_firmware_while_payments_are_announced(tls_b
         while campaign_status(stack, cid)["state"] == "running" and time.monotonic() - started < 150:
             txn = "OTA-%d" % len(sent)
             device = "sb-%04d" % (len(sent) % 50 + 1)
-            if http("POST", stack.api + "/payments", {"device": device, "amount": 100 + len(sent), "txn": txn})[0] == 202:
+            if stack.post("/payments", {"device": device, "amount": 100 + len(sent), "txn": txn})[0] == 202:
                 sent.append(txn)
             time.sleep(0.5)
         final = campaign_status(stack, cid)
@@ -78,12 +104,13 @@ def test_fifty_devices_update_a_1mib_firmware_while_payments_are_announced(tls_b
         stack.close()
 
 
+@CLOUD_WAL_BUG
 def test_a_broken_build_rolls_back_and_pauses_the_campaign_before_the_next_wave(tls_broker, tmp_path, voice_pack,
                                                                                 release_keys, pki):
     stack = Stack(tls_broker, tmp_path, voice_pack, devices=10, pki=pki)
     try:
         artifact = publish_firmware(stack, "3.0.0-broken", 2, audio="broken")
-        time.sleep(1)
+        models_reported(stack)
         cid = campaign(stack, artifact, target={"model": "soundbox-sim"}, waves=[10, 50, 100], success_rate=100,
                        min_sample=1, max_failures=1)
         paused = eventually(lambda: campaign_status(stack, cid)["state"] == "paused", 90)
