@@ -1,5 +1,5 @@
 """No device can silence another device's payments: against a real mosquitto with the
-project's own config and certificates, the real cloud handler and simulated boxes.
+project's own config and certificates, the real cloud and simulated boxes.
 
 - the broker refuses a device every $share/... filter and anything outside sb/<its id>/
   at SUBSCRIBE (not only at delivery), and drops what it publishes elsewhere;
@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from test_end_to_end import Stack, http, journal
+from cloudapi import make_key
+from test_end_to_end import Stack, journal
 from test_security import connect, eventually  # noqa: F401 (connect is a fixture)
 
 SHARED_GROUPS = ["$share/cloud/sb/+/ack", "$share/cloud/sb/+/telemetry", "$share/cloud/sb/+/status",
@@ -66,12 +67,12 @@ def test_every_ack_reaches_the_cloud_while_a_device_tries_to_join_its_share_grou
         txns = ["STEAL-%02d" % n for n in range(20)]
         for n, txn in enumerate(txns):
             body = {"device": "sb-%04d" % (1 + n % 2), "amount": 100 + n, "txn": txn}
-            assert http("POST", stack.api + "/payments", body)[0] == 202
+            assert stack.post("/payments", body)[0] == 202
         # Each box says its ten one by one; a re-send meanwhile is answered "already
         # received, to be announced", and the final 'announced' replaces that.
         settled = lambda: all(stack.payment(t)["status"] == "announced" for t in txns)
         assert eventually(settled, 120), [stack.payment(t)["status"] for t in txns]
-        stats = http("GET", stack.api + "/stats")[1]
+        stats = stack.get("/stats")[1]
         assert stats["pending"] == 0 and stats["announced"] == 20, stats
         played = [j["txn"] for j in journal(stack.journal)]
         assert sorted(played) == txns
@@ -83,34 +84,39 @@ def test_every_ack_reaches_the_cloud_while_a_device_tries_to_join_its_share_grou
 # ---- acks for unknown txns: counted and capped -----------------------------------------
 
 @pytest.fixture
-def cloud_handler(tls_broker, tmp_path, pki):
-    """The cloud's MQTT side in this process, over mutual TLS as the cloud identity."""
-    from soundbox_cloud.handler import CloudHandler
+def cloud(tls_broker, tmp_path, pki):
+    """The cloud (no HTTP side) in this process, over mutual TLS as the cloud identity."""
+    from soundbox_cloud.cloud import Cloud
 
-    handler = CloudHandler(tls_broker.url, tmp_path / "cloud.db", certs=pki.root, tick_s=0)
-    yield handler
-    handler.close()
+    running = Cloud(tls_broker.url, tmp_path / "cloud.db", certs=pki.root, tick_s=0)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def admin(cloud, tmp_path):
+    """The platform's caller: an admin key made in the cloud's database, verified by the cloud."""
+    return cloud.authenticate("Bearer " + make_key(tmp_path / "cloud.db"))
 
 
 def ack_json(txn, status="announced"):
     return json.dumps({"txn": txn, "status": status, "reason": "", "rx": 1, "play": 2, "done": 3}).encode()
 
 
-def test_an_ack_flood_for_unknown_txns_is_counted_and_the_store_stays_capped(tls_broker, connect,
-                                                                            cloud_handler):
+def test_an_ack_flood_for_unknown_txns_is_counted_and_the_store_stays_capped(tls_broker, connect, cloud, admin):
     from soundbox_cloud.store import ACKS_PER_TXN, STRAY_ACKS_KEPT
 
     flooder = connect(tls_broker, "sb-0003")
     flooder.publish("sb/sb-0003/status", b'{"state": "online"}', retain=True)
-    assert eventually(lambda: cloud_handler.store.device("sb-0003"))
+    assert eventually(lambda: cloud.store.device("sb-0003"))
     flood = 3 * STRAY_ACKS_KEPT
     for n in range(flood):
         flooder.client.publish("sb/sb-0003/ack", ack_json("NOPE-%d" % n), qos=1)
     flooder.client.publish("sb/sb-0003/ack", b'{"status": "invalid", "reason": "no txn"}', qos=1)
-    cloud_handler.send_payment("sb-0003", 100, "REAL-1")   # then a real one, acked too often
+    cloud.pay(admin, "sb-0003", 100, "REAL-1")   # then a real one, acked too often
     for _ in range(ACKS_PER_TXN + 10):
         flooder.client.publish("sb/sb-0003/ack", ack_json("REAL-1"), qos=1)
-    store = cloud_handler.store
+    store = cloud.store
     assert eventually(lambda: store.counts()["excess_acks"] == 10, 60), store.counts()
     counts = store.counts()
     print("\nunknown-txn acks: %d sent, %d counted, %d kept (cap %d)"
@@ -121,15 +127,15 @@ def test_an_ack_flood_for_unknown_txns_is_counted_and_the_store_stays_capped(tls
     assert stray[-1]["txn"] is None and stray[-2]["txn"] == "NOPE-%d" % (flood - 1)   # the newest kept
     assert store._one("SELECT COUNT(*) AS n FROM acks")["n"] == ACKS_PER_TXN
     assert store.payment("REAL-1")["status"] == "announced" and counts["pending"] == 0
-    assert cloud_handler.bad_messages == 0   # counted as unknown, not as malformed
+    assert cloud.bad_messages == 0   # counted as unknown, not as malformed
 
 
 # ---- acks survive broker restarts ---------------------------------------------------------
 
-def post_until_accepted(api, body, deadline):
+def post_until_accepted(stack, body, deadline):
     """POST one payment, retrying the same txn while the cloud says 503 (broker away)."""
     while time.monotonic() < deadline:
-        status, reply = http("POST", api + "/payments", body)
+        status, reply = stack.post("/payments", body)
         if status == 202:
             return
         assert status == 503, reply
@@ -147,7 +153,7 @@ def test_no_payment_stays_sent_over_broker_restarts_and_kills_under_load(tls_bro
     try:
         deadline = time.monotonic() + 120
         for n, txn in enumerate(txns):
-            post_until_accepted(stack.api, {"device": "sb-%04d" % (1 + n % 4), "amount": 100, "txn": txn},
+            post_until_accepted(stack, {"device": "sb-%04d" % (1 + n % 4), "amount": 100, "txn": txn},
                                 deadline)
             time.sleep(rng.uniform(0.02, 0.15))
             if n % 8 == 7:   # a restart at a random moment of the stream, 5 in all
@@ -161,7 +167,7 @@ def test_no_payment_stays_sent_over_broker_restarts_and_kills_under_load(tls_bro
         settled = lambda: all(stack.payment(t)["status"] == "announced" for t in txns)
         eventually(settled, 150)
         stuck = [t for t in txns if stack.payment(t)["status"] == "sent"]
-        stats = http("GET", stack.api + "/stats")[1]
+        stats = stack.get("/stats")[1]
         played = [j["txn"] for j in journal(stack.journal) if j["txn"].startswith("RST-")]
         print("\nbroker restarts under load: %d (%s), payments %d, stuck 'sent' %d, re-sends %d, "
               "played %d (%d distinct)" % (len(restarts), ", ".join(restarts), len(txns), len(stuck),
@@ -200,14 +206,14 @@ class Flooder(threading.Thread):
                 self.sent += 1
 
 
-def ack_latencies(cloud, box, prefix, n):
+def ack_latencies(cloud, admin, box, prefix, n):
     """Send n payments to box (which acks each at once) one after the other; ms each took
     from send to the ack being stored."""
     latencies = []
     for i in range(n):
         txn = "%s-%02d" % (prefix, i)
         start = time.monotonic()
-        cloud.send_payment("sb-0004", 100, txn)
+        cloud.pay(admin, "sb-0004", 100, txn)
         assert eventually(lambda: cloud.store.payment(txn)["status"] != "sent", 60), txn
         latencies.append((time.monotonic() - start) * 1000)
     return sorted(latencies)
@@ -227,18 +233,17 @@ class AckingBox:
         client.publish("sb/sb-0004/ack", ack_json(txn), qos=1)
 
 
-def test_a_telemetry_flood_from_one_box_does_not_make_another_boxs_acks_late(tls_broker, connect,
-                                                                               cloud_handler):
+def test_a_telemetry_flood_from_one_box_does_not_make_another_boxs_acks_late(tls_broker, connect, cloud, admin):
     box = AckingBox(connect(tls_broker, "sb-0004"))
-    assert eventually(lambda: cloud_handler.store.device("sb-0004"))
-    quiet = ack_latencies(cloud_handler, box, "QUIET", 20)
+    assert eventually(lambda: cloud.store.device("sb-0004"))
+    quiet = ack_latencies(cloud, admin, box, "QUIET", 20)
     flooder_peer = connect(tls_broker, "sb-0003")
     flooder_peer.publish("sb/sb-0003/status", b'{"state": "online"}', retain=True)
     flood = Flooder(flooder_peer, "sb-0003")
     flood.start()
     try:
         time.sleep(2)   # let the flood fill every queue it can
-        loud = ack_latencies(cloud_handler, box, "LOUD", 20)
+        loud = ack_latencies(cloud, admin, box, "LOUD", 20)
     finally:
         flood.stopping.set()
         flood.join()
@@ -247,6 +252,6 @@ def test_a_telemetry_flood_from_one_box_does_not_make_another_boxs_acks_late(tls
           "%d/s) "
           "p50 %.0f ms max %.0f ms; added (max - max) %.0f ms; telemetry dropped by the cloud %d"
           % (quiet[10], quiet[-1], flood.sent, FLOOD_PER_S, loud[10], loud[-1], added,
-             cloud_handler.telemetry_gate.dropped))
-    assert cloud_handler.store.counts()["pending"] == 0
+             cloud.telemetry_gate.dropped))
+    assert cloud.store.counts()["pending"] == 0
     assert added < FLOOD_BOUND_MS, (quiet, loud)

@@ -27,7 +27,7 @@ from soundbox import payment, voice
 from soundbox_fw import app as firmware
 from soundbox_fw.app import Soundbox
 from soundbox_sim.hal import HostClock, SimHal
-from test_end_to_end import Stack, eventually, http, journal, plain_stack  # noqa: F401 (a fixture)
+from test_end_to_end import Stack, eventually, journal, plain_stack  # noqa: F401 (a fixture)
 
 
 def wall_ms():
@@ -355,13 +355,13 @@ def test_spoofed_notifications_are_refused_and_the_box_keeps_working(plain_stack
     for txn in ("S-1", "S-2", "S-3"):
         ack = desk.ack(txn)
         assert (ack["status"], ack["reason"], ack["play"]) == ("invalid", "bad MAC", None), ack
-    assert http("POST", plain_stack.api + "/payments", {"device": "sb-0001", "amount": 900, "txn": "S-OK"})[0] == 202
+    assert plain_stack.post("/payments", {"device": "sb-0001", "amount": 900, "txn": "S-OK"})[0] == 202
     assert plain_stack.acks("S-OK", 1)[0]["status"] == "announced"
     assert played_txns(plain_stack) == ["S-OK"]
 
 
 def test_a_captured_notification_replayed_is_a_duplicate_also_after_a_restart(plain_stack, desk):
-    assert http("POST", plain_stack.api + "/payments", {"device": "sb-0002", "amount": 4200, "txn": "R-1"})[0] == 202
+    assert plain_stack.post("/payments", {"device": "sb-0002", "amount": 4200, "txn": "R-1"})[0] == 202
     assert plain_stack.acks("R-1", 1)[0]["status"] == "announced"
     [(topic, captured)] = [n for n in desk.notified if b'"R-1"' in n[1]]
     desk.publish("sb-0002", captured)  # byte for byte what the cloud sent: the MAC is valid
@@ -423,7 +423,7 @@ def test_an_offline_backlog_is_one_summary_with_stale_acks(broker, tmp_path, voi
         stack.stop_sim()
         amounts = [25000, 1, 999950, 50]
         for i, amount in enumerate(amounts):
-            assert http("POST", stack.api + "/payments",
+            assert stack.post("/payments",
                         {"device": "sb-0001", "amount": amount, "txn": "B-%d" % i})[0] == 202
         time.sleep(4)  # the box stays off until every one of them is older than --freshness 3
         stack.start_sim()
@@ -435,10 +435,10 @@ def test_an_offline_backlog_is_one_summary_with_stale_acks(broker, tmp_path, voi
         assert eventually(lambda: journal(stack.journal), 10)
         time.sleep(3)  # past the debounce: a second summary would have come by now
         assert [(j["txn"], j["words"]) for j in journal(stack.journal)] == [(firmware.SUMMARY_NAME, words)]
-        stats = http("GET", stack.api + "/stats")[1]
+        stats = stack.get("/stats")[1]
         assert (stats["stale"], stats["announced"], stats["pending"]) == (4, 0, 0)
         # Life goes on: the next payment is announced on its own.
-        assert http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": 100, "txn": "B-new"})[0] == 202
+        assert stack.post("/payments", {"device": "sb-0001", "amount": 100, "txn": "B-new"})[0] == 202
         assert stack.acks("B-new", 1)[0]["status"] == "announced"
     finally:
         stack.close()

@@ -13,13 +13,13 @@ import shutil
 
 from soundbox_tools.broker import Mosquitto
 from soundbox_tools.pki import Pki
-from test_end_to_end import Stack, http, journal
+from test_end_to_end import Stack, journal
 from test_micropython_e2e import boxes, clouds  # noqa: F401 (fixtures)
 from test_payment_integrity import Desk, signed
 
 
 def pay(stack, txn, device="sb-0001", amount=100):
-    status, body = http("POST", stack.api + "/payments", {"device": device, "amount": amount, "txn": txn})
+    status, body = stack.post("/payments", {"device": device, "amount": amount, "txn": txn})
     assert status == 202, body
 
 

@@ -8,7 +8,7 @@ from cryptography import x509
 
 from soundbox_tools.broker import Mosquitto
 from soundbox_tools.pki import Pki
-from test_end_to_end import Stack, eventually, http, journal
+from test_end_to_end import Stack, eventually, journal
 
 
 def serial(pki, device_id):
@@ -17,7 +17,7 @@ def serial(pki, device_id):
 
 
 def pay(stack, txn, amount=100):
-    status, body = http("POST", stack.api + "/payments", {"device": "sb-0001", "amount": amount, "txn": txn})
+    status, body = stack.post("/payments", {"device": "sb-0001", "amount": amount, "txn": txn})
     assert status == 202, body
 
 
@@ -37,8 +37,9 @@ def test_rotated_certificate_keeps_session_and_ledger(tmp_path, voice_pack):
             broker.start()
             # Only the rotated certificate can get the device back: its retained "online"
             # status survived the restart, so wait for acks, not for the status. The
-            # generous bound covers reconnect backoff on a loaded machine.
-            assert eventually(lambda: http("GET", stack.api + "/health")[0] == 200, 60)
+            # generous bound covers reconnect backoff on a loaded machine. /ready is 200 only
+            # while the cloud is linked to the broker (/health is liveness, 200 throughout).
+            assert eventually(lambda: stack.get("/ready")[0] == 200, 60)
             pay(stack, "ROT-1")  # the ledger survived: still a duplicate
             pay(stack, "ROT-2")
             assert [a["status"] for a in stack.acks("ROT-1", 2, timeout=90)] == ["announced", "duplicate"]
@@ -60,7 +61,7 @@ def test_revoked_device_is_refused_and_the_box_says_it_is_not_registered(tmp_pat
                                if j["device"] == "sb-0002" and j["txn"] == "not_registered"]
             assert eventually(prompts, 30)
             assert prompts()[0]["words"] == "device not registered"
-            devices = {d["id"]: d["state"] for d in http("GET", stack.api + "/devices")[1]}
+            devices = {d["id"]: d["state"] for d in stack.get("/devices")[1]}
             assert devices.get("sb-0001") == "online" and "sb-0002" not in devices
             log = (tmp_path / "devices" / "devices.log").read_text()
             assert "sb-0002" in log and "refused" in log
