@@ -69,15 +69,17 @@ LATENCY_COLUMNS = ", ".join("%s AS %s" % (sql, name) for name, sql in LATENCIES.
 
 def private_file(path):
     """Create the database file owner-only (0600) before SQLite opens it, and tighten an
-    older one: it holds payments and key hashes. SQLite gives -wal and -shm the same mode."""
+    older one: it holds payments and key hashes. SQLite gives -wal and -shm the same mode.
+    Never open and close an existing one: closing any descriptor of a file drops every
+    POSIX lock this process holds on it, SQLite's included, and another process would
+    then take the WAL for its own (measured: the cloud's writes unseen by other processes)."""
     if path == ":memory:" or path.startswith("file:"):
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
 
 
 class Database:
