@@ -6,6 +6,8 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -200,6 +202,18 @@ def test_metrics_health_ready_and_docs(cloud, device):
     assert schema["components"]["securitySchemes"]
     with urllib.request.urlopen(cloud.url + "/docs", timeout=5) as response:
         assert b"swagger" in response.read().lower()
+
+
+def test_other_processes_see_the_clouds_writes_after_opening_its_database(cloud, device):
+    """A key made from another process (`soundbox cloud key create`) opens and closes the
+    database while the cloud runs; the cloud's later writes must still reach the file."""
+    read = ("import sqlite3, sys; db = sqlite3.connect(sys.argv[1]);"
+            " print(db.execute('SELECT COUNT(*) FROM payments').fetchone()[0]); db.close()")
+    assert subprocess.run([sys.executable, "-c", read, str(cloud.db_path)], capture_output=True, text=True,
+                          check=True).stdout == "0\n"
+    assert cloud.post_payment({"device": DEVICE, "amount": 100, "txn": "seen"})[0] == 202
+    assert subprocess.run([sys.executable, "-c", read, str(cloud.db_path)], capture_output=True, text=True,
+                          check=True).stdout == "1\n"
 
 
 def test_databases_are_private(cloud):
