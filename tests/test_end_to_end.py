@@ -276,7 +276,7 @@ def test_a_psp_pays_a_device_registered_to_its_tenant_through_the_cli_until_its_
     r = soundbox("pay", "sb-0001", "100", "--txn", "CLI-4", "--cloud", stack.api, env_key=psp)
     assert "unknown or revoked API key" in one_line_error(r)
     assert stack.get("/payments/CLI-3")[0] == stack.get("/payments/CLI-4")[0] == 404   # nothing was sent
-    assert [j["txn"] for j in journal(stack.journal)] == ["CLI-1", "CLI-2"]
+    assert [j["txn"] for j in journal(stack.journal) if j["txn"].startswith("CLI-")] == ["CLI-1", "CLI-2"]
 
 
 def test_language_switched_by_the_cloud_is_spoken_from_that_language_pack(stack):
