@@ -343,10 +343,36 @@ def print_profile(path, top=25):
     if not os.path.exists(path):
         log("no cloud profile at %s" % path)
         return
-    print("\ncloud cProfile (all threads, by own time; idle waits included):")
     stats = pstats.Stats(path)
+    print("\ncloud cProfile, all threads summed (a thread waiting for a lock counts its wait):")
     stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
+    payments = sum(v[0] for k, v in stats.stats.items() if k[0].endswith("soundbox_cloud/cloud.py") and k[2] == "pay")
+    areas = {}
+    for key, (_, _, tottime, _, _) in stats.stats.items():
+        area = profile_area(key)
+        areas[area] = areas.get(area, 0.0) + tottime
+    print("own time by area, per payment (%d payments):" % payments)
+    for area, t in sorted(areas.items(), key=lambda kv: -kv[1]):
+        print("  %-44s %8.1f s  %7.3f ms/payment" % (area, t, 1000 * t / max(1, payments)))
+
+
+# Which part of the stack a profiled function belongs to (by file, or by name for C code).
+AREAS = (("soundbox_cloud/", None), ("/sdk/", "sdk (signing, payment rules)"),
+         ("sqlite3", "sqlite3 (C calls)"), ("/fastapi/", "fastapi"), ("/starlette/", "starlette"),
+         ("/pydantic", "pydantic"), ("/anyio/", "anyio (threadpool hand-off)"), ("/uvicorn/", "uvicorn"),
+         ("httptools", "uvicorn"), ("/paho/", "paho"), ("_ssl", "TLS (ssl C calls)"),
+         ("asyncio", "asyncio"), ("/json/", "json"), ("_json", "json"))
+
+
+def profile_area(key):
+    filename, _, name = key
+    where = filename + " " + name
+    if filename == "~" and any(w in name for w in ("acquire", "select", "poll", "sleep")):
+        return "waiting (locks, GIL hand-offs, select)"
+    for mark, area in AREAS:
+        if mark in where:
+            return area or "cloud: " + filename.rsplit("soundbox_cloud/", 1)[1]
+    return "other (stdlib, C builtins)"
 
 
 # ---- the stack ------------------------------------------------------------------------------
