@@ -480,8 +480,8 @@ class Stack:
 
         from soundbox_cloud.auth import KeyStore
 
-        # The key before the cloud starts: a KeyStore closed in another process while the
-        # cloud runs deleted the cloud's WAL (see the report), and we read the cloud's records.
+        # The key before the cloud starts. Before 9516f2b a KeyStore closed in another process
+        # while the cloud ran deleted the cloud's WAL, hiding its later writes from us.
         store = KeyStore(self.db_path)
         try:
             self.key = store.create("admin", rate=1e6, name="http_load")[0]
@@ -524,10 +524,9 @@ class Stack:
     # the cloud's records, read-only
 
     def db(self):
-        """One read-only connection, open until the cloud has stopped: while the cloud runs,
-        closing a connection here could delete its WAL (its own locks on the file are gone
-        once it opened a second Database on it). Statements are read to the end (fetchall)
-        so no snapshot stays open between queries."""
+        """One read-only connection, open until the cloud has stopped (a cloud from before
+        9516f2b held no lock on its file, and a connection closed here deleted its WAL).
+        Statements are read to the end (fetchall) so no snapshot stays open between queries."""
         if self.db_reader is None:
             self.db_reader = sqlite3.connect("file:%s?mode=ro" % self.db_path, uri=True, timeout=10)
         return self.db_reader
