@@ -232,13 +232,19 @@ def test_rate_limit_answers_429_with_retry_after(stack):
 def test_every_state_changing_call_leaves_an_audit_row_and_no_token(stack):
     cloud, keys, devices, watcher = stack
     assert cloud.post_payment({"device": OWN, "amount": 100, "txn": "audited"}, key=keys["psp"])[0] == 202
+    assert cloud.post_payment({"device": OWN, "amount": 100, "txn": "refused"}, key=keys["viewer"])[0] == 403
+    assert cloud.post("/devices/%s/commands" % OWN, {"cmd": "replay"}, key=keys["operator"])[0] == 202
     assert cloud.post("/devices/%s/commands" % OWN, {"cmd": "replay"}, key=keys["viewer"])[0] == 403
     assert cloud.post("/devices/%s/commands" % OTHER, {"cmd": "replay"}, key=keys["operator"])[0] == 404
     rows = cloud.cloud.audit.rows(limit=10)
-    got = [(r["role"], r["action"], r["target"], r["status"]) for r in rows[:3]]
+    got = [(r["role"], r["action"], r["target"], r["status"]) for r in rows[:4]]
     assert got == [("operator", "commands:send", OTHER, 404), ("viewer", "commands:send", OWN, 403),
-                   ("psp", "payments:create", "audited", 200)]
-    assert all(r["at_ms"] and r["key_id"] for r in rows[:3])
+                   ("operator", "commands:send", OWN, 200), ("viewer", "payments:create", "refused", 403)]
+    assert all(r["at_ms"] and r["key_id"] for r in rows[:4])
+    # An accepted payment is its own audit record: which key sent it, when.
+    psp_key_id = keys["psp"][len("sbk_"):len("sbk_") + 10]
+    record = cloud.cloud.store._one("SELECT key_id, sent_ms FROM payments WHERE txn = 'audited'")
+    assert record["key_id"] == psp_key_id and record["sent_ms"]
     with open(cloud.db_path, "rb") as f:
         data = f.read()
     for token in keys.values():

@@ -171,8 +171,10 @@ class Cloud:
             raise Rejected(403, None, "role %s may not %s" % (caller.role, action))
 
     @contextlib.contextmanager
-    def _audited(self, caller, action, target):
-        """Check the role, run the block, and leave one audit row with its outcome."""
+    def _audited(self, caller, action, target, success_row=True):
+        """Check the role, run the block, and leave one audit row with its outcome.
+        success_row False: the block's own record says who did it (an accepted payment
+        carries its key id), so only a refusal writes a row."""
         try:
             self._require(caller, action)
             yield
@@ -183,7 +185,8 @@ class Cloud:
             self.audit.record(caller, action, target, 500, type(e).__name__)
             raise
         else:
-            self.audit.record(caller, action, target, 200)
+            if success_row:
+                self.audit.record(caller, action, target, 200)
 
     def _device(self, caller, device):
         """The caller's tenant's device record; 404 for an unknown one or another tenant's."""
@@ -202,13 +205,14 @@ class Cloud:
         """Record and publish one notification (accepted: 202 with the record); Rejected
         with nothing published when the request cannot be served. A repeat of the same
         txn is sent again and counted, never announced twice (the box keeps a ledger)."""
-        with self._audited(caller, "payments:create", txn):
+        with self._audited(caller, "payments:create", txn, success_row=False):
             record = self._device(caller, device)
             if record["state"] == "unseen":
                 raise Rejected(409, "device", "device %s is registered but has never connected" % device)
             if not self.connected:
                 raise Rejected(503, "broker", "not connected to the MQTT broker; retry the same txn later")
-            sent = self.store.record_send(device, amount, txn, now_ms(), provider, tenant=record["tenant"])
+            sent = self.store.record_send(device, amount, txn, now_ms(), provider, tenant=record["tenant"],
+                                          key_id=caller.key_id)
             if not self._publish_notification(device, txn, amount, sent["sent_ms"], provider):
                 raise Rejected(503, "broker", "too many notifications waiting for the broker; retry the same txn later")
         self.metrics.payments_accepted.inc()

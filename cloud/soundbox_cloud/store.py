@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS commands (
 CREATE INDEX IF NOT EXISTS commands_by_device ON commands (device, sent_ms);
 """
 # Columns added after the first release; _add_column brings older files up to date.
-LATER_COLUMNS = (("payments", "provider", "TEXT"), ("payments", "tenant", "TEXT"),
+LATER_COLUMNS = (("payments", "provider", "TEXT"), ("payments", "tenant", "TEXT"), ("payments", "key_id", "TEXT"),
                  ("devices", "tenant", "TEXT"), ("devices", "name", "TEXT"), ("devices", "vpa", "TEXT"),
                  ("devices", "language", "TEXT"), ("devices", "registered_ms", "INTEGER"))
 PROFILE_FIELDS = ("name", "vpa", "language")
@@ -95,6 +95,7 @@ class Database:
                                        timeout=5.0)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(schema)
         except sqlite3.Error as e:
             raise CloudError("cannot open database %s: %s" % (self.path, e)) from None
@@ -172,19 +173,25 @@ class Store(Database):
 
     # payments
 
-    def record_send(self, device, amount, txn, now_ms, provider=None, tenant=None):
+    def record_send(self, device, amount, txn, now_ms, provider=None, tenant=None, key_id=None):
         """Record a new payment, or count one more send of the same one; Rejected(409) on a clash.
-        A clash with another tenant's payment says nothing about that payment."""
+        A clash with another tenant's payment says nothing about that payment. key_id: the
+        API key that first sent it (the payment's own audit record)."""
         with self._lock:
-            # IMMEDIATE: another handler process sharing this file cannot slip in between.
+            # A new txn, the usual case, is one statement.
+            inserted = self._db.execute(
+                "INSERT INTO payments (txn, device, amount, sent_ms, provider, tenant, key_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (txn) DO NOTHING RETURNING *",
+                (txn, device, amount, now_ms, provider, tenant, key_id)).fetchone()
+            if inserted is not None:
+                return dict(inserted)
+            # A repeat: IMMEDIATE, so another handler process sharing this file cannot slip in
+            # between the comparison and the count (payments are never deleted).
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute("SELECT device, amount, provider, tenant FROM payments WHERE txn = ?",
                                        (txn,)).fetchone()
-                if row is None:
-                    self._db.execute("INSERT INTO payments (txn, device, amount, sent_ms, provider, tenant)"
-                                     " VALUES (?, ?, ?, ?, ?, ?)", (txn, device, amount, now_ms, provider, tenant))
-                elif row["tenant"] != tenant:
+                if row["tenant"] != tenant:
                     raise Rejected(409, "txn", "txn %s is taken; use another txn" % txn)
                 elif (row["device"], row["amount"]) != (device, amount):
                     raise Rejected(409, "txn", "txn %s was already sent to %s for %d paise"
@@ -243,26 +250,25 @@ class Store(Database):
                 # one replaces only a "duplicate", except that "announced" also replaces "invalid"
                 # and "failed": a forged notification (bad MAC) under a real txn, or a failed
                 # playback the broker redelivered, must not hide that the merchant did hear it.
-                changed = self._db.execute(
+                settled = self._db.execute(
                     "UPDATE payments SET status = ? WHERE txn = ? AND device = ?"
                     " AND (status IN ('sent', 'timed_out') OR (status = 'duplicate' AND ?)"
-                    " OR (? AND status IN ('invalid', 'failed')))",
+                    " OR (? AND status IN ('invalid', 'failed'))) RETURNING *",
                     (ack["status"], ack["txn"], device, ack["status"] in FINAL_STATUSES,
-                     ack["status"] == "announced")).rowcount
-                settled = dict(self._db.execute("SELECT * FROM payments WHERE txn = ?", (ack["txn"],)).fetchone()) \
-                    if changed else None
+                     ack["status"] == "announced")).fetchone()
                 self._db.execute("COMMIT")
-                return "kept", settled
+                return "kept", None if settled is None else dict(settled)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
 
     def _triage_ack(self, txn):
         """"unknown" (no such payment), "excess" (its acks are at the cap) or "kept"."""
-        if txn is None or self._db.execute("SELECT 1 FROM payments WHERE txn = ?", (txn,)).fetchone() is None:
+        row = None if txn is None else self._db.execute(
+            "SELECT (SELECT COUNT(*) FROM acks WHERE txn = ?1) FROM payments WHERE txn = ?1", (txn,)).fetchone()
+        if row is None:
             return "unknown"
-        (stored,) = self._db.execute("SELECT COUNT(*) FROM acks WHERE txn = ?", (txn,)).fetchone()
-        return "excess" if stored >= ACKS_PER_TXN else "kept"
+        return "excess" if row[0] >= ACKS_PER_TXN else "kept"
 
     def _keep_stray(self, device, ack, now_ms):
         cursor = self._db.execute(
