@@ -95,6 +95,10 @@ class Database:
                                        timeout=5.0)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives the process dying (what a restart or kill -9 does)
+            # but may be lost to a power cut before the next checkpoint; FULL's fsync per
+            # commit cost a fifth of the throughput. A lost record's box still answers from its
+            # ledger, so a PSP's retry of the same txn is never announced twice.
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(schema)
         except sqlite3.Error as e:
