@@ -220,3 +220,14 @@ def test_databases_are_private(cloud):
     for path in (cloud.db_path, str(cloud.db_path) + "-wal"):
         if os.path.exists(path):
             assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def test_a_body_trickled_past_the_time_limit_gets_408(cloud, device, monkeypatch):
+    from soundbox_cloud import http_app
+    monkeypatch.setattr(http_app, "BODY_TIMEOUT_S", 0.5)
+    with socket.create_connection(("127.0.0.1", cloud.server.port), timeout=10) as sock:
+        sock.sendall(b"POST /payments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + cloud.key.encode()
+                     + b"\r\nContent-Length: 100\r\n\r\n{\"device\"")   # and then nothing
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408") and b'"field":"body"' in answer
+    assert device.notifications == []

@@ -62,18 +62,17 @@ async def read_body(request, limit):
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Rejected(413, "body", "body is larger than %d bytes" % limit)
 
-    async def collect():
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Rejected(413, "body", "body is larger than %d bytes" % limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+    chunks, size = [], 0
     try:
-        return await asyncio.wait_for(collect(), BODY_TIMEOUT_S)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Rejected(413, "body", "body is larger than %d bytes" % limit)
+                chunks.append(chunk)
+    except TimeoutError:
         raise Rejected(408, "body", "body not received within %d s" % BODY_TIMEOUT_S) from None
+    return b"".join(chunks)
 
 
 def json_body(model, limit=MAX_BODY_BYTES):
