@@ -126,8 +126,11 @@ class Payments:
 
 
 async def run_level(host, port, headers, clients, requests, seconds, payments, prefix, progress_label,
-                    meters):
-    """Run one level; returns its figures and the txns answered 202."""
+                    meters, rate=None):
+    """Run one level; returns its figures and the txns answered 202. rate: offered requests
+    a second over all clients (open loop: request n is due at start + n / rate, and its
+    latency counts from then, so time spent queued behind a slow server counts too);
+    None: each client sends its next request as soon as the last is answered."""
     conns = [HttpConnection(host, port, headers) for _ in range(clients)]
     await asyncio.gather(*(c.open() for c in conns))
     latencies, statuses, accepted = [], {}, []
@@ -145,9 +148,15 @@ async def run_level(host, port, headers, clients, requests, seconds, payments, p
                     return
             elif state["issued"] >= requests:
                 return
+            n = state["issued"]
             state["issued"] += 1
             txn, body = payments.next(prefix)
             t = time.perf_counter()
+            if rate:
+                due = start + n / rate
+                if due > t:
+                    await asyncio.sleep(due - t)
+                t = due
             try:
                 status, _ = await conn.request("POST", "/payments", body)
             except (OSError, asyncio.IncompleteReadError, ValueError) as e:
@@ -586,7 +595,7 @@ def run_side(stack, side, port, headers, payments, a):
         label = "%s C=%d" % (side, clients)
         log("%s: %s" % (label, "%g s" % a.seconds if a.seconds else "%d requests" % a.requests))
         figures, accepted = asyncio.run(run_level("127.0.0.1", port, headers, clients, a.requests, a.seconds,
-                                                  payments, prefix, label, stack.meters))
+                                                  payments, prefix, label, stack.meters, a.rate))
         stack.poll_workers()
         log("%s: %d accepted/s, p50 %s ms, p99 %s ms, statuses %s, CPU %s"
             % (label, figures["accepted_per_s"], figures["p50_ms"], figures["p99_ms"], figures["statuses"],
@@ -640,7 +649,8 @@ def print_table(cloud, peer, a, command, wall_s):
     peer_by = {r["clients"]: r for r in peer or []}
     print()
     print("http_load: %d boxes (real firmware, mTLS), same broker; %s per level; command: %s"
-          % (a.devices, "%g s" % a.seconds if a.seconds else "%d requests" % a.requests, command))
+          % (a.devices, ("%g s" % a.seconds if a.seconds else "%d requests" % a.requests)
+             + (", offered %g/s (open loop)" % a.rate if a.rate else ""), command))
     head = ("%4s | %9s %9s %6s | %8s %8s %6s | %8s %8s %6s | %10s"
             % ("C", "cloud/s", "peer/s", "ratio", "cloud50", "peer50", "ratio", "cloud99", "peer99", "ratio",
                "cloud e2e/s"))
@@ -699,6 +709,8 @@ def parse_args(argv):
     p.add_argument("--seconds", type=float, help="run each level this long instead of --requests")
     p.add_argument("--levels", default="1,10,100", help="concurrent clients per level (default 1,10,100)")
     p.add_argument("--skip-peer", action="store_true", help="measure the cloud only")
+    p.add_argument("--rate", type=float, help="offered payments a second over all clients (open loop; "
+                                              "default: closed loop, as fast as answers come)")
     p.add_argument("--json", metavar="OUT", help="write every figure to this JSON file")
     p.add_argument("--speedup", type=float, default=1000.0,
                    help="boxes play announcements this many times faster (default 1000: the boxes ack"
