@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 
 from soundbox import commands, voice
 from soundbox_fw import stored
-from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import TimingSink
-from soundbox_sim.hal import SimHal
 from soundbox_tools.mpdevice import REBOOT_EXIT, MicroPythonDevice, device_config
+from apprig import AppOnThread
 from test_end_to_end import eventually
-from test_payment_integrity import SwitchableClock, desk, signed  # noqa: F401 (desk: a fixture)
+from test_payment_integrity import desk, signed  # noqa: F401 (desk: a fixture)
 
 DEVICE = "sb-0001"
 FIELDS = {"volume": {"cmd", "id", "level"}, "language": {"cmd", "id", "lang"}}
@@ -89,31 +88,11 @@ def announced_once(desk, txns, timeout=20):
     return acks
 
 
-class Rig:
-    """One real Soundbox app on SimHal, on an event loop in a background thread.
-    reboot: the HAL's restart hook (None: SimHal's own, which refuses outside a Fleet)."""
+class Rig(AppOnThread):
+    """The app with a speaker the test can hold, to queue things behind an announcement."""
 
     def __init__(self, broker, state_dir, pki, reboot=None):
-        self.sink = HeldSink()
-        self.logs = []
-        self.loop = asyncio.new_event_loop()
-        self.hal = SimHal(str(state_dir), self.sink, self.logs.append, reboot=reboot)
-        self.hal.clock = SwitchableClock(True)
-        config = {"device_id": DEVICE, "broker_host": broker.host, "broker_port": broker.port,
-                  "keepalive": 5, "identity": pki.device_dir(DEVICE)}
-        started = threading.Event()
-
-        def main():
-            asyncio.set_event_loop(self.loop)
-            self.app = Soundbox(self.hal, config)
-            self.task = self.loop.create_task(self.app.run())
-            started.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=main, daemon=True)
-        self.thread.start()
-        assert started.wait(5)
-        assert eventually(lambda: self.app.mqtt.connected, 10), self.logs
+        super().__init__(broker, state_dir, pki, HeldSink(), DEVICE, reboot)
 
     def call(self, fn):
         """fn() run on the app's loop (its state is only touched there); its result."""
@@ -129,16 +108,6 @@ class Rig:
 
     def waiting(self, txn):
         return self.call(lambda: any(e[0] == txn for e in self.app.pending))
-
-    def stop(self):
-        async def stop_and_wait():
-            await self.app.stop()
-            await self.task
-
-        asyncio.run_coroutine_threadsafe(stop_and_wait(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 class Cloud:

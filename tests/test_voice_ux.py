@@ -6,7 +6,6 @@ the replay / today / volume keys, health prompts, the cloud's command endpoint, 
 time from receiving a notification to the start of its audio over a small in-process fleet.
 """
 
-import asyncio
 import json
 import statistics
 import threading
@@ -17,10 +16,9 @@ import pytest
 from soundbox import voice
 from soundbox_fw import app as firmware
 from soundbox_fw import stored
-from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import TimingSink
-from soundbox_sim.hal import SimHal
 from cloudapi import RunningCloud
+from apprig import AppOnThread
 from test_end_to_end import eventually
 from test_payment_integrity import Desk, SwitchableClock, desk, signed, wall_ms  # noqa: F401 (desk: a fixture)
 
@@ -50,47 +48,17 @@ class RecordingSink(TimingSink):
         self.finished.append(name)
 
 
-class Box:
-    """One real Soundbox app on SimHal, on an event loop in a background thread."""
+class Box(AppOnThread):
+    """The app with a speaker that records what it said."""
 
     def __init__(self, broker, state_dir, pki, device="sb-0001", ms=CLIP_MS):
-        self.device = device
-        self.sink = RecordingSink(ms)
-        self.logs = []
-        self.loop = asyncio.new_event_loop()
-        self.hal = SimHal(str(state_dir), self.sink, self.logs.append)
-        self.hal.clock = SwitchableClock(True)
-        config = {"device_id": device, "broker_host": broker.host, "broker_port": broker.port,
-                  "keepalive": 5, "identity": pki.device_dir(device)}
-        started = threading.Event()
-
-        def main():
-            asyncio.set_event_loop(self.loop)
-            self.app = Soundbox(self.hal, config)
-            self.task = self.loop.create_task(self.app.run())
-            started.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=main, daemon=True)
-        self.thread.start()
-        assert started.wait(5)
-        assert eventually(lambda: self.app.mqtt.connected, 10), self.logs
+        super().__init__(broker, state_dir, pki, RecordingSink(ms), device)
 
     def press(self, name):
         self.loop.call_soon_threadsafe(self.hal.buttons.press, name)
 
     def said(self, name=None):
         return [p for p in self.sink.played if name is None or p[0] == name]
-
-    def stop(self):
-        async def stop_and_wait():
-            await self.app.stop()
-            await self.task
-
-        asyncio.run_coroutine_threadsafe(stop_and_wait(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 class Console:
