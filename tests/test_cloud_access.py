@@ -104,6 +104,7 @@ TENANTLESS = [   # routes with no tenant's object in the path: only the role dec
     ("devices", "devices:read", "GET", "/devices", None, 200),
     ("artifacts", "ota:read", "GET", "/ota/artifacts", None, 200),
     ("campaigns", "ota:read", "GET", "/ota/campaigns", None, 200),
+    ("audit", "audit:read", "GET", "/audit?limit=5", None, 200),
 ]
 
 
@@ -241,6 +242,9 @@ def test_every_state_changing_call_leaves_an_audit_row_and_no_token(stack):
     assert got == [("operator", "commands:send", OTHER, 404), ("viewer", "commands:send", OWN, 403),
                    ("operator", "commands:send", OWN, 200), ("viewer", "payments:create", "refused", 403)]
     assert all(r["at_ms"] and r["key_id"] for r in rows[:4])
+    status, listed = cloud.get("/audit?limit=4")
+    assert status == 200 and [(r["action"], r["status"]) for r in listed] == [(a, s) for _, a, _, s in got]
+    assert cloud.get("/audit?limit=0")[0] == 400 and cloud.get("/audit?limit=x")[0] == 400
     # An accepted payment is its own audit record: which key sent it, when.
     psp_key_id = keys["psp"][len("sbk_"):len("sbk_") + 10]
     record = cloud.cloud.store._one("SELECT key_id, sent_ms FROM payments WHERE txn = 'audited'")

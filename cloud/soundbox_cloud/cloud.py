@@ -337,6 +337,13 @@ class Cloud:
             stats["webhooks"] = self.webhooks.stats()
         return stats
 
+    def audit_rows(self, caller, limit=100):
+        """The newest audit rows, newest first (at most 1000)."""
+        self._require(caller, "audit:read")
+        if not 1 <= limit <= 1000:
+            raise Rejected(400, "limit", "limit must be from 1 to 1000")
+        return self.audit.rows(limit)
+
     def health(self):
         """Liveness: the process answers. Readiness: it can take payments (broker linked)."""
         ok = self.connected

@@ -262,6 +262,10 @@ def create_app(cloud):
     async def stats(who: Caller):
         return await asyncio.to_thread(cloud.stats, who)
 
+    @app.get("/audit", tags=["ops"], summary="the newest audit rows: who did what, when, with what result (admin)")
+    async def audit(who: Caller, limit: int = 100):
+        return cloud.audit_rows(who, limit)
+
     # OTA
 
     @app.get("/ota/artifacts", tags=["ota"])
