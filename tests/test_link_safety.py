@@ -50,10 +50,14 @@ def test_a_device_is_refused_shared_and_foreign_filters_at_subscribe_and_publish
         victim.publish("sb/sb-0004/telemetry", b"tele-%d" % n, qos=0)
     attacker.publish("sb/sb-0003/ack", b"marker-3")
     cloud.publish("sb/sb-0004/notify", b"marker-4")
+    # One publisher's messages keep their order, another's do not: the victim's own last
+    # telemetry message says its first ten have arrived (the attacker's marker did not).
+    victim.publish("sb/sb-0004/telemetry", b"tele-last", qos=0)
     cloud.wait_for(b"marker-3")
+    cloud.wait_for(b"tele-last")
     victim.wait_for(b"marker-4")
     assert [p for p in cloud.payloads("sb/+/ack")] == [b"ack-%d" % n for n in range(10)] + [b"marker-3"]
-    assert len(cloud.payloads("sb/+/telemetry")) == 10
+    assert cloud.payloads("sb/+/telemetry") == [b"tele-%d" % n for n in range(10)] + [b"tele-last"]
     assert not [p for p in cloud.payloads() + victim.payloads() if p.startswith(b"forged")]
     assert [p for p in attacker.payloads() if not p.startswith(b"marker")] == []
 
