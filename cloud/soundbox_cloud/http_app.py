@@ -215,7 +215,8 @@ def create_app(cloud):
     @app.put("/webhook", tags=["payments"], openapi_extra=documented(schemas.Webhook),
              summary="where payment outcomes are POSTed, signed; answers the signing secret once")
     async def set_webhook(who: Caller, body: schemas.Webhook = json_body(schemas.Webhook)):
-        return cloud.set_webhook(who, body.url)
+        # On a thread: the URL's host is resolved, and a slow DNS must not stall payments.
+        return await asyncio.to_thread(cloud.set_webhook, who, body.url)
 
     @app.get("/webhook", tags=["payments"], summary="the tenant's webhook endpoint (no secret)")
     async def webhook(who: Caller):

@@ -10,8 +10,8 @@
 import json
 
 from soundbox import payment
+from soundbox.commands import VOLUME_LEVELS  # noqa: F401 (the app takes it from here too)
 
-VOLUME_LEVELS = 5
 DEFAULT_VOLUME = 3
 DAY_MS = 86400000
 
