@@ -137,9 +137,9 @@ def test_a_payment_names_its_provider_signed_and_kept(cloud, device, pki):
     assert cloud.post_payment(payment("txn-pp", 25000, provider="phonepe"))[1]["sends"] == 2
 
 
-def test_handler_socket_has_nagle_off(cloud):
-    sock = cloud.cloud.link.client.socket()
-    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+def test_handler_sockets_have_nagle_off(cloud):
+    for connection in (cloud.cloud.link.main, cloud.cloud.link.bulk):
+        assert connection.client.socket().getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 BAD_PAYMENTS = [

@@ -270,7 +270,7 @@ def test_a_bad_mac_is_acked_invalid_not_said_and_the_box_keeps_working(tls_broke
     # makes is wrong for the device's key.
     rogue = tmp_path / "rogue-certs"
     rogue.mkdir()
-    for name in ("ca.pem", "cloud.pem", "cloud.key"):
+    for name in ("ca.pem", "cloud.pem", "cloud.key", "cloud-bulk.pem", "cloud-bulk.key"):
         shutil.copy(os.path.join(str(pki.root), name), str(rogue / name))
     (rogue / "payment-master.key").write_text(secrets.token_hex(32) + "\n")
     box = boxes(tls_broker, "sb-0001", pki.device_dir("sb-0001"))

@@ -278,13 +278,17 @@ def test_campaign_over_the_broker_sends_the_job_and_follows_status(ota_cloud, de
 
 
 def test_broker_acl_lets_the_cloud_serve_ota(tls_broker, tmp_path, pki):
-    """Over mTLS the broker's cloud role must allow the cloud's OTA topics (mosquitto drops silently)."""
-    from soundbox_tools.broker import cloud_role
-    rights = {(a["acltype"], a["topic"]) for a in cloud_role()["acls"] if a["allow"]}
-    for right in (("publishClientSend", "sb/+/ota/job"), ("publishClientSend", "sb/+/ota/chunk"),
-                  ("publishClientReceive", "sb/+/ota/req"), ("publishClientReceive", "sb/+/ota/status"),
+    """Over mTLS the broker's cloud roles must allow the cloud's OTA topics (mosquitto drops
+    silently): jobs and statuses on the cloud's connection, chunks on its bulk one."""
+    from soundbox_tools.broker import dynsec_config
+    roles = {r["rolename"]: {(a["acltype"], a["topic"]) for a in r["acls"] if a["allow"]}
+             for r in dynsec_config([], "secret")["roles"]}
+    for right in (("publishClientSend", "sb/+/ota/job"), ("publishClientReceive", "sb/+/ota/status"),
+                  ("subscribePattern", "$share/+/sb/+/ota/status")):
+        assert right in roles["cloud"]
+    for right in (("publishClientSend", "sb/+/ota/chunk"), ("publishClientReceive", "sb/+/ota/req"),
                   ("subscribePattern", "$share/+/sb/+/ota/req")):
-        assert right in rights
+        assert right in roles["cloud-bulk"]
     ota_dir = tmp_path / "ota"
     ota_dir.mkdir()
     envelope = release(ota_dir, "fw-2", payload_bytes(2048), chunk_size=1024)

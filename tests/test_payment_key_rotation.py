@@ -79,7 +79,8 @@ def test_on_micropython_a_rotated_box_takes_its_new_key_and_a_cloud_on_the_old_i
     pki.issue_device("sb-0001")
     stale = tmp_path / "stale-certs"  # the cloud's files as they were before the rotation
     stale.mkdir()
-    for name in ("ca.pem", "cloud.pem", "cloud.key", "payment-master.key", "index.json"):
+    for name in ("ca.pem", "cloud.pem", "cloud.key", "cloud-bulk.pem", "cloud-bulk.key", "payment-master.key",
+                 "index.json"):
         shutil.copy(pki.path(name), str(stale / name))
     with Mosquitto(tmp_path / "broker", pki=pki) as broker:
         box = boxes(broker, "sb-0001", pki.device_dir("sb-0001"))

@@ -190,20 +190,33 @@ def test_a_device_cannot_publish_on_another_devices_topics(tls_broker, connect):
 
 def test_the_cloud_notifies_any_device_and_reads_acks_telemetry_and_status(tls_broker, connect):
     devices = [connect(tls_broker, "sb-0001"), connect(tls_broker, "sb-0003")]
-    devices[0].subscribe("sb/sb-0001/notify")
-    devices[1].subscribe("sb/sb-0003/notify")
+    devices[0].subscribe("sb/sb-0001/notify", "sb/sb-0001/ota/chunk")
+    devices[1].subscribe("sb/sb-0003/notify", "sb/sb-0003/ota/chunk")
     devices[1].publish("sb/sb-0003/status", b"online-3", retain=True)
     cloud = connect(tls_broker, "cloud")
-    assert cloud.subscribe("$share/cloud/sb/+/ack", "$share/cloud/sb/+/telemetry", "sb/+/status") == [1, 1, 1]
+    assert cloud.subscribe("$share/cloud/sb/+/ack", "sb/+/status") == [1, 1]
+    bulk = connect(tls_broker, "cloud-bulk")   # the cloud's second identity: telemetry, chunks
+    assert bulk.subscribe("$share/cloud/sb/+/telemetry", "$share/cloud/sb/+/ota/req") == [1, 1]
     cloud.wait_for(b"online-3")  # retained, through the plain subscription
     for n, d in ((1, devices[0]), (3, devices[1])):
         cloud.publish("sb/sb-%04d/notify" % n, b"pay-%d" % n)
+        bulk.publish("sb/sb-%04d/ota/chunk" % n, b"chunk-%d" % n, qos=0)
         d.wait_for(b"pay-%d" % n)
+        d.wait_for(b"chunk-%d" % n)
         d.publish("sb/sb-%04d/ack" % n, b"ack-%d" % n)
         d.publish("sb/sb-%04d/telemetry" % n, b"tele-%d" % n, qos=0)
         cloud.wait_for(b"ack-%d" % n)
-        cloud.wait_for(b"tele-%d" % n)
-    assert devices[0].payloads() == [b"pay-1"]  # and each device saw only its own
+        bulk.wait_for(b"tele-%d" % n)
+    assert sorted(devices[0].payloads()) == [b"chunk-1", b"pay-1"]  # each device saw only its own
+    # Neither identity may send what the other sends (least privilege, checked by delivery;
+    # each one's last message is a marker: one publisher's messages keep their order).
+    cloud.publish("sb/sb-0001/ota/chunk", b"cloud-chunk", qos=0)
+    bulk.publish("sb/sb-0001/notify", b"bulk-pay")
+    cloud.publish("sb/sb-0001/notify", b"pay-last")
+    bulk.publish("sb/sb-0001/ota/chunk", b"chunk-last", qos=0)
+    devices[0].wait_for(b"pay-last")
+    devices[0].wait_for(b"chunk-last")
+    assert sorted(devices[0].payloads()) == [b"chunk-1", b"chunk-last", b"pay-1", b"pay-last"]
 
 
 # ---- who may connect ------------------------------------------------------------------

@@ -51,6 +51,12 @@ RESEND_BATCH = 500          # at most this many re-sends per tick
 # A payment no device has acknowledged this long after its first send is 'timed_out' (the
 # PSP hears it by webhook); a late ack from the box still settles it.
 ACK_DEADLINE_S = 120.0
+# A notification waits at the broker for an offline box at most this long (MQTT 5 Message
+# Expiry, counted from the payment's first send), so a box that is gone for good does not
+# pile up payments there. Not the box's 120 s freshness window: a stale payment is still
+# worth delivering, the box acks it 'stale' and says it in its offline summary and in
+# today's total; after a day "today" is over and the summary says little.
+NOTIFY_EXPIRY_S = 86400
 # Commands: a device has at most this many unanswered in the last window; more is 429.
 # (Measured before: 40 queued "replay" commands delayed a real payment by 50 s.)
 MAX_UNACKED_COMMANDS = 5
@@ -79,15 +85,16 @@ class Cloud:
     """One cloud process: its stores, its MQTT link and the background ticks.
 
     certs: the PKI directory. payment-master.key there signs every notification (each
-    device verifies with its derived key); ca.pem, cloud.pem and cloud.key are the TLS
-    identity for mqtts://. Several processes may share one database file (and broker group).
+    device verifies with its derived key); ca.pem, cloud.pem / cloud.key and cloud-bulk.pem /
+    cloud-bulk.key are the TLS identities of its two connections for mqtts://. Several processes may share one database file (and broker group).
     """
 
     def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0", ota_dir=None,
                  tick_s=TICK_S, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST,
                  resend_after_s=RESEND_AFTER_S, ack_deadline_s=ACK_DEADLINE_S, webhook_every_s=0.5,
-                 private_webhooks=False):
+                 private_webhooks=False, notify_expiry_s=NOTIFY_EXPIRY_S):
         self.resend_after_s = resend_after_s
+        self.notify_expiry_s = notify_expiry_s
         self.private_webhooks = private_webhooks   # True: webhooks may point at this network
         self.ack_deadline_s = ack_deadline_s
         self.bad_messages = 0   # malformed device messages dropped (each logs one line)
@@ -233,7 +240,9 @@ class Cloud:
         A resend carries the first send's ts: freshness is the payment's age, so one the
         box missed for long goes into its offline summary instead of sounding brand new."""
         note = payment.sign(self.keys.key(device), device, txn, amount, sent_ms, provider=provider)
-        return self.link.publish("sb/%s/notify" % device, json.dumps(note, separators=(",", ":")))
+        expiry_s = self.notify_expiry_s - max(0, now_ms() - sent_ms) / 1000
+        return self.link.publish("sb/%s/notify" % device, json.dumps(note, separators=(",", ":")),
+                                 expiry_s=expiry_s)
 
     def _settled(self, record):
         """A payment reached a final status (a device's ack, or our deadline): tell its PSP."""
@@ -480,7 +489,7 @@ class Cloud:
             log.warning("dropped %s from %s: %s", kind, device, e)
 
     def _publish_chunk(self, topic, payload):
-        self.link.publish(topic, payload, qos=0)
+        self.link.publish_bulk(topic, payload)
 
     def _publish_job(self, topic, payload):
         """One QoS 1 job or cancel; False when it cannot go out now (the engine retries)."""

@@ -31,6 +31,7 @@ import tempfile
 import threading
 
 from soundbox_tools import procs
+from soundbox_tools.pki import SERVICE_IDS
 
 DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
                   "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
@@ -40,16 +41,17 @@ DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
 # device id or any CN our PKI issues, so no certificate can log in as it.
 ADMIN = "broker_admin"
 CONTROL = "$CONTROL/dynamic-security/v1"
-SERVICES = ("broker", "cloud")      # index.json names that are not devices
 ADMIN_TIMEOUT_S = 10.0
 WATCH_S = 0.5       # how often a running broker looks whether the PKI's index.json changed
 
 # What each identity may do; a device gets its own topics only. The cloud handler takes
-# acks, telemetry and OTA traffic through $share/<group>/ (so several handlers can split
-# them) and status through a plain subscription (shared ones get no retained messages).
-CLOUD_SENDS = ("sb/+/notify", "sb/+/cmd", "sb/+/ota/job", "sb/+/ota/chunk")
-CLOUD_READS = ("sb/+/ack", "sb/+/telemetry", "sb/+/status", "sb/+/cmdack", "sb/+/ota/req",
-               "sb/+/ota/status")
+# acks and OTA statuses through $share/<group>/ (so several handlers can split them) and
+# status through a plain subscription (shared ones get no retained messages). Its bulk
+# connection takes telemetry and chunk requests and sends chunks, nothing else.
+CLOUD_SENDS = ("sb/+/notify", "sb/+/cmd", "sb/+/ota/job")
+CLOUD_READS = ("sb/+/ack", "sb/+/status", "sb/+/cmdack", "sb/+/ota/status")
+BULK_SENDS = ("sb/+/ota/chunk",)
+BULK_READS = ("sb/+/telemetry", "sb/+/ota/req")
 
 
 class BrokerError(Exception):
@@ -76,9 +78,9 @@ def device_role(device_id):
     return {"rolename": "device:" + device_id, "acls": _acls([own], [own], [own])}
 
 
-def cloud_role():
-    subscribes = [f for t in CLOUD_READS for f in (t, "$share/+/" + t)]
-    return {"rolename": "cloud", "acls": _acls(CLOUD_SENDS, CLOUD_READS, subscribes)}
+def service_role(name, sends, reads):
+    subscribes = [f for t in reads for f in (t, "$share/+/" + t)]
+    return {"rolename": name, "acls": _acls(sends, reads, subscribes)}
 
 
 def admin_role():
@@ -99,19 +101,22 @@ def allowed_devices(pki):
     with open(pki.path("index.json")) as f:
         index = json.load(f)
     return sorted(d for d in index.get("issued", {})
-                  if d not in SERVICES and not pki.is_revoked(d, index))
+                  if d not in SERVICE_IDS and not pki.is_revoked(d, index))
 
 
 def dynsec_config(devices, admin_password):
     """The plugin's JSON: nothing is allowed unless a role says so."""
     clients = [{"username": d, "roles": [{"rolename": "device:" + d}]} for d in devices]
     clients.append({"username": "cloud", "roles": [{"rolename": "cloud"}]})
+    clients.append({"username": "cloud-bulk", "roles": [{"rolename": "cloud-bulk"}]})
     clients.append(dict({"username": ADMIN, "roles": [{"rolename": "admin"}]},
                         **password_fields(admin_password)))
     return {"defaultACLAccess": {"publishClientSend": False, "publishClientReceive": False,
                                  "subscribe": False, "unsubscribe": True},
             "clients": clients, "groups": [],
-            "roles": [device_role(d) for d in devices] + [cloud_role(), admin_role()]}
+            "roles": [device_role(d) for d in devices] + [
+                service_role("cloud", CLOUD_SENDS, CLOUD_READS),
+                service_role("cloud-bulk", BULK_SENDS, BULK_READS), admin_role()]}
 
 
 def mosquitto_config(port, workdir, host=procs.LOOPBACK, pki=None, admin_socket=None):

@@ -47,6 +47,17 @@ def parse_size(text):
     return int(float(m.group(1)) * SIZE_UNITS[m.group(2)])
 
 
+def positive_seconds(text):
+    """A duration in seconds, more than 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number of seconds" % text) from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError("%r: give a number of seconds above 0" % text)
+    return seconds
+
+
 def chunk_rate_arg(text):
     """--chunk-rate: bytes a second per device ("1MiB", "1MiB/s"), or None for off/0."""
     if text.strip().lower() in NO_LIMIT:
@@ -238,7 +249,8 @@ def cmd_cloud(args):
     host, port = parse_hostport(args.http)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
           ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
-          ack_deadline_s=args.ack_deadline, private_webhooks=args.private_webhooks)
+          ack_deadline_s=args.ack_deadline, private_webhooks=args.private_webhooks,
+          notify_expiry_s=args.notify_expiry)
     return 0
 
 
@@ -474,8 +486,9 @@ def build_parser():
     c.add_argument("--group", default="cloud", help="shared-subscription group")
     c.add_argument("--instance", default="0", help="this handler's id within the group (stable across restarts)")
     c.add_argument("--certs", default="certs",
-                   help="PKI directory: payment-master.key (signs notifications), and ca.pem, cloud.pem, "
-                        "cloud.key for mqtts://")
+                   help="PKI directory: payment-master.key (signs notifications), and for mqtts:// ca.pem "
+                        "and the identities of the cloud's two connections, cloud.pem/.key and "
+                        "cloud-bulk.pem/.key")
     c.add_argument("--ota-dir", help="signed OTA artifacts served to devices: <name>.bin + <name>.manifest.json "
                                      "(default: ota/ next to --db, i.e. .state/ota)")
     from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
@@ -485,10 +498,14 @@ def build_parser():
     c.add_argument("--chunk-burst", type=chunk_burst_arg, default=DEFAULT_BURST, metavar="SIZE",
                    help="bytes a device may take at once before --chunk-rate applies, at least 16KiB "
                         "(default 4MiB: a whole image of the largest slot)")
-    from soundbox_cloud.cloud import ACK_DEADLINE_S
-    c.add_argument("--ack-deadline", type=float, default=ACK_DEADLINE_S, metavar="SECONDS",
+    from soundbox_cloud.cloud import ACK_DEADLINE_S, NOTIFY_EXPIRY_S
+    c.add_argument("--ack-deadline", type=positive_seconds, default=ACK_DEADLINE_S, metavar="SECONDS",
                    help="a payment no box has acknowledged this long is marked timed_out and its PSP told "
                         "(default %g; a late ack still settles it)" % ACK_DEADLINE_S)
+    c.add_argument("--notify-expiry", type=positive_seconds, default=NOTIFY_EXPIRY_S, metavar="SECONDS",
+                   help="how long the broker keeps a notification for a box that is offline, counted from "
+                        "the payment (default %d: a day; older ones would only add to an offline summary)"
+                        % NOTIFY_EXPIRY_S)
     c.add_argument("--private-webhooks", action="store_true",
                    help="let webhooks point at loopback and private addresses (a lab; refused by default)")
     c.set_defaults(func=cmd_cloud, cloud_parser=c)

@@ -5,6 +5,7 @@ Layout under the root (`certs/` for the CLI):
     ca.key ca.pem crl.pem          development CA (10 years) and its CRL (re-signed on change)
     broker.key broker.pem          server certificate: CN=localhost, SANs DNS:localhost, IP:127.0.0.1
     cloud.key cloud.pem            the cloud handler's client certificate, CN=cloud
+    cloud-bulk.key cloud-bulk.pem  its second connection (telemetry, OTA chunks), CN=cloud-bulk
     payment-master.key             32 random bytes (hex): the cloud's master secret
     devices/<id>/                  a device's bundle:
         ca.der device.der device.key.der payment.key     what goes to the device's /certs/
@@ -48,7 +49,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from soundbox_cloud.keys import VERSIONS_FIELD, derive
 
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,31}\Z")
-SERVICE_IDS = ("cloud", "broker")  # service identities: no device may carry these names
+# Service identities: no device may carry these names. The cloud has two: acks and
+# notifications travel on "cloud", bulk QoS 0 traffic (telemetry, OTA chunks) on
+# "cloud-bulk", so a device flooding telemetry cannot queue ahead of anyone's ack.
+SERVICE_IDS = ("cloud", "cloud-bulk", "broker")
 CA_DAYS = 3650
 SERVICE_DAYS = 825
 CRL_DAYS = 365
@@ -138,7 +142,7 @@ class Pki:
         return os.path.join(self.root, "devices", check_device_id(device_id))
 
     def files(self, name):
-        """{"ca", "cert", "key"} paths of an identity: "cloud", "broker" or a device id."""
+        """{"ca", "cert", "key"} paths of an identity: a service (SERVICE_IDS) or a device id."""
         if name in SERVICE_IDS:
             return {"ca": self.path("ca.pem"), "cert": self.path(name + ".pem"),
                     "key": self.path(name + ".key")}
