@@ -344,6 +344,8 @@ class Cloud:
         if caller.platform:
             stats["ota_chunks"] = self.chunks.stats()
             stats["webhooks"] = self.webhooks.stats()
+            stats["device_messages_dropped"] = {"malformed": self.bad_messages,
+                                                "telemetry_over_limit": self.telemetry_gate.dropped}
         return stats
 
     def audit_rows(self, caller, limit=100):
@@ -463,6 +465,8 @@ class Cloud:
         self._ask_telemetry_at = time.monotonic() + ASK_TELEMETRY_AFTER_S if up else None
 
     def on_device_message(self, device, kind, payload):
+        """A device's message, on the paho thread of the connection that carries its kind
+        (main or bulk: two threads; the stores and the campaign engine take their locks)."""
         if kind == "telemetry" and not self.telemetry_gate.allow(device):
             return
         try:

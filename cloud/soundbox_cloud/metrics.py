@@ -45,6 +45,9 @@ class _FromDatabase:
         yield webhooks
         yield CounterMetricFamily("soundbox_device_messages_dropped", "Malformed device messages dropped",
                                   value=cloud.bad_messages)
+        yield CounterMetricFamily("soundbox_telemetry_over_limit",
+                                  "Telemetry messages over a box's rate limit, dropped before decoding",
+                                  value=cloud.telemetry_gate.dropped)
 
 
 class CloudMetrics:
