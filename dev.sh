@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 need_apt=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)  # tests start their own server
 python3 -c "import ensurepip, venv" 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "dev.sh: installing ${need_apt[*]} with apt-get" >&2

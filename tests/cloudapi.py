@@ -2,15 +2,19 @@
 and a Cloud + HTTP server on threads of the test process."""
 import http.client
 import json
+import shutil
+import tempfile
 from urllib.parse import urlsplit
 
 from soundbox_cloud.auth import KeyStore
 from soundbox_cloud.cloud import Cloud
+from soundbox_cloud.db import is_postgres
 from soundbox_cloud.http_server import ApiServer
 
 
 def make_key(db_path, role="admin", tenant=None, **options):
-    """A new API key in the cloud's database (as `soundbox cloud key create` makes one)."""
+    """A new API key in the cloud's database, a SQLite path or a postgresql:// URL (as
+    `soundbox cloud key create` makes one)."""
     store = KeyStore(db_path)
     try:
         return store.create(role, tenant, **options)[0]
@@ -59,21 +63,38 @@ class Api:
 
 
 class RunningCloud(Api):
-    """A Cloud and its HTTP API on threads of this process, with an admin key."""
+    """A Cloud and its HTTP API on threads of this process, with an admin key. db_path: a
+    SQLite path or a postgresql:// URL (the `db` fixture gives either)."""
 
     def __init__(self, broker_url, db_path, certs, **options):
-        self.cloud = Cloud(broker_url, db_path, certs=certs, **options)
+        # OTA artifacts default to a directory beside a SQLite file; a URL has none.
+        self._ota_tmp = None
+        if is_postgres(db_path) and options.get("ota_dir") is None:
+            options["ota_dir"] = self._ota_tmp = tempfile.mkdtemp(prefix="sb-ota-")
+        try:
+            self.cloud = Cloud(broker_url, db_path, certs=certs, **options)
+        except BaseException:
+            self._remove_ota_tmp()
+            raise
         self.db_path = db_path
         try:
             self.server = ApiServer(self.cloud, "127.0.0.1", 0).start()
         except BaseException:
             self.cloud.close()
+            self._remove_ota_tmp()
             raise
         super().__init__(self.server.url, make_key(db_path))
 
     def new_key(self, role, tenant=None, **options):
         return make_key(self.db_path, role, tenant, **options)
 
+    def _remove_ota_tmp(self):
+        if self._ota_tmp is not None:
+            shutil.rmtree(self._ota_tmp, ignore_errors=True)
+
     def close(self):
-        self.server.close()
-        self.cloud.close()
+        try:
+            self.server.close()
+            self.cloud.close()
+        finally:
+            self._remove_ota_tmp()

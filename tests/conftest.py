@@ -48,3 +48,29 @@ def micropython():
         return micropython_binary()
     except MicroPythonError as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A private PostgreSQL (tests/pgserver.py) on a free loopback port, once per session,
+    started only when a test asks for it. Missing binaries are a failure that says how to
+    install them, never a skip."""
+    from pgserver import PgServer, PgUnavailable
+
+    try:
+        server = PgServer().__enter__()   # stops and cleans up itself if it cannot start
+    except PgUnavailable as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The cloud's database for one test, on each engine: a SQLite path in tmp_path, or the
+    URL of a fresh database (CREATE DATABASE) on the session's private PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "cloud.db")
+    return request.getfixturevalue("pg_server").new_database()

@@ -75,8 +75,9 @@ class FakeDevice:
 
 
 @pytest.fixture
-def cloud(broker, tmp_path, pki):
-    running = RunningCloud(broker.url, tmp_path / "cloud.db", pki.root)
+def cloud(broker, db, pki):
+    """The cloud on each engine (the `db` fixture: SQLite, PostgreSQL)."""
+    running = RunningCloud(broker.url, db, pki.root)
     yield running
     running.close()
 
@@ -319,10 +320,10 @@ def test_device_registry_follows_status_and_telemetry(cloud, device):
     assert cloud.get("/health") == (200, {"ok": True, "broker": "connected"})
 
 
-def test_handler_started_later_learns_devices_from_retained_status(broker, tmp_path, pki):
+def test_handler_started_later_learns_devices_from_retained_status(broker, db, pki):
     dev = FakeDevice(broker, DEVICE)
     dev.publish("status", {"state": "online", "fw": "0.1.0"}, retain=True)
-    late = RunningCloud(broker.url, tmp_path / "late.db", pki.root)
+    late = RunningCloud(broker.url, db, pki.root)
     try:
         wait_until(lambda: late.get("/devices")[1])
         assert late.post_payment(payment("txn-late"))[0] == 202

@@ -1,5 +1,6 @@
 """Webhook outbox: signed delivery to a real local HTTP receiver, retries with backoff, dead
-events, leases shared by two deliverers on one sqlite file, idempotent enqueue."""
+events, leases shared by two deliverers on one database, idempotent enqueue; on SQLite and on
+PostgreSQL (the `db` fixture)."""
 import json
 import logging
 import socket
@@ -72,11 +73,12 @@ class Clock:
 
 
 @pytest.fixture
-def hooks(tmp_path):
+def hooks(db):
+    """Webhooks on each engine; every one made in a test shares that test's database."""
     made = []
 
     def make(**kw):
-        made.append(Webhooks(tmp_path / "cloud.db", **kw))
+        made.append(Webhooks(db, **kw))
         return made[-1]
 
     yield make

@@ -5,13 +5,6 @@ import time
 from soundbox_cloud.errors import CloudError
 from soundbox_cloud.store import Database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, key_id TEXT, role TEXT, tenant TEXT,
-    action TEXT NOT NULL, target TEXT, status INTEGER NOT NULL, detail TEXT);
-CREATE INDEX IF NOT EXISTS audit_by_tenant ON audit (tenant, id);
-"""
-
 DETAIL_MAX = 200
 TARGET_MAX = 200
 ROWS_MAX = 1000
@@ -30,21 +23,21 @@ class AuditLog(Database):
     """The audit table; one row per recorded request."""
 
     def __init__(self, path, kept=KEPT):
-        super().__init__(path, SCHEMA)
+        super().__init__(path)
         self.kept = kept
 
     def record(self, principal, action, target, status, detail="", now_ms=None):
         """One row; principal None for a request without a valid key."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         who = (None, None, None) if principal is None else (principal.key_id, principal.role, principal.tenant)
-        with self._lock:
-            cursor = self._db.execute(
+        with self._tx() as tx:
+            row_id = tx.one(
                 "INSERT INTO audit (at_ms, key_id, role, tenant, action, target, status, detail)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (now_ms,) + who + (scrub(action, TARGET_MAX), None if target is None else scrub(target, TARGET_MAX),
-                                   int(status), scrub(detail or "", DETAIL_MAX)))
-            if cursor.lastrowid > self.kept:
-                self._db.execute("DELETE FROM audit WHERE id <= ?", (cursor.lastrowid - self.kept,))
+                                   int(status), scrub(detail or "", DETAIL_MAX)))["id"]
+            if row_id > self.kept:
+                tx.run("DELETE FROM audit WHERE id <= ?", (row_id - self.kept,))
 
     def rows(self, limit=100, tenant=None):
         """The newest `limit` rows (at most ROWS_MAX), newest first; only one tenant's if given."""

@@ -3,7 +3,7 @@ rate limits.
 
 A key is "sbk_<id>_<secret>": the id (10 hex chars) finds the row, the secret proves it. Only
 sha256(secret) is stored, so the database (or a backup of it) cannot be used to call the API.
-Keys live in the same SQLite file as the rest of the cloud; `soundbox cloud key ...` creates and
+Keys live in the same database as the rest of the cloud (SQLite or PostgreSQL); `soundbox cloud key ...` creates and
 revokes them from another process while the server runs, which is why verify() reads the row on
 every request instead of caching it.
 
@@ -32,7 +32,6 @@ import hmac
 import math
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -71,12 +70,6 @@ NAME_MAX = 64
 # at most once a minute per key keeps verification a single indexed SELECT on the hot path.
 LAST_USED_EVERY_MS = 60_000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, tenant TEXT,
-    secret_sha256 TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER,
-    revoked_ms INTEGER, last_used_ms INTEGER, rate REAL NOT NULL);
-"""
 PUBLIC_COLUMNS = "id, name, role, tenant, created_ms, expires_ms, revoked_ms, last_used_ms, rate"
 
 MISSING = "missing API key: send Authorization: Bearer <key>"
@@ -150,8 +143,9 @@ class KeyStore(Database):
     """The api_keys table: create, list, revoke, verify."""
 
     def __init__(self, path):
-        super().__init__(path, SCHEMA)
+        super().__init__(path)
         self._noted_ms = {}   # key id -> when this process last wrote its last_used_ms
+        self._noted_lock = threading.Lock()
 
     def create(self, role, tenant=None, name="", expires_s=None, rate=None, now_ms=None):
         """A new key: (token, record). The token is returned once and never stored."""
@@ -163,15 +157,14 @@ class KeyStore(Database):
         for _ in range(5):   # 40-bit ids: a clash is rare, and then we draw another
             key_id = secrets.token_hex(5)
             try:
-                with self._lock:
-                    self._db.execute(
-                        "INSERT INTO api_keys (id, name, role, tenant, secret_sha256, created_ms, expires_ms, rate)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (key_id, name, role, tenant, _sha256(secret), now_ms, expires_ms, rate))
+                self._change(
+                    "INSERT INTO api_keys (id, name, role, tenant, secret_sha256, created_ms, expires_ms, rate)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key_id, name, role, tenant, _sha256(secret), now_ms, expires_ms, rate))
                 break
-            except sqlite3.IntegrityError:
+            except self.IntegrityError:
                 continue
-            except sqlite3.Error as e:
+            except self.Error as e:
                 raise CloudError("cannot write API key to %s: %s" % (self.path, e)) from None
         else:
             raise CloudError("could not draw an unused API key id")
@@ -183,15 +176,14 @@ class KeyStore(Database):
 
     def list(self):
         """Every key (revoked ones too), oldest first, without hashes."""
-        return self._all("SELECT %s FROM api_keys ORDER BY created_ms, rowid" % PUBLIC_COLUMNS)
+        return self._all("SELECT %s FROM api_keys ORDER BY created_ms, id" % PUBLIC_COLUMNS)
 
     def revoke(self, key_id, now_ms=None):
         """Revoke at once (every verify reads the row); revoking twice keeps the first time."""
         now_ms = _now_ms() if now_ms is None else now_ms
-        with self._lock:
-            cursor = self._db.execute("UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?",
-                                      (now_ms, key_id))
-        if cursor.rowcount == 0:
+        changed = self._change("UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, ?) WHERE id = ?",
+                            (now_ms, key_id))
+        if changed == 0:
             raise CloudError("no API key %s" % key_id)
         return self.record(key_id)
 
@@ -218,14 +210,14 @@ class KeyStore(Database):
         return Principal(row["id"], row["name"], row["role"], row["tenant"], row["rate"])
 
     def _note_use(self, key_id, now_ms):
-        with self._lock:
+        with self._noted_lock:
             if now_ms - self._noted_ms.get(key_id, -LAST_USED_EVERY_MS) < LAST_USED_EVERY_MS:
                 return
             self._noted_ms[key_id] = now_ms
-            try:
-                self._db.execute("UPDATE api_keys SET last_used_ms = ? WHERE id = ?", (now_ms, key_id))
-            except sqlite3.Error:
-                pass   # a busy file must not refuse a valid key; the hint is written next minute
+        try:
+            self._change("UPDATE api_keys SET last_used_ms = ? WHERE id = ?", (now_ms, key_id))
+        except self.Error:
+            pass   # a busy database must not refuse a valid key; the hint is written next minute
 
 
 class RateLimiter:

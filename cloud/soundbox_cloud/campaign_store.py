@@ -1,34 +1,12 @@
-"""SQLite tables for OTA: device profiles (model, versions), tags, campaigns and their devices.
+"""OTA tables: device profiles (model, versions), tags, campaigns and their devices.
 
-Lives in the handler's database file (own connection, WAL mode), so the campaign engine
-can ask the payments and acks tables whether an updated device still acks payments.
+Lives in the handler's database (SQLite or PostgreSQL; the tables are migrations.py's), so the
+campaign engine can ask the payments and acks tables whether an updated device still acks
+payments (payments_by_device serves that question).
 """
 import json
-import sqlite3
 
-from soundbox_cloud.errors import CloudError
 from soundbox_cloud.store import Database
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS device_profiles (
-    device TEXT PRIMARY KEY, model TEXT, versions TEXT NOT NULL DEFAULT '{}', updated_ms INTEGER);
-CREATE TABLE IF NOT EXISTS device_tags (
-    device TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (device, tag));
-CREATE TABLE IF NOT EXISTS campaigns (
-    id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL, manifest TEXT NOT NULL,
-    artifact TEXT NOT NULL, spec TEXT NOT NULL, state TEXT NOT NULL, wave INTEGER NOT NULL,
-    reason TEXT NOT NULL DEFAULT '', override_wave INTEGER NOT NULL DEFAULT -1,
-    base_failures INTEGER NOT NULL DEFAULT 0, base_finished INTEGER NOT NULL DEFAULT 0,
-    updated_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS campaign_devices (
-    campaign TEXT NOT NULL, device TEXT NOT NULL, wave INTEGER NOT NULL, position INTEGER NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending', reason TEXT NOT NULL DEFAULT '',
-    have INTEGER, total INTEGER, job_ms INTEGER, status_ms INTEGER, confirmed_ms INTEGER,
-    PRIMARY KEY (campaign, device));
-CREATE INDEX IF NOT EXISTS campaign_devices_by_device ON campaign_devices (device);
-"""
-# The payments table belongs to store.py; this index serves the "still acking?" question.
-PAYMENTS_INDEX = "CREATE INDEX IF NOT EXISTS payments_by_device ON payments (device, sent_ms)"
 
 CAMPAIGN_FIELDS = ("wave", "state", "reason", "override_wave", "base_failures", "base_finished")
 DEVICE_FIELDS = ("state", "reason", "have", "total", "job_ms", "status_ms", "confirmed_ms")
@@ -36,29 +14,23 @@ DEVICE_FIELDS = ("state", "reason", "have", "total", "job_ms", "status_ms", "con
 
 class CampaignStore(Database):
     def __init__(self, path):
-        super().__init__(path, SCHEMA)
-        try:
-            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'payments'").fetchone():
-                self._db.execute(PAYMENTS_INDEX)
-        except sqlite3.Error as e:
-            raise CloudError("cannot open database %s: %s" % (self.path, e)) from None
+        super().__init__(path)
 
     def _exec(self, sql, args=()):
-        with self._lock:
-            self._db.execute(sql, args)
+        self._change(sql, args)
 
     # device profiles and tags
 
     def set_profile(self, device, model, versions, now_ms):
         """Merge what telemetry or an OTA status says about a device; None leaves a value alone."""
-        with self._lock:
-            row = self._db.execute("SELECT model, versions FROM device_profiles WHERE device = ?",
-                                   (device,)).fetchone()
+        with self._tx() as tx:
+            row = tx.one("SELECT model, versions FROM device_profiles WHERE device = ?" + self.for_update,
+                         (device,))
             merged = json.loads(row["versions"]) if row else {}
             merged.update(versions or {})
-            self._db.execute(
+            tx.run(
                 "INSERT INTO device_profiles (device, model, versions, updated_ms) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (device) DO UPDATE SET model = COALESCE(excluded.model, model),"
+                " ON CONFLICT (device) DO UPDATE SET model = COALESCE(excluded.model, device_profiles.model),"
                 " versions = excluded.versions, updated_ms = excluded.updated_ms",
                 (device, model, json.dumps(merged, sort_keys=True), now_ms))
 
@@ -77,36 +49,21 @@ class CampaignStore(Database):
         return sorted(r["tag"] for r in self._all("SELECT tag FROM device_tags WHERE device = ?", (device,)))
 
     def change_tags(self, device, add, remove):
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany("INSERT OR IGNORE INTO device_tags (device, tag) VALUES (?, ?)",
-                                     [(device, t) for t in add])
-                self._db.executemany("DELETE FROM device_tags WHERE device = ? AND tag = ?",
-                                     [(device, t) for t in remove])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._tx() as tx:
+            tx.many("INSERT INTO device_tags (device, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    [(device, t) for t in add])
+            tx.many("DELETE FROM device_tags WHERE device = ? AND tag = ?", [(device, t) for t in remove])
 
     # campaigns
 
     def add_campaign(self, campaign, devices):
         """campaign: dict of the campaigns columns; devices: [(device, wave, position), ...]."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.execute(
-                    "INSERT INTO campaigns (id, created_ms, manifest, artifact, spec, state, wave, updated_ms)"
-                    " VALUES (:id, :created_ms, :manifest, :artifact, :spec, :state, :wave, :updated_ms)",
-                    campaign)
-                self._db.executemany(
-                    "INSERT INTO campaign_devices (campaign, device, wave, position) VALUES (?, ?, ?, ?)",
+        columns = ("id", "created_ms", "manifest", "artifact", "spec", "state", "wave", "updated_ms")
+        with self._tx() as tx:
+            tx.run("INSERT INTO campaigns (%s) VALUES (%s)" % (", ".join(columns), ", ".join("?" * len(columns))),
+                   tuple(campaign[c] for c in columns))
+            tx.many("INSERT INTO campaign_devices (campaign, device, wave, position) VALUES (?, ?, ?, ?)",
                     [(campaign["id"], d, w, p) for d, w, p in devices])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def campaign(self, campaign_id):
         rows = self._all("SELECT * FROM campaigns WHERE id = ?", (campaign_id,))

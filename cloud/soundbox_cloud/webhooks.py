@@ -1,8 +1,8 @@
 """Signed webhooks to payment service providers: an outbox in the database and its deliverer.
 
-The database owns each event's delivery state, so any cloud process sharing the file may die
-and another delivers: a row is leased before it is sent, atomically (BEGIN IMMEDIATE), so two
-processes never send the same attempt. Delivery is at least once (a process dying between the
+The database owns each event's delivery state, so any cloud process sharing it may die and
+another delivers: a row is leased before it is sent, atomically (SQLite: BEGIN IMMEDIATE;
+PostgreSQL: FOR UPDATE SKIP LOCKED), so two processes never send the same attempt. Delivery is at least once (a process dying between the
 POST and its record leaves the lease to expire): receivers dedupe on Soundbox-Event-Id.
 """
 import hashlib
@@ -20,19 +20,6 @@ from urllib.parse import urlsplit
 
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.store import Database
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS webhook_endpoints (
-    tenant TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, created_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS webhook_outbox (
-    id INTEGER PRIMARY KEY, event_id TEXT UNIQUE NOT NULL, tenant TEXT NOT NULL,
-    type TEXT NOT NULL, body TEXT NOT NULL, created_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL,
-    lease_until_ms INTEGER, lease_owner TEXT, delivered_ms INTEGER, dead_ms INTEGER, last_error TEXT);
-CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (next_ms)
-    WHERE delivered_ms IS NULL AND dead_ms IS NULL;
-CREATE INDEX IF NOT EXISTS webhook_outbox_by_tenant ON webhook_outbox (tenant, id);
-"""
 
 TIMEOUT_S = 5          # per socket operation of one POST
 BACKOFF_S = 1          # delay after the first failure, doubling after each one...
@@ -80,7 +67,7 @@ class Webhooks(Database):
     """Endpoints per tenant and the outbox; deliver_due() sends, start() runs it in a thread."""
 
     def __init__(self, path, clock=time.time, owner=None):
-        super().__init__(path, SCHEMA)
+        super().__init__(path)
         self._clock = clock
         self.owner = owner or "%s:%d:%s" % (socket.gethostname(), os.getpid(), secrets.token_hex(4))
         self._stop = threading.Event()
@@ -90,8 +77,7 @@ class Webhooks(Database):
         return int(self._clock() * 1000) if now_ms is None else now_ms
 
     def _exec(self, sql, args=()):
-        with self._lock:
-            return self._db.execute(sql, args)
+        return self._change(sql, args)
 
     def set_endpoint(self, tenant, url, now_ms=None):
         """Set or replace the tenant's endpoint with a new secret, returned only this once."""
@@ -131,25 +117,20 @@ class Webhooks(Database):
 
     def _claim(self, now, limit):
         """Lease up to limit due rows to this owner; returns them with their endpoint."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")  # no other process claims between read and write
-            try:
-                rows = [dict(r) for r in self._db.execute(
-                    "SELECT o.id, o.event_id, o.body, o.attempts, e.url, e.secret FROM webhook_outbox o"
-                    " LEFT JOIN webhook_endpoints e ON e.tenant = o.tenant"
-                    " WHERE o.delivered_ms IS NULL AND o.dead_ms IS NULL AND o.next_ms <= ?"
-                    " AND (o.lease_until_ms IS NULL OR o.lease_until_ms < ?)"
-                    " ORDER BY o.next_ms LIMIT ?", (now, now, limit))]
-                ids = [r["id"] for r in rows]
-                self._db.execute(
-                    "UPDATE webhook_outbox SET lease_owner = ?, lease_until_ms = ? WHERE id IN (%s)"
-                    " AND (lease_until_ms IS NULL OR lease_until_ms < ?)" % ",".join("?" * len(ids)),
-                    [self.owner, now + len(ids) * LEASE_PER_ROW_S * 1000] + ids + [now])
-                self._db.execute("COMMIT")
-                return rows
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._tx() as tx:   # no other process claims between read and write
+            rows = tx.all(
+                "SELECT o.id, o.event_id, o.body, o.attempts, e.url, e.secret FROM webhook_outbox o"
+                " LEFT JOIN webhook_endpoints e ON e.tenant = o.tenant"
+                " WHERE o.delivered_ms IS NULL AND o.dead_ms IS NULL AND o.next_ms <= ?"
+                " AND (o.lease_until_ms IS NULL OR o.lease_until_ms < ?)"
+                " ORDER BY o.next_ms LIMIT ?" + (self.for_update and " FOR UPDATE OF o" + self.skip_locked),
+                (now, now, limit))
+            ids = [r["id"] for r in rows]
+            if ids:
+                tx.run("UPDATE webhook_outbox SET lease_owner = ?, lease_until_ms = ? WHERE id IN (%s)"
+                       " AND (lease_until_ms IS NULL OR lease_until_ms < ?)" % ",".join("?" * len(ids)),
+                       [self.owner, now + len(ids) * LEASE_PER_ROW_S * 1000] + ids + [now])
+            return rows
 
     def deliver_due(self, now_ms=None, limit=50):
         """POST every due event (up to limit) once; returns how many were attempted."""
@@ -225,10 +206,9 @@ class Webhooks(Database):
 
     def stats(self):
         return self._one(
-            "SELECT COALESCE(SUM(delivered_ms IS NULL AND dead_ms IS NULL), 0) AS pending,"
-            " COALESCE(SUM(delivered_ms IS NOT NULL), 0) AS delivered,"
-            " COALESCE(SUM(dead_ms IS NOT NULL), 0) AS dead,"
-            " COALESCE(SUM(attempts), 0) AS attempts FROM webhook_outbox")
+            "SELECT COUNT(CASE WHEN delivered_ms IS NULL AND dead_ms IS NULL THEN 1 END) AS pending,"
+            " COUNT(delivered_ms) AS delivered, COUNT(dead_ms) AS dead,"
+            " CAST(COALESCE(SUM(attempts), 0) AS BIGINT) AS attempts FROM webhook_outbox")
 
     def events(self, tenant, limit=50):
         """The tenant's newest events, newest first, with their delivery state."""
