@@ -6,6 +6,8 @@ stream that arrives in pieces. Malformed input raises CodecError and nothing els
 `version` is the protocol level: 4 (3.1.1, the default) or 5. In 5 a packet also has
 `props` ({property id: value}; User Property and Subscription Identifier are lists)
 and reason codes: `code` (CONNACK, PUBACK, DISCONNECT, AUTH), `codes` (SUBACK, UNSUBACK).
+Property blocks are read and written by soundbox.mqtt5, imported only when a v5 packet
+is met (mqtt5()): a 3.1.1 box never loads it.
 """
 
 CONNECT = 1
@@ -40,16 +42,20 @@ MAXIMUM_QOS = 0x24
 USER_PROPERTY = 0x26
 MAXIMUM_PACKET_SIZE = 0x27
 SUBSCRIPTION_ID = 0x0B
-# Every property id by its value type: one byte, u16, u32, varint, UTF-8, binary.
-# (User Property, 0x26, is a string pair.) Strings, not tables: small on the device.
-_BYTE = b"\x01\x17\x19\x24\x25\x28\x29\x2a"
-_U16 = b"\x13\x21\x22\x23"
-_U32 = b"\x02\x11\x18\x27"
-_STR = b"\x03\x08\x12\x15\x1a\x1c\x1f"
-_BIN = b"\x09\x16"
-_LISTS = (USER_PROPERTY, SUBSCRIPTION_ID)  # the properties that may appear more than once
 # Fixed-header flag bits the spec requires for every type but PUBLISH.
 _REQUIRED_FLAGS = {PUBREL: 2, SUBSCRIBE: 2, UNSUBSCRIBE: 2}
+
+
+_mqtt5 = None
+
+
+def mqtt5():
+    """The soundbox.mqtt5 module (property blocks, reason codes), imported on first use."""
+    global _mqtt5
+    if _mqtt5 is None:
+        from soundbox import mqtt5 as module
+        _mqtt5 = module
+    return _mqtt5
 
 
 class CodecError(ValueError):
@@ -127,37 +133,7 @@ def _pid(pid):
     return _u16(pid)
 
 
-def _u32(n):
-    return bytes(((n >> 24) & 0xFF, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
-
-
-def _prop(pid, value):
-    if pid in _BYTE:
-        return bytes((pid, value))
-    if pid in _U16:
-        return bytes((pid,)) + _u16(value)
-    if pid in _U32:
-        return bytes((pid,)) + _u32(value)
-    if pid == SUBSCRIPTION_ID:
-        return bytes((pid,)) + _varint(value)
-    if pid in _STR or pid in _BIN:
-        return bytes((pid,)) + _blob(value)
-    if pid == USER_PROPERTY:
-        return bytes((pid,)) + _blob(value[0]) + _blob(value[1])
-    raise CodecError("unknown property id %r" % (pid,))
-
-
-def _props(props):
-    """A property block: varint length, then each property (lists: one entry per item)."""
-    out = b""
-    for pid in props:
-        values = props[pid] if pid in _LISTS else (props[pid],)
-        for v in values:
-            out += _prop(pid, v)
-    return bytes(_varint(len(out))) + out
-
-
-def _connect_body(p, v5):
+def _connect_body(p, v5, props):
     flags = 0x02 if p.clean else 0
     tail = _blob(p.client_id)
     if p.will:
@@ -171,21 +147,14 @@ def _connect_body(p, v5):
         flags |= 0x40
         tail += _blob(p.password)
     head = _blob("MQTT") + bytes((5 if v5 else 4, flags)) + _u16(p.keepalive)
-    return head + (_props(p.props) if v5 else b"") + tail
-
-
-def _code_and_props(p):
-    """The optional tail of an MQTT 5 ack or DISCONNECT: left out when it says nothing."""
-    if p.props:
-        return bytes((p.code,)) + _props(p.props)
-    return bytes((p.code,)) if p.code else b""
+    return head + props + tail
 
 
 def encode(p, version=4):
     """Wire bytes of packet `p` in protocol `version` (4: MQTT 3.1.1, 5: MQTT 5)."""
     kind = p.kind
     v5 = version == 5
-    props = _props(p.props) if v5 else b""
+    props = mqtt5().props_block(p.props) if v5 else b""
     flags = _REQUIRED_FLAGS.get(kind, 0)
     if kind == PUBLISH:
         if p.qos not in (0, 1, 2):
@@ -194,11 +163,11 @@ def encode(p, version=4):
         payload = p.payload.encode() if isinstance(p.payload, str) else bytes(p.payload)
         body = _blob(p.topic) + (_pid(p.pid) if p.qos else b"") + props + payload
     elif kind == CONNECT:
-        body = _connect_body(p, v5)
+        body = _connect_body(p, v5, props)
     elif kind == CONNACK:
         body = bytes((1 if p.session_present else 0, p.code)) + props
     elif kind in _ACKS:
-        body = _pid(p.pid) + (_code_and_props(p) if v5 else b"")
+        body = _pid(p.pid) + (mqtt5().code_and_props(p) if v5 else b"")
     elif kind == SUBSCRIBE:
         body = _pid(p.pid) + props + b"".join(_blob(t) + bytes((q,)) for t, q in p.topics)
     elif kind in (SUBACK, UNSUBACK):
@@ -206,7 +175,7 @@ def encode(p, version=4):
     elif kind == UNSUBSCRIBE:
         body = _pid(p.pid) + props + b"".join(_blob(t) for t in p.topics)
     elif kind in (DISCONNECT, AUTH) and v5:
-        body = _code_and_props(p)
+        body = mqtt5().code_and_props(p)
     elif kind in _EMPTY:
         body = b""
     else:
@@ -312,56 +281,6 @@ class _Cursor:
             raise CodecError("string contains U+0000")
         return s
 
-    def u32(self):
-        b = self.take(4)
-        return b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]
-
-    def varint(self):
-        n = 0
-        for i in range(4):
-            byte = self.byte()
-            n |= (byte & 0x7F) << (7 * i)
-            if not byte & 0x80:
-                return n
-        raise CodecError("variable byte integer longer than four bytes")
-
-    def props(self):
-        """An MQTT 5 property block -> {id: value}."""
-        end = self.varint()
-        if end > self.left():
-            raise CodecError("property block runs past the packet")
-        end += self.at
-        props: dict = {}
-        while self.at < end:
-            pid = self.byte()
-            value = self._prop_value(pid)
-            if pid in _LISTS:
-                props.setdefault(pid, []).append(value)
-            elif pid in props:
-                raise CodecError("property 0x%02x given twice" % pid)
-            else:
-                props[pid] = value
-        if self.at != end:
-            raise CodecError("property runs past its block")
-        return props
-
-    def _prop_value(self, pid):
-        if pid in _BYTE:
-            return self.byte()
-        if pid in _U16:
-            return self.u16()
-        if pid in _U32:
-            return self.u32()
-        if pid == SUBSCRIPTION_ID:
-            return self.varint()
-        if pid in _STR:
-            return self.text()
-        if pid in _BIN:
-            return self.blob()
-        if pid == USER_PROPERTY:
-            return (self.text(), self.text())
-        raise CodecError("unknown property id 0x%02x" % pid)
-
     def pid(self):
         pid = self.u16()
         if pid == 0:
@@ -389,11 +308,11 @@ def _decode_connect(c):
         raise CodecError("password without username")
     p = Packet(CONNECT, keepalive=c.u16(), clean=bool(flags & 0x02))
     if level == 5:
-        p.props = c.props()
+        p.props = mqtt5().read_props(c)
     p.client_id = c.text()
     if flags & 0x04:
         if level == 5:
-            c.props()  # will properties: we send none
+            mqtt5().read_props(c)  # will properties: we send none
         p.will = (c.text(), c.blob(), will_qos, bool(flags & 0x20))
     if flags & 0x80:
         p.username = c.text()
@@ -423,13 +342,6 @@ def _topic_list(c, kind, v5):
     return items
 
 
-def _code_and_props_tail(c, p):
-    if c.left():
-        p.code = c.byte()
-    if c.left():
-        p.props = c.props()
-
-
 def _decode_body(kind, flags, body, version=4):
     c = _Cursor(body)
     v5 = version == 5
@@ -442,7 +354,7 @@ def _decode_body(kind, flags, body, version=4):
         if qos:
             p.pid = c.pid()
         if v5:
-            p.props = c.props()
+            p.props = mqtt5().read_props(c)
         p.payload = c.take(c.left())
         return p
     if flags != _REQUIRED_FLAGS.get(kind, 0):
@@ -455,16 +367,16 @@ def _decode_body(kind, flags, body, version=4):
             raise CodecError("CONNACK reserved bits set")
         p = Packet(CONNACK, session_present=bool(sp), code=c.byte())
         if v5:
-            p.props = c.props()
+            p.props = mqtt5().read_props(c)
     elif kind in _ACKS and v5:
         p = Packet(kind, pid=c.pid())
-        _code_and_props_tail(c, p)
+        mqtt5().read_code_and_props(c, p)
     elif kind in _PID_ONLY and not (kind == UNSUBACK and v5):
         p = Packet(kind, pid=c.pid())
     elif kind in (SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK):
         p = Packet(kind, pid=c.pid())
         if v5:
-            p.props = c.props()
+            p.props = mqtt5().read_props(c)
         items = _topic_list(c, kind, v5)
         if kind in (SUBACK, UNSUBACK):
             p.codes = items
@@ -472,7 +384,7 @@ def _decode_body(kind, flags, body, version=4):
             p.topics = items
     elif kind in (DISCONNECT, AUTH) and v5:
         p = Packet(kind)
-        _code_and_props_tail(c, p)
+        mqtt5().read_code_and_props(c, p)
     elif kind in _EMPTY:
         p = Packet(kind)
     else:

@@ -33,6 +33,8 @@ Receive Maximum narrows our in-flight window, its Maximum Packet Size bounds our
 publishes and its Server Keep Alive replaces ours. Reason codes reach the app: CONNACK
 (ConnectionRefused.code), PUBACK (Delivered.code, .refused), SUBACK (Subscribed.refused),
 UNSUBACK (Unsubscribed.codes), a DISCONNECT from the server (ConnectionDead.code).
+That code lives in soundbox.mqtt5, which a Session(protocol=5) imports when it is made
+(mqttcodec.mqtt5()); a 3.1.1 session never loads it.
 """
 
 from soundbox import mqttcodec as codec
@@ -51,30 +53,6 @@ REFUSALS = {
     5: "not authorised",
 }
 PERMANENT_REFUSALS = (4, 5)
-# MQTT 5 reason codes (2.4) the box may see, and those a retry with the same identity
-# will not change: unsupported protocol, client id, credentials, not authorised, banned,
-# auth method.
-REASONS_5 = {
-    0x80: "unspecified error", 0x81: "malformed packet", 0x82: "protocol error",
-    0x83: "implementation specific error", 0x84: "unsupported protocol version",
-    0x85: "client identifier not valid", 0x86: "bad user name or password", 0x87: "not authorised",
-    0x88: "server unavailable", 0x89: "server busy", 0x8A: "banned", 0x8B: "server shutting down",
-    0x8C: "bad authentication method", 0x8D: "keep alive timeout", 0x8E: "session taken over",
-    0x8F: "topic filter invalid", 0x90: "topic name invalid", 0x91: "packet identifier in use",
-    0x93: "receive maximum exceeded", 0x95: "packet too large", 0x96: "message rate too high",
-    0x97: "quota exceeded", 0x98: "administrative action", 0x99: "payload format invalid",
-    0x9A: "retain not supported", 0x9B: "QoS not supported", 0x9C: "use another server",
-    0x9D: "server moved", 0x9E: "shared subscriptions not supported",
-    0x9F: "connection rate exceeded", 0xA2: "wildcard subscriptions not supported",
-}
-PERMANENT_REFUSALS_5 = (0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C)
-
-
-def reason_text(code, props=None):
-    """'not authorised (0x87)', with the server's Reason String when it sent one."""
-    text = "%s (0x%02x)" % (REASONS_5.get(code, "reason"), code)
-    why = (props or {}).get(codec.REASON_STRING)
-    return text + ": " + why if why else text
 
 
 class QueueFull(Exception):
@@ -96,7 +74,7 @@ class ConnectionRefused:
     def __init__(self, code, reason=None, protocol=4):
         self.code = code
         self.reason = reason or REFUSALS.get(code, "refused with code %d" % code)
-        self.permanent = code in (PERMANENT_REFUSALS_5 if protocol == 5 else PERMANENT_REFUSALS)
+        self.permanent = code in (codec.mqtt5().PERMANENT_REFUSALS_5 if protocol == 5 else PERMANENT_REFUSALS)
 
 
 class Message:
@@ -229,6 +207,8 @@ class Session:
                  connect_timeout_ms=10000, protocol=4, session_expiry_s=None, receive_maximum=10):
         _check_connect(client_id, keepalive_s, will, username, password)
         _check_connect_5(protocol, session_expiry_s, receive_maximum)
+        if protocol == 5:
+            codec.mqtt5()  # load it now, at boot, not at the first connect
         self.client_id = client_id
         self.protocol = protocol
         # MQTT 5: absent means the session ends with the connection; a persistent one
@@ -257,7 +237,8 @@ class Session:
         self._ping_deadline = None
         self._requests = {}  # pid -> filters of a SUBSCRIBE/UNSUBSCRIBE awaiting its ack
         self.server = {}  # MQTT 5: the CONNACK's properties (what the broker allows)
-        self._window = max_inflight  # in flight at most: ours, or the server's Receive Maximum
+        # In flight at most: ours, or (MQTT 5) the server's Receive Maximum, which is at most 65535.
+        self._window = min(max_inflight, 0xFFFF)
         self._server_max_packet = codec.MAX_REMAINING
 
     # ---- what the driver reports -------------------------------------------
@@ -276,17 +257,7 @@ class Session:
                           password=self.password, props=self._connect_props()), now)
 
     def _connect_props(self):
-        if self.protocol != 5:
-            return None
-        props = {codec.RECEIVE_MAXIMUM: self.receive_maximum,
-                 # The whole packet, header included: within our decoder's limit either way.
-                 codec.MAXIMUM_PACKET_SIZE: self.max_packet}
-        expiry = self.session_expiry_s
-        if expiry is None and not self.clean:
-            expiry = 0xFFFFFFFF
-        if expiry:
-            props[codec.SESSION_EXPIRY] = expiry
-        return props
+        return codec.mqtt5().connect_props(self) if self.protocol == 5 else None
 
     def connection_lost(self):
         """The transport closed. In-flight publishes stay, to be resent after reconnect."""
@@ -469,11 +440,12 @@ class Session:
             if p.code:
                 self.connection_lost()
                 if self.protocol == 5:
-                    return ConnectionRefused(p.code, reason_text(p.code, p.props), 5)
+                    return ConnectionRefused(p.code, codec.mqtt5().reason_text(p.code, p.props), 5)
                 return ConnectionRefused(p.code)
             self.state = CONNECTED
             self._connack_deadline = None
-            self._accept_server_props(p.props)
+            if self.protocol == 5:  # 3.1.1: no properties, the window and limits stay ours
+                codec.mqtt5().accept_server_props(self, p.props)
             abandoned = self._resume(p.session_present, now)
             connected = Connected(p.session_present)
             return [connected, abandoned] if abandoned else connected
@@ -490,7 +462,7 @@ class Session:
             return Unsubscribed(p.pid, self._requests.pop(p.pid, ()), p.codes)
         if kind == codec.DISCONNECT and self.protocol == 5:
             self.connection_lost()
-            return ConnectionDead("broker disconnected: " + reason_text(p.code, p.props), p.code)
+            return ConnectionDead("broker disconnected: " + codec.mqtt5().reason_text(p.code, p.props), p.code)
         if kind == codec.PINGRESP:
             return None
         self.connection_lost()
@@ -504,14 +476,6 @@ class Session:
         if acked:  # the app could never take it: acknowledge so it is not redelivered forever
             self._send(Packet(codec.PUBACK, pid=skipped.pid), now)
         return Oversized(skipped, self.max_packet, acked)
-
-    def _accept_server_props(self, props):
-        """MQTT 5 CONNACK properties: what the server allows on this connection."""
-        self.server = props
-        self._window = min(self.max_inflight, props.get(codec.RECEIVE_MAXIMUM, 0xFFFF))
-        self._server_max_packet = props.get(codec.MAXIMUM_PACKET_SIZE, codec.MAX_REMAINING)
-        if codec.SERVER_KEEPALIVE in props:  # MQTT-3.2.2-21: the client must use it
-            self.keepalive_ms = props[codec.SERVER_KEEPALIVE] * 1000
 
     def _resume(self, session_present, now):
         """After CONNACK: resend what was in flight (same ids; DUP only into the session
@@ -535,5 +499,6 @@ class Session:
                 self.inflight.pop(i)
                 if self.queued and len(self.inflight) < self._window:
                     self._fly(self.queued.pop(0), now)
-                return Delivered(pid, p.code, reason_text(p.code, p.props) if p.code >= 0x80 else "")
+                reason = codec.mqtt5().reason_text(p.code, p.props) if p.code >= 0x80 else ""
+                return Delivered(pid, p.code, reason)
         return None  # a late PUBACK for something already settled: harmless
