@@ -10,17 +10,18 @@ from test_payment_integrity import SwitchableClock
 
 class AppOnThread:
     """The app connected to `broker` as `device`, playing into `sink`. reboot: the HAL's
-    restart hook (None: SimHal's own, which refuses outside a Fleet)."""
+    restart hook (None: SimHal's own, which refuses outside a Fleet); config: more keys
+    of the app's config (e.g. mqtt=5)."""
 
-    def __init__(self, broker, state_dir, pki, sink, device="sb-0001", reboot=None):
+    def __init__(self, broker, state_dir, pki, sink, device="sb-0001", reboot=None, **config):
         self.device = device
         self.sink = sink
         self.logs = []
         self.loop = asyncio.new_event_loop()
         self.hal = SimHal(str(state_dir), self.sink, self.logs.append, reboot=reboot)
         self.hal.clock = SwitchableClock(True)
-        config = {"device_id": device, "broker_host": broker.host, "broker_port": broker.port,
-                  "keepalive": 5, "identity": pki.device_dir(device)}
+        config = dict({"device_id": device, "broker_host": broker.host, "broker_port": broker.port,
+                       "keepalive": 5, "identity": pki.device_dir(device)}, **config)
         started = threading.Event()
 
         def main():

@@ -216,6 +216,16 @@ def test_deploy_refuses_a_bundle_that_does_not_match_its_manifest(board, bundle,
     assert list(board.root.iterdir()) == []
 
 
+@pytest.mark.parametrize("mqtt", ["5", 3, True])
+def test_deploy_refuses_a_config_with_an_mqtt_version_the_firmware_lacks(board, bundle, tmp_path, capsys, mqtt):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"device_id": "sb-0001", "broker_host": "h", "broker_port": 8883, "mqtt": mqtt}))
+    code, _, err = run_cli(capsys, "device", "deploy", "--port", board.port, "--bundle", str(bundle),
+                           "--config", str(config), "--no-reset")
+    assert code == 1 and "mqtt must be 4 (MQTT 3.1.1) or 5, got %r" % mqtt in err, err
+    assert list(board.root.iterdir()) == []
+
+
 # ---- deploy --romfs ------------------------------------------------------------------------------
 
 ROMFS_PARTITION = 256 * 1024  # the reference boards' romfs partition (firmware/boards/SOUNDBOX_*)
@@ -348,14 +358,15 @@ def test_provision_issues_identity_and_writes_config_without_printing_secrets(bo
                       "tls": {"identity": "/certs"}, "network": "wifi", "wifi_ssid": "ShopNet",
                       "wifi_password": "correct horse battery staple", "lang": "en-IN"}
 
-    # Again, only changing the language: the rest of the board's config and identity are kept.
+    # Again, only changing the language and the MQTT version: the rest of the board's
+    # config and identity are kept.
     monkeypatch.delenv("SOUNDBOX_WIFI_PASSWORD")
     code, out, err = run_cli(capsys, "device", "provision", "--port", board.port, device, "--certs", pki.root,
-                             "--lang", "hi", "--no-reset")
+                             "--lang", "hi", "--mqtt", "5", "--no-reset")
     assert code == 0, err
     assert "identity from" in out and "1 files written" in out, out
     again = json.loads((board.root / "config.json").read_text())
-    assert again == dict(config, lang="hi")
+    assert again == dict(config, lang="hi", mqtt=5)
 
 
 def test_provision_re_issues_an_old_pem_only_identity_and_writes_der(board, pki, capsys):

@@ -558,3 +558,32 @@ def test_refused_tcp_connects_while_the_broker_is_down_never_count_as_a_refusal(
     assert cloud.acks("MPE-AFTER")[0]["status"] == "announced"
     assert box.said_txns() == ["MPE-AFTER"]  # no "not_registered", no "server_unreachable"
     box.assert_alive_once()
+
+
+# ---- MQTT 5 on the device ------------------------------------------------------------
+
+def test_on_mqtt_5_the_box_says_payments_and_hears_why_the_broker_refuses_it(tls_broker, pki, boxes, clouds):
+    cloud = clouds(tls_broker, pki.root)
+    box = boxes(tls_broker, "sb-0001", pki.device_dir("sb-0001"), mqtt=5)
+    cloud.wait_online("sb-0001")
+    cloud.pay("sb-0001", 25050, "MP5-1")
+    (ack,) = cloud.acks("MP5-1")
+    assert ack["status"] == "announced", ack
+    # The broker takes the box's rights away, as its sync does for a revoked box: it is
+    # kicked with the reason, then let in but refused its payments subscription (0x87).
+    tls_broker.control([{"command": "deleteClient", "username": "sb-0001"}])
+    assert box.device.wait_log("broker disconnected: administrative action (0x98)", 20), box.log()
+    assert box.device.wait_log("subscription refused: [('sb/sb-0001/notify', 135)", 20), box.log()
+    assert eventually(lambda: box.said("not_registered"), 10), box.log()
+    # Rights back: the broker kicks it again, it subscribes, the next payment is said. Its
+    # status comes after its SUBSCRIBE (one client's packets in order): once the cloud has
+    # a newer one, the box hears payments again.
+    seen = cloud.devices()["sb-0001"]["last_seen_ms"]
+    tls_broker.control([{"command": "createClient", "username": "sb-0001", "roles": [{"rolename": "device:sb-0001"}]},
+                        {"command": "disableClient", "username": "sb-0001"},
+                        {"command": "enableClient", "username": "sb-0001"}])
+    assert eventually(lambda: cloud.devices()["sb-0001"]["last_seen_ms"] > seen, 30), box.log()
+    cloud.pay("sb-0001", 100, "MP5-2")
+    assert cloud.acks("MP5-2")[0]["status"] == "announced"
+    assert box.said_txns() == ["MP5-1", "not_registered", "MP5-2"], box.said()
+    box.assert_alive_once()

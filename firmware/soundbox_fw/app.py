@@ -22,6 +22,8 @@ A HAL is any object with:
     reboot()                     with ota: restart the box (does not return on a device)
 
 config: {"device_id", "broker_host", "broker_port", "keepalive"?, "lang"?,
+         "mqtt"?: 4 (MQTT 3.1.1, the default) or 5 (MQTT 5: the broker learns our 64 KiB
+                  packet limit and drops what we could not take, and says why it refuses),
          "identity"?: dir with payment.key (default: the TLS identity dir, else /certs),
          "freshness_s"?: how old a payment may be and still be announced (default 120),
          "tz_offset_min"?: local time zone for "today" (default 330, India),
@@ -72,7 +74,7 @@ import json
 from soundbox import VERSION, commands, payment, tls, voice
 from soundbox.ledger import Ledger
 from soundbox.mqttclient import Client
-from soundbox.mqttsession import Session
+from soundbox.mqttsession import Session, Subscribed
 from soundbox_fw.stored import DAY_MS, VOLUME_LEVELS, Backlog, Payments, Settings, Tally
 
 # Announcements waiting to play. When full, the handler waits before taking more,
@@ -97,6 +99,7 @@ MERGED_NAME = "merged"  # the sink's name for it: "merged <txn> <txn> ..." (txns
 REPLAY_NAME = "replay"
 TODAY_NAME = "today"
 TZ_OFFSET_MIN = 330  # India Standard Time: "today" and replayed times are the merchant's
+MQTT_PROTOCOLS = (4, 5)  # config "mqtt": the protocol level, 3.1.1 or 5
 HEALTH_POLL_S = 5  # how often the battery and the link are looked at
 UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
 LOW_BATTERY_PERCENT = 15
@@ -163,10 +166,11 @@ class Soundbox:
         self._stale_added = asyncio.Event()
         offline = self._status("offline")
         session = Session(self.device_id, keepalive_s=config.get("keepalive", 60), clean=False,
-                          will=(self.prefix + "status", offline, 1, True))
+                          will=(self.prefix + "status", offline, 1, True), protocol=self._protocol(config))
         self.mqtt = Client(session, config["broker_host"], config["broker_port"],
                            self._on_message, self._on_connect, self._on_disconnect,
-                           open_connection=open_connection, log=hal.log, tls=bool(self.identity))
+                           open_connection=open_connection, log=hal.log, tls=bool(self.identity),
+                           on_notice=self._on_mqtt_notice)
         self._tasks = []
         self._playing = None  # the name of what the speaker is saying now
         self._restart = None  # the planned restart a reboot command started
@@ -215,6 +219,22 @@ class Soundbox:
         await self.mqtt.stop(last_words=(self.prefix + "status", self._status("offline"), 0, True))
 
     # ---- MQTT callbacks ----------------------------------------------------
+
+    def _protocol(self, config):
+        protocol = config.get("mqtt", 4)
+        if protocol in MQTT_PROTOCOLS:
+            return protocol
+        self.hal.log("config: mqtt %r is not 4 (MQTT 3.1.1) or 5; using 4" % (protocol,))
+        return 4
+
+    def _on_mqtt_notice(self, notice):
+        # The broker took the connection but not our payments subscription: this box's
+        # rights are gone (revoked, its certificate not refused at TLS yet). Online in name
+        # only, so say it as for a refused connection. When the rights come back the broker
+        # kicks the box, and it subscribes again.
+        refused = notice.refused if isinstance(notice, Subscribed) else ()
+        if any(topic == self.prefix + "notify" for topic, _ in refused):
+            self._prompt("not_registered")
 
     async def _on_connect(self, client, session_present):
         self.hal.led.show("online")

@@ -423,7 +423,8 @@ class Runner:
 
     def _start_micropython(self):
         fleet = self.s["fleet"]
-        extra = {k: v for k, v in self.extra_config.items() if k == "ota_keys"}  # the sim's slot keys are not theirs
+        # The sim's slot keys are not theirs; the trusted release keys and the MQTT version are.
+        extra = {k: v for k, v in self.extra_config.items() if k in ("ota_keys", "mqtt")}
         self.mp.start(self.host, self.port, self.tls, os.path.join(self.pki.root, "devices"), self.o.voice,
                       self.langs, fleet["keepalive"], freshness_s=fleet["freshness_s"], speedup=fleet["speedup"],
                       extra=extra)

@@ -8,8 +8,11 @@ import signal
 import sys
 import time
 
+from soundbox_tools import mqttversion
+
 DEFAULT_CLOUD = "http://127.0.0.1:8080"
 DEFAULT_PACK = os.path.join(".state", "voice")  # holds <lang>.pack
+DB_HELP = "a SQLite file path, or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
 
 class CliError(Exception):
@@ -157,7 +160,8 @@ def _sim_run(args):
                           journal=args.journal, wav_device=args.wav_device, out=args.out,
                           live=not args.no_live and console.is_terminal, prometheus=args.prometheus,
                           flash_dir=args.flash_dir, keep_flash=args.keep_flash,
-                          extra_config=ota_config(args.certs or os.path.join(".state", "certs")))
+                          extra_config=dict(ota_config(args.certs or os.path.join(".state", "certs")),
+                                            **mqttversion.config(args)))
     try:
         summary = runner.Runner(s, opts, console).run()
     except runner.RunError as e:
@@ -185,7 +189,8 @@ def _sim_attached(args):
     fleet = Fleet(devices, host, port, args.state, args.voice, wav_device=args.wav_device,
                   out_dir=args.out, journal_path=args.journal, connect_rate=args.connect_rate or 200.0,
                   keepalive=args.keepalive or 60, identity_root=identity_root, tls=tls,
-                  freshness_s=args.freshness, lang=lang, extra_config=ota_config(args.certs or "certs"))
+                  freshness_s=args.freshness, lang=lang,
+                  extra_config=dict(ota_config(args.certs or "certs"), **mqttversion.config(args)))
     started = time.monotonic()
     last = [0.0]
 
@@ -245,10 +250,13 @@ def device_identities(certs, n, tls=False):
 def cmd_cloud(args):
     if args.broker is None:   # required to serve, not for `cloud key ...` / `cloud device ...`
         args.cloud_parser.error("the following arguments are required: --broker")
+    from soundbox_cloud.db import is_postgres
     from soundbox_cloud.service import serve
     host, port = parse_hostport(args.http)
+    # OTA artifacts sit next to a SQLite file by default; a postgresql:// URL has no directory.
+    ota_dir = args.ota_dir or (os.path.join(".state", "ota") if is_postgres(args.db) else None)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
-          ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
+          ota_dir=ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
           ack_deadline_s=args.ack_deadline, private_webhooks=args.private_webhooks,
           notify_expiry_s=args.notify_expiry)
     return 0
@@ -280,7 +288,8 @@ def add_api_key(parser):
 
 def _key_store(path, must_exist=True):
     from soundbox_cloud.auth import KeyStore
-    if must_exist and not os.path.isfile(path):
+    from soundbox_cloud.db import is_postgres
+    if must_exist and not is_postgres(path) and not os.path.isfile(path):
         raise CliError("no database at %s (give the cloud's --db)" % path)
     return KeyStore(path)
 
@@ -295,8 +304,9 @@ def cmd_key_create(args):
         raise CliError("--expires-days must be a positive number of days, got %s" % args.expires_days)
     expires_s = None if args.expires_days is None else args.expires_days * 86400
     check_key_request(args.role, args.tenant, args.name, expires_s, args.rate)   # before touching the file
-    parent = os.path.dirname(os.path.abspath(args.db))
-    if not os.path.isdir(parent):
+    from soundbox_cloud.db import is_postgres
+    parent = None if is_postgres(args.db) else os.path.dirname(os.path.abspath(args.db))
+    if parent is not None and not os.path.isdir(parent):
         raise CliError("no directory %s for the database %s" % (parent, args.db))
     store = _key_store(args.db, must_exist=False)
     try:
@@ -378,7 +388,7 @@ def register_cloud_commands(c):
                                          "(while it runs, too)")
     key_sub = k.add_subparsers(dest="key_command", required=True, metavar="ACTION")
     kc = key_sub.add_parser("create", help="a new key: the token alone on stdout's first line, shown once")
-    kc.add_argument("--db", required=True, help="the cloud's database")
+    kc.add_argument("--db", required=True, help="the cloud's database: %s" % DB_HELP)
     kc.add_argument("--role", required=True, help="admin, operator, psp or viewer")
     kc.add_argument("--tenant", help="the tenant a non-admin key belongs to")
     kc.add_argument("--name", default="", help="what the key is for (shown by `key list`)")
@@ -387,11 +397,11 @@ def register_cloud_commands(c):
                     help="requests a second (default by role: admin 2000, operator 100, psp 2000, viewer 50)")
     kc.set_defaults(func=cmd_key_create)
     kl = key_sub.add_parser("list", help="every key (never a secret)")
-    kl.add_argument("--db", required=True)
+    kl.add_argument("--db", required=True, help="the cloud's database: %s" % DB_HELP)
     kl.set_defaults(func=cmd_key_list)
     kr = key_sub.add_parser("revoke", help="revoke a key; a running cloud refuses it at once")
     kr.add_argument("key_id", metavar="ID")
-    kr.add_argument("--db", required=True)
+    kr.add_argument("--db", required=True, help="the cloud's database: %s" % DB_HELP)
     kr.set_defaults(func=cmd_key_revoke)
 
     d = cloud_sub.add_parser("device", help="register a device in a tenant, or move it to another")
@@ -465,6 +475,7 @@ def build_parser():
     s.add_argument("--connect-rate", type=float,
                    help="connects per second, open loop with jitter (default 200 with mTLS, 1000 plain)")
     s.add_argument("--keepalive", type=int)
+    mqttversion.add_argument(s)
     s.add_argument("--freshness", type=float, metavar="SECONDS",
                    help="older payments go to the offline summary instead (firmware default 120)")
     s.add_argument("--duration", type=float, help="seconds to run after the ramp (overrides the scenario)")
@@ -482,7 +493,9 @@ def build_parser():
                                      "manage its API keys and devices")
     c.add_argument("--broker", help="mqtts://HOST:PORT (mutual TLS) or mqtt://HOST:PORT (required to serve)")
     c.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT for the API")
-    c.add_argument("--db", default=os.path.join(".state", "cloud.db"))
+    c.add_argument("--db", default=os.path.join(".state", "cloud.db"),
+                   help="the cloud's database: %s (default .state/cloud.db); several handlers may "
+                        "share one" % DB_HELP)
     c.add_argument("--group", default="cloud", help="shared-subscription group")
     c.add_argument("--instance", default="0", help="this handler's id within the group (stable across restarts)")
     c.add_argument("--certs", default="certs",
@@ -490,7 +503,8 @@ def build_parser():
                         "and the identities of the cloud's two connections, cloud.pem/.key and "
                         "cloud-bulk.pem/.key")
     c.add_argument("--ota-dir", help="signed OTA artifacts served to devices: <name>.bin + <name>.manifest.json "
-                                     "(default: ota/ next to --db, i.e. .state/ota)")
+                                     "(default: ota/ next to a SQLite --db, i.e. .state/ota; .state/ota "
+                                     "with a postgresql:// --db)")
     from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
     c.add_argument("--chunk-rate", type=chunk_rate_arg, default=DEFAULT_RATE, metavar="SIZE",
                    help="OTA chunk bytes a second each device may take, e.g. 1MiB, 512KiB, 65536; "

@@ -14,6 +14,7 @@ import os
 import sys
 
 from soundbox_tools.cli import DEFAULT_PACK
+from soundbox_tools import mqttversion
 from soundbox_tools.devicebuild import DeviceError
 
 DEFAULT_BUNDLE = os.path.join(".state", "device", "bundle")
@@ -102,7 +103,7 @@ def cmd_provision(args):
         existing = read_device_config(board)
         config = provisioned_config(existing, args.id, broker=args.broker, server_name=args.server_name,
                                     wifi_ssid=args.wifi_ssid, wifi_password=password, network=args.network,
-                                    apn=args.apn, lang=args.lang)
+                                    apn=args.apn, lang=args.lang, mqtt=mqttversion.config(args).get("mqtt"))
         targets[CONFIG_PATH] = (json.dumps(config, indent=1, sort_keys=True) + "\n").encode()
         result = sync(board, targets, keep_last=CONFIG_PATH)
         if not args.no_reset:
@@ -191,6 +192,7 @@ def register(sub):
     v.add_argument("--network", choices=["wifi", "ppp"], help="link: WiFi (default) or a 4G modem over PPP")
     v.add_argument("--apn", help="the SIM's APN, for --network ppp")
     v.add_argument("--lang", choices=LANGUAGES, help="announcement language (default en-IN)")
+    mqttversion.add_argument(v)
     v.set_defaults(func=cmd_provision)
 
     m = dsub.add_parser("monitor", help="show the board's serial log; waits for the board when unplugged")

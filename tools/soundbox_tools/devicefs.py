@@ -190,6 +190,8 @@ def _config_bytes(path):
     missing = [k for k in ("device_id", "broker_host", "broker_port") if not isinstance(config, dict) or k not in config]
     if missing:
         raise DeviceError("%s lacks %s (soundbox device provision writes a complete one)" % (path, ", ".join(missing)))
+    if config.get("mqtt", 4) not in (4, 5) or isinstance(config.get("mqtt"), bool):
+        raise DeviceError("%s: mqtt must be 4 (MQTT 3.1.1) or 5, got %r" % (path, config["mqtt"]))
     return (json.dumps(config, indent=1, sort_keys=True) + "\n").encode()
 
 
@@ -229,7 +231,7 @@ def identity_targets(pki, device_id, certs):
 
 
 def provisioned_config(existing, device_id, broker=None, server_name=None, wifi_ssid=None, wifi_password=None,
-                       network=None, apn=None, lang=None):
+                       network=None, apn=None, lang=None, mqtt=None):
     """The board's new config: the existing one with this device's identity, broker and link."""
     from soundbox_tools.cli import parse_broker
 
@@ -261,4 +263,6 @@ def provisioned_config(existing, device_id, broker=None, server_name=None, wifi_
     if lang is not None:
         config["lang"] = lang
     config.setdefault("lang", "en-IN")
+    if mqtt is not None:   # 4 or 5; absent on the board means 4
+        config["mqtt"] = mqtt
     return config

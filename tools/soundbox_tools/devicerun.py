@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from soundbox_tools import procs
+from soundbox_tools import mqttversion, procs
 from soundbox_tools.cli import DEFAULT_PACK, CliError, parse_broker
 from soundbox_tools.mpdevice import MicroPythonDevice, MicroPythonError, device_config
 
@@ -68,7 +68,7 @@ def cmd_run(args):
     config = device_config(args.id, host, port, os.path.abspath(pki.device_dir(args.id)), None,
                            os.path.abspath(args.voice), tls=tls, lang=args.lang,
                            wav_dir=os.path.abspath(args.wav) if args.wav else None,
-                           journal=os.path.join(state, "announcements.jsonl"))
+                           journal=os.path.join(state, "announcements.jsonl"), **mqttversion.config(args))
     if args.server_name:
         config["tls"]["server_hostname"] = args.server_name
     try:
@@ -118,4 +118,5 @@ def register(dsub):
     r.add_argument("--state", default=os.path.join(".state", "desktop"), help="flash, config and logs")
     r.add_argument("--wav", help="also write each announcement as a WAV file in this directory")
     r.add_argument("--heap", help="MicroPython GC heap, e.g. 110k (an ESP32 without PSRAM)")
+    mqttversion.add_argument(r)
     r.set_defaults(func=cmd_run)
