@@ -51,6 +51,12 @@ def private_file(path):
             os.chmod(path, 0o600)
 
 
+def one_line(error):
+    """psycopg's multi-line message (reason, then a hint) as one line."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text or type(error).__name__
+
+
 @functools.lru_cache(maxsize=1024)
 def to_pyformat(sql):
     """SQLite's `?` placeholders as psycopg's `%s` (a literal % doubled)."""
@@ -157,8 +163,7 @@ class _SharedPool:
                 try:
                     psycopg.connect(url, connect_timeout=PG_CONNECT_TIMEOUT_S).close()
                 except psycopg.Error as e:
-                    reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-                    raise CloudError("cannot open database %s: %s" % (redact(url), reason)) from None
+                    raise CloudError("cannot open database %s: %s" % (redact(url), one_line(e))) from None
                 pool = ConnectionPool(url, min_size=1, max_size=PG_POOL_MAX, timeout=PG_WAIT_S,
                                       kwargs={"autocommit": True, "row_factory": dict_row,
                                               "connect_timeout": PG_CONNECT_TIMEOUT_S},
@@ -167,7 +172,7 @@ class _SharedPool:
                     pool.open(wait=True, timeout=PG_CONNECT_TIMEOUT_S * 2)
                 except Exception as e:
                     pool.close()
-                    raise CloudError("cannot open database %s: %s" % (redact(url), e)) from None
+                    raise CloudError("cannot open database %s: %s" % (redact(url), one_line(e))) from None
                 entry = cls._pools[url] = [pool, 0]
             entry[1] += 1
             return entry[0]
@@ -243,8 +248,7 @@ class Database:
             migrations.migrate(self._engine)
         except self.Error as e:
             self._engine.close()
-            raise CloudError("cannot open database %s: %s" % (self.path, str(e).strip().splitlines()[0]
-                                                                if str(e).strip() else e)) from None
+            raise CloudError("cannot open database %s: %s" % (self.path, one_line(e))) from None
         except BaseException:
             self._engine.close()
             raise
