@@ -86,7 +86,8 @@ class Cloud:
 
     certs: the PKI directory. payment-master.key there signs every notification (each
     device verifies with its derived key); ca.pem, cloud.pem / cloud.key and cloud-bulk.pem /
-    cloud-bulk.key are the TLS identities of its two connections for mqtts://. Several processes may share one database file (and broker group).
+    cloud-bulk.key are the TLS identities of its two connections for mqtts://. Several
+    processes may share one database file (and broker group).
     """
 
     def __init__(self, broker_url, db_path, group="cloud", certs="certs", instance="0", ota_dir=None,
