@@ -269,6 +269,7 @@ def test_acks_update_the_payment_and_stats(cloud, device):
     latency = stats.pop("latency_ms")
     chunks = stats.pop("ota_chunks")   # the OTA chunk server's counters: nothing asked here
     assert stats.pop("webhooks") == {"pending": 0, "delivered": 0, "dead": 0, "attempts": 0}   # none set
+    assert stats.pop("device_messages_dropped") == {"malformed": 0, "telemetry_over_limit": 0}
     assert stats == {"sent": 3, "announced": 1, "acked": 2, "invalid": 1, "stale": 0, "duplicate_acks": 0,
                      "duplicated": 0, "pending": 1, "unknown_acks": 0, "excess_acks": 0,
                      "resends": 0, "resends_given_up": 0, "timed_out": 0}
