@@ -26,6 +26,7 @@ from soundbox_cloud.auth import KeyStore, RateLimiter
 from soundbox_cloud.campaign_store import CampaignStore
 from soundbox_cloud.campaigns import Campaigns
 from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE, ChunkServer
+from soundbox_cloud.db import is_postgres
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.keys import PaymentKeys
 from soundbox_cloud.metrics import CloudMetrics
@@ -77,6 +78,13 @@ def percentiles(values, ps=(50, 90, 99)):
     return result
 
 
+def default_ota_dir(db):
+    """Signed artifacts live next to a SQLite database; with PostgreSQL, in .state/ota."""
+    if is_postgres(db):
+        return os.path.join(".state", "ota")
+    return os.path.join(os.path.dirname(os.path.abspath(str(db))), "ota")
+
+
 def unknown(kind, key):
     return Rejected(404, kind, "unknown %s %s" % (kind, key))
 
@@ -116,7 +124,7 @@ class Cloud:
             # OTA: signed artifacts next to the database unless told otherwise; the chunk
             # server and the campaign engine must exist before the first message arrives.
             self.artifacts = self._part(ArtifactStore(
-                ota_dir or os.path.join(os.path.dirname(os.path.abspath(str(db_path))), "ota"),
+                ota_dir or default_ota_dir(db_path),
                 trusted=os.path.join(str(certs), "ota", "trusted.json")))
             self.artifacts.load_all()
             self.campaign_store = self._part(CampaignStore(db_path))

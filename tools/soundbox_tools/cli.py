@@ -250,13 +250,10 @@ def device_identities(certs, n, tls=False):
 def cmd_cloud(args):
     if args.broker is None:   # required to serve, not for `cloud key ...` / `cloud device ...`
         args.cloud_parser.error("the following arguments are required: --broker")
-    from soundbox_cloud.db import is_postgres
     from soundbox_cloud.service import serve
     host, port = parse_hostport(args.http)
-    # OTA artifacts sit next to a SQLite file by default; a postgresql:// URL has no directory.
-    ota_dir = args.ota_dir or (os.path.join(".state", "ota") if is_postgres(args.db) else None)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
-          ota_dir=ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
+          ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
           ack_deadline_s=args.ack_deadline, private_webhooks=args.private_webhooks,
           notify_expiry_s=args.notify_expiry)
     return 0
