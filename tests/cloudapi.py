@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from soundbox_cloud.auth import KeyStore
 from soundbox_cloud.cloud import Cloud
 from soundbox_cloud.db import is_postgres
-from soundbox_cloud.http_server import ApiServer
+from soundbox_cloud.http_server import ApiServer, listen
 
 
 def make_key(db_path, role="admin", tenant=None, **options):
@@ -78,7 +78,7 @@ class RunningCloud(Api):
             raise
         self.db_path = db_path
         try:
-            self.server = ApiServer(self.cloud, "127.0.0.1", 0).start()
+            self.server = ApiServer(self.cloud, listen("127.0.0.1", 0)).start()
         except BaseException:
             self.cloud.close()
             self._remove_ota_tmp()

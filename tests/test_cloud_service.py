@@ -231,3 +231,17 @@ def test_a_body_trickled_past_the_time_limit_gets_408(cloud, device, monkeypatch
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 408") and b'"field":"body"' in answer
     assert device.notifications == []
+
+
+def test_a_taken_http_port_is_one_line_before_the_broker_is_touched(tmp_path, pki):
+    """The API's socket is bound first: nothing listens at this broker URL, yet the answer
+    is about the port (and none of the cloud's own connections can take the port first)."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with socket.create_server(("127.0.0.1", 0)) as nobody:
+            broker_url = "mqtt://127.0.0.1:%d" % nobody.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", broker_url,
+                            "--http", "127.0.0.1:%d" % port, "--db", str(tmp_path / "c.db"), "--certs", pki.root],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "cannot listen on http://127.0.0.1:%d" % port in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "broker" not in r.stderr, r.stderr

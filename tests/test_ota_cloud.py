@@ -1057,8 +1057,9 @@ def test_cloud_cli_takes_the_chunk_limit_and_says_it_at_startup(broker, tmp_path
                              "--http", "127.0.0.1:%d" % port, "--db", str(tmp_path / "c.db"),
                              "--certs", pki.root] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline() == "cloud handler listening on http://127.0.0.1:%d (broker %s; %s)\n" % (
-            port, broker.url, line)
+        first = proc.stdout.readline()
+        assert first == "cloud handler listening on http://127.0.0.1:%d (broker %s; %s)\n" % (
+            port, broker.url, line), first or proc.communicate(timeout=10)[1]
         stats = call("http://127.0.0.1:%d" % port, "GET", "/stats", api_key=make_key(tmp_path / "c.db"))["ota_chunks"]
         assert (stats["rate"], stats["burst"]) == limit
         proc.send_signal(signal.SIGTERM)

@@ -32,10 +32,13 @@ def listen(host, port, backlog=BACKLOG):
 
 
 class ApiServer:
-    """The cloud's HTTP API on its own thread: start(), .url, close()."""
+    """The cloud's HTTP API on its own thread: start(), .url, close(). sock: from listen(),
+    bound before the cloud connects to the broker, so none of the cloud's own outgoing
+    connections can take the port first (the kernel may hand a just-freed port, such as one
+    a caller picked as free, to a connect() as its source port)."""
 
-    def __init__(self, cloud, host, port):
-        self.sock = listen(host, port)
+    def __init__(self, cloud, sock):
+        self.sock = sock
         self.host, self.port = self.sock.getsockname()[:2]
         # httptools and uvloop: the C parser and loop, about a tenth more payments a second.
         config = uvicorn.Config(create_app(cloud), http="httptools", loop="uvloop", lifespan="off",

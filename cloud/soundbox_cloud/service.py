@@ -4,7 +4,7 @@ import threading
 
 from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
 from soundbox_cloud.cloud import ACK_DEADLINE_S, NOTIFY_EXPIRY_S, Cloud
-from soundbox_cloud.http_server import ApiServer
+from soundbox_cloud.http_server import ApiServer, listen
 
 
 def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, certs="certs",
@@ -24,11 +24,13 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
+    sock = None
     try:
+        sock = listen(http_host, http_port)   # first: see ApiServer
         with Cloud(broker_url, db_path, group, certs, instance, ota_dir=ota_dir, chunk_rate=chunk_rate,
                    chunk_burst=chunk_burst, ack_deadline_s=ack_deadline_s,
                    private_webhooks=private_webhooks, notify_expiry_s=notify_expiry_s) as cloud:
-            server = ApiServer(cloud, http_host, http_port).start()
+            server = ApiServer(cloud, sock).start()
             try:
                 print("cloud handler listening on %s (broker %s; %s)" % (server.url, broker_url,
                                                                          cloud.chunks.limit_text), flush=True)
@@ -40,5 +42,7 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
                 # HTTP first, so no payment is accepted once the MQTT side is going away.
                 server.close()
     finally:
+        if sock is not None:
+            sock.close()   # again after server.close(): harmless; the only close when Cloud failed
         for sig, handler in previous.items():
             signal.signal(sig, handler)
