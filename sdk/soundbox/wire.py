@@ -1,0 +1,52 @@
+"""The wire contract between a box and the cloud: topic names and ack statuses, in one
+place for the firmware, the cloud, the broker's ACL and the tools. Runs on MicroPython
+and CPython. The command schema and its check are `soundbox.commands`; the OTA job and
+chunk framing are `soundbox.otamanifest` and `soundbox.otatransfer`.
+
+Every topic is sb/<device id>/<kind>; who may publish or read each kind is the broker's
+ACL (soundbox_tools.broker), built from the names here.
+"""
+
+PREFIX = "sb/"
+
+# box -> cloud
+ACK = "ack"  # QoS 1: {"txn", "status", ...} for each notification
+STATUS = "status"  # QoS 1, retained: {"state": "online" | "offline", ...}; the will says offline
+TELEMETRY = "telemetry"  # QoS 0: battery, heap, versions
+CMDACK = "cmdack"  # QoS 1: the answer to a command (commands.ack)
+OTA_REQ = "ota/req"  # QoS 0: a chunk request
+OTA_STATUS = "ota/status"  # QoS 1: an update's progress and verdict
+
+# cloud -> box
+NOTIFY = "notify"  # QoS 1: a signed payment notification
+CMD = "cmd"  # QoS 1: a command (commands.parse)
+OTA_JOB = "ota/job"  # QoS 1: an update's manifest, or its cancel
+OTA_CHUNK = "ota/chunk"  # QoS 0: one chunk of an artifact
+
+# The statuses a box acks a notification with. A final one settles the payment; a
+# duplicate only says the box has it already (its first ack, or the next, settles it).
+ANNOUNCED = "announced"
+DUPLICATE = "duplicate"
+STALE = "stale"  # too old to say aloud: counted and summarised instead
+INVALID = "invalid"  # its MAC or fields do not check out
+FAILED = "failed"  # not said: playback failed, or no trusted clock came in time
+FINAL_ACK_STATUSES = (ANNOUNCED, STALE, INVALID, FAILED)
+ACK_STATUSES = (ANNOUNCED, DUPLICATE, STALE, INVALID, FAILED)
+
+
+def topic(device_id, kind):
+    """sb/<device_id>/<kind>."""
+    return PREFIX + device_id + "/" + kind
+
+
+def any_device(kind):
+    """The filter for one kind from every box: sb/+/<kind>."""
+    return PREFIX + "+/" + kind
+
+
+def device_of(topic_name):
+    """The device id in sb/<id>/..., or None for a topic outside the contract."""
+    if not topic_name.startswith(PREFIX):
+        return None
+    end = topic_name.find("/", len(PREFIX))
+    return topic_name[len(PREFIX):end] if end > len(PREFIX) else None
