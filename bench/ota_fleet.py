@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from soundbox_sim.worker import cpu_s, ensure_fd_limit, rss_kib
+from soundbox_sim.worker import cpu_s, ensure_fd_limit, receive, rss_kib
 
 SOUNDBOX = [sys.executable, "-m", "soundbox_tools.cli"]
 MODEL = "soundbox-sim"
@@ -213,13 +213,7 @@ class Bench:
             self.conns.append(parent)
 
     def poll(self, timeout):
-        from multiprocessing.connection import wait
-        for c in wait(self.conns, timeout):
-            try:
-                msg = c.recv()
-            except (EOFError, OSError):
-                self.conns.remove(c)
-                continue
+        for msg in receive(self.conns, timeout):
             if msg["type"] == "error":
                 raise SystemExit("bench: " + msg["error"])
             (self.finals if msg["type"] == "final" else self.ticks)[msg["w"]] = msg

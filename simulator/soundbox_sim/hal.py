@@ -45,9 +45,6 @@ class SimButtons:
         return self._presses.pop(0)
 
 
-IdleButtons = SimButtons  # the old name: with no presses they are idle
-
-
 class RecordedLed:
     def __init__(self):
         self.state = None
@@ -68,9 +65,6 @@ class SimBattery:
 
     def charging(self):
         return self.plugged
-
-
-MainsBattery = SimBattery  # the old name: full unless a test says otherwise
 
 
 def _no_reboot():

@@ -15,9 +15,10 @@ import os
 import sqlite3
 import time
 
+from soundbox import wire
 from soundbox_sim.metrics import BOUNDS, LogHistogram, exact_percentiles
 
-FINAL_ACKS = ("announced", "stale", "invalid", "failed")
+FINAL_ACKS = frozenset(wire.FINAL_ACK_STATUSES)  # an ack that settles a payment
 ZERO_COUNTS = ("lost", "duplicated", "invalid_acks")
 RUNTIMES = ("cpython", "micropython")
 RUNTIME_LATENCIES = (("notify_to_receive", "notify->receive"), ("notify_to_announce", "notify->announce"),
@@ -121,10 +122,10 @@ def payment_outcomes(accepted, payments, acks, plays):
                 c["duplicated_txns"].append([txn, device])
         if "stale" in st:
             c["stale"] += 1
-        if not own and not (st & set(FINAL_ACKS)):
+        if not own and not (st & FINAL_ACKS):
             c["lost"] += 1
             c["lost_txns"].append([txn, device])
-        if own and not (st & set(FINAL_ACKS)):
+        if own and not (st & FINAL_ACKS):
             c["unacked"] += 1
         if p is None:
             continue

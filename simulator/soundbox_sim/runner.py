@@ -23,6 +23,8 @@ import threading
 import time
 
 from soundbox_cloud.client import ApiError, call
+from soundbox_cloud.errors import BrokerUnavailable
+from soundbox_cloud.mqttlink import parse_broker_url
 from soundbox_sim import cloudkeys
 from soundbox_sim import payments as paymod
 from soundbox_sim import report, worker
@@ -335,8 +337,10 @@ class Runner:
         from soundbox_tools.broker import Mosquitto
 
         if self.o.broker_url:
-            from soundbox_tools.cli import parse_broker
-            host, port, tls = parse_broker(self.o.broker_url)
+            try:
+                host, port, tls = parse_broker_url(self.o.broker_url)
+            except BrokerUnavailable as e:
+                raise RunError(str(e)) from None
             self.host, self.port, self.tls = host, port, tls
             return
         self.broker = Mosquitto(os.path.join(self.o.state, "broker"), pki=self.pki if self.tls else None).start()
@@ -460,13 +464,7 @@ class Runner:
                     pass
 
     def poll_workers(self, timeout):
-        from multiprocessing.connection import wait
-        for c in wait(self.conns, timeout):
-            try:
-                msg = c.recv()
-            except (EOFError, OSError):
-                self.conns.remove(c)
-                continue
+        for msg in worker.receive(self.conns, timeout):
             if msg["type"] == "tick":
                 self.ticks[msg["w"]] = msg
             elif msg["type"] == "final":

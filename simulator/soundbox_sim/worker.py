@@ -8,6 +8,7 @@ import asyncio
 import os
 import resource
 import signal
+from multiprocessing.connection import wait
 
 from soundbox_sim.fleet import Fleet
 from soundbox_sim.netfaults import FaultProxy
@@ -71,6 +72,18 @@ def ensure_fd_limit(needed):
                     % (needed, hard, needed))
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     return None
+
+
+def receive(conns, timeout):
+    """The parent's side: the messages its workers' pipes hold within `timeout` s, in the
+    order they came; a pipe whose worker is gone is taken out of `conns`."""
+    messages = []
+    for c in wait(conns, timeout):
+        try:
+            messages.append(c.recv())
+        except (EOFError, OSError):
+            conns.remove(c)
+    return messages
 
 
 def main(conn, spec):
