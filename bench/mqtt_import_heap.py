@@ -5,7 +5,7 @@
 Takes sdk/soundbox from the work tree, or from git revision GIT_REV (to compare before and
 after a change), and prints:
 
-  .mpy bytes   each MQTT module (mqttcodec, mqttsession, mqttclient, mqtt5 when it exists)
+  .mpy bytes   each MQTT module (mqttfields, mqttcodec, mqttsession, mqttclient, mqtt5 when they exist)
                compiled with mpy-cross as `soundbox device build` does (-march=xtensawin)
   heap         gc.mem_alloc() (after gc.collect()) on MicroPython's unix port
                (mpdevice.micropython_binary), in a fresh VM per row:
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from soundbox_tools.mpdevice import micropython_binary  # noqa: E402
 
-MQTT_MODULES = ("mqttcodec", "mqttsession", "mqttclient", "mqtt5")
+MQTT_MODULES = ("mqttfields", "mqttcodec", "mqttsession", "mqttclient", "mqtt5")
 KIB = 1024
 
 # Guest: prints "empty import session" heap figures, in bytes.

@@ -7,9 +7,9 @@ and properties that end an ack or DISCONNECT, the session's CONNECT properties a
 takes from CONNACK's, and reason codes (2.4) as text.
 """
 
-from soundbox.mqttcodec import (MAX_REMAINING, MAXIMUM_PACKET_SIZE, RECEIVE_MAXIMUM, REASON_STRING, SERVER_KEEPALIVE,
-                                SESSION_EXPIRY, SUBSCRIPTION_ID, USER_PROPERTY, CodecError, _blob, _u16,
-                                _varint)
+from soundbox.mqttfields import (MAX_REMAINING, MAXIMUM_PACKET_SIZE, RECEIVE_MAXIMUM, REASON_STRING, SERVER_KEEPALIVE,
+                                 SESSION_EXPIRY, SUBSCRIPTION_ID, USER_PROPERTY, CodecError, blob, u16,
+                                 varint)
 
 # Every property id by its value type: one byte, u16, u32, varint, UTF-8, binary.
 # (User Property, 0x26, is a string pair.) Strings, not tables: small on the device.
@@ -55,15 +55,15 @@ def _prop(pid, value):
     if pid in _BYTE:
         return bytes((pid, value))
     if pid in _U16:
-        return bytes((pid,)) + _u16(value)
+        return bytes((pid,)) + u16(value)
     if pid in _U32:
         return bytes((pid,)) + _u32(value)
     if pid == SUBSCRIPTION_ID:
-        return bytes((pid,)) + _varint(value)
+        return bytes((pid,)) + varint(value)
     if pid in _STR or pid in _BIN:
-        return bytes((pid,)) + _blob(value)
+        return bytes((pid,)) + blob(value)
     if pid == USER_PROPERTY:
-        return bytes((pid,)) + _blob(value[0]) + _blob(value[1])
+        return bytes((pid,)) + blob(value[0]) + blob(value[1])
     raise CodecError("unknown property id %r" % (pid,))
 
 
@@ -74,7 +74,7 @@ def props_block(props):
         values = props[pid] if pid in _LISTS else (props[pid],)
         for v in values:
             out += _prop(pid, v)
-    return bytes(_varint(len(out))) + out
+    return bytes(varint(len(out))) + out
 
 
 def code_and_props(p):

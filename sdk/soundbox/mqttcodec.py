@@ -10,6 +10,11 @@ Property blocks are read and written by soundbox.mqtt5, imported only when a v5 
 is met (mqtt5()): a 3.1.1 box never loads it.
 """
 
+# Re-exported: the session and callers name these codec.X.
+from soundbox.mqttfields import (ASSIGNED_CLIENT_ID, MAX_REMAINING, MAXIMUM_PACKET_SIZE, MAXIMUM_QOS,  # noqa: F401
+                                 MESSAGE_EXPIRY, REASON_STRING, RECEIVE_MAXIMUM, SERVER_KEEPALIVE, SESSION_EXPIRY,
+                                 SUBSCRIPTION_ID, USER_PROPERTY, CodecError, blob, u16, varint)
+
 CONNECT = 1
 CONNACK = 2
 PUBLISH = 3
@@ -24,24 +29,11 @@ UNSUBACK = 11
 PINGREQ = 12
 PINGRESP = 13
 DISCONNECT = 14
-
-MAX_REMAINING = 268435455  # largest value four varint bytes can carry
 AUTH = 15
 _PID_ONLY = (PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK)
 _EMPTY = (PINGREQ, PINGRESP, DISCONNECT)
 _ACKS = (PUBACK, PUBREC, PUBREL, PUBCOMP)
 
-# MQTT 5 property ids (2.2.2.2) the client uses by name.
-MESSAGE_EXPIRY = 0x02
-SESSION_EXPIRY = 0x11
-ASSIGNED_CLIENT_ID = 0x12
-SERVER_KEEPALIVE = 0x13
-REASON_STRING = 0x1F
-RECEIVE_MAXIMUM = 0x21
-MAXIMUM_QOS = 0x24
-USER_PROPERTY = 0x26
-MAXIMUM_PACKET_SIZE = 0x27
-SUBSCRIPTION_ID = 0x0B
 # Fixed-header flag bits the spec requires for every type but PUBLISH.
 _REQUIRED_FLAGS = {PUBREL: 2, SUBSCRIBE: 2, UNSUBSCRIBE: 2}
 
@@ -56,10 +48,6 @@ def mqtt5():
         from soundbox import mqtt5 as module
         _mqtt5 = module
     return _mqtt5
-
-
-class CodecError(ValueError):
-    """The bytes are not a valid MQTT 3.1.1 packet (or exceed our size limit)."""
 
 
 class Packet:
@@ -103,50 +91,26 @@ class Packet:
 
 # ---- encoding ---------------------------------------------------------------
 
-def _varint(n):
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return out
-
-
-def _u16(n):
-    return bytes(((n >> 8) & 0xFF, n & 0xFF))
-
-
-def _blob(data):
-    if isinstance(data, str):
-        data = data.encode()
-    if len(data) > 0xFFFF:
-        raise CodecError("string longer than 65535 bytes")
-    return _u16(len(data)) + data
-
-
 def _pid(pid):
     if not 0 < pid <= 0xFFFF:
         raise CodecError("packet id %r out of range 1..65535" % (pid,))
-    return _u16(pid)
+    return u16(pid)
 
 
 def _connect_body(p, v5, props):
     flags = 0x02 if p.clean else 0
-    tail = _blob(p.client_id)
+    tail = blob(p.client_id)
     if p.will:
         topic, message, qos, retain = p.will
         flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
-        tail += (b"\x00" if v5 else b"") + _blob(topic) + _blob(message)
+        tail += (b"\x00" if v5 else b"") + blob(topic) + blob(message)
     if p.username is not None:
         flags |= 0x80
-        tail += _blob(p.username)
+        tail += blob(p.username)
     if p.password is not None:
         flags |= 0x40
-        tail += _blob(p.password)
-    head = _blob("MQTT") + bytes((5 if v5 else 4, flags)) + _u16(p.keepalive)
+        tail += blob(p.password)
+    head = blob("MQTT") + bytes((5 if v5 else 4, flags)) + u16(p.keepalive)
     return head + props + tail
 
 
@@ -161,7 +125,7 @@ def encode(p, version=4):
             raise CodecError("qos must be 0, 1 or 2")
         flags = (8 if p.dup else 0) | (p.qos << 1) | (1 if p.retain else 0)
         payload = p.payload.encode() if isinstance(p.payload, str) else bytes(p.payload)
-        body = _blob(p.topic) + (_pid(p.pid) if p.qos else b"") + props + payload
+        body = blob(p.topic) + (_pid(p.pid) if p.qos else b"") + props + payload
     elif kind == CONNECT:
         body = _connect_body(p, v5, props)
     elif kind == CONNACK:
@@ -169,11 +133,11 @@ def encode(p, version=4):
     elif kind in _ACKS:
         body = _pid(p.pid) + (mqtt5().code_and_props(p) if v5 else b"")
     elif kind == SUBSCRIBE:
-        body = _pid(p.pid) + props + b"".join(_blob(t) + bytes((q,)) for t, q in p.topics)
+        body = _pid(p.pid) + props + b"".join(blob(t) + bytes((q,)) for t, q in p.topics)
     elif kind in (SUBACK, UNSUBACK):
         body = _pid(p.pid) + props + (bytes(p.codes) if kind == SUBACK or v5 else b"")
     elif kind == UNSUBSCRIBE:
-        body = _pid(p.pid) + props + b"".join(_blob(t) for t in p.topics)
+        body = _pid(p.pid) + props + b"".join(blob(t) for t in p.topics)
     elif kind in (DISCONNECT, AUTH) and v5:
         body = mqtt5().code_and_props(p)
     elif kind in _EMPTY:
@@ -182,7 +146,7 @@ def encode(p, version=4):
         raise CodecError("unknown packet type %r" % (kind,))
     if len(body) > MAX_REMAINING:
         raise CodecError("packet too large")
-    return bytes((kind << 4 | flags,)) + _varint(len(body)) + body
+    return bytes((kind << 4 | flags,)) + varint(len(body)) + body
 
 
 # ---- what the app may ask for (checked before anything is queued) ---------------
