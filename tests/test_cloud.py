@@ -20,10 +20,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from soundbox import payment as wire
-from soundbox_cloud.cloud import Cloud, percentiles
+from soundbox_cloud.cloud import Cloud
 from soundbox_cloud.client import PayError, pay
 from soundbox_cloud.errors import BrokerUnavailable
 from soundbox_cloud.mqttlink import now_ms
+from soundbox_cloud.percentiles import nearest_rank
 from soundbox_tools import procs
 
 from cloudapi import RunningCloud, make_key, request
@@ -357,10 +358,12 @@ def test_refused_request_with_unread_body_does_not_poison_keep_alive(cloud, devi
 
 
 def test_percentiles_are_nearest_rank():
-    assert percentiles(range(1, 101)) == {"p50": 50, "p90": 90, "p99": 99, "n": 100}
-    assert percentiles([30, 10, 20]) == {"p50": 20, "p90": 30, "p99": 30, "n": 3}
-    assert percentiles([7]) == {"p50": 7, "p90": 7, "p99": 7, "n": 1}
-    assert percentiles([]) == {"p50": None, "p90": None, "p99": None, "n": 0}
+    assert nearest_rank(range(1, 101)) == {"p50": 50, "p90": 90, "p99": 99, "n": 100}
+    assert nearest_rank([30, 10, 20]) == {"p50": 20, "p90": 30, "p99": 30, "n": 3}
+    assert nearest_rank([7]) == {"p50": 7, "p90": 7, "p99": 7, "n": 1}
+    assert nearest_rank([]) == {"p50": None, "p90": None, "p99": None, "n": 0}
+    # a fractional p (the simulator's 99.9) is named with an underscore
+    assert nearest_rank(range(1, 1001), (99.9,)) == {"p99_9": 999, "n": 1000}
 
 
 def test_pay_client_returns_the_record_and_the_servers_reason(cloud, device):

@@ -32,6 +32,7 @@ from soundbox_cloud.keys import PaymentKeys
 from soundbox_cloud.metrics import CloudMetrics
 from soundbox_cloud.mqttlink import (MqttLink, TelemetryGate, decode_object, now_ms, parse_ack,
                                      parse_cmdack, parse_status, text_or_none)
+from soundbox_cloud.percentiles import nearest_rank
 from soundbox_cloud.store import FINAL_STATUSES, TIMED_OUT, Store
 from soundbox_cloud.webhooks import Webhooks
 
@@ -67,15 +68,6 @@ COMMAND_WINDOW_S = 60
 # process started would otherwise stay unknown to campaigns until they reconnect.
 ASK_TELEMETRY_AFTER_S = 2.0
 CAMPAIGN_ACTIONS = ("pause", "resume", "abort")
-
-
-def percentiles(values, ps=(50, 90, 99)):
-    """Nearest-rank percentiles: the smallest value with at least p% of the values at or below it."""
-    ordered = sorted(values)
-    n = len(ordered)
-    result = {"p%d" % p: ordered[max(1, -(-p * n // 100)) - 1] if n else None for p in ps}
-    result["n"] = n
-    return result
 
 
 def default_ota_dir(db):
@@ -349,7 +341,7 @@ class Cloud:
         self._require(caller, "stats:read")
         tenant = None if caller.platform else caller.tenant
         stats = self.store.counts(tenant)
-        stats["latency_ms"] = {name: percentiles(values) for name, values in self.store.latencies(tenant).items()}
+        stats["latency_ms"] = {name: nearest_rank(values) for name, values in self.store.latencies(tenant).items()}
         if caller.platform:
             stats["ota_chunks"] = self.chunks.stats()
             stats["webhooks"] = self.webhooks.stats()

@@ -12,6 +12,8 @@ import bisect
 import json
 import math
 
+from soundbox_cloud.percentiles import nearest_rank, percentile_name
+
 LOW_MS = 1.0
 HIGH_MS = 30000.0
 PER_DECADE = 20
@@ -65,7 +67,7 @@ class LogHistogram:
         s = {"n": self.n}
         for p in PERCENTILES:
             v = self.percentile(p)
-            s[_pname(p)] = None if v is None else (round(v, 1) if v != math.inf else "over 30000")
+            s[percentile_name(p)] = None if v is None else (round(v, 1) if v != math.inf else "over 30000")
         return s
 
     def to_json(self):
@@ -76,18 +78,9 @@ class LogHistogram:
         return cls(counts)
 
 
-def _pname(p):
-    return "p" + ("%g" % p).replace(".", "_") if p != int(p) else "p%d" % p
-
-
 def exact_percentiles(values, ps=PERCENTILES):
-    """Nearest-rank percentiles of raw values: the smallest value with at least p% at or below it."""
-    ordered = sorted(values)
-    n = len(ordered)
-    out = {"n": n}
-    for p in ps:
-        out[_pname(p)] = ordered[max(1, math.ceil(p * n / 100)) - 1] if n else None
-    return out
+    """Nearest-rank percentiles of raw values (the cloud's rule), 99.9 among them by default."""
+    return nearest_rank(values, ps)
 
 
 class Counters:
