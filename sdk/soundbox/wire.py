@@ -1,7 +1,9 @@
 """The wire contract between a box and the cloud: topic names and ack statuses, in one
 place for the firmware, the cloud, the broker's ACL and the tools. Runs on MicroPython
-and CPython. The command schema and its check are `soundbox.commands`; the OTA job and
-chunk framing are `soundbox.otamanifest` and `soundbox.otatransfer`.
+and CPython. The payloads live beside their rules: notifications, their MAC and the ack
+message in `soundbox.payment`; the command schema and its check in `soundbox.commands`;
+the OTA job framing (JSON head, chunk table) in `soundbox.otamanifest` and the chunk
+requests and refusal notices in `soundbox.otatransfer`.
 
 Every topic is sb/<device id>/<kind>; who may publish or read each kind is the broker's
 ACL (soundbox_tools.broker), built from the names here.
@@ -44,9 +46,18 @@ def any_device(kind):
     return PREFIX + "+/" + kind
 
 
-def device_of(topic_name):
-    """The device id in sb/<id>/..., or None for a topic outside the contract."""
+def parts(topic_name):
+    """(device id, kind) of sb/<id>/<kind> (kind may hold a '/': ota/job), or None for a
+    topic outside the contract."""
     if not topic_name.startswith(PREFIX):
         return None
     end = topic_name.find("/", len(PREFIX))
-    return topic_name[len(PREFIX):end] if end > len(PREFIX) else None
+    if end <= len(PREFIX) or end == len(topic_name) - 1:
+        return None
+    return topic_name[len(PREFIX):end], topic_name[end + 1:]
+
+
+def device_of(topic_name):
+    """The device id in sb/<id>/<kind>, or None for a topic outside the contract."""
+    split = parts(topic_name)
+    return split[0] if split else None
