@@ -102,14 +102,15 @@ def start_ota(config, board, app_problem=None, log=print):
     except OSError:
         log("ota: no release keys at %s: this box takes no updates" % keys)
         return None, {}
-    from soundbox_fw.esp32slots import Esp32Slots  # only boxes that take updates pay for it
+    from soundbox import otakinds  # only boxes that take updates pay for these
+    from soundbox_fw.esp32slots import Esp32Slots
 
     makedirs(OTA_ROOT)
-    room = fs_room(OTA_ROOT)
-    # An app bundle needs room twice (staged, then unpacked); a voice pack is renamed into place.
-    slots = Esp32Slots(OTA_ROOT, board["model"], {"app": VERSION, "firmware": firmware_version()},
-                       {"app": room // 2, "voice": room}, voice_dir="/voice", factory_app_dir=FACTORY_APP_DIR,
-                       app_problem=app_problem)
+    # An app bundle needs room twice (staged, then unpacked), a voice pack once (renamed into
+    # place): otakinds' copies. The firmware's room is its partition (Esp32Slots.capacity).
+    slots = Esp32Slots(OTA_ROOT, board["model"], {otakinds.APP: VERSION, otakinds.FIRMWARE: firmware_version()},
+                       otakinds.capacities(fs_room(OTA_ROOT)), voice_dir="/voice",
+                       factory_app_dir=FACTORY_APP_DIR, app_problem=app_problem)
     rollbacks = {}
     for kind, reason in slots.boot():
         rollbacks[kind] = reason

@@ -1,5 +1,7 @@
 """Where updates land on an ESP32: app bundles and voice packs on the filesystem (as in
 soundbox.otaslots.FileSlots), firmware images straight into the other OTA partition.
+Which is which is the kind's landing in soundbox.otakinds: an IMAGE goes to a partition
+(the chip has one A/B pair, so one IMAGE kind), the rest is FileSlots'.
 
 Firmware (the MicroPython image) uses the chip's own A/B scheme, esp32.Partition:
 - the download goes chunk by chunk into Partition(RUNNING).get_next_update(), each
@@ -26,9 +28,17 @@ import hashlib
 
 import esp32
 
+from soundbox import otakinds
 from soundbox.otaslots import FileSlots, _hex
 
 SECTOR = 4096  # flash erase unit = esp32.Partition block
+
+
+def _in_partition(kind):
+    """An IMAGE kind (the firmware) lands in the other OTA partition, not the filesystem.
+    An unknown kind is FileSlots', which refuses it."""
+    k = otakinds.get(kind)
+    return k is not None and k.lands == otakinds.IMAGE
 
 
 class Esp32Slots(FileSlots):
@@ -40,7 +50,7 @@ class Esp32Slots(FileSlots):
         FileSlots.__init__(self, root, model, versions, capacities, voice_dir)
         self.factory_app_dir = factory_app_dir
         self.app_problem = app_problem
-        self._staging = None  # kind of the artifact being downloaded
+        self._staging = False  # the artifact being downloaded goes to a partition
         self._target = None  # the partition a firmware download goes to
 
     # ---- partitions -----------------------------------------------------------------
@@ -68,12 +78,12 @@ class Esp32Slots(FileSlots):
             pass
 
     def _default_active(self, kind):
-        if kind == "firmware":
+        if _in_partition(kind):
             return self._running_label()
         return FileSlots._default_active(self, kind)
 
     def capacity(self, kind):
-        if kind != "firmware":
+        if not _in_partition(kind):
             return FileSlots.capacity(self, kind)
         part = self._next_partition()
         return part.info()[3] if part is not None else 0
@@ -81,8 +91,8 @@ class Esp32Slots(FileSlots):
     # ---- download staging ----------------------------------------------------------
 
     def begin(self, manifest, resume):
-        self._staging = manifest["kind"]
-        if self._staging != "firmware":
+        self._staging = _in_partition(manifest["kind"])
+        if not self._staging:
             FileSlots.begin(self, manifest, resume)
             return
         # Nothing to prepare: each sector is erased as it is written.
@@ -91,7 +101,7 @@ class Esp32Slots(FileSlots):
             raise OSError("this MicroPython build has no OTA partition to update")
 
     def write(self, offset, data):
-        if self._staging != "firmware":
+        if not self._staging:
             FileSlots.write(self, offset, data)
             return
         part = self._target
@@ -112,7 +122,7 @@ class Esp32Slots(FileSlots):
         part.writeblocks(first, buf)
 
     def digest(self, manifest):
-        if manifest["kind"] != "firmware":
+        if not _in_partition(manifest["kind"]):
             return FileSlots.digest(self, manifest)
         part = self._staged_partition()
         h = hashlib.sha256()
@@ -129,36 +139,37 @@ class Esp32Slots(FileSlots):
     # ---- install, boot, confirm, rollback ------------------------------------------------
 
     def install(self, manifest):
-        if manifest["kind"] != "firmware":
+        kind = manifest["kind"]
+        if not _in_partition(kind):
             return FileSlots.install(self, manifest)
         part = self._staged_partition()
         label = part.info()[4]
-        pointer = self._pointer("firmware")
+        pointer = self._pointer(kind)
         running = self._running_label()
         pointer["versions"][label] = manifest["version"]
         # Recorded before set_boot(): a power cut between the two boots the old image, which
         # boot() reports as not started, and the download's job installs it again.
         pointer.update({"previous": running, "active": label, "trial": True, "boots": 0})
-        self._write_json("firmware.json", pointer)
+        self._write_json(kind + ".json", pointer)
         try:
             part.set_boot()  # ESP-IDF checks the image here
         except OSError as e:
             pointer.update({"previous": None, "active": running, "trial": False})
-            self._write_json("firmware.json", pointer)
+            self._write_json(kind + ".json", pointer)
             raise OSError("the bootloader refused the image in %s: %s" % (label, e))
-        return True
+        return otakinds.of(kind).restart
 
     def _boot_step(self, kind):
-        if kind != "firmware":
+        if not _in_partition(kind):
             return FileSlots._boot_step(self, kind)
-        pointer = self._pointer("firmware")
+        pointer = self._pointer(kind)
         running = self._running_label()
         if pointer["trial"] and running == pointer["active"]:
             # The new image runs, on trial: the updater's self-test decides. Not marked valid:
             # a reset before that makes the bootloader go back.
             if not pointer["boots"]:
                 pointer["boots"] = 1
-                self._write_json("firmware.json", pointer)
+                self._write_json(kind + ".json", pointer)
             return None
         reason = None
         if pointer["trial"]:
@@ -169,16 +180,16 @@ class Esp32Slots(FileSlots):
                       % (pointer["versions"].get(pointer["active"]), pointer["active"], running))
         if reason:
             if running not in pointer["versions"]:
-                pointer["versions"][running] = self.factory.get("firmware")
+                pointer["versions"][running] = self.factory.get(kind)
             pointer.update({"active": running, "previous": None, "trial": False, "boots": 0})
-            self._write_json("firmware.json", pointer)
+            self._write_json(kind + ".json", pointer)
         # A confirmed image (or the one the bootloader went back to): keep it. After set_boot()
         # the bootloader starts even the old image on trial; this cancels that.
         self._mark_valid()
         return reason
 
     def _boot_problem(self, kind, pointer):
-        if kind == "app":
+        if kind == otakinds.APP:  # what main.py saw loading the bundle app.json names
             return self.app_problem
         return None
 
@@ -186,7 +197,7 @@ class Esp32Slots(FileSlots):
         return None  # an ESP32 image has no simulator header
 
     def confirm(self, kind, name):
-        if kind != "firmware":
+        if not _in_partition(kind):
             FileSlots.confirm(self, kind, name)
             return
         # Marked first: a power cut before the record only means the self-test runs again.
@@ -195,19 +206,19 @@ class Esp32Slots(FileSlots):
         FileSlots.confirm(self, kind, name)
 
     def rollback(self, kind, name):
-        if kind != "firmware":
+        if not _in_partition(kind):
             return FileSlots.rollback(self, kind, name)
-        pointer = self._pointer("firmware")
+        pointer = self._pointer(kind)
         previous = pointer["previous"]
-        self._revert("firmware", pointer)
+        self._revert(kind, pointer)
         if previous:
             try:
                 esp32.Partition(previous).set_boot()
             except OSError:
                 pass  # the new image is still unconfirmed: at the reset the bootloader goes back anyway
-        return True
+        return otakinds.of(kind).restart
 
     def active_app_dir(self):
-        active = self._pointer("app")["active"]
+        active = self._pointer(otakinds.APP)["active"]
         return self.factory_app_dir if active == "lib" else self.root + "/" + active
 

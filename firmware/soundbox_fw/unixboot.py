@@ -13,13 +13,14 @@ import asyncio
 import sys
 
 from soundbox import VERSION
+from soundbox.otakinds import APP, FIRMWARE, VOICE
 from soundbox.otaslots import FileSlots
 from soundbox.storage import makedirs
 from soundbox_fw.app import Soundbox
 from soundbox_fw.unixhal import UnixHal
 
 MODEL = "soundbox-unix"
-CAPACITIES = {"app": 1 << 20, "firmware": 4 << 20, "voice": 4 << 20}
+CAPACITIES = {APP: 1 << 20, FIRMWARE: 4 << 20, VOICE: 4 << 20}
 
 
 def firmware_version():
@@ -40,10 +41,10 @@ def start_ota(hal, config, rollbacks, app_problem):
     # slots.begin() failed with OSError(2) and no update could ever download.
     makedirs(slots_root(config))
     slots = FileSlots(slots_root(config), config.get("model", MODEL),
-                      {"app": VERSION, "firmware": firmware_version()}, CAPACITIES, voice_dir=config["voice_dir"])
+                      {APP: VERSION, FIRMWARE: firmware_version()}, CAPACITIES, voice_dir=config["voice_dir"])
     if app_problem:  # the updated bundle did not load: back to the one before it
-        slots.rollback("app", "app")
-        rollbacks["app"] = app_problem
+        slots.rollback(APP, APP)
+        rollbacks[APP] = app_problem
     for kind in rollbacks:
         hal.log("boot: %s rolled back: %s" % (kind, rollbacks[kind]))
     hal.enable_ota(slots, rollbacks)

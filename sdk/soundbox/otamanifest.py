@@ -9,7 +9,7 @@ What a manifest binds (see `check`): hardware model, kind, name, version, a
 monotonic security counter per kind and name, total size, chunk size, the SHA-256
 of the chunk table (every chunk's 32-byte SHA-256, in order: the table itself travels
 in binary after the job's JSON head, see `split_job`, and is kept on flash), the whole
-artifact's SHA-256, the file list of an `app` bundle, an expiry time and,
+artifact's SHA-256, the file list of a bundle (an `app`), an expiry time and,
 optionally, the release keys to trust once this update is confirmed.
 
 Trust rule. A manifest is accepted when a currently trusted key's signature verifies. A
@@ -34,9 +34,10 @@ import json
 import sys
 
 import soundbox
+from soundbox import otakinds, wire
 
 FORMAT = 1
-KINDS = ("app", "firmware", "voice")
+KINDS = otakinds.NAMES  # for the tools' --kind choices
 DIGEST_SIZE = 32
 MAX_CHUNK_SIZE = 16384  # one chunk must fit an MQTT message and the device's heap
 MAX_SIGNATURES = 8  # a release is signed by one or two keys; more is padding
@@ -85,14 +86,12 @@ def job_room(topic):
 
 def longest_job_topic():
     """The job topic of a device with the longest id: what a release is measured against."""
-    return "sb/" + "x" * MAX_DEVICE_ID + "/ota/job"
+    return wire.topic("x" * MAX_DEVICE_ID, wire.OTA_JOB)
 
 
 def counter_key(manifest):
-    """Counters are kept per kind, and per language for voice packs."""
-    if manifest["kind"] == "voice":
-        return "voice/" + manifest["name"]
-    return manifest["kind"]
+    """Counters are kept per kind, and per language for voice packs (otakinds.version_key)."""
+    return otakinds.version_key(manifest["kind"], manifest["name"])
 
 
 # Opening an envelope runs the P-256 verifier, which collects garbage between its steps.
@@ -256,8 +255,7 @@ def check(manifest, model, counters, now_s, capacity):
     if manifest.get("format") != FORMAT:
         raise Refused("unknown manifest format %r" % (manifest.get("format"),))
     kind = _need(manifest, "kind", str)
-    if kind not in KINDS:
-        raise Refused("unknown kind %r" % kind)
+    bundle = _kind(kind).lands == otakinds.BUNDLE
     name = _need(manifest, "name", str)
     if not name or "/" in name or ".." in name:
         raise Refused("malformed manifest: bad name %r" % name)
@@ -286,10 +284,17 @@ def check(manifest, model, counters, now_s, capacity):
         raise Refused("malformed manifest: chunk_table must be 64 hex digits")
     if len(_need(manifest, "sha256", str)) != 2 * DIGEST_SIZE:
         raise Refused("malformed manifest: sha256 must be 64 hex digits")
-    if kind == "app":
+    if bundle:
         _check_files(_need(manifest, "files", list), size)
     if manifest.get("keys") is not None:
         check_keys(manifest["keys"])
+
+
+def _kind(kind):
+    try:
+        return otakinds.of(kind)
+    except otakinds.UnknownKind as e:
+        raise Refused(str(e))
 
 
 def check_keys(keys):
@@ -371,10 +376,3 @@ def chunk_length(manifest, index):
         return manifest["chunk_size"]
     return manifest["size"] - index * manifest["chunk_size"]
 
-
-def trusted_after(manifest):
-    """The key set to trust once this update is confirmed, or None to keep the current one."""
-    keys = manifest.get("keys")
-    if keys is None:
-        return None
-    return [binascii.unhexlify(k) for k in keys]

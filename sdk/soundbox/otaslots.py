@@ -1,13 +1,13 @@
 """Where updates land: directory-backed A/B slots with a trial boot and rollback.
 
-One store serves three kinds:
-- app: a bundle of files unpacked into the inactive one of <root>/app_a and
+One store serves every kind in soundbox.otakinds, by how the kind lands:
+- a BUNDLE (app): files unpacked into the inactive one of <root>/app_a and
   <root>/app_b; switched by one atomic write of <root>/app.json (the pointer file
   the ESP32's main.py reads to choose the bundle on sys.path).
-- firmware: an image in the inactive one of <root>/fw_a.bin, <root>/fw_b.bin and
-  the pointer <root>/firmware.json. This is the simulator's stand-in for
+- an IMAGE (firmware): an image in the inactive one of <root>/fw_a.bin, <root>/fw_b.bin
+  and the pointer <root>/firmware.json. This is the simulator's stand-in for
   esp32.Partition; the ESP32 subclass (soundbox_fw.esp32slots) overrides it.
-- voice: a pack renamed over <voice_dir>/<lang>.pack, the old one kept until the
+- a PACK (voice): a pack renamed over <voice_dir>/<lang>.pack, the old one kept until the
   new one is confirmed.
 
 A new version first runs on trial. If the box restarts before confirm() (a crash,
@@ -23,6 +23,8 @@ import hashlib
 import json
 import os
 
+from soundbox import otakinds
+from soundbox.otakinds import BUNDLE, PACK
 from soundbox.storage import makedirs
 
 STAGE = "ota_stage.bin"
@@ -41,12 +43,14 @@ def _exists(path):
 class FileSlots:
     def __init__(self, root, model, versions, capacities, voice_dir=None):
         """versions: what runs when no update was ever installed, {"app": .., "firmware": ..}.
-        capacities: {kind: bytes}."""
+        capacities: {kind: bytes}. voice_dir: where voice packs land (<root>/voice if None);
+        any other PACK kind lands in <root>/<kind>."""
         self.root = root
         self.model = model
         self.factory = versions
         self.capacities = capacities
         self.voice_dir = voice_dir or root + "/voice"
+        self.pack_dirs = {otakinds.VOICE: self.voice_dir}
 
     # ---- file primitives (a power-cut test overrides these) ----------------------
 
@@ -114,7 +118,7 @@ class FileSlots:
 
     def _default_active(self, kind):
         """The slot that runs when no update was ever installed."""
-        return "lib" if kind == "app" else "fw_a.bin"
+        return otakinds.of(kind).factory_slot
 
     def _pointer(self, kind):
         default_active = self._default_active(kind)
@@ -125,25 +129,25 @@ class FileSlots:
         return p
 
     def _inactive(self, kind, pointer):
-        a, b = ("app_a", "app_b") if kind == "app" else ("fw_a.bin", "fw_b.bin")
+        a, b = otakinds.of(kind).slots
         return b if pointer["active"] == a else a
 
     def install(self, manifest):
         """Put the verified staged artifact in place, on trial. True when a reboot is needed."""
-        kind = manifest["kind"]
-        if kind == "voice":
-            self._install_voice(manifest)
-            return False
-        pointer = self._pointer(kind)
-        slot = self._inactive(kind, pointer)
-        if kind == "app":
+        k = otakinds.of(manifest["kind"])
+        if k.lands == PACK:
+            self._install_pack(k, manifest)
+            return k.restart
+        pointer = self._pointer(k.name)
+        slot = self._inactive(k.name, pointer)
+        if k.lands == BUNDLE:
             self._unpack(manifest, self.root + "/" + slot)
         else:
             self._install_image(manifest, slot)
         pointer["versions"][slot] = manifest["version"]
         pointer.update({"previous": pointer["active"], "active": slot, "trial": True, "boots": 0})
-        self._write_json(kind + ".json", pointer)  # the switch: one atomic write
-        return True
+        self._write_json(k.name + ".json", pointer)  # the switch: one atomic write
+        return k.restart
 
     def _install_image(self, manifest, slot):
         self._rename(self.root + "/" + STAGE, self.root + "/" + slot)
@@ -163,10 +167,10 @@ class FileSlots:
         start was never confirmed, so the previous one comes back. Returns
         [(kind, reason)] for each rollback done."""
         done = []
-        for kind in ("app", "firmware"):
-            reason = self._boot_step(kind)
+        for k in otakinds.ab_kinds():
+            reason = self._boot_step(k.name)
             if reason:
-                done.append((kind, reason))
+                done.append((k.name, reason))
         return done
 
     def _boot_step(self, kind):
@@ -188,7 +192,7 @@ class FileSlots:
     def _boot_problem(self, kind, pointer):
         """Why the trial version cannot even start (None if it can): the simulator's images
         can be built to crash at boot."""
-        if kind != "firmware":
+        if otakinds.of(kind).lands != otakinds.IMAGE:
             return None
         header = self.image_header()
         if header and header.get("boot") == "crash":
@@ -197,7 +201,7 @@ class FileSlots:
 
     def image_header(self):
         """A simulator image's behaviour header, or None (not an image, or none installed)."""
-        pointer = self._pointer("firmware")
+        pointer = self._pointer(otakinds.FIRMWARE)
         try:
             with open(self.root + "/" + pointer["active"], "rb") as f:
                 head = f.read(256)
@@ -218,20 +222,25 @@ class FileSlots:
     # ---- versions, confirm, rollback -------------------------------------------------
 
     def running(self, kind, name):
-        if kind == "voice":
-            return self._read_json("voice.json", {}).get(name, [None])[0]
+        k = otakinds.get(kind)
+        if k is None:
+            return None  # a kind this version does not know (left on flash by another): none runs
+        if k.lands == PACK:
+            return self._read_json(kind + ".json", {}).get(name, [None])[0]
         pointer = self._pointer(kind)
         return pointer["versions"].get(pointer["active"])
 
     def on_trial(self, kind, name):
-        if kind == "voice":
-            return _exists(self._pack(name) + ".old")
+        k = otakinds.of(kind)
+        if k.lands == PACK:
+            return _exists(self._pack(k, name) + ".old")
         return self._pointer(kind)["trial"]
 
     def confirm(self, kind, name):
-        if kind == "voice":
+        k = otakinds.of(kind)
+        if k.lands == PACK:
             try:
-                os.remove(self._pack(name) + ".old")
+                os.remove(self._pack(k, name) + ".old")
             except OSError:
                 pass
             return
@@ -242,35 +251,40 @@ class FileSlots:
 
     def rollback(self, kind, name):
         """Back to the previous version; True when that takes a reboot."""
-        if kind == "voice":
-            old = self._pack(name) + ".old"
+        k = otakinds.of(kind)
+        if k.lands == PACK:
+            old = self._pack(k, name) + ".old"
             if _exists(old):
-                self._rename(old, self._pack(name))
-            versions = self._read_json("voice.json", {})
+                self._rename(old, self._pack(k, name))
+            versions = self._read_json(kind + ".json", {})
             if name in versions:
                 versions[name] = [versions[name][1], None]
-                self._write_json("voice.json", versions)
-            return False
+                self._write_json(kind + ".json", versions)
+            return k.restart
         self._revert(kind, self._pointer(kind))
-        return True
+        return k.restart
 
     def active_app_dir(self):
-        return self.root + "/" + self._pointer("app")["active"]
+        return self.root + "/" + self._pointer(otakinds.APP)["active"]
 
-    # ---- voice packs ---------------------------------------------------------------
+    # ---- packs (voice) -------------------------------------------------------------
 
-    def _pack(self, name):
-        return "%s/%s.pack" % (self.voice_dir, name)
+    def _pack_dir(self, k):
+        return self.pack_dirs.get(k.name) or self.root + "/" + k.name
 
-    def _install_voice(self, manifest):
+    def _pack(self, k, name):
+        return "%s/%s%s" % (self._pack_dir(k), name, k.suffix)
+
+    def _install_pack(self, k, manifest):
         name = manifest["name"]
-        makedirs(self.voice_dir)
-        if _exists(self._pack(name)):
-            self._rename(self._pack(name), self._pack(name) + ".old")
-        self._rename(self.root + "/" + STAGE, self._pack(name))
-        versions = self._read_json("voice.json", {})  # name -> [version, previous version]
+        pack = self._pack(k, name)
+        makedirs(self._pack_dir(k))
+        if _exists(pack):
+            self._rename(pack, pack + ".old")
+        self._rename(self.root + "/" + STAGE, pack)
+        versions = self._read_json(k.name + ".json", {})  # name -> [version, previous version]
         versions[name] = [manifest["version"], versions.get(name, [None])[0]]
-        self._write_json("voice.json", versions)
+        self._write_json(k.name + ".json", versions)
 
 
 def _hex(digest):

@@ -11,10 +11,11 @@ what a broken build would do on a board.
 import os
 
 from soundbox import VERSION
+from soundbox.otakinds import APP, FIRMWARE, VOICE
 from soundbox.otaslots import FileSlots
 
 MODEL = "soundbox-sim"
-CAPACITIES = {"app": 1 << 20, "firmware": 4 << 20, "voice": 4 << 20}
+CAPACITIES = {APP: 1 << 20, FIRMWARE: 4 << 20, VOICE: 4 << 20}
 
 
 class DeadSpeaker:
@@ -32,7 +33,7 @@ class DeadSpeaker:
 
 def enable_ota(hal, storage_dir, model=MODEL):
     """Give a SimHal its slots and run the boot step (the bootloader's rollback check)."""
-    hal.ota = FileSlots(storage_dir, model, {"app": VERSION, "firmware": VERSION}, CAPACITIES)
+    hal.ota = FileSlots(storage_dir, model, {APP: VERSION, FIRMWARE: VERSION}, CAPACITIES)
     hal.ota_rollbacks = {}
     for kind, reason in hal.ota.boot():
         hal.ota_rollbacks[kind] = reason
