@@ -88,6 +88,19 @@ def write(tmp_path, text):
     ("[[faults]]\nat = 1\nkind = 'partition'\n\n[[faults]]\nat = 2\nkind = 'latency'\nduration = 1\n",
      ":1: faults[1] of kind partition needs duration"),
     ("[[faults]]\nat = 1\nkind = 'reboot'\nduration = 3\n\n", ":4: faults[1].duration does not apply to a reboot"),
+    ("[[faults]]\nat = 1\nkind = 'latency'\nduration = 5\n", ":1: faults[1] of kind latency needs delay_ms"),
+    ("[[faults]]\nat = 1\nkind = 'latency'\nduration = 5\ndelay_ms = 'slow'\n",
+     ":5: faults[1].delay_ms must be a number, not 'slow'"),
+    ("[[faults]]\nat = 1\nkind = 'loss'\nduration = 5\nloss = 2\n", ":5: faults[1].loss must be <= 0.9, not 2"),
+    ("[[faults]]\nat = 1\nkind = 'partition'\nduration = 5\nskew_s = 3\n",
+     ":5: faults[1].skew_s does not apply to a partition fault"),
+    ("[[faults]]\nat = 1\nkind = 'latency'\nduration = 5\ndelay_ms = 9\nruntime = 'micropython'\n",
+     ":6: faults[1].runtime does not apply to a latency fault"),
+    ("[[faults]]\nat = 1\nkind = 'broker_restart'\nidle_s = 2\n",
+     ":4: faults[1].idle_s does not apply to a broker_restart fault"),
+    ("[[faults]]\nat = 1\nkind = 'broker_restart'\ndown_s = -1\n", ":4: faults[1].down_s must be >= 0"),
+    ("[[faults]]\nat = 1\nkind = 'clock_skew'\nskew_s = 1\n\n[[faults]]\nat = 2\nkind = 'clock_skew'\nskew_s = 1\n"
+     "flavour = 1\n", ":10: faults[2].flavour is not a known key"),
     ("[fleet]\ndevices = 5\n[[faults]]\nat = 1\nkind = 'reboot'\ndevices = 9\n",
      ":6: faults[1].devices is 9 but the fleet has only 5"),
     ("[ota]\nat = 1\nartifact = 'firmware-2.0.0'\nwaves = [0.5, 0.2]\n", ":4: ota.waves must be increasing"),
@@ -102,6 +115,26 @@ def test_bad_scenarios_are_refused_naming_key_and_line(tmp_path, text, message):
     with pytest.raises(scenario.ScenarioError) as e:
         scenario.load(write(tmp_path, text))
     assert message in str(e.value), str(e.value)
+
+
+def test_every_fault_kind_is_one_entry_acting_somewhere():
+    """faults.py: a kind's keys are in the [[faults]] schema, it acts in at least one place,
+    and what the runner sends is named after the kind (no second name on the worker side)."""
+    from soundbox_sim import faults
+
+    schema = scenario.FAULT
+    assert scenario.FAULT["kind"][1]("meteor") == "must be one of " + ", ".join(faults.KINDS)
+    for name, kind in faults.KINDS.items():
+        assert kind.name == name
+        assert set(kind.needs) | set(kind.may) <= set(schema), name
+        assert kind.broker or kind.worker or kind.micropython, name
+        f = dict({key: default for key, (_, _, default) in schema.items()}, kind=name, at=10.0, duration=4.0,
+                 delay_ms=50, loss=0.1, skew_s=-30)
+        steps = kind.steps(f, "3 devices")
+        assert steps[0][0] == 10.0 and all(isinstance(text, str) and text for _, _, text in steps)
+        assert len(steps) == (2 if kind.end else 1) and (len(steps) == 1 or steps[1][0] == 14.0)
+    assert set(faults.PROXIED) == {"partition", "latency", "loss"}
+    assert set(faults.ON_MICROPYTHON) == {"reboot", "power_cut", "silent"}
 
 
 @pytest.mark.parametrize("name", ["smoke", "peak-hour", "broker-restart", "flaky-network", "ota-rollout"])

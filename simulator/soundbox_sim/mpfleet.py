@@ -13,7 +13,8 @@ reboot (SIGTERM, start again), power cut (SIGKILL, off for down_s, start again),
 silent (SIGSTOP for the duration: the socket stays open and unanswered, half-open,
 then SIGKILL and start again, as a watchdog would). Network faults go through the
 workers' proxy and clock skew through the CPython HAL's clock: neither reaches these
-processes, so the runner aims those at CPython devices only.
+processes, so the runner aims those at CPython devices only (faults.py: the kinds with a
+micropython side call restart and silence here).
 """
 
 import json
@@ -22,8 +23,6 @@ import shutil
 import signal
 import threading
 import time
-
-from soundbox_sim.scenario import MP_FAULTS  # noqa: F401 (the fault kinds these processes take)
 
 STOP_GRACE_S = 5.0
 

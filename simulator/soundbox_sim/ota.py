@@ -164,7 +164,7 @@ class Rollout:
         ids = sorted(self._rng.sample(downloading, min(want, len(downloading))))
         if ids:
             self.cut.update(ids)
-            self.send({"op": "restart", "ids": ids, "power_cut": True, "down_s": CUT_DOWN_S})
+            self.send({"op": "power_cut", "ids": ids, "down_s": CUT_DOWN_S})  # faults.py's power_cut
             self.event("power cut during OTA download on %d devices (%d/%d)" % (len(ids), len(self.cut), self.cut_goal))
 
     # ---- the end ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Counts come from two independent records: the cloud's (every payment it accepted
 every ack it received, in its SQLite file) and the devices' (every announcement the
 speakers played, in the workers' journals). Latencies are on one clock, the host's:
 the cloud stamps the notification, the journal stamps the announcement's start.
-A fleet with devices on MicroPython (runner.runtimes: device id -> runtime) gets the same
+A fleet with devices on MicroPython (RunRecord.runtimes: device id -> runtime) gets the same
 counts and latencies once per runtime as well (summary["runtimes"]).
 """
 
@@ -151,49 +151,49 @@ def per_second(times_ms, t0_ms):
 
 # ---- the summary -------------------------------------------------------------------------
 
-def build_summary(runner, floor, environment):
-    accepted = runner.sender.accepted if runner.sender else []
-    rejected = runner.sender.rejected if runner.sender else []
-    payments, acks = read_cloud(getattr(runner, "db_path", None))
-    plays = read_journals(runner.journals)
-    companion_ids = set(getattr(runner, "companion_ids", ()))
+def build_summary(rec, floor, environment):
+    """(summary, payment rows) of a finished run's RunRecord (record.py)."""
+    accepted, rejected = rec.accepted, rec.rejected
+    payments, acks = read_cloud(rec.db_path)
+    plays = read_journals(rec.journals)
+    companion_ids = set(rec.companion_ids)
     if companion_ids:  # the companion fleet's payments are counted apart: ours stay ours
         theirs = [a for a in accepted if a[1] in companion_ids]
         accepted = [a for a in accepted if a[1] not in companion_ids]
     counts, lat = payment_outcomes(accepted, payments, acks, plays)
-    counts["scheduled"] = len(runner.plan)
-    runner.payment_rows = payment_rows(accepted, acks, plays)
+    counts["scheduled"] = rec.scheduled
+    rows = payment_rows(accepted, acks, plays)
     counts["rejected"] = len(rejected)
     hist = {}
-    for final in runner.finals.values():
+    for final in rec.worker_finals.values():
         for name, c in final["histograms"].items():
             hist.setdefault(name, LogHistogram()).merge(LogHistogram.from_json(c))
     for name, values in lat.items():
         h = hist[name] = LogHistogram()
         for v in values:
             h.add(max(v, 0))
-    g, totals = runner.gauges()
-    ramp = getattr(runner, "ramp_rss", g)
-    n = runner.n
-    started_ms = (time.time() - (time.monotonic() - runner.t0)) * 1000
+    g, totals = rec.end_gauges, rec.end_totals
+    ramp = rec.ramp_gauges or g  # none: stopped before the ramp ended
+    n = rec.devices
+    mp = len(rec.runtimes)
+    started_ms = (time.time() - (time.monotonic() - rec.t0)) * 1000
     series = {"payments_sent": per_second([p["sent_ms"] for p in payments.values()], started_ms),
               "announcements": per_second([s for v in plays.values() for _, s in v], started_ms),
               "acks": per_second([a["received_ms"] for a in acks], started_ms)}
     summary = {
-        "scenario": runner.s["name"], "scenario_file": runner.s["path"],
+        "scenario": rec.scenario, "scenario_file": rec.scenario_file,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started_ms / 1000)),
-        "devices": n, "workers": runner.workers, "tls": runner.tls, "connect_rate": runner.rate,
-        "ramp_s": None if runner.ramp_s is None else round(runner.ramp_s, 2),
+        "devices": n, "workers": rec.workers, "tls": rec.tls, "connect_rate": rec.connect_rate,
+        "ramp_s": None if rec.ramp_s is None else round(rec.ramp_s, 2),
         "connected_at_end": g["connected"], "refused": g["refused"],
-        "provision_s": round(getattr(runner, "provision_s", 0), 2),
+        "provision_s": round(rec.provision_s, 2),
         # POST /devices of the whole fleet to the run's tenant, during the ramp (None: not ours / not done)
-        "register_s": None if getattr(runner, "register_s", None) is None else round(runner.register_s, 2),
+        "register_s": None if rec.register_s is None else round(rec.register_s, 2),
         "connects": {k.split(".", 1)[1]: v for k, v in totals.items() if k.startswith("connect.")},
-        "micropython": len(getattr(runner, "mp_ids", ())),
+        "micropython": mp,
         # the workers' RSS over the devices they hold (the MicroPython ones are not theirs)
         "memory": {"workers_rss_kib": ramp["rss_kib"], "workers_base_kib": ramp["base_rss_kib"],
-                   "kib_per_device": round((ramp["rss_kib"] - ramp["base_rss_kib"])
-                                           / max(1, n - len(getattr(runner, "mp_ids", ()))), 1)},
+                   "kib_per_device": round((ramp["rss_kib"] - ramp["base_rss_kib"]) / max(1, n - mp), 1)},
         "cpu": {"workers_cpu_s": round(g["cpu_s"] - g["base_cpu_s"], 2),
                 "ramp_cpu_s": round(ramp["cpu_s"] - ramp["base_cpu_s"], 2)},
         "payments": counts,
@@ -205,37 +205,38 @@ def build_summary(runner, floor, environment):
                        "counts": {name: h.to_json() for name, h in hist.items()}},
         "series": series,
         "floor_ping_pong_ms": floor,
-        "events": runner.events,
-        "faults": runner.fault_log,
+        "events": rec.events,
+        "faults": rec.faults,
+        "phases_s": rec.phases_s(),
         "environment": environment,
         "rejected_examples": rejected[:5],
-        "ota": getattr(runner, "ota_summary", None),
+        "ota": rec.ota,
     }
-    summary["runtimes"] = runtime_rows(runner, accepted, payments, acks, plays)
+    summary["runtimes"] = runtime_rows(rec, accepted, payments, acks, plays)
     if companion_ids:
-        summary["side_by_side"] = side_by_side(runner, counts, lat, *payment_outcomes(theirs, payments, acks, {}))
+        summary["side_by_side"] = side_by_side(rec, counts, lat, *payment_outcomes(theirs, payments, acks, {}))
     if accepted and summary["cpu"]["workers_cpu_s"]:
         # after the ramp: the payments' share, not the connects'
         after = summary["cpu"]["workers_cpu_s"] - summary["cpu"]["ramp_cpu_s"]
         summary["cpu"]["ms_per_payment"] = round(after * 1000 / len(accepted), 3)
-    return summary
+    return summary, rows
 
 
-def runtime_rows(runner, accepted, payments, acks, plays):
+def runtime_rows(rec, accepted, payments, acks, plays):
     """{runtime: row} for each runtime the fleet has: devices, connected at the end, connects,
     payments, announced, lost, duplicated, latencies (exact p50/p99), journal lines by writer."""
-    runtimes = getattr(runner, "runtimes", None) or {}
+    runtimes = rec.runtimes
     of = lambda device: runtimes.get(device, "cpython")
-    gauges = runner.runtime_gauges() if hasattr(runner, "runtime_gauges") else {}
-    said = journal_runtimes(runner.journals) if runtimes else {}
+    gauges = rec.runtime_gauges
+    said = journal_runtimes(rec.journals) if runtimes else {}
     rows = {}
     for rt in RUNTIMES:
         g = gauges.get(rt)
         if g is None:
             if rt != "cpython" or runtimes:
                 continue
-            g = {"devices": runner.n, "connected": runner.gauges()[0]["connected"],
-                 "connects": runner.gauges()[1].get("connect.succeeded", 0), "rss_kib_per_device": None}
+            g = {"devices": rec.devices, "connected": rec.end_gauges["connected"],
+                 "connects": rec.end_totals.get("connect.succeeded", 0), "rss_kib_per_device": None}
         mine = [a for a in accepted if of(a[1]) == rt]
         c, lat = payment_outcomes(mine, payments, [a for a in acks if of(a["device"]) == rt], plays)
         writers = {}
@@ -314,11 +315,11 @@ SIDE_BY_SIDE = (("rss_kib_per_device", "RSS per device (KiB)"), ("cpu_ms_per_pay
                 ("notify_to_receive_p99_ms", "notify->receive p99 (ms)"))
 
 
-def side_by_side(runner, ours, ours_lat, theirs, their_lat):
+def side_by_side(rec, ours, ours_lat, theirs, their_lat):
     """Our fleet and the companion fleet over the same payment window: RSS per device at its
     end (above each fleet's own base), process CPU per payment, latencies, and our/their ratios."""
-    snaps = runner.snapshots
-    out = {"peer_fleet": runner.companion.name, "devices": runner.n, "workers": runner.workers}
+    snaps = rec.snapshots
+    out = {"peer_fleet": rec.companion_name, "devices": rec.devices, "workers": rec.workers}
     if "start" not in snaps or "end" not in snaps:
         return dict(out, error="the payments never started")
     window = snaps["end"]["t"] - snaps["start"]["t"]
@@ -328,7 +329,7 @@ def side_by_side(runner, ours, ours_lat, theirs, their_lat):
         cpu = end["cpu_s"] - start["cpu_s"]
         ack, rx = exact_percentiles(lat["notify_to_ack"]), exact_percentiles(lat["notify_to_receive"])
         sides[side] = {"payments": counts["accepted"], "acked": len(lat["notify_to_ack"]), "lost": counts["lost"],
-                       "rss_kib_per_device": round((end["rss_kib"] - end["base_rss_kib"]) / max(1, runner.n), 1),
+                       "rss_kib_per_device": round((end["rss_kib"] - end["base_rss_kib"]) / max(1, rec.devices), 1),
                        "cpu_s": round(cpu, 2), "cpu_ms_per_payment": round(cpu * 1000 / counts["accepted"], 3)
                        if counts["accepted"] else None,
                        "notify_to_ack_p50_ms": ack["p50"], "notify_to_ack_p99_ms": ack["p99"],
@@ -432,22 +433,22 @@ def _fmt(v):
 
 
 class LiveView:
-    """A rich live panel: connects, devices, payments, announcements, CPU and memory."""
+    """A rich live panel of a running RunRecord: connects, devices, payments, announcements, CPU and memory."""
 
-    def __init__(self, runner, console):
-        self.runner, self.console = runner, console
+    def __init__(self, rec, console):
+        self.rec, self.console = rec, console
         self._live = None
 
     def _render(self, g):
         from rich.table import Table
-        r = self.runner
+        r = self.rec
         latest = r.latest
         t = Table.grid(padding=(0, 2))
         elapsed = time.monotonic() - r.t0
         rate = lambda k: latest.get(k, {}).get("rate", 0)
         total = lambda k: latest.get(k, {}).get("total", 0)
-        t.add_row("[bold]%s[/] %5.0f s" % (r.s["name"], elapsed),
-                  "devices %d/%d connected (%d started)" % (g["connected"], r.n, g["started"]))
+        t.add_row("[bold]%s[/] %5.0f s" % (r.scenario, elapsed),
+                  "devices %d/%d connected (%d started)" % (g["connected"], r.devices, g["started"]))
         t.add_row("connects/s", "attempted %.0f  succeeded %.0f  failed %.0f  retried %.0f"
                   % tuple(rate("connect." + k) for k in ("attempted", "succeeded", "failed", "retried")))
         t.add_row("payments", "accepted %d (%.0f/s)  rejected %d  announced %d (%.0f/s)"

@@ -21,17 +21,20 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 from soundbox_cloud.client import ApiError, call
 from soundbox_cloud.errors import BrokerUnavailable
 from soundbox_cloud.mqttlink import parse_broker_url
-from soundbox_sim import cloudkeys
+from soundbox_sim import cloudkeys, faults
 from soundbox_sim import payments as paymod
 from soundbox_sim import report, worker
 from soundbox_sim.fleet import device_ids
 from soundbox_sim.metrics import Counters, JsonLines
 from soundbox_sim.mpfleet import choose_ids
-from soundbox_sim.scenario import MP_FAULTS, NETWORK_FAULTS, fault_targets
+from soundbox_sim.record import Phase, RunRecord
+from soundbox_sim.scenario import fault_targets
 
 DEFAULT_RATE = {True: 200.0, False: 1000.0}  # connects/s: mTLS, plain
 ONLINE_TIMEOUT_S = 60
@@ -56,31 +59,31 @@ def _id_list(ids, most=6):
     return ", ".join(ids) if len(ids) <= most else "%s, ... %s" % (", ".join(ids[:most - 1]), ids[-1])
 
 
+@dataclass
 class Options:
-    """What the command line adds to (or overrides in) the scenario."""
+    """What the command line adds to (or overrides in) the scenario (built by keyword)."""
 
-    def __init__(self, **kw):
-        self.workers = kw.get("workers")
-        self.certs = kw.get("certs", os.path.join(".state", "certs"))
-        self.state = kw.get("state", os.path.join(".state", "sim"))
-        self.voice = kw.get("voice", os.path.join(".state", "voice"))
-        self.report_dir = kw.get("report_dir")
-        self.broker_url = kw.get("broker_url")  # attach to this broker: devices only
-        self.journal = kw.get("journal")
-        self.wav_device = kw.get("wav_device")
-        self.out = kw.get("out", "out")
-        self.live = kw.get("live", True)
-        self.prometheus = kw.get("prometheus")  # port for a /metrics endpoint, or None
-        self.floor = kw.get("floor", True)
-        self.extra_config = kw.get("extra_config")
-        # Where device flash goes: a directory of this run is made under it (default: tmpfs
-        # when it has room, else the state directory), removed at the end unless keep_flash.
-        self.flash_dir = kw.get("flash_dir")
-        self.keep_flash = kw.get("keep_flash", False)
-        self.quiet = kw.get("quiet", False)
-        # A fleet run beside ours for comparison (bench/peer_fleet.PeerFleet): same broker,
-        # cloud and payment schedule, on its own device ids (sb-N+1 .. sb-2N).
-        self.companion = kw.get("companion")
+    workers: Optional[int] = None  # None: default_workers
+    certs: str = os.path.join(".state", "certs")
+    state: str = os.path.join(".state", "sim")
+    voice: str = os.path.join(".state", "voice")
+    report_dir: Optional[str] = None  # None: <state>/report
+    broker_url: Optional[str] = None  # attach to this broker: devices only
+    journal: Optional[str] = None
+    wav_device: Optional[str] = None
+    out: str = "out"
+    live: bool = True
+    prometheus: Optional[int] = None  # port for a /metrics endpoint
+    floor: bool = True
+    extra_config: Optional[dict] = None
+    # Where device flash goes: a directory of this run is made under it (default: tmpfs
+    # when it has room, else the state directory), removed at the end unless keep_flash.
+    flash_dir: Optional[str] = None
+    keep_flash: bool = False
+    quiet: bool = False
+    # A fleet run beside ours for comparison (bench/peer_fleet.PeerFleet): same broker,
+    # cloud and payment schedule, on its own device ids (sb-N+1 .. sb-2N).
+    companion: object = None
 
 
 def default_workers(devices):
@@ -188,7 +191,7 @@ class Runner:
         self.mp = None  # mpfleet.MicroPythonFleet, made in prepare (it checks the binary)
         for i, f in enumerate(scenario["faults"]):
             pool = self._fault_pool(f)
-            if f["kind"] != "broker_restart" and not pool:
+            if not faults.KINDS[f["kind"]].broker and not pool:
                 raise RunError("fault %d (%s%s) has no device to hit: the fleet has %d on MicroPython of %d"
                                % (i + 1, f["kind"], " on %s" % f.get("runtime") if f.get("runtime") else "",
                                   len(self.mp_ids), self.n))
@@ -198,31 +201,40 @@ class Runner:
         self.seed = scenario["run"]["seed"]
         self.counters = Counters()
         self.lock = threading.Lock()
-        self.events = []  # (t since start, text): faults, restarts, phases
-        self.ticks = {}  # worker -> last tick
-        self.finals = {}
+        self.ticks = {}  # worker -> its last tick (or final)
+        self.finals = {}  # worker -> its final message (histograms), sent when it stops
+        self.errors = []  # a worker's or the registration's: the loop raises the first
+        self.stop_requested = threading.Event()
+        self.send_lock = threading.Lock()  # the OTA poller sends power cuts from its thread
+        self.extra_config = dict(opts.extra_config or {})
+        self.companion = opts.companion
+        self.companion_ids = device_ids(2 * self.n)[self.n:] if self.companion else []
+        # made in prepare: the report's directory, the device flash (one directory per device),
+        # the PKI, each device's language
+        self.report_dir = None
+        self.flash = None
+        self.pki = None
+        self.langs = {}
+        self.rollout = None  # ota.Rollout when the scenario has [ota] and the cloud is ours
+        # made in start_services: the broker's address; ours: the broker, the cloud (its process,
+        # HTTP API and SQLite) and its keys (admin for reads and OTA, psp for payments)
+        self.host = self.port = None
         self.broker = None
         self.cloud = None
         self.api = None
+        self.db_path = None
+        self.keys = None
+        self.registration = None  # the thread registering the devices to TENANT while they ramp up
+        # made in start_workers and _run
         self.procs = []
         self.conns = []
-        self.sender = None
-        self.stop_requested = threading.Event()
-        self.t0 = None
-        self.ready_at = None
-        self.errors = []
-        self.fault_log = []
-        self.send_lock = threading.Lock()  # the OTA poller sends power cuts from its thread
-        self.extra_config = dict(opts.extra_config or {})
-        self.rollout = None  # ota.Rollout when the scenario has [ota] and the cloud is ours
-        self.companion = opts.companion
-        self.companion_ids = device_ids(2 * self.n)[self.n:] if self.companion else []
-        self.snapshots = {}  # "start" / "end" of the payments: gauges of both fleets (with a companion)
-        self.flash = None  # this run's device flash: one directory per device (made in prepare)
-        self.db_path = None  # the cloud's SQLite, when the cloud is ours
-        self.keys = None  # cloudkeys.RunKeys made in that database: admin (reads, OTA) and psp (payments)
-        self.registration = None  # the thread registering the devices to TENANT while they ramp up
-        self.register_s = None
+        self.plan = []  # [(t after payments start, device, amount, txn)] to our fleet
+        self.companion_plan = []
+        self.sender = None  # paymod.PaymentSender, once the scenario runs
+        self.record = RunRecord(scenario=scenario["name"], scenario_file=scenario["path"], devices=self.n,
+                                workers=self.workers, tls=self.tls, connect_rate=self.rate, runtimes=self.runtimes,
+                                companion_ids=self.companion_ids,
+                                companion_name=self.companion.name if self.companion else None)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -234,8 +246,9 @@ class Runner:
                 print("sim: " + text, flush=True)
 
     def event(self, text):
-        t = time.monotonic() - self.t0 if self.t0 else 0.0
-        self.events.append((round(t, 3), text))
+        t0 = self.record.t0
+        t = time.monotonic() - t0 if t0 else 0.0
+        self.record.events.append((round(t, 3), text))
         self.log("[%.1f s] %s" % (t, text))
 
     def _get(self, path, timeout=10):
@@ -270,7 +283,7 @@ class Runner:
         self.pki, issued = provision(self.o.certs, self.n + len(self.companion_ids), self.log)
         if issued:
             self.log("issued %d device identities in %.1f s" % issued)
-        self.provision_s = time.monotonic() - started
+        self.record.provision_s = time.monotonic() - started
         if self.s["ota"]:
             self._prepare_ota()
 
@@ -342,6 +355,7 @@ class Runner:
             except BrokerUnavailable as e:
                 raise RunError(str(e)) from None
             self.host, self.port, self.tls = host, port, tls
+            self.record.tls = tls  # the URL's scheme, not the scenario's
             return
         self.broker = Mosquitto(os.path.join(self.o.state, "broker"), pki=self.pki if self.tls else None).start()
         self.host, self.port = self.broker.host, self.broker.port
@@ -377,8 +391,8 @@ class Runner:
         except cloudkeys.CloudKeyError as e:
             self.errors.append(str(e))
             return
-        self.register_s = time.monotonic() - started
-        self.log("registered %d devices to tenant %s in %.2f s" % (len(ids), TENANT, self.register_s))
+        self.record.register_s = time.monotonic() - started
+        self.log("registered %d devices to tenant %s in %.2f s" % (len(ids), TENANT, self.record.register_s))
 
     def _registered(self):
         """Wait for the registration (it runs during the ramp); RunError if it failed."""
@@ -392,13 +406,13 @@ class Runner:
         journal_dir = os.path.join(self.o.state, "journals")
         shutil.rmtree(journal_dir, ignore_errors=True)
         os.makedirs(journal_dir)
-        self.journals = []
-        proxy = any(f["kind"] in NETWORK_FAULTS for f in self.s["faults"])
+        journals = []
+        proxy = any(f["kind"] in faults.PROXIED for f in self.s["faults"])
         fleet = self.s["fleet"]
         for i in range(self.workers):
             ids = self.cpy_ids[i::self.workers]
             journal = self.o.journal or os.path.join(journal_dir, "w%d.jsonl" % i)
-            self.journals.append(journal)
+            journals.append(journal)
             spec = {"index": i, "ids": ids, "host": self.host, "port": self.port, "tls": self.tls,
                     "identity_root": os.path.join(self.pki.root, "devices"),
                     "state_dir": self.flash, "pack_dir": self.o.voice,
@@ -415,9 +429,9 @@ class Runner:
             self.procs.append(p)
             self.conns.append(parent)
         if self.mp is not None:
-            self.journals.append(self.mp.journal)
+            journals.append(self.mp.journal)
             self._start_micropython()
-        self.journals = sorted(set(self.journals))
+        self.record.journals = sorted(set(journals))
         if self.companion:
             self.companion.start(self.companion_ids, self.host, self.port, os.path.join(self.pki.root, "devices"),
                                  self.tls, self.rate, self.workers, fleet["keepalive"])
@@ -520,9 +534,9 @@ class Runner:
             with self.lock:
                 pass  # payments.* are counted by the sender under the lock
         with self.lock:
-            records = self.counters.sample(time.monotonic() - self.t0)
+            records = self.counters.sample(time.monotonic() - self.record.t0)
         out.write_all(records)
-        self.latest = {r["counter"]: r for r in records}
+        self.record.latest = {r["counter"]: r for r in records}
         return g
 
     def timeline(self):
@@ -542,10 +556,10 @@ class Runner:
             ids = fault_targets(f, pool, rng, busy)
             taken.update(ids)
             entry = {"kind": f["kind"], "at": f["at"], "duration": f["duration"], "devices": ids}
-            if self.mp_ids and f["kind"] != "broker_restart":
+            if self.mp_ids and not faults.KINDS[f["kind"]].broker:
                 entry["micropython"] = [d for d in ids if d in self.runtimes]
-            self.fault_log.append(entry)
-            items.extend(self._fault_actions(f, ids))
+            self.record.faults.append(entry)
+            items.extend(self._fault_steps(f, ids))
         if self.rollout is not None:
             # Power cuts during OTA are the rollout's: they hit boxes while they download.
             items.append((self.s["ota"]["at"], lambda: self.event(self.rollout.start()),
@@ -558,58 +572,27 @@ class Runner:
         runtime = f.get("runtime")
         if runtime == "micropython":
             return list(self.mp_ids)
-        if runtime == "cpython" or f["kind"] not in MP_FAULTS:
+        if runtime == "cpython" or f["kind"] not in faults.ON_MICROPYTHON:
             return list(self.cpy_ids)
         return list(self.ids)
 
-    def _restart(self, ids, power_cut, down_s=0.0):
-        """Reboot or power-cut devices: the workers' and the MicroPython processes."""
-        msg = {"op": "restart", "ids": ids, "power_cut": power_cut}
-        if power_cut:
-            msg["down_s"] = down_s
-        self.send(msg)
-        if self.mp is not None:
-            self.mp.restart(ids, power_cut, down_s)
-
-    def _silence(self, ids, duration):
-        self.send({"op": "silence", "ids": ids, "duration": duration})
-        if self.mp is not None:
-            self.mp.silence(ids, duration)
-
-    def _fault_actions(self, f, ids):
-        kind, at, dur = f["kind"], f["at"], f["duration"]
+    def _fault_steps(self, f, ids):
+        """[(t, action, text)] of one fault: its kind's begin and end (faults.py), carried out
+        where the kind acts: here (the broker), in the workers, in the MicroPython processes."""
+        kind = faults.KINDS[f["kind"]]
         mp = sum(1 for d in ids if d in self.runtimes)
         who = "%d devices" % len(ids) + (" (%d on MicroPython)" % mp if mp else "")
-        if kind == "broker_restart":
-            return [(at, lambda: self._broker_restart(f["down_s"]), "broker restart (down %g s)" % f["down_s"])]
-        if kind == "partition":
-            return [(at, lambda: self.send({"op": "partition", "ids": ids, "on": True}), "partition " + who),
-                    (at + dur, lambda: self.send({"op": "partition", "ids": ids, "on": False}), "partition healed")]
-        if kind == "latency":
-            return [(at, lambda: self.send({"op": "latency", "ids": ids, "delay_ms": f["delay_ms"]}),
-                     "latency +%g ms on %s" % (f["delay_ms"], who)),
-                    (at + dur, lambda: self.send({"op": "latency", "ids": ids, "delay_ms": 0}), "latency removed")]
-        if kind == "loss":
-            return [(at, lambda: self.send({"op": "loss", "ids": ids, "loss": f["loss"]}),
-                     "loss %g%% on %s" % (f["loss"] * 100, who)),
-                    (at + dur, lambda: self.send({"op": "loss", "ids": ids, "loss": 0}), "loss removed")]
-        if kind == "reboot":
-            return [(at, lambda: self._restart(ids, False), "reboot " + who)]
-        if kind == "power_cut":
-            return [(at, lambda: self._restart(ids, True, dur or 1.0),
-                     "power cut on %s (off %g s)" % (who, dur or 1.0))]
-        if kind == "silent":
-            return [(at, lambda: self._silence(ids, dur),
-                     "%s go silent (half-open) for %g s" % (who, dur))]
-        if kind == "clock_skew":
-            acts = [(at, lambda: self.send({"op": "skew", "ids": ids, "skew_ms": int(f["skew_s"] * 1000)}),
-                     "clock skew %+g s on %s" % (f["skew_s"], who))]
-            if dur:
-                acts.append((at + dur, lambda: self.send({"op": "skew", "ids": ids, "skew_ms": 0}), "clock skew removed"))
-            return acts
-        raise RunError("unknown fault kind %r" % kind)
+        return [(t, lambda p=params: self._carry_out(kind, ids, p), text) for t, params, text in kind.steps(f, who)]
 
-    def _broker_restart(self, down_s):
+    def _carry_out(self, kind, ids, params):
+        if kind.broker is not None:
+            kind.broker(self, params)
+        if kind.worker is not None:
+            self.send(dict(params, op=kind.name, ids=ids))
+        if kind.micropython is not None and self.mp is not None:
+            kind.micropython(self.mp, ids, params)
+
+    def restart_broker(self, down_s):
         if self.broker is None:
             self.event("broker restart skipped: the broker is not ours (--broker)")
             return
@@ -628,7 +611,7 @@ class Runner:
         if self.plan:
             ends.append(pay["start"] + self.plan[-1][0] + 0.5)
         for f in self.s["faults"]:
-            ends.append(f["at"] + (f["duration"] or 0) + (f["down_s"] if f["kind"] == "broker_restart" else 0))
+            ends.append(f["at"] + faults.KINDS[f["kind"]].lasts(f))
         if self.rollout is not None:
             ends.append(self.s["ota"]["at"] + 1)
         return max(ends)
@@ -659,7 +642,8 @@ class Runner:
                 pass
 
     def _run(self):
-        self.t0 = time.monotonic()
+        rec = self.record
+        rec.enter(Phase.STARTING, time.monotonic())
         self.prepare()
         self.start_services()
         run_tag = "%s-%s" % (self.s["name"][:12], time.strftime("%H%M%S"))
@@ -671,13 +655,13 @@ class Runner:
             if not self.api:
                 self.log("payments skipped: attached to an outside broker (--broker), no cloud here")
         self.start_workers()
-        self.t0 = time.monotonic()
+        rec.enter(Phase.CONNECTING, time.monotonic())  # the run's clock starts
         self.event("%d devices over %s in %d worker(s)%s, ramp %g connects/s"
                    % (self.n, "mTLS" if self.tls else "plain MQTT", self.workers,
                       " and %d on MicroPython" % len(self.mp_ids) if self.mp_ids else "", self.rate))
         metrics_out = JsonLines(os.path.join(self.report_dir, "metrics.jsonl"))
         prom = self._prometheus() if self.o.prometheus else None
-        live = report.LiveView(self, self.console) if self.o.live and self.console is not None else None
+        live = report.LiveView(rec, self.console) if self.o.live and self.console is not None else None
         previous = {sig: signal.signal(sig, lambda *a: self.stop_requested.set())
                     for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
@@ -699,8 +683,7 @@ class Runner:
         next_tick = time.monotonic()
         timeline, online_deadline, end_t = None, None, None
         ramp_timeout = self.s["run"]["ramp_timeout"]
-        self.ramp_s = None
-        self.latest = {}
+        rec = self.record
         while not self.stop_requested.is_set():
             # Wake at least every 50 ms: faults must happen on time (idle_s relies on it).
             self.poll_workers(min(0.05, max(0.0, next_tick - time.monotonic())))
@@ -710,38 +693,38 @@ class Runner:
                 raise RunError("a simulator worker died; see %s" % os.path.join(self.o.state, "devices.log"))
             now = time.monotonic()
             if now < next_tick:
-                if self.ready_at is not None and self.ready_at > 0 and self._due(timeline, now, end_t):
+                if rec.phase == Phase.RUNNING and self._due(timeline, now, end_t):
                     break
                 continue
             next_tick += 1.0
             g = self.sample(metrics_out)
             if live:
                 live.update(g)
-            elif int(now - self.t0) % 5 == 0:
+            elif int(now - rec.t0) % 5 == 0:
                 peer = " (companion: %d/%d connected)" % (self.companion.gauges()["connected"], self.n) \
                     if self.companion else ""
                 self.log("%d/%d connected, %d announced%s" % (g["connected"], self.n, g["announced"], peer))
-            if self.ready_at is None:
+            if rec.phase == Phase.CONNECTING:
                 if g["started"] == self.n and g["connected"] == self.n and self._companion_connected():
-                    self.ramp_s = now - self.t0
-                    self.ramp_rss = g
-                    self.event("all %d devices connected in %.1f s" % (self.n, self.ramp_s))
+                    rec.ramp_s = now - rec.t0
+                    rec.ramp_gauges = g
+                    self.event("all %d devices connected in %.1f s" % (self.n, rec.ramp_s))
                     online_deadline = now + ONLINE_TIMEOUT_S
-                    self.ready_at = -1  # waiting for the cloud to see them
-                elif now - self.t0 > ramp_timeout:
+                    rec.enter(Phase.AWAITING_CLOUD, now)
+                elif now - rec.t0 > ramp_timeout:
                     self.event("ramp timeout: %d/%d connected after %g s%s; going on"
                                % (g["connected"], self.n, ramp_timeout, " (companion: %d/%d)" % (
                                    self.companion.gauges()["connected"], self.n) if self.companion else ""))
-                    self.ramp_s = None
-                    self.ramp_rss = g
-                    online_deadline = now
-                    self.ready_at = -1
+                    rec.ramp_s = None
+                    rec.ramp_gauges = g
+                    online_deadline = now  # one look at the cloud, then on
+                    rec.enter(Phase.AWAITING_CLOUD, now)
                 continue
-            if self.ready_at == -1:
+            if rec.phase == Phase.AWAITING_CLOUD:
                 companion = self.companion.gauges()["connected"] if self.companion else 0
                 if self.api and now < online_deadline and self._cloud_online() < g["connected"] + companion:
                     continue
-                self.ready_at = now
+                rec.enter(Phase.RUNNING, now)
                 self._snapshot("start", g)
                 self.event("scenario starts")
                 timeline = self.timeline()
@@ -755,10 +738,10 @@ class Runner:
                                                            % len(self.companion_plan) if self.companion else ""))
             if self._due(timeline, now, end_t):
                 break
-        self.scenario_end = time.monotonic()
         if not self.stop_requested.is_set():
+            rec.enter(Phase.SETTLING, time.monotonic())
             self._settle(metrics_out)
-        if self.ready_at is not None and self.ready_at > 0:
+        if Phase.RUNNING in rec.began:
             self._snapshot("end", self.gauges()[0])
 
     def _companion_connected(self):
@@ -767,11 +750,11 @@ class Runner:
     def _snapshot(self, name, g):
         """Both fleets' RSS and CPU at the start and the end of the payments (with a companion)."""
         if self.companion:
-            self.snapshots[name] = {"ours": dict(g), "peer": self.companion.gauges(), "t": time.monotonic()}
+            self.record.snapshots[name] = {"ours": dict(g), "peer": self.companion.gauges(), "t": time.monotonic()}
 
     def _due(self, timeline, now, end_t):
         """Carry out what is due on the timeline; True when the scenario is over."""
-        t = now - self.ready_at
+        t = now - self.record.began[Phase.RUNNING]
         while timeline and timeline[0][0] <= t:
             _, action, text = timeline.pop(0)
             self.event(text)
@@ -838,8 +821,8 @@ class Runner:
             if p.is_alive():
                 p.terminate()
                 p.join(5)
-        self.cloud_stopped_at = time.monotonic()
         self._stop_services()
+        self.record.enter(Phase.STOPPED, time.monotonic())
 
     def _prometheus(self):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -847,7 +830,7 @@ class Runner:
 
         class Metrics(BaseHTTPRequestHandler):
             def do_GET(self):
-                body = report.prometheus_text(runner.latest).encode()
+                body = report.prometheus_text(runner.record.latest).encode()
                 self.send_response(200 if self.path == "/metrics" else 404)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -870,14 +853,22 @@ class Runner:
             from soundbox_sim.floor import ping_pong
             floor = ping_pong(1000)
         from soundbox_sim.environment import describe
+        rec = self.record
         if self.rollout is not None:  # the devices have stopped: their slots say what they run
-            self.ota_summary = self.rollout.summary(self.flash)
-        summary = report.build_summary(self, floor, describe(self.broker))
+            rec.ota = self.rollout.summary(self.flash)
+        rec.db_path = self.db_path
+        rec.scheduled = len(self.plan)
+        if self.sender is not None:
+            rec.accepted, rec.rejected = self.sender.accepted, self.sender.rejected
+        rec.worker_finals = dict(self.finals)
+        rec.end_gauges, rec.end_totals = self.gauges()
+        rec.runtime_gauges = self.runtime_gauges()
+        summary, payment_rows = report.build_summary(rec, floor, describe(self.broker))
         summary["device_flash"] = {"dir": self.flash, "kept": self.o.keep_flash}
         if self.api and self.db_path and os.path.exists(self.db_path):
             if not summary["healthy"]:  # keep the evidence for the zero counts that were not zero
                 summary["cloud_db"] = os.path.join(self.report_dir, "cloud.db")
                 shutil.copy(self.db_path, summary["cloud_db"])
             self._drop_db()
-        report.write_all(summary, self.report_dir, getattr(self, "payment_rows", ()))
+        report.write_all(summary, self.report_dir, payment_rows)
         return summary

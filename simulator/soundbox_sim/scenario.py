@@ -17,7 +17,8 @@ Times (`at`, `duration`, ...) are seconds after the whole fleet is connected.
     [[faults]]                    at, kind, share | devices, duration, runtime
                                   ("cpython" | "micropython": draw only from those
                                   devices) and per kind: latency delay_ms, loss loss,
-                                  clock_skew skew_s, broker_restart down_s
+                                  clock_skew skew_s, broker_restart down_s (each kind's
+                                  keys and effects: faults.py)
     [ota]                         at, artifact ("firmware-<version>": the run builds,
                                   signs and uploads that simulator image), size (bytes),
                                   waves, success_threshold, error_threshold,
@@ -33,15 +34,11 @@ import re
 import tomllib
 
 from soundbox.voice import LANGUAGES
+from soundbox_sim import faults
+from soundbox_sim.schema import BOOL, INT, MAX_DEVICES, NUM, STR, num, one_of, type_name
 
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
-FAULT_KINDS = ("broker_restart", "partition", "latency", "loss", "reboot", "power_cut", "clock_skew",
-               "silent")
-NETWORK_FAULTS = ("partition", "latency", "loss")
-MP_FAULTS = ("reboot", "power_cut", "silent")  # what a MicroPython process can take (mpfleet.py)
-RUNTIMES = ("cpython", "micropython")
 TARGETS = ("round_robin", "random")
-MAX_DEVICES = 1000000
 
 
 class ScenarioError(Exception):
@@ -50,105 +47,64 @@ class ScenarioError(Exception):
 
 # ---- the schema: key -> (types, check(value) -> problem or None, default) ----------
 
-def _num(lo=None, hi=None, lo_open=False):
-    def check(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return "must be a finite number"
-        if lo is not None and (v <= lo if lo_open else v < lo):
-            return "must be %s %s" % (">" if lo_open else ">=", lo)
-        if hi is not None and v > hi:
-            return "must be <= %s" % hi
-        return None
-    return check
-
-
-def _one_of(choices):
-    return lambda v: None if v in choices else "must be one of %s" % ", ".join(choices)
-
-
-INT, NUM, BOOL, STR = (int,), (int, float), (bool,), (str,)
-
 FLEET = {
-    "devices": (INT, _num(1, MAX_DEVICES), 10),
+    "devices": (INT, num(1, MAX_DEVICES), 10),
     "tls": (BOOL, None, True),
     "languages": (dict, None, None),
-    "connect_rate": (NUM, _num(0, 100000, lo_open=True), None),
-    "keepalive": (INT, _num(2, 3600), 60),
-    "freshness_s": (NUM, _num(1, 86400), None),
-    "speedup": (NUM, _num(0.01, 1000), 1.0),
-    "micropython": (INT, _num(0, MAX_DEVICES), 0),
+    "connect_rate": (NUM, num(0, 100000, lo_open=True), None),
+    "keepalive": (INT, num(2, 3600), 60),
+    "freshness_s": (NUM, num(1, 86400), None),
+    "speedup": (NUM, num(0.01, 1000), 1.0),
+    "micropython": (INT, num(0, MAX_DEVICES), 0),
 }
 RUN = {
-    "duration": (NUM, _num(0, 86400), 10),
-    "settle": (NUM, _num(0, 3600), 60),
-    "ramp_timeout": (NUM, _num(1, 3600), 300),
+    "duration": (NUM, num(0, 86400), 10),
+    "settle": (NUM, num(0, 3600), 60),
+    "ramp_timeout": (NUM, num(1, 3600), 300),
     "seed": (INT, None, 1),
 }
 PAYMENTS = {
-    "rate": (NUM, _num(0, 100000), 0),
-    "start": (NUM, _num(0, 86400), 0),
-    "duration": (NUM, _num(0, 86400), None),
-    "target": (STR, _one_of(TARGETS), "random"),
+    "rate": (NUM, num(0, 100000), 0),
+    "start": (NUM, num(0, 86400), 0),
+    "duration": (NUM, num(0, 86400), None),
+    "target": (STR, one_of(TARGETS), "random"),
     "amounts": (dict, None, None),
     "daily_curve": (dict, None, None),
     "bursts": (list, None, None),
 }
 AMOUNTS = {
-    "median_rupees": (NUM, _num(1, 10000000), 150),
-    "sigma": (NUM, _num(0, 5), 1.2),
-    "max_rupees": (NUM, _num(1, 99999999), 200000),
-    "paise_share": (NUM, _num(0, 1), 0.15),
+    "median_rupees": (NUM, num(1, 10000000), 150),
+    "sigma": (NUM, num(0, 5), 1.2),
+    "max_rupees": (NUM, num(1, 99999999), 200000),
+    "paise_share": (NUM, num(0, 1), 0.15),
 }
 CURVE = {
     "hours": (list, None, None),
-    "hour_s": (NUM, _num(0, 3600, lo_open=True), 3600),
+    "hour_s": (NUM, num(0, 3600, lo_open=True), 3600),
 }
 BURST = {
-    "at": (NUM, _num(0, 86400), None),
-    "count": (INT, _num(1, 10000000), None),
-    "over": (NUM, _num(0, 3600), 1.0),
+    "at": (NUM, num(0, 86400), None),
+    "count": (INT, num(1, 10000000), None),
+    "over": (NUM, num(0, 3600), 1.0),
 }
-FAULT = {
-    "at": (NUM, _num(0, 86400), None),
-    "kind": (STR, _one_of(FAULT_KINDS), None),
-    "share": (NUM, _num(0, 1, lo_open=True), None),
-    "devices": (INT, _num(1, MAX_DEVICES), None),
-    "duration": (NUM, _num(0, 86400), None),
-    "delay_ms": (NUM, _num(0, 60000), None),
-    "loss": (NUM, _num(0, 0.9), None),
-    "skew_s": (NUM, _num(-86400 * 365, 86400 * 365), None),
-    "down_s": (NUM, _num(0, 3600), 1.0),
-    # Only devices with no payment scheduled in the idle_s before `at` (nothing queued on
-    # their speaker): what a reboot does to payments sent while it is down, apart from
-    # what it does to an announcement it cuts short.
-    "idle_s": (NUM, _num(0, 3600, lo_open=True), None),
-    # Only devices on this runtime ([fleet] micropython = K of them on MicroPython).
-    "runtime": (STR, _one_of(RUNTIMES), None),
-}
+FAULT = faults.schema()  # the common keys and each kind's own (faults.py)
 OTA_ARTIFACT = re.compile(r"firmware-\d+(\.\d+){0,3}")
 OTA = {
-    "at": (NUM, _num(0, 86400), None),
+    "at": (NUM, num(0, 86400), None),
     "artifact": (STR, lambda v: None if OTA_ARTIFACT.fullmatch(v) else
                  "must be firmware-<version> (a simulator image the run builds and signs), e.g. firmware-2.0.0", None),
-    "size": (INT, _num(64, 4 << 20), 256 * 1024),  # the sim's firmware slot holds 4 MiB
+    "size": (INT, num(64, 4 << 20), 256 * 1024),  # the sim's firmware slot holds 4 MiB
     "waves": (list, None, [1.0]),
-    "success_threshold": (NUM, _num(0, 1), 0.95),
-    "error_threshold": (NUM, _num(0, 1), 0.05),
-    "power_cut_share": (NUM, _num(0, 1), 0.0),
-    "max_concurrent": (INT, _num(1, MAX_DEVICES), 50),
-    "timeout": (NUM, _num(1, 86400), 300),
+    "success_threshold": (NUM, num(0, 1), 0.95),
+    "error_threshold": (NUM, num(0, 1), 0.05),
+    "power_cut_share": (NUM, num(0, 1), 0.0),
+    "max_concurrent": (INT, num(1, MAX_DEVICES), 50),
+    "timeout": (NUM, num(1, 86400), 300),
     # each device's chunk limit at the cloud (soundbox cloud --chunk-rate/--chunk-burst), bytes
-    "chunk_rate": (INT, _num(1024, 1 << 30), None),
-    "chunk_burst": (INT, _num(16384, 1 << 30), None),  # at least the largest chunk a manifest allows
+    "chunk_rate": (INT, num(1024, 1 << 30), None),
+    "chunk_burst": (INT, num(16384, 1 << 30), None),  # at least the largest chunk a manifest allows
 }
 TOP = {"fleet": FLEET, "run": RUN, "payments": PAYMENTS, "faults": None, "ota": OTA}
-# Keys a fault kind needs beyond at and kind, and those it may have.
-FAULT_NEEDS = {"latency": ("delay_ms", "duration"), "loss": ("loss", "duration"),
-               "partition": ("duration",), "silent": ("duration",), "clock_skew": ("skew_s",)}
-FAULT_MAY = {"broker_restart": ("down_s",), "partition": ("share", "devices"),
-             "latency": ("share", "devices"), "loss": ("share", "devices"),
-             "reboot": ("share", "devices"), "power_cut": ("share", "devices", "duration"),
-             "clock_skew": ("share", "devices", "duration"), "silent": ("share", "devices")}
 
 
 # ---- where a key is in the file -------------------------------------------------------
@@ -200,17 +156,13 @@ class _Checker:
                 if not isinstance(value, types):
                     self.fail(table, key, "must be a %s" % ("table" if types is dict else "list"), index)
             elif isinstance(value, bool) and types is not BOOL or not isinstance(value, types):
-                self.fail(table, key, "must be %s, not %r" % (_type_name(types), value), index)
+                self.fail(table, key, "must be %s, not %r" % (type_name(types), value), index)
             elif check and check(value):
                 self.fail(table, key, "%s, not %r" % (check(value), value), index)
             out[key] = value
         for key, (_, _, default) in schema.items():
             out.setdefault(key, default)
         return out
-
-
-def _type_name(types):
-    return {INT: "an integer", NUM: "a number", BOOL: "true or false", STR: "a string"}.get(types, "?")
 
 
 def resolve(name):
@@ -301,18 +253,14 @@ def _curve(c, curve):
 def _fault(c, raw, i, devices):
     f = c.table("faults", raw, FAULT, i)
     _required(c, "faults", f, ("at", "kind"), i)
-    kind = f["kind"]
-    for key in FAULT_NEEDS.get(kind, ()):
+    kind = faults.KINDS[f["kind"]]
+    for key in kind.needs:
         if f.get(key) is None:
-            c.fail("faults", None, "of kind %s needs %s" % (kind, key), i)
-    allowed = set(FAULT_NEEDS.get(kind, ())) | set(FAULT_MAY.get(kind, ())) | {"at", "kind", "down_s"}
-    if kind != "broker_restart":
-        allowed.add("idle_s")
-    if kind in MP_FAULTS:
-        allowed.add("runtime")
+            c.fail("faults", None, "of kind %s needs %s" % (kind.name, key), i)
+    allowed = kind.allowed()
     for key in raw:
         if key not in allowed:
-            c.fail("faults", key, "does not apply to a %s fault" % kind, i)
+            c.fail("faults", key, "does not apply to a %s fault" % kind.name, i)
     if f["share"] is not None and f["devices"] is not None:
         c.fail("faults", "devices", "give share or devices, not both", i)
     if f["devices"] is not None and f["devices"] > devices:
@@ -339,8 +287,8 @@ def _ota(c, raw):
 def fault_targets(fault, ids, rng, busy=()):
     """The device ids a fault hits: all, a share (rounded up), or a count, drawn by rng;
     never one in `busy` (devices with a payment just before an idle_s fault)."""
-    if fault["kind"] == "broker_restart":
-        return []
+    if faults.KINDS[fault["kind"]].broker:
+        return []  # it hits no device
     ids = [d for d in ids if d not in busy] if busy else ids
     if fault["devices"] is not None:
         n = fault["devices"]

@@ -1,6 +1,6 @@
 """One simulator worker: a process with one asyncio loop running its share of the fleet.
 
-The parent (runner.py) sends commands over a pipe (faults, stop); the worker answers
+The parent (runner.py) sends commands over a pipe (faults by kind, see faults.py; stop); the worker answers
 once a second with its counters and gauges and, at the end, its histograms.
 """
 
@@ -10,6 +10,7 @@ import resource
 import signal
 from multiprocessing.connection import wait
 
+from soundbox_sim import faults
 from soundbox_sim.fleet import Fleet
 from soundbox_sim.netfaults import FaultProxy
 
@@ -120,6 +121,16 @@ class SteadyProfile:
             self.profiler.dump_stats(self.path)
 
 
+class FaultTarget:
+    """What a fault's worker side acts on (faults.py): the fleet, its proxy (None when the
+    run has no network fault) and `spawn` for what takes a while (a reboot)."""
+
+    __slots__ = ("fleet", "proxy", "spawn")
+
+    def __init__(self, fleet, proxy, spawn):
+        self.fleet, self.proxy, self.spawn = fleet, proxy, spawn
+
+
 async def _run(conn, spec):
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -150,32 +161,20 @@ async def _run(conn, spec):
         background.add(t)
         t.add_done_callback(background.discard)
 
+    here = FaultTarget(fleet, proxy, spawn)
+
     def on_command():
         try:
             msg = conn.recv()
         except (EOFError, OSError):
             stop.set()
             return
-        op = msg["op"]
-        ids = [d for d in msg.get("ids", ()) if d in fleet.slots]
-        if op == "stop":
+        if msg["op"] == "stop":
             stop.set()
-        elif op == "restart":
-            for d in ids:
-                spawn(fleet.restart(d, power_cut=msg.get("power_cut", False), down_s=msg.get("down_s", 0)))
-        elif op == "silence":
-            for d in ids:
-                spawn(fleet.silence(d, msg["duration"]))
-        elif op == "skew":
-            for d in ids:
-                fleet.skew_clock(d, msg["skew_ms"])
-        elif op in ("partition", "latency", "loss") and proxy is not None:
-            if op == "partition":
-                proxy.partition(ids, msg["on"])
-            elif op == "latency":
-                proxy.latency(ids, msg["delay_ms"])
-            else:
-                proxy.loss(ids, msg["loss"])
+            return
+        kind = faults.KINDS.get(msg["op"])  # a fault's begin or end, by its kind's name
+        if kind is not None and kind.worker is not None:
+            kind.worker(here, [d for d in msg.get("ids", ()) if d in fleet.slots], msg)
 
     loop.add_reader(conn.fileno(), on_command)
     starter = asyncio.ensure_future(fleet.start_all(stop))
