@@ -49,6 +49,7 @@ sys.path[:0] = [str(ROOT / "tests")]
 
 from soundbox_tools import procs  # noqa: E402
 from soundbox_tools.broker import Mosquitto  # noqa: E402
+from soundbox_tools.cliargs import parse_size, size_arg  # noqa: E402
 from soundbox_tools.mpdevice import (UNIX_PORT_HEAP, MicroPythonDevice, device_config, heap_samples,  # noqa: E402
                                      micropython_binary)  # noqa: E402
 from soundbox_tools.pki import Pki  # noqa: E402
@@ -60,15 +61,6 @@ ONLINE = "led: online"
 DEVICE = "sb-0001"
 SPEEDUP = 8
 KIB = 1024
-
-
-def parse_size(text):
-    t = text.strip().lower()
-    if t.endswith("k"):
-        return int(t[:-1]) * KIB
-    if t.endswith("m"):
-        return int(t[:-1]) * KIB * KIB
-    return int(t)
 
 
 def kib(n):
@@ -224,7 +216,8 @@ def search_min(setup, pki, voice_dir, payments, runs, step, counter, code, label
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--heapsize", action="append", help="GC heap per run, like 110k (repeatable; default %s)"
+    p.add_argument("--heapsize", action="append", type=size_arg,
+                   help="GC heap per run, like 110k or 1.5m (repeatable; default %s)"
                    % UNIX_PORT_HEAP)
     p.add_argument("--payments", type=int, default=10)
     p.add_argument("--modes", default="plain,mtls")
@@ -234,7 +227,7 @@ def main(argv=None):
     p.add_argument("--keep", metavar="DIR", help="keep every run's broker, cloud and device dirs under DIR")
     p.add_argument("--voice", default=str(ROOT / ".state" / "voice"), help="voice pack dir (built if missing)")
     args = p.parse_args(argv)
-    heaps = [parse_size(h) for h in (args.heapsize or [UNIX_PORT_HEAP])]
+    heaps = args.heapsize or [parse_size(UNIX_PORT_HEAP)]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     codes = [c.strip() for c in args.code.split(",") if c.strip()]
     binary = micropython_binary()

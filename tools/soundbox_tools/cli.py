@@ -2,99 +2,35 @@
 
 import argparse
 import asyncio
+import json
 import os
-import re
 import signal
 import sys
 import time
+from urllib.parse import quote
 
-from soundbox_tools import mqttversion
-
-DEFAULT_CLOUD = "http://127.0.0.1:8080"
-DEFAULT_PACK = os.path.join(".state", "voice")  # holds <lang>.pack
-DB_HELP = "a SQLite file path, or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
-
-
-class CliError(Exception):
-    """A problem the user can fix; printed as one line, exit status 1."""
-
-
-def parse_broker(url):
-    """mqtt://host:port or mqtts://host:port -> (host, port, tls)."""
-    scheme, sep, rest = url.partition("://")
-    host, _, port = rest.rpartition(":")
-    if not sep or scheme not in ("mqtt", "mqtts") or not host or not port.isdigit():
-        raise CliError("broker must look like mqtts://HOST:PORT or mqtt://HOST:PORT, got %r" % url)
-    return host, int(port), scheme == "mqtts"
-
-
-def parse_hostport(text):
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise CliError("expected HOST:PORT, got %r" % text)
-    return host, int(port)
-
-
-SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)")
-SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30,
-              "gib": 1 << 30, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3}
-NO_LIMIT = ("off", "none", "0")
-
-
-def parse_size(text):
-    """Bytes from "1048576", "512KiB", "1.5 MiB", "2MB" (KiB/MiB/GiB or K/M/G: powers of 1024;
-    kB/MB/GB: of 1000); ValueError saying what is accepted."""
-    m = SIZE.fullmatch(text.strip().lower())
-    if not m or m.group(2) not in SIZE_UNITS:
-        raise ValueError("%r is not a size: give bytes, or a number with KiB, MiB or GiB (e.g. 512KiB)" % text)
-    return int(float(m.group(1)) * SIZE_UNITS[m.group(2)])
-
-
-def positive_seconds(text):
-    """A duration in seconds, more than 0."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("%r is not a number of seconds" % text) from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError("%r: give a number of seconds above 0" % text)
-    return seconds
-
-
-def chunk_rate_arg(text):
-    """--chunk-rate: bytes a second per device ("1MiB", "1MiB/s"), or None for off/0."""
-    if text.strip().lower() in NO_LIMIT:
-        return None
-    body = text.strip()
-    body = body[:-2] if body.lower().endswith("/s") else body
-    try:
-        rate = parse_size(body)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError("%s, or off for no limit" % e) from None
-    if rate < 1:
-        raise argparse.ArgumentTypeError("%r is less than 1 byte a second; use off for no limit" % text)
-    return rate
-
-
-def chunk_burst_arg(text):
-    """--chunk-burst: bytes, at least one chunk of the largest size a manifest may have."""
-    from soundbox.otamanifest import MAX_CHUNK_SIZE
-    if text.strip().lower() in ("off", "none"):
-        raise argparse.ArgumentTypeError("a burst cannot be off; use --chunk-rate off for no limit")
-    try:
-        burst = parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if burst < MAX_CHUNK_SIZE:   # below one chunk a device would never get that chunk
-        raise argparse.ArgumentTypeError("%r is less than one chunk (%d KiB at most); turn the limit off "
-                                         "with --chunk-rate off instead" % (text, MAX_CHUNK_SIZE >> 10))
-    return burst
+from soundbox.voice import LANGUAGES, PROVIDERS
+from soundbox_cloud.auth import KeyStore, check_key_request, is_tenant
+from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
+from soundbox_cloud.client import ApiError, PayError, call, pay
+from soundbox_cloud.cloud import ACK_DEADLINE_S, NOTIFY_EXPIRY_S
+from soundbox_cloud.db import is_postgres
+from soundbox_cloud.errors import BrokerUnavailable, CloudError
+from soundbox_cloud.mqttlink import parse_broker_url
+from soundbox_sim.slots import ota_config
+from soundbox_tools import broker, device, mqttversion, otacli, pkicli
+from soundbox_tools.broker import BrokerError
+from soundbox_tools.cliargs import (DB_HELP, DEFAULT_CLOUD, DEFAULT_PACK, CliError, add_api_key, chunk_burst_arg,
+                                    chunk_rate_arg, parse_hostport, positive_seconds)
+from soundbox_tools.cliargs import parse_size  # noqa: F401 (tests/test_ota_cloud.py reads cli.parse_size)
+from soundbox_tools.ota import OtaError
+from soundbox_tools.pki import Pki, PkiError, check_identity
 
 
 # ---- subcommands ------------------------------------------------------------
 
 def cmd_demo(args):
-    from soundbox_tools.demo import run_demo
+    from soundbox_tools.demo import run_demo  # off CLI startup
     return run_demo(devices=args.devices, payments=args.payments, rate=args.rate,
                     out_dir=args.out, state_dir=args.state, tls=not args.plain)
 
@@ -124,10 +60,9 @@ def cmd_sim(args):
 
 
 def _sim_run(args):
-    from rich.console import Console
+    from rich.console import Console  # off CLI startup
 
-    from soundbox_sim import report, runner, scenario
-    from soundbox_sim.slots import ota_config
+    from soundbox_sim import report, runner, scenario  # off CLI startup
 
     try:
         s = scenario.load(args.scenario) if args.scenario else scenario.parse({}, "default")
@@ -176,11 +111,13 @@ def _sim_run(args):
 
 
 def _sim_attached(args):
-    from soundbox_sim.fleet import Fleet
-    from soundbox_sim.slots import ota_config
-    from soundbox_tools.voicepack import build_pack
+    from soundbox_sim.fleet import Fleet  # off CLI startup
+    from soundbox_tools.voicepack import build_pack  # off CLI startup
 
-    host, port, tls = parse_broker(args.broker)
+    try:
+        host, port, tls = parse_broker_url(args.broker)
+    except BrokerUnavailable as e:
+        raise CliError(str(e)) from None
     devices = args.devices or 10
     lang = args.lang or "en-IN"
     build_pack(lang, args.voice)
@@ -225,8 +162,7 @@ def device_identities(certs, n, tls=False):
     With TLS every bundle is checked first (0.3 ms each): an expired, not-yet-valid or
     mismatched identity is reported here, before any network traffic.
     """
-    from soundbox_sim.fleet import device_ids
-    from soundbox_tools.pki import Pki, check_identity
+    from soundbox_sim.fleet import device_ids  # off CLI startup
 
     pki = Pki(certs)
     if not os.path.exists(os.path.join(certs, "ca.pem")):
@@ -250,7 +186,7 @@ def device_identities(certs, n, tls=False):
 def cmd_cloud(args):
     if args.broker is None:   # required to serve, not for `cloud key ...` / `cloud device ...`
         args.cloud_parser.error("the following arguments are required: --broker")
-    from soundbox_cloud.service import serve
+    from soundbox_cloud.service import serve  # off CLI startup
     host, port = parse_hostport(args.http)
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
           ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
@@ -260,7 +196,6 @@ def cmd_cloud(args):
 
 
 def cmd_pay(args):
-    from soundbox_cloud.client import PayError, pay
     try:
         amount = int(args.amount)
     except ValueError:
@@ -277,15 +212,7 @@ def cmd_pay(args):
 
 # ---- soundbox cloud key ... / cloud device ... -------------------------------
 
-def add_api_key(parser):
-    """--api-key for every command that calls the cloud's HTTP API."""
-    parser.add_argument("--api-key", default=os.environ.get("SOUNDBOX_API_KEY"), metavar="KEY",
-                        help="sent as Authorization: Bearer KEY (default: $SOUNDBOX_API_KEY)")
-
-
 def _key_store(path, must_exist=True):
-    from soundbox_cloud.auth import KeyStore
-    from soundbox_cloud.db import is_postgres
     if must_exist and not is_postgres(path) and not os.path.isfile(path):
         raise CliError("no database at %s (give the cloud's --db)" % path)
     return KeyStore(path)
@@ -296,12 +223,10 @@ def _when(ms):
 
 
 def cmd_key_create(args):
-    from soundbox_cloud.auth import check_key_request
     if args.expires_days is not None and not args.expires_days > 0:
         raise CliError("--expires-days must be a positive number of days, got %s" % args.expires_days)
     expires_s = None if args.expires_days is None else args.expires_days * 86400
     check_key_request(args.role, args.tenant, args.name, expires_s, args.rate)   # before touching the file
-    from soundbox_cloud.db import is_postgres
     parent = None if is_postgres(args.db) else os.path.dirname(os.path.abspath(args.db))
     if parent is not None and not os.path.isdir(parent):
         raise CliError("no directory %s for the database %s" % (parent, args.db))
@@ -344,14 +269,11 @@ def cmd_key_revoke(args):
 
 
 def _check_tenant(tenant):
-    from soundbox_cloud.auth import is_tenant
     if tenant is not None and not is_tenant(tenant):
         raise CliError("tenant %r is not valid: 1 to 32 of a-z, 0-9 and '-', not starting with '-'" % tenant)
 
 
 def _device_call(args, path, body):
-    import json
-    from soundbox_cloud.client import ApiError, call
     try:
         answer = call(args.cloud, "POST", path, body=body, api_key=args.api_key)
     except ApiError as e:
@@ -372,7 +294,6 @@ def cmd_device_register(args):
 
 
 def cmd_device_move(args):
-    from urllib.parse import quote
     _check_tenant(args.tenant)
     return _device_call(args, "/devices/%s/move" % quote(args.device, safe=""), {"tenant": args.tenant})
 
@@ -420,7 +341,7 @@ def register_cloud_commands(c):
 
 
 def cmd_voicepack(args):
-    from soundbox_tools.voicepack import build_pack
+    from soundbox_tools.voicepack import build_pack  # off CLI startup
     info = build_pack(args.lang, args.out, rate=args.rate, codec=args.codec)
     print("voice pack %s: %d clips, %.1f s of speech, %d KB at %d Hz %s in %s (%s in %.1f s)"
           % (args.lang, len(info["clips"]), info["speech_ms"] / 1000, info["size"] // 1024, args.rate,
@@ -432,7 +353,6 @@ def cmd_voicepack(args):
 # ---- parser -----------------------------------------------------------------
 
 def build_parser():
-    from soundbox.voice import LANGUAGES, PROVIDERS
     p = argparse.ArgumentParser(prog="soundbox", description="Open payment soundbox tools.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -502,14 +422,12 @@ def build_parser():
     c.add_argument("--ota-dir", help="signed OTA artifacts served to devices: <name>.bin + <name>.manifest.json "
                                      "(default: ota/ next to a SQLite --db, i.e. .state/ota; .state/ota "
                                      "with a postgresql:// --db)")
-    from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
     c.add_argument("--chunk-rate", type=chunk_rate_arg, default=DEFAULT_RATE, metavar="SIZE",
                    help="OTA chunk bytes a second each device may take, e.g. 1MiB, 512KiB, 65536; "
                         "off (or 0) for no limit (default 1MiB)")
     c.add_argument("--chunk-burst", type=chunk_burst_arg, default=DEFAULT_BURST, metavar="SIZE",
                    help="bytes a device may take at once before --chunk-rate applies, at least 16KiB "
                         "(default 4MiB: a whole image of the largest slot)")
-    from soundbox_cloud.cloud import ACK_DEADLINE_S, NOTIFY_EXPIRY_S
     c.add_argument("--ack-deadline", type=positive_seconds, default=ACK_DEADLINE_S, metavar="SECONDS",
                    help="a payment no box has acknowledged this long is marked timed_out and its PSP told "
                         "(default %g; a late ack still settles it)" % ACK_DEADLINE_S)
@@ -532,11 +450,10 @@ def build_parser():
     add_api_key(y)
     y.set_defaults(func=cmd_pay)
 
-    from soundbox_tools import broker, ota, pki
     broker.register(sub)
-    pki.register(sub)
-    from soundbox_tools import device as device_cli; device_cli.register(sub)  # noqa: E702 (one line to merge)
-    ota.register(sub)
+    pkicli.register(sub)
+    device.register(sub)
+    otacli.register(sub)
 
     v = sub.add_parser("voicepack", help="build a language's voice pack (<lang>.pack) with espeak-ng")
     v.add_argument("action", nargs="?", choices=["build"], default="build")
@@ -551,11 +468,7 @@ def build_parser():
 
 def user_errors():
     """Failures a user can act on; each carries a one-line message, never a traceback."""
-    from soundbox_cloud.errors import CloudError
-    from soundbox_tools.broker import BrokerError
-    from soundbox_tools.ota import OtaError
-    from soundbox_tools.pki import PkiError
-    from soundbox_tools.voicepack import VoicePackError
+    from soundbox_tools.voicepack import VoicePackError  # off CLI startup
     return (CliError, CloudError, BrokerError, OtaError, PkiError, VoicePackError)
 
 

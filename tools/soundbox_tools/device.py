@@ -13,9 +13,13 @@ import json
 import os
 import sys
 
-from soundbox_tools.cli import DEFAULT_PACK
-from soundbox_tools import mqttversion
-from soundbox_tools.devicebuild import DeviceError
+from soundbox.voice import LANGUAGES
+from soundbox_tools import deviceromfs, devicerun, mqttversion
+from soundbox_tools.cliargs import DEFAULT_PACK
+from soundbox_tools.devicebuild import DeviceError, _sha256, board_names, build, load_board, size_report
+from soundbox_tools.devicefs import (CONFIG_PATH, deploy_targets, identity_targets, provisioned_config,
+                                    read_device_config, sync)
+from soundbox_tools.pki import Pki, check_device_id
 
 DEFAULT_BUNDLE = os.path.join(".state", "device", "bundle")
 DEFAULT_BOARD = "esp32-wrover"
@@ -23,7 +27,6 @@ PASSWORD_ENV = "SOUNDBOX_WIFI_PASSWORD"
 
 
 def cmd_build(args):
-    from soundbox_tools.devicebuild import build, size_report
     langs = [] if args.no_voice else args.lang or ["en-IN"]
     manifest = build(args.board, args.out, langs=langs, voice_dir=args.voice)
     for line in size_report(manifest):
@@ -34,8 +37,7 @@ def cmd_build(args):
 
 
 def cmd_flash(args):
-    from soundbox_tools.devicebuild import load_board
-    from soundbox_tools.deviceflash import flash
+    from soundbox_tools.deviceflash import flash  # optional board extra
     board = load_board(args.board)
     flash(args.port, args.firmware, board, baud=args.baud)
     print("MicroPython written to the %s on %s; next: soundbox device provision --port %s ID"
@@ -44,15 +46,13 @@ def cmd_flash(args):
 
 
 def cmd_deploy(args):
-    from soundbox_tools.devicefs import CONFIG_PATH, deploy_targets, sync
-    from soundbox_tools.deviceport import Board
+    from soundbox_tools.deviceport import Board  # optional board extra
     manifest, targets, lib = deploy_targets(args.bundle, certs=args.certs, config_file=args.config,
                                             romfs=args.romfs)
     image = _romfs_image(args.bundle, manifest) if args.romfs else None
     with Board(args.port, probe_timeout_s=args.probe_timeout) as board:
         rom_written = None
         if image is not None:
-            from soundbox_tools import deviceromfs
             print("ROMFS image %s (%s): checking the board's romfs partition, writing it if it differs"
                   % (manifest["romfs"]["path"], _kib(manifest["romfs"]["size"])))
             rom_written = deviceromfs.deploy(board, image)
@@ -79,7 +79,6 @@ def cmd_deploy(args):
 
 def _romfs_image(bundle, manifest):
     """The bundle's ROMFS image file, checked against its manifest."""
-    from soundbox_tools.devicebuild import _sha256
     rom = manifest.get("romfs")
     if rom is None:
         raise DeviceError("the bundle in %s has no ROMFS image: run `soundbox device build` again" % bundle)
@@ -90,9 +89,7 @@ def _romfs_image(bundle, manifest):
 
 
 def cmd_provision(args):
-    from soundbox_tools.devicefs import CONFIG_PATH, identity_targets, provisioned_config, read_device_config, sync
-    from soundbox_tools.deviceport import Board
-    from soundbox_tools.pki import Pki, check_device_id
+    from soundbox_tools.deviceport import Board  # optional board extra
     check_device_id(args.id)
     pki = Pki(args.certs)
     targets, issued = identity_targets(pki, args.id, args.certs)
@@ -130,7 +127,7 @@ def _wifi_password(ssid):
 
 
 def cmd_monitor(args):
-    from soundbox_tools.devicemonitor import monitor
+    from soundbox_tools.devicemonitor import monitor  # optional board extra
     monitor(args.port, baud=args.baud, as_json=args.json)
     return 0
 
@@ -145,8 +142,6 @@ def _kib(n):
 
 def register(sub):
     """Add `soundbox device ...` to the CLI's subparsers."""
-    from soundbox.voice import LANGUAGES
-    from soundbox_tools.devicebuild import board_names
     p = sub.add_parser("device", help="a real ESP32 board: build, flash, deploy, provision, monitor; "
                                       "or a desktop one: run --micropython")
     dsub = p.add_subparsers(dest="device_command", required=True, metavar="ACTION")
@@ -201,5 +196,4 @@ def register(sub):
     m.add_argument("--json", action="store_true", help="show JSON log lines as LEVEL message key=value")
     m.set_defaults(func=cmd_monitor)
 
-    from soundbox_tools import devicerun
     devicerun.register(dsub)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from soundbox import VERSION
 from soundbox_fw import board as boards
-from soundbox_tools.cli import CliError
+from soundbox_tools.cliargs import CliError
 
 ROOT = Path(__file__).resolve().parents[2]
 BOARDS_DIR = ROOT / "firmware" / "boards"

@@ -24,7 +24,13 @@ import json
 import os
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from soundbox_cloud.errors import BrokerUnavailable
+from soundbox_cloud.mqttlink import parse_broker_url
 from soundbox_tools.devicebuild import DeviceError, _sha256, flash_bytes, kib, read_manifest
+from soundbox_tools.pki import BUNDLE_FILES, check_identity
 
 # Runs on the board: PATHS is prepended. Prints one JSON line.
 _SURVEY = """
@@ -171,9 +177,6 @@ def deploy_targets(bundle_dir, certs=None, config_file=None, romfs=False):
 
 def _ca_der(path):
     """The PKI's CA certificate in DER: MicroPython's mbedTLS reads no PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     try:
         return x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(Encoding.DER)
     except ValueError as e:
@@ -207,8 +210,6 @@ def read_device_config(board):
 
 def identity_targets(pki, device_id, certs):
     """The device's /certs files, issuing its identity first if it has none."""
-    from soundbox_tools.pki import BUNDLE_FILES, check_identity
-
     if not pki.exists():
         raise DeviceError("no CA in %s: run `soundbox pki init --dir %s` first" % (pki.root, certs))
     if pki.is_revoked(device_id):  # its bundle would be refused by the broker and its payment key is retired
@@ -233,12 +234,13 @@ def identity_targets(pki, device_id, certs):
 def provisioned_config(existing, device_id, broker=None, server_name=None, wifi_ssid=None, wifi_password=None,
                        network=None, apn=None, lang=None, mqtt=None):
     """The board's new config: the existing one with this device's identity, broker and link."""
-    from soundbox_tools.cli import parse_broker
-
     config = dict(existing)
     config["device_id"] = device_id
     if broker is not None:
-        host, port, tls = parse_broker(broker)
+        try:
+            host, port, tls = parse_broker_url(broker)
+        except BrokerUnavailable as e:
+            raise DeviceError(str(e)) from None
         config["broker_host"], config["broker_port"] = host, port
         if tls:
             config["tls"] = {"identity": "/certs"}

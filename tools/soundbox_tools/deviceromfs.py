@@ -87,7 +87,7 @@ def deploy(board, image_path):
 
 def _mpremote_deploy(board, image_path):
     """mpremote's `romfs deploy IMAGE` over the board's open raw-REPL connection."""
-    from mpremote.commands import CommandError, do_romfs
+    from mpremote.commands import CommandError, do_romfs  # optional board extra
     from mpremote.main import State, argparse_romfs
     from mpremote.transport import TransportError
     import serial

@@ -11,14 +11,17 @@ import os
 import sys
 import time
 
+from soundbox.voice import LANGUAGES
+from soundbox_cloud.errors import BrokerUnavailable
+from soundbox_cloud.mqttlink import parse_broker_url
 from soundbox_tools import mqttversion, procs
-from soundbox_tools.cli import DEFAULT_PACK, CliError, parse_broker
+from soundbox_tools.broker import Mosquitto
+from soundbox_tools.cliargs import DEFAULT_PACK, CliError
 from soundbox_tools.mpdevice import MicroPythonDevice, MicroPythonError, device_config
+from soundbox_tools.pki import Pki, PkiError, check_device_id, check_identity
 
 
 def _identity(certs, device_id):
-    from soundbox_tools.pki import Pki, PkiError, check_device_id, check_identity
-
     try:
         check_device_id(device_id)
         pki = Pki(certs)
@@ -36,8 +39,6 @@ def _identity(certs, device_id):
 
 def _services(pki, state):
     """A private mTLS broker and the cloud handler: (broker, cloud process, API URL)."""
-    from soundbox_tools.broker import Mosquitto
-
     broker = Mosquitto(os.path.join(state, "broker"), pki=pki).start()
     port = procs.free_port()
     cloud = procs.spawn([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", broker.url,
@@ -53,7 +54,7 @@ def _services(pki, state):
 def cmd_run(args):
     if not args.micropython:
         raise CliError("say which runtime: --micropython (the unix port); `soundbox sim` runs the firmware on CPython")
-    from soundbox_tools.voicepack import build_pack
+    from soundbox_tools.voicepack import build_pack  # off CLI startup
 
     state = os.path.abspath(args.state)
     os.makedirs(state, exist_ok=True)
@@ -61,7 +62,10 @@ def cmd_run(args):
     build_pack(args.lang, args.voice)
     broker = cloud = None
     if args.broker:
-        host, port, tls = parse_broker(args.broker)
+        try:
+            host, port, tls = parse_broker_url(args.broker)
+        except BrokerUnavailable as e:
+            raise CliError(str(e)) from None
     else:
         broker, cloud, api = _services(pki, state)
         host, port, tls = broker.host, broker.port, True
@@ -104,8 +108,6 @@ def cmd_run(args):
 
 def register(dsub):
     """Add `soundbox device run` to the `soundbox device` subparsers."""
-    from soundbox.voice import LANGUAGES
-
     r = dsub.add_parser("run", help="a desktop soundbox: the real firmware on MicroPython's unix port, no board")
     r.add_argument("--micropython", action="store_true", help="run on MicroPython's unix port (`micropython`)")
     r.add_argument("--id", default="sb-0001", help="device id (default sb-0001)")

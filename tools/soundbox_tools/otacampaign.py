@@ -1,17 +1,17 @@
 """`soundbox ota campaign ...`: create, watch and steer OTA campaigns through the cloud's HTTP API.
 
-`soundbox_tools.ota.register` creates the `ota` group and calls `register_campaign` here.
+`soundbox_tools.otacli.register` creates the `ota` group and calls `register_campaign` here.
 """
 import os
 import time
 
-from soundbox_tools.cli import DEFAULT_CLOUD, CliError, add_api_key
+from soundbox_cloud.client import ApiError, call
+from soundbox_tools.cliargs import DEFAULT_CLOUD, CliError, add_api_key
 
 FINISHED = ("completed", "aborted")
 
 
 def api(args, method, path, body=None, data=None):
-    from soundbox_cloud.client import ApiError, call
     try:
         return call(args.cloud, method, path, body=body, data=data, api_key=args.api_key)
     except ApiError as e:
@@ -27,7 +27,6 @@ def csv_numbers(text, what):
 
 def upload(args, path):
     """PUT <name>.manifest.json then <name>.bin (unless already registered); returns the name."""
-    from soundbox_cloud.client import ApiError, call
     stem = path[:-len(".bin")] if path.endswith(".bin") else path[:-len(".manifest.json")] \
         if path.endswith(".manifest.json") else None
     if stem is None:
@@ -98,7 +97,7 @@ def plain_report(s, devices):
 
 
 def rich_report(s, devices):
-    from rich.console import Group
+    from rich.console import Group  # off CLI startup
     from rich.table import Table
     waves = Table(title=summary_line(s), title_justify="left")
     for column in ("wave", "%", "devices", "succeeded", "failed", "downloading", "pending", "states"):
@@ -133,10 +132,10 @@ def cmd_status(args):
     if not args.watch:
         print(plain_report(status, args.devices))
         return 0
-    from rich.console import Console
+    from rich.console import Console  # off CLI startup
     console = Console()
     if console.is_terminal:
-        from rich.live import Live
+        from rich.live import Live  # off CLI startup
         with Live(rich_report(status, args.devices), console=console, refresh_per_second=4) as live:
             while status["state"] not in FINISHED:
                 time.sleep(args.interval)

@@ -87,7 +87,7 @@ class _StartOver(TtsError):
 
 def _engine(voice, wpm):
     """A pyttsx3 espeak engine whose voice and rate are in force (not merely queued)."""
-    import pyttsx3
+    import pyttsx3  # speech worker only
     from pyttsx3.drivers import _espeak
     try:
         engine = pyttsx3.init("espeak")
