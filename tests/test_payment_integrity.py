@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from soundbox import payment, voice
+from soundbox import desk as payment_desk
 from soundbox_fw import app as firmware
 from soundbox_fw.app import Soundbox
 from soundbox_sim.hal import HostClock, SimHal
@@ -183,7 +184,7 @@ def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_th
         assert desk.ack("H-FORGED")["reason"] == "bad MAC"
         desk.publish("sb-0001", signed(key, "sb-0001", "H-FRESH", 25000))  # a resend while held
         assert desk.ack("H-FRESH")["status"] == "duplicate"
-        assert eventually(lambda: len(box.app.held) == 2, 5)
+        assert eventually(lambda: len(box.app.desk.held) == 2, 5)
         assert box.prompts() == ["clock_not_set"]  # said once, not once per payment
     finally:
         box.stop()
@@ -192,7 +193,7 @@ def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_th
     # Power cycle while the clock is still unset: the held payments come back from flash.
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False, freshness_s=60)
     try:
-        assert [h[0] for h in box.app.held.entries] == ["H-FRESH", "H-OLD"]
+        assert [h[0] for h in box.app.desk.held.entries] == ["H-FRESH", "H-OLD"]
         time.sleep(1.5)
         assert box.played() == [] and len(desk.acks_for("H-OLD")) == 0
         box.clock.is_trusted = True  # NTP synced
@@ -207,7 +208,7 @@ def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_th
         summary = " ".join(voice.offline_summary_tokens(1, 700, "en-IN"))
         assert box.played() == [("H-FRESH", " ".join(voice.announcement_tokens(25000, "en-IN"))),
                                 (firmware.SUMMARY_NAME, summary)]
-        assert box.app.held.entries == []
+        assert box.app.desk.held.entries == []
     finally:
         box.stop()
     assert json.loads((tmp_path / "state" / firmware.HELD_FILE).read_text()) == []
@@ -220,12 +221,12 @@ def test_the_provider_is_said_kept_across_a_restart_and_an_unknown_one_left_out(
         forged = dict(signed(key, "sb-0001", "P-FORGED", 100, provider="paytm"), provider="phonepe")
         desk.publish("sb-0001", forged)
         assert desk.ack("P-FORGED")["reason"] == "bad MAC"  # the provider is signed
-        assert eventually(lambda: len(box.app.held) == 1, 5)
+        assert eventually(lambda: len(box.app.desk.held) == 1, 5)
     finally:
         box.stop()
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
     try:
-        assert box.app.held.entries[0][4] == "phonepe"  # held on flash with its provider
+        assert box.app.desk.held.entries[0][4] == "phonepe"  # held on flash with its provider
         box.clock.is_trusted = True
         assert eventually(lambda: len(box.played()) == 1, 10), box.logs
         said = " ".join(voice.announcement_tokens(25000, "en-IN", "phonepe"))
@@ -248,7 +249,7 @@ def test_payments_whose_words_a_restart_cut_short_are_said_or_summarised_after_i
         for txn, amount in (("U-1", 100), ("U-2", 250), ("U-3", 5000)):
             desk.publish("sb-0001", signed(key, "sb-0001", txn, amount))
         # U-1 is playing, U-2 and U-3 wait behind it; all three are accepted.
-        assert eventually(lambda: len(box.app.unsaid) == 3, 5), box.logs
+        assert eventually(lambda: len(box.app.desk.unsaid) == 3, 5), box.logs
         assert box.sink.played == [("U-1", " ".join(voice.announcement_tokens(100, "en-IN")))]
     finally:
         box.stop()  # mid-announcement: as a power cut would, it leaves them unsaid
@@ -257,7 +258,7 @@ def test_payments_whose_words_a_restart_cut_short_are_said_or_summarised_after_i
 
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), freshness_s=2)
     try:
-        assert eventually(lambda: len(box.app.unsaid) == 0 and len(box.played()) >= 1, 10), (box.logs, box.app.unsaid.entries, box.sink.played, desk.acks)
+        assert eventually(lambda: len(box.app.desk.unsaid) == 0 and len(box.played()) >= 1, 10), (box.logs, box.app.desk.unsaid.entries, box.sink.played, desk.acks)
         for txn in ("U-1", "U-2", "U-3"):
             desk.ack(txn)
         time.sleep(0.5)
@@ -279,7 +280,7 @@ def test_payments_whose_words_a_restart_cut_short_are_said_or_summarised_after_i
 
 
 def test_a_full_hold_acks_failed_and_records_nothing(broker, tmp_path, pki, key, desk, monkeypatch):
-    monkeypatch.setattr(firmware, "HOLD_LIMIT", 2)
+    monkeypatch.setattr(payment_desk, "HOLD_LIMIT", 2)
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
     try:
         for txn in ("F-1", "F-2", "F-3"):
@@ -301,7 +302,7 @@ def test_a_damaged_hold_file_loses_only_what_is_unreadable(broker, tmp_path, pki
     (tmp_path / "state" / firmware.HELD_FILE).write_bytes(content)
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
     try:
-        kept = [h[0] for h in box.app.held.entries]
+        kept = [h[0] for h in box.app.desk.held.entries]
     finally:
         box.stop()
     if content.startswith(b"["):

@@ -38,7 +38,9 @@ payment key, its txn was never seen (ledger), and it is fresh by a trusted clock
 Until the clock is trusted, verified payments are held (bounded, on flash) and
 judged once it is. Authentic payments older than the limit (the box was offline)
 are acked "stale" and rolled into one spoken summary, said when the backlog has
-stopped arriving or just before the next fresh payment.
+stopped arriving or just before the next fresh payment. Those rules, the stores on
+flash and the speaker's queue are soundbox.desk.PaymentDesk (sans-I/O); this module
+feeds it messages and the time, publishes its acks and plays what it queues.
 
 The speaker's queue (voice UX):
 - announcements play in arrival order; when more than MERGE_ABOVE payments are
@@ -71,34 +73,18 @@ import binascii
 import gc
 import json
 
-from soundbox import VERSION, commands, payment, tls, voice
-from soundbox.ledger import Ledger
+from soundbox import VERSION, commands, payment, tls, voice, wire
+from soundbox.desk import FRESHNESS_S, TZ_OFFSET_MIN, Ack, PaymentDesk, Prompt, QueueFull
+# Re-exported: tests, the simulator and unixhal take these names from the app.
+from soundbox.desk import (HELD_FILE, MERGE_ABOVE, MERGED_NAME, SUMMARY_DEBOUNCE_MS,  # noqa: F401
+                           SUMMARY_NAME, UNSAID_FILE, said_txns)
 from soundbox.mqttclient import Client
 from soundbox.mqttsession import Session, Subscribed
-from soundbox_fw.stored import DAY_MS, VOLUME_LEVELS, Backlog, Payments, Settings, Tally
+from soundbox_fw.stored import VOLUME_LEVELS, Settings
 
-# Announcements waiting to play. When full, the handler waits before taking more,
-# which delays the PUBACK: the broker keeps the payment, nothing is dropped.
-QUEUE_LIMIT = 16
 PROMPT_INTERVAL_MS = 600000  # say a health prompt at most every 10 minutes: do not nag
 PLAY_TIMEOUT_S = 60  # the longest amount takes ~9 s to say; a stuck speaker must not wedge the box
-FRESHNESS_S = 120  # an older payment is not announced on its own: the customer has left
-# Verified payments waiting for a trusted clock. Beyond this they are acked "failed"
-# and not recorded, so the cloud can send them again later.
-HOLD_LIMIT = 32
-HELD_FILE = "held.json"
-UNSAID_FILE = "unsaid.json"  # accepted payments whose words were not said yet
-CLOCK_POLL_S = 1
-# The offline summary is said this long after the last stale payment arrived, so a
-# backlog the broker hands over in a burst becomes one announcement.
-SUMMARY_DEBOUNCE_MS = 2000
-SUMMARY_NAME = "offline-summary"
-# More waiting payments than this are said as one merged announcement.
-MERGE_ABOVE = 3
-MERGED_NAME = "merged"  # the sink's name for it: "merged <txn> <txn> ..." (txns have no spaces)
-REPLAY_NAME = "replay"
 TODAY_NAME = "today"
-TZ_OFFSET_MIN = 330  # India Standard Time: "today" and replayed times are the merchant's
 MQTT_PROTOCOLS = (4, 5)  # config "mqtt": the protocol level, 3.1.1 or 5
 HEALTH_POLL_S = 5  # how often the battery and the link are looked at
 UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
@@ -106,39 +92,30 @@ LOW_BATTERY_PERCENT = 15
 QUIET_TIMEOUT_S = 120  # a planned restart waits this long at most for the speaker and the acks
 
 
-def said_txns(name):
-    """(txns, merged count or 0) a sink's announcement name stands for: a merged one,
-    "merged <txn> <txn> ...", said each of its payments (txns have no spaces)."""
-    parts = name.split(" ") if isinstance(name, str) else [name]
-    if len(parts) > 1 and parts[0] == MERGED_NAME:
-        return parts[1:], len(parts) - 1
-    return [name], 0
-
-
-def _is_replay(entry):
-    """A pending entry is a replay (a payment's name is its txn, which may be anything)."""
-    return entry[0] is None and entry[4] == REPLAY_NAME
+async def _wait(event, timeout_ms):
+    """Until event is set or timeout_ms have passed."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout_ms / 1000)
+    except asyncio.TimeoutError:
+        pass
 
 
 class Soundbox:
     def __init__(self, hal, config):
         self.hal = hal
-        self.device_id = config["device_id"]
-        self.prefix = "sb/%s/" % self.device_id
+        self.device_id = device = config["device_id"]
+        self.prefix = wire.topic(device, "")  # sb/<id>/: the updater's topics
+        self.notify_topic = wire.topic(device, wire.NOTIFY)
+        self.cmd_topic = wire.topic(device, wire.CMD)
+        self.ack_topic = wire.topic(device, wire.ACK)
+        self.status_topic = wire.topic(device, wire.STATUS)
         storage, log = hal.storage, hal.log
-        self.ledger = Ledger(storage)
-        # [(txn, tokens, rx_ms, amount, name)] in arrival order; txn None for what is not a
-        # payment (offline summary, replay, today, volume prompt); the offline summary's
-        # rx_ms is the count of payments it says
-        self.pending = []
-        self.last_said = None  # (count, total paise, wall ms received) of the last announcement
         self.settings = Settings(storage, config.get("lang", "en-IN"), voice.LANGUAGES, log)
-        self.tz_offset_ms = int(config.get("tz_offset_min", TZ_OFFSET_MIN)) * 60000
-        self.tally = Tally(storage, self.tz_offset_ms, log)
         self._offline_since = None  # monotonic ms the link was last lost (or the box started)
         self._prompted = {}  # prompt name -> monotonic ms when last said
-        self._wake = asyncio.Event()
-        self._room = asyncio.Event()
+        self._wake = asyncio.Event()  # the player's: something was queued
+        self._room = asyncio.Event()  # the player took something: the queue has room
+        self._desk_wake = asyncio.Event()  # the desk may want the time sooner than it said
         self.identity = None
         open_connection = hal.open_connection
         if config.get("tls"):
@@ -146,33 +123,19 @@ class Soundbox:
             server = config["tls"].get("server_hostname", config["broker_host"])
             open_connection = tls.connector(self.identity, server, hal.open_connection)
         self.key_path = "%s/payment.key" % (config.get("identity") or self.identity or "/certs")
-        self.payment_key = self._load_payment_key()
-        self.freshness_ms = int(config.get("freshness_s", FRESHNESS_S) * 1000)
-        self.held = Payments(storage, HELD_FILE, log)  # verified, waiting for a trusted clock
-        self.unsaid = Payments(storage, UNSAID_FILE, log)  # accepted, words not said yet
-        self.backlog = Backlog(storage, log)  # stale, acked, their summary not said yet
-        # Judged before a restart cut their words short: judged again by age, first in line.
-        self._recovered = list(self.unsaid.entries)
-        for entry in self._recovered:
-            txn, amount, ts = entry[0], entry[1], entry[2]
-            if txn not in self.ledger:  # the power failed between the two writes
-                self.ledger.add(txn)
-                self.tally.count(amount, ts, hal.clock.wall_ms())
-        self._held_added = asyncio.Event()
-        # Stale payments not yet on the speaker's queue (the backlog also counts queued ones).
-        self.offline_count = self.backlog.count
-        self.offline_total = self.backlog.total
-        self._summary_due = 0  # monotonic ms
-        self._stale_added = asyncio.Event()
+        # The payments: judgment, the ledger, held / unsaid / backlog / tally on flash, the queue.
+        self.desk = PaymentDesk(storage, device, self._load_payment_key(), hal.clock.wall_ms(),
+                                lang=self.settings.lang, freshness_s=config.get("freshness_s", FRESHNESS_S),
+                                tz_offset_min=config.get("tz_offset_min", TZ_OFFSET_MIN),
+                                read_key=self._new_payment_key, log=log)
         offline = self._status("offline")
-        session = Session(self.device_id, keepalive_s=config.get("keepalive", 60), clean=False,
-                          will=(self.prefix + "status", offline, 1, True), protocol=self._protocol(config))
+        session = Session(device, keepalive_s=config.get("keepalive", 60), clean=False,
+                          will=(self.status_topic, offline, 1, True), protocol=self._protocol(config))
         self.mqtt = Client(session, config["broker_host"], config["broker_port"],
                            self._on_message, self._on_connect, self._on_disconnect,
                            open_connection=open_connection, log=hal.log, tls=bool(self.identity),
                            on_notice=self._on_mqtt_notice)
         self._tasks = []
-        self._playing = None  # the name of what the speaker is saying now
         self._restart = None  # the planned restart a reboot command started
         self.accepting = True  # False once a planned restart is under way
         # The updater's code and state (about 14 KiB of heap) are loaded only while there is
@@ -183,6 +146,16 @@ class Soundbox:
                                                                          or "/certs")
         if self.ota is not None and (getattr(hal, "ota_rollbacks", None) or self._update_under_way()):
             self._load_updater()
+
+    @property
+    def payment_key(self):
+        return self.desk.key
+
+    @property
+    def pending(self):
+        """(txn or None, utterance) for each waiting utterance: the shape tests/test_commands.py
+        still reads (e[0]); the queue itself is desk.pending."""
+        return [(u.txns[0] if u.txns else None, u) for u in self.desk.pending]
 
     async def run(self):
         """Run until stop() is called."""
@@ -198,14 +171,10 @@ class Soundbox:
             self.hal.log("tls: identity incomplete: missing %s in %s"
                          % (", ".join(tls.missing_files(self.identity)), self.identity))
             self._prompt("not_registered")
-        if self.payment_key is None:
+        if self.desk.key is None:
             self._prompt("not_registered")  # without its key the box can verify no payment
         self._tasks = [asyncio.create_task(self._player()), asyncio.create_task(self._buttons()),
-                       asyncio.create_task(self._release_held()),
-                       asyncio.create_task(self._offline_summaries()),
-                       asyncio.create_task(self._health())]
-        if self._recovered:
-            self._held_added.set()
+                       asyncio.create_task(self._desk_clock()), asyncio.create_task(self._health())]
         if self.updater is not None:
             self._tasks.append(asyncio.create_task(self.updater.run()))
         try:
@@ -216,7 +185,7 @@ class Soundbox:
 
     async def stop(self):
         """Leave cleanly: say we are offline (retained), DISCONNECT, stop the tasks."""
-        await self.mqtt.stop(last_words=(self.prefix + "status", self._status("offline"), 0, True))
+        await self.mqtt.stop(last_words=(self.status_topic, self._status("offline"), 0, True))
 
     # ---- MQTT callbacks ----------------------------------------------------
 
@@ -233,17 +202,17 @@ class Soundbox:
         # only, so say it as for a refused connection. When the rights come back the broker
         # kicks the box, and it subscribes again.
         refused = notice.refused if isinstance(notice, Subscribed) else ()
-        if any(topic == self.prefix + "notify" for topic, _ in refused):
+        if any(topic == self.notify_topic for topic, _ in refused):
             self._prompt("not_registered")
 
     async def _on_connect(self, client, session_present):
         self.hal.led.show("online")
         self._offline_since = None
-        topics = [(self.prefix + "notify", 1), (self.prefix + "cmd", 1)]
+        topics = [(self.notify_topic, 1), (self.cmd_topic, 1)]
         if self.ota is not None:
-            topics += [(self.prefix + "ota/job", 1), (self.prefix + "ota/chunk", 0)]
+            topics += [(wire.topic(self.device_id, wire.OTA_JOB), 1), (wire.topic(self.device_id, wire.OTA_CHUNK), 0)]
         await client.subscribe(topics)
-        await client.publish(self.prefix + "status", self._status("online"), 1, True)
+        await client.publish(self.status_topic, self._status("online"), 1, True)
         await self.publish_telemetry()
         if self.updater is not None:
             await self.updater.on_connect()
@@ -256,7 +225,7 @@ class Soundbox:
         if self.ota is not None:
             telemetry["model"] = self.ota.model
             telemetry["versions"] = self.versions()
-        await self.mqtt.publish(self.prefix + "telemetry", json.dumps(telemetry), 0)
+        await self.mqtt.publish(wire.topic(self.device_id, wire.TELEMETRY), json.dumps(telemetry), 0)
 
     def _on_disconnect(self):
         if self._offline_since is None:
@@ -270,245 +239,102 @@ class Soundbox:
             self.hal.led.show("offline")
 
     async def _on_message(self, msg):
-        if msg.topic == self.prefix + "notify":
+        if msg.topic == self.notify_topic:
             if not self.accepting:
                 # Going down for a planned restart: never return, so no PUBACK is sent and
                 # the broker hands this payment to the restarted box.
                 await asyncio.Event().wait()
             await self._on_notify(msg.payload)
-        elif msg.topic == self.prefix + "cmd":
+        elif msg.topic == self.cmd_topic:
             await self._on_command(msg.payload)
         elif self.ota is None:
             return
-        elif msg.topic == self.prefix + "ota/job":
+        elif msg.topic == wire.topic(self.device_id, wire.OTA_JOB):
             updater = self.updater
             if updater is None:
                 updater = self._load_updater()
                 self._tasks.append(asyncio.create_task(updater.run()))
             await updater.on_job(msg.payload)
-        elif msg.topic == self.prefix + "ota/chunk" and self.updater is not None:
+        elif msg.topic == wire.topic(self.device_id, wire.OTA_CHUNK) and self.updater is not None:
             await self.updater.on_chunk(msg.payload)
+
+    # ---- payments: the desk's inputs and actions ------------------------------
 
     async def _on_notify(self, payload):
         rx = self.hal.clock.wall_ms()
-        try:
-            note = payment.parse_notification(payload)
-        except payment.InvalidNotification as e:
-            await self._ack(e.txn, payment.INVALID, e.reason, rx)
-            return
-        if self.payment_key is None and not self._reload_payment_key():
-            await self._ack(note.txn, payment.INVALID, "no payment key on the device", rx)
-            return
-        if not self._verified(note):
-            # Say which txn, never the MACs: the expected one is an oracle for forgers.
-            self.hal.log("payment %s: bad MAC, not announced" % note.txn)
-            await self._ack(note.txn, payment.INVALID, "bad MAC", rx)
-            return
-        if note.txn in self.unsaid:
-            await self._ack(note.txn, payment.DUPLICATE, "already received, to be announced", rx)
-            return
-        if note.txn in self.ledger:
-            await self._ack(note.txn, payment.DUPLICATE, "already announced", rx)
-            return
-        if note.txn in self.held:
-            await self._ack(note.txn, payment.DUPLICATE, "already received, waiting for the clock", rx)
-            return
-        if len(self.held) or self._recovered or not self.hal.clock.trusted():
-            await self._hold(note, rx)  # behind those already held: keep arrival order
-            return
-        await self._judge(note.txn, note.amount, note.ts, rx, note.provider)
+        while True:
+            actions = self._tell_clock()  # the desk judges freshness by a clock it trusts
+            try:
+                actions += self.desk.notification(payload, rx)
+                break
+            except QueueFull:
+                # The speaker's queue is full: wait (the PUBACK with it: the broker keeps the
+                # payment), then the desk judges it again, as received at rx.
+                await self._run(actions)
+                self._room.clear()
+                await self._room.wait()
+        self._desk_wake.set()  # a held payment changes when the desk wants the time
+        await self._run(actions)
 
-    async def _judge(self, txn, amount, ts, rx, provider=None, recovered=False):
-        """Announce, summarise or refuse an authentic, unseen payment by its age (trusted clock).
-        recovered: accepted before a restart cut its words short (in the ledger and unsaid)."""
-        now = self.hal.clock.wall_ms()
-        verdict = payment.age_verdict(ts, now, self.freshness_ms)
-        if verdict == payment.AHEAD and not recovered:
-            await self._ack(txn, payment.INVALID, "ts is %d s ahead of the device clock"
-                            % ((ts - now) // 1000), rx)
-            return
-        if verdict == payment.STALE:
-            if self.offline_total + amount > voice.MAX_TOTAL_PAISE:
-                self._queue_summary()  # the summary's total must stay sayable
-            self.backlog.add(amount)  # before it leaves unsaid: a power cut may count it twice, never lose it
-            if recovered:
-                self.unsaid.remove((txn,))
-            else:
-                self.ledger.add(txn)  # a replay of it is then a duplicate
-                self.tally.count(amount, ts, now)
-            self.offline_count += 1
-            self.offline_total += amount
-            self._summary_due = self.hal.clock.monotonic_ms() + SUMMARY_DEBOUNCE_MS
-            self._stale_added.set()
-            await self._ack(txn, payment.STALE, "paid %d s ago, over the %d s limit: in the offline summary"
-                            % ((self.hal.clock.wall_ms() - ts) // 1000, self.freshness_ms // 1000), rx)
-            return
-        self._queue_summary()  # the backlog first, then what is happening now
-        # A provider this box's wording does not know (a newer cloud's) is left unsaid.
-        said_provider = provider if provider in voice.PROVIDERS else None
-        tokens = voice.announcement_tokens(amount, self.lang, said_provider)
-        while len(self.pending) >= QUEUE_LIMIT:
-            self._room.clear()
-            await self._room.wait()
-        if not recovered:
-            self.unsaid.add(txn, amount, ts, rx, provider)  # first: a power cut from here on loses nothing
-            self.ledger.add(txn)
-            self.tally.count(amount, ts, self.hal.clock.wall_ms())
-        self.pending.append((txn, tokens, rx, amount, txn))
-        self._wake.set()
+    def _tell_clock(self):
+        clock = self.hal.clock
+        return self.desk.clock(clock.monotonic_ms(), clock.wall_ms(), clock.trusted())
 
-    # ---- payments waiting for a trusted clock ---------------------------------
-
-    async def _hold(self, note, rx):
-        if len(self.held) >= HOLD_LIMIT:
-            await self._ack(note.txn, payment.FAILED, "clock not set and %d payments already held: send again later"
-                            % HOLD_LIMIT, rx)
-            return
-        self.held.add(note.txn, note.amount, note.ts, rx, note.provider)  # before the PUBACK: a reboot keeps it
-        if not self.hal.clock.trusted():  # else it only waits behind held ones being judged
-            self.hal.log("payment %s: clock not trusted yet, held (%d waiting)" % (note.txn, len(self.held)))
-            self._prompt("clock_not_set")
-        self._held_added.set()
-
-    async def _release_held(self):
-        """Judge, once the clock is trusted, what waits: payments a restart interrupted,
-        then held ones, in that order (the order they arrived in)."""
+    async def _desk_clock(self):
+        """Tell the desk the time when it asks (the offline summary's debounce, an untrusted
+        clock it waits on) and when it may want it sooner (a payment held, room on the queue)."""
         clock = self.hal.clock
         while True:
-            while not len(self.held) and not self._recovered:
-                self._held_added.clear()
-                await self._held_added.wait()
-            while not clock.trusted():
-                await asyncio.sleep(CLOCK_POLL_S)
-            while self._recovered:
-                txn, amount, ts, rx, provider = self._recovered[0]
-                await self._judge(txn, amount, ts, rx, provider, recovered=True)
-                self._recovered.pop(0)
-            while len(self.held):
-                txn, amount, ts, rx, provider = self.held.entries[0]
-                if txn not in self.ledger:  # it is, if power failed between judging and saving
-                    await self._judge(txn, amount, ts, rx, provider)
-                self.held.pop_first()
+            self._desk_wake.clear()
+            await self._run(self._tell_clock())
+            deadline = self.desk.next_deadline()
+            if deadline is None:
+                await self._desk_wake.wait()
+            elif deadline > clock.monotonic_ms():
+                await _wait(self._desk_wake, deadline - clock.monotonic_ms())
 
-    # ---- the offline summary ------------------------------------------------------
-
-    def _queue_summary(self):
-        """Put 'while offline: N payments, total ...' on the speaker's queue, if any are waiting."""
-        if not self.offline_count:
-            return
-        count, total = self.offline_count, self.offline_total
-        self.offline_count = self.offline_total = 0
-        try:
-            tokens = voice.offline_summary_tokens(count, total, self.lang)
-        except Exception as e:  # the payments are acked already; only the words are lost
-            self.hal.log("offline summary of %d payments failed: %r" % (count, e))
-            self.backlog.said(count, total)
-            return
-        self.pending.append((None, tokens, count, total, SUMMARY_NAME))  # may pass QUEUE_LIMIT by this one
-        self._wake.set()
-
-    async def _offline_summaries(self):
-        clock = self.hal.clock
-        while True:
-            if not self.offline_count:
-                self._stale_added.clear()
-                await self._stale_added.wait()
-            # Each stale arrival moves the due time on; a fresh payment may say it earlier.
-            while self.offline_count and clock.monotonic_ms() < self._summary_due:
-                await asyncio.sleep((self._summary_due - clock.monotonic_ms()) / 1000)
-            self._queue_summary()
-
-    # ---- tasks -------------------------------------------------------------
-
-    def _waiting_payments(self):
-        n = 0
-        for entry in self.pending:
-            if entry[0] is not None:
-                n += 1
-        return n
-
-    def _next_batch(self):
-        """The next thing to say: [entry], or every waiting payment when more than
-        MERGE_ABOVE wait (they are then said as one). A replay waits while payments do."""
-        payments = self._waiting_payments()
-        first = 1 if payments and _is_replay(self.pending[0]) else 0  # at most one replay waits
-        if self.pending[first][0] is None or payments <= MERGE_ABOVE:
-            return [self.pending.pop(first)]
-        batch = [e for e in self.pending if e[0] is not None]
-        self.pending = [e for e in self.pending if e[0] is None]
-        return batch
+    async def _run(self, actions):
+        """Carry out the desk's actions, in order."""
+        for action in actions:
+            if isinstance(action, Ack):
+                await self.mqtt.publish(self.ack_topic, action.payload(), 1)
+            elif isinstance(action, Prompt):
+                self._prompt(action.name)
+            else:  # Say: it is on the desk's queue
+                self._wake.set()
 
     async def _player(self):
         clock = self.hal.clock
         while True:
-            while not self.pending:
+            utterance = self.desk.next_utterance()
+            if utterance is None:
                 self._wake.clear()
                 await self._wake.wait()
-            batch = self._next_batch()
-            self._room.set()
-            txns = [e[0] for e in batch if e[0] is not None]
-            total = 0
-            for e in batch:
-                total += e[3] or 0
-            if len(batch) > 1:
-                tokens = voice.merged_tokens(len(batch), total, self.lang)
-                name = "%s %s" % (MERGED_NAME, " ".join(txns))
-            else:
-                tokens, name = batch[0][1], batch[0][4]
-            play = clock.wall_ms()
-            self._playing = name
-            try:
-                await asyncio.wait_for(self.hal.audio.play(tokens, name), PLAY_TIMEOUT_S)
-            except Exception as e:  # a sink failure must not stop the box
-                self._playing = None
-                self.hal.log("audio failed for %s: %r" % (name, e))
-                self._said(batch)  # acked "failed": the cloud knows, nothing is left to say
-                for entry in batch:
-                    if entry[0] is not None:
-                        await self._ack(entry[0], payment.FAILED, "playback failed: %r" % (e,), entry[2], play)
                 continue
-            self._playing = None
-            self._said(batch)  # before the acks: a power cut now must not say it again
-            if not txns:
-                continue  # the summary's payments were acked "stale" when they arrived
-            done = clock.wall_ms()
-            self.last_said = (len(txns), total, batch[-1][2])
-            reason = "merged with %d others" % (len(txns) - 1) if len(txns) > 1 else ""
-            for entry in batch:
-                await self._ack(entry[0], payment.ANNOUNCED, reason, entry[2], play, done)
-
-    def _said(self, batch):
-        """Take what was just said (or failed to be) off the flash's to-say lists."""
-        txns = [e[0] for e in batch if e[0] is not None]
-        if txns:
-            self.unsaid.remove(txns)
-        for e in batch:
-            if e[4] == SUMMARY_NAME:
-                self.backlog.said(e[2], e[3])
+            self._room.set()
+            self._desk_wake.set()  # held payments may go on the queue now
+            play = clock.wall_ms()
+            try:
+                await asyncio.wait_for(self.hal.audio.play(utterance.tokens, utterance.name), PLAY_TIMEOUT_S)
+            except Exception as e:  # a sink failure must not stop the box
+                self.hal.log("audio failed for %s: %r" % (utterance.name, e))
+                await self._run(self.desk.failed(utterance, e, play))
+                continue
+            await self._run(self.desk.said(utterance, play, clock.wall_ms()))
 
     def _say(self, tokens, name):
         """Queue something that is not a payment behind what is already waiting."""
-        if len(self.pending) >= QUEUE_LIMIT:
-            self.hal.log("speaker busy: %s not said" % name)
+        if not self.desk.say(tokens, name):
             return False
-        self.pending.append((None, tokens, None, None, name))
         self._wake.set()
         return True
 
     def _replay(self):
-        """Say the last announcement again; None when queued, else why not. One replay at
-        most waits or plays: a burst of them (keys, commands) must not hold the speaker."""
-        if self.last_said is None:
-            return "nothing announced yet"
-        if self._playing == REPLAY_NAME:
-            return "replay already pending"
-        for entry in self.pending:
-            if _is_replay(entry):
-                return "replay already pending"
-        count, total, rx = self.last_said
-        minutes = (rx + self.tz_offset_ms) % DAY_MS // 60000  # the merchant's local time
-        tokens = voice.replay_tokens(count, total, minutes // 60, minutes % 60, self.lang)
-        return None if self._say(tokens, REPLAY_NAME) else "speaker busy"
+        """Say the last announcement again; None when queued, else why not."""
+        reason = self.desk.replay()
+        if reason is None:
+            self._wake.set()
+        return reason
 
     async def _buttons(self):
         while True:
@@ -516,7 +342,7 @@ class Soundbox:
             if press == "replay":
                 self._replay()
             elif press == "today":
-                count, total = self.tally.now(self.hal.clock.wall_ms())
+                count, total = self.desk.tally.now(self.hal.clock.wall_ms())
                 self._say(voice.today_tokens(count, total, self.lang), TODAY_NAME)
             elif press == "volume_up" or press == "volume_down":
                 step = 1 if press == "volume_up" else -1
@@ -567,7 +393,7 @@ class Soundbox:
             self._restart = asyncio.create_task(self._reboot())
 
     async def _cmdack(self, command_id, cmd, reason):
-        await self.mqtt.publish(self.prefix + "cmdack",
+        await self.mqtt.publish(wire.topic(self.device_id, wire.CMDACK),
                                 json.dumps(commands.ack(command_id, cmd, reason is None, reason)), 1)
 
     async def _command(self, command):
@@ -619,6 +445,7 @@ class Soundbox:
             self._say(voice.prompt_tokens("volume_min", self.lang), "volume_min")
 
     def _apply_language(self):
+        self.desk.lang = self.lang  # the words it queues from now on
         # The speaker plays clips from one language's pack: tell it which (if it can switch).
         set_language = getattr(self.hal.audio, "set_language", None)
         if set_language is not None:
@@ -633,7 +460,7 @@ class Soundbox:
 
     def speaker_idle(self):
         """Nothing being said or waiting to be: an update may use the flash now."""
-        return self._playing is None and not self.pending
+        return self.desk.idle()
 
     def _update_under_way(self):
         """A download or an update on trial was left by the last start (the updater's files)."""
@@ -711,10 +538,6 @@ class Soundbox:
 
     # ---- helpers -----------------------------------------------------------
 
-    async def _ack(self, txn, status, reason, rx, play=None, done=None):
-        await self.mqtt.publish(self.prefix + "ack",
-                                payment.ack_payload(txn, status, reason, rx, play, done), 1)
-
     def _due(self, prompt):
         """True (and noted) when `prompt` was not said in the last PROMPT_INTERVAL_MS."""
         now = self.hal.clock.monotonic_ms()
@@ -731,26 +554,18 @@ class Soundbox:
         if self._due(prompt):
             asyncio.create_task(self.hal.audio.play(voice.prompt_tokens(prompt, self.lang), prompt))
 
-    def _verified(self, note):
-        """The note's MAC is right: with the key in memory, or with a new payment.key that
-        replaced it on disk (the identity was rotated: the cloud signs with the new key)."""
-        if payment.authentic(note, self.payment_key, self.device_id):
-            return True
-        return self._reload_payment_key() and payment.authentic(note, self.payment_key, self.device_id)
-
-    def _reload_payment_key(self):
-        """Take payment.key again if it now holds a different valid key; True when it did.
-        Read only after a MAC check failed (65 bytes), never on the accepted path."""
+    def _new_payment_key(self):
+        """payment.key again, if it now holds a different valid key (else None). The desk asks
+        only after a MAC check failed (65 bytes), never on the accepted path."""
         try:
             with open(self.key_path, "rb") as f:
                 key = payment.parse_key(f.read())
         except (OSError, ValueError):
-            return False  # the key in memory stays: a half-copied file must not lose it
-        if key == self.payment_key:
-            return False
-        self.payment_key = key
+            return None  # the key in memory stays: a half-copied file must not lose it
+        if key == self.desk.key:
+            return None
         self.hal.log("payment: a new key in %s replaced the one in use" % self.key_path)
-        return True
+        return key
 
     def _load_payment_key(self):
         try:

@@ -30,6 +30,8 @@ import json
 
 from soundbox import crypto
 from soundbox.voice import MAX_PAISE
+# The ack statuses are the wire contract's (payment.ANNOUNCED etc. stay for callers).
+from soundbox.wire import ANNOUNCED, DUPLICATE, FAILED, INVALID, STALE  # noqa: F401
 
 MAX_TXN_LEN = 64
 # A notification is about 190 bytes; 1 KiB leaves room for new fields and bounds what a
@@ -40,13 +42,7 @@ MAC_VERSION_PROVIDER = "sb-pay-v2"  # the same lines and then the provider's
 MAX_PROVIDER_LEN = 16
 KEY_SIZE = 32
 
-ANNOUNCED = "announced"
-DUPLICATE = "duplicate"
-STALE = "stale"
-INVALID = "invalid"
-FAILED = "failed"
-
-# Verdicts of `age_verdict`.
+# Verdicts of `age_verdict`; STALE (older than the limit) is the ack status's word too.
 FRESH = "fresh"
 AHEAD = "ahead"  # stamped later than the device's clock allows
 
