@@ -242,6 +242,7 @@ def serve_peer(hostport, broker_url, certs):
     import uvicorn
     from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+    from soundbox import wire
     from soundbox_cloud.http_server import BACKLOG, listen   # the cloud's own socket settings
     from soundbox_cloud.mqttlink import MAX_QUEUED, parse_broker_url
 
@@ -284,7 +285,7 @@ def serve_peer(hostport, broker_url, certs):
             device, txn = note["device"], note["txn"]
         except (ValueError, KeyError, TypeError):
             return await answer(send, 400, {"error": "bad body"})
-        if client.publish("sb/%s/notify" % device, body, qos=1).rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+        if client.publish(wire.topic(device, wire.NOTIFY), body, qos=1).rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             return await answer(send, 503, {"error": "queue full"})
         await answer(send, 202, {"txn": txn, "device": device, "status": "sent"})
 

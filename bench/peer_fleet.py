@@ -34,6 +34,7 @@ import ssl
 import threading
 import time
 
+from soundbox import wire
 from soundbox_sim.worker import cpu_s, rss_kib  # measured the same way as our fleet
 
 LOOPS = ("select", "threads")
@@ -64,9 +65,9 @@ class Peer:
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.id = device_id
-        self.notify = "sb/%s/notify" % device_id
-        self.ack = "sb/%s/ack" % device_id
-        self.status = "sb/%s/status" % device_id
+        self.notify = wire.topic(device_id, wire.NOTIFY)
+        self.ack = wire.topic(device_id, wire.ACK)
+        self.status = wire.topic(device_id, wire.STATUS)
         self.acks = acks  # the worker's Count
         c = self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id,
                                       protocol=mqtt.MQTTv311, clean_session=False)
@@ -97,7 +98,7 @@ class Peer:
             txn = json.loads(msg.payload)["txn"]
         except (ValueError, KeyError, TypeError):
             return
-        client.publish(self.ack, json.dumps({"txn": txn, "status": "announced", "reason": "", "rx": rx,
+        client.publish(self.ack, json.dumps({"txn": txn, "status": wire.ANNOUNCED, "reason": "", "rx": rx,
                                              "play": rx, "done": now_ms()}), 1)
         self.acks.n += 1
 

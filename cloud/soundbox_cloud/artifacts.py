@@ -21,7 +21,7 @@ import re
 import threading
 import time
 
-from soundbox import otamanifest
+from soundbox import otamanifest, wire
 from soundbox_cloud.errors import CloudError
 
 log = logging.getLogger("soundbox_cloud")
@@ -315,7 +315,7 @@ class ArtifactStore:
         signatures against today's trusted keys, the expiry at now_s, the message's size on
         the longest of their job topics."""
         check_trust(artifact.envelope, read_trusted(self.trusted), now_s)
-        topic = max(("sb/%s/ota/job" % d for d in devices), key=len)
+        topic = max((wire.topic(d, wire.OTA_JOB) for d in devices), key=len)
         check_job_fits(len(artifact.job(campaign_id)), topic, artifact.manifest)
 
     def save_envelope(self, name, raw):

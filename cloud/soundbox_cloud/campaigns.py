@@ -20,6 +20,7 @@ import threading
 import time
 import zoneinfo
 
+from soundbox import wire
 from soundbox_cloud.artifacts import ArtifactError, version_key
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.validation import is_device_id
@@ -284,7 +285,7 @@ class Campaigns:
             for row in self.store.devices_of(campaign_id):
                 if row["state"] in ACTIVE:
                     # QoS 1: the broker keeps it for a device that is offline right now.
-                    self.publish("sb/%s/ota/job" % row["device"], cancel)
+                    self.publish(wire.topic(row["device"], wire.OTA_JOB), cancel)
                     self.store.update_device(campaign_id, row["device"], state="cancelled",
                                              reason="campaign aborted during download")
                 elif row["state"] == "pending":
@@ -423,7 +424,7 @@ class Campaigns:
             return
         payload = artifact.job(c["id"])
         for row in waiting[:free]:
-            if not self.publish("sb/%s/ota/job" % row["device"], payload):
+            if not self.publish(wire.topic(row["device"], wire.OTA_JOB), payload):
                 break   # not connected: the next tick tries again
             self.store.update_device(c["id"], row["device"], state="sent", job_ms=now_ms)
 

@@ -19,9 +19,13 @@ import struct
 import threading
 import time
 
-MAX_CHUNKS_PER_REQUEST = 16
+from soundbox import otatransfer, wire
+
+# The chunk framing is the device's (soundbox.otatransfer): a 4-byte big-endian index, a
+# notice under an index no manifest reaches, and at most a window of chunks per request.
+MAX_CHUNKS_PER_REQUEST = otatransfer.WINDOW
 INDEX = struct.Struct(">I")
-REFUSED_INDEX = 0xFFFFFFFF   # no manifest has this many chunks: marks a notice, not a chunk
+REFUSED_INDEX = otatransfer.NOTICE_INDEX
 
 # Defaults, per device. The burst holds a whole 4 MiB image (the largest slot), so a
 # download from a full bucket is never refused however fast it goes: a lone simulated
@@ -179,7 +183,7 @@ class ChunkServer:
             return self._serve(device, artifact, indexes)
 
     def _serve(self, device, artifact, indexes):
-        topic = "sb/%s/ota/chunk" % device
+        topic = wire.topic(device, wire.OTA_CHUNK)
         limit = self.limit
         tokens = limit.tokens(device) if limit is not None else None
         sent = 0

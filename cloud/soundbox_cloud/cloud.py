@@ -19,7 +19,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from soundbox import payment
+from soundbox import payment, wire
 from soundbox_cloud.artifacts import ArtifactError, ArtifactStore
 from soundbox_cloud.audit import AuditLog
 from soundbox_cloud.auth import KeyStore, RateLimiter
@@ -33,7 +33,7 @@ from soundbox_cloud.metrics import CloudMetrics
 from soundbox_cloud.mqttlink import (MqttLink, TelemetryGate, decode_object, now_ms, parse_ack,
                                      parse_cmdack, parse_status, text_or_none)
 from soundbox_cloud.percentiles import nearest_rank
-from soundbox_cloud.store import FINAL_STATUSES, TIMED_OUT, Store
+from soundbox_cloud.store import TIMED_OUT, Store
 from soundbox_cloud.webhooks import Webhooks
 
 log = logging.getLogger("soundbox_cloud")
@@ -242,12 +242,12 @@ class Cloud:
         box missed for long goes into its offline summary instead of sounding brand new."""
         note = payment.sign(self.keys.key(device), device, txn, amount, sent_ms, provider=provider)
         expiry_s = self.notify_expiry_s - max(0, now_ms() - sent_ms) / 1000
-        return self.link.publish("sb/%s/notify" % device, json.dumps(note, separators=(",", ":")),
+        return self.link.publish(wire.topic(device, wire.NOTIFY), json.dumps(note, separators=(",", ":")),
                                  expiry_s=expiry_s)
 
     def _settled(self, record):
         """A payment reached a final status (a device's ack, or our deadline): tell its PSP."""
-        if record["status"] not in FINAL_STATUSES + (TIMED_OUT,):
+        if record["status"] not in wire.FINAL_ACK_STATUSES + (TIMED_OUT,):
             return   # a "duplicate" ack settles nothing
         if record["status"] != TIMED_OUT:
             self.metrics.ack_latency.observe(max(0, now_ms() - record["sent_ms"]) / 1000)
@@ -322,7 +322,7 @@ class Cloud:
                                % (device, MAX_UNACKED_COMMANDS), retry_after_s=COMMAND_WINDOW_S / 10)
             command = dict(command, id="c-" + secrets.token_hex(6))
             self.store.add_command(command["id"], device, record["tenant"], command, now)
-            if not self.link.publish("sb/%s/cmd" % device, json.dumps(command, separators=(",", ":"))):
+            if not self.link.publish(wire.topic(device, wire.CMD), json.dumps(command, separators=(",", ":"))):
                 self.store.forget_command(command["id"])
                 raise Rejected(503, "broker", "too many messages waiting for the broker; retry later")
         return {"id": command["id"], "device": device, "command": command, "status": "sent"}
@@ -468,25 +468,25 @@ class Cloud:
     def on_device_message(self, device, kind, payload):
         """A device's message, on the paho thread of the connection that carries its kind
         (main or bulk: two threads; the stores and the campaign engine take their locks)."""
-        if kind == "telemetry" and not self.telemetry_gate.allow(device):
+        if kind == wire.TELEMETRY and not self.telemetry_gate.allow(device):
             return
         try:
-            if kind == "ota/req":
+            if kind == wire.OTA_REQ:
                 self.chunks.handle(device, payload)
-            elif kind == "ota/status":
+            elif kind == wire.OTA_STATUS:
                 self.campaigns.on_status(device, decode_object(payload))
-            elif kind == "ack":
+            elif kind == wire.ACK:
                 outcome, settled = self.store.add_ack(device, parse_ack(payload), now_ms())
                 if settled is not None:
                     self._settled(settled)
-            elif kind == "status" and payload:   # an empty retained payload just clears it
+            elif kind == wire.STATUS and payload:   # an empty retained payload just clears it
                 state, fw = parse_status(payload)
                 self.store.set_device_status(device, state, fw, now_ms())
-            elif kind == "telemetry":
+            elif kind == wire.TELEMETRY:
                 telemetry = decode_object(payload)
                 self.store.touch_device(device, text_or_none(telemetry.get("fw")), now_ms())
                 self.campaigns.on_telemetry(device, telemetry)
-            elif kind == "cmdack":
+            elif kind == wire.CMDACK:
                 command_id, ok, reason = parse_cmdack(payload)
                 self.store.ack_command(device, command_id, ok, reason, now_ms())
         except Exception as e:   # a device's bad message must never stop the handler
@@ -528,7 +528,7 @@ class Cloud:
         for record in self.store.devices():
             if record["state"] == "online" and (profiles.get(record["id"]) or {}).get("model") is None:
                 command = {"cmd": "telemetry", "id": "hello-" + secrets.token_hex(4)}
-                self.link.publish("sb/%s/cmd" % record["id"], json.dumps(command, separators=(",", ":")))
+                self.link.publish(wire.topic(record["id"], wire.CMD), json.dumps(command, separators=(",", ":")))
                 asked += 1
         return asked
 

@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from soundbox import wire
 from soundbox_cloud.errors import BrokerUnavailable, CloudError
 from soundbox_cloud.validation import is_device_id, is_txn
 
@@ -27,7 +28,6 @@ log = logging.getLogger("soundbox_cloud")
 STARTUP_TIMEOUT_S = 5.0     # TCP connect + CONNACK + SUBACK, so a dead broker fails fast
 KEEPALIVE_S = 30
 MAX_QUEUED = 10_000         # paho's own outbound queue; beyond it a payment gets 503
-ACK_STATUSES = ("announced", "duplicate", "stale", "invalid", "failed")
 DEVICE_STATES = ("online", "offline")
 MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to this length
 # Telemetry per box: a box reports every minute or so; past a burst of TELEMETRY_BURST at
@@ -44,9 +44,10 @@ TELEMETRY_BURST = 10.0
 # mosquitto queues per client, so a box flooding QoS 0 fills only the bulk queue. On one
 # connection, a flood at 2,000 msg/s held other boxes' acks for p50 5.3 s, and at full
 # speed mosquitto dropped acks once the cloud's queue was full.
-MAIN_SHARED = (("ack", 1), ("cmdack", 1), ("ota/status", 1))
-MAIN_PLAIN = (("status", 1),)
-BULK_SHARED = (("telemetry", 0), ("ota/req", 0))
+MAIN_SHARED = ((wire.ACK, 1), (wire.CMDACK, 1), (wire.OTA_STATUS, 1))
+MAIN_PLAIN = ((wire.STATUS, 1),)
+BULK_SHARED = ((wire.TELEMETRY, 0), (wire.OTA_REQ, 0))
+HEARD = frozenset(kind for kind, _ in MAIN_SHARED + MAIN_PLAIN + BULK_SHARED)
 NEVER_EXPIRES = 0xFFFFFFFF   # MQTT 5 Session Expiry: the session outlives any disconnect
 # Messages the broker sends us unacknowledged at once, as mosquitto's max_inflight_messages
 # did for the 3.1.1 link (an MQTT 5 client's own Receive Maximum replaces that setting).
@@ -125,7 +126,7 @@ def text_or_none(value):
 def parse_ack(payload):
     msg = decode_object(payload)
     status, txn = msg.get("status"), msg.get("txn")
-    if status not in ACK_STATUSES:
+    if status not in wire.ACK_STATUSES:
         raise ValueError("unknown ack status %r" % (status,))
     if txn is not None and not is_txn(txn):
         raise ValueError("malformed txn")
@@ -150,13 +151,11 @@ def parse_cmdack(payload):
 
 
 def topic_parts(topic):
-    """(device, kind) of sb/<id>/<kind> or sb/<id>/ota/<kind>; None for anything else."""
-    parts = topic.split("/")
-    if len(parts) == 4 and parts[2] == "ota":
-        parts[2:] = ["ota/" + parts[3]]
-    if len(parts) != 3 or parts[0] != "sb" or not is_device_id(parts[1]):
+    """(device, kind) of a topic the cloud hears (HEARD); None for anything else."""
+    parts = wire.parts(topic)
+    if parts is None or not is_device_id(parts[0]) or parts[1] not in HEARD:
         return None
-    return parts[1], parts[2]
+    return parts
 
 
 def reason_of(error):
@@ -174,8 +173,8 @@ class Connection:
         self.broker_url = broker_url
         self.host, self.port, _ = parse_broker_url(broker_url)
         self.name = client_id
-        self.subscriptions = ([("$share/%s/sb/+/%s" % (group, kind), qos) for kind, qos in shared]
-                              + [("sb/+/" + kind, qos) for kind, qos in plain])
+        self.subscriptions = ([("$share/%s/%s" % (group, wire.any_device(kind)), qos) for kind, qos in shared]
+                              + [(wire.any_device(kind), qos) for kind, qos in plain])
         self.on_change = on_change or (lambda up: None)
         self.protocol = protocol
         self.lost_ms = None     # when we last lost the broker (None: not since start)

@@ -2,6 +2,7 @@
 the tables are migrations.py's)."""
 import json
 
+from soundbox import wire
 from soundbox_cloud.db import Database, private_file  # noqa: F401 (private_file: older importers)
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.migrations import LATER_COLUMNS  # noqa: F401 (the columns older files lacked)
@@ -16,9 +17,6 @@ PROFILE_FIELDS = ("name", "vpa", "language")
 STRAY_ACKS_KEPT = 1000
 ACKS_PER_TXN = 32
 
-# Acks that settle a payment; a "duplicate" ack only says the device had already seen it.
-# "stale": authentic but too old to announce alone; the device said it in its offline summary.
-FINAL_STATUSES = ("announced", "stale", "invalid", "failed")
 # Set by the cloud, not a device: no ack within the deadline. A late device ack still wins.
 TIMED_OUT = "timed_out"
 UNSETTLED = ("sent", TIMED_OUT)
@@ -150,8 +148,8 @@ class Store(Database):
                 "UPDATE payments SET status = ? WHERE txn = ? AND device = ?"
                 " AND (status IN ('sent', 'timed_out') OR (status = 'duplicate' AND ?)"
                 " OR (? AND status IN ('invalid', 'failed'))) RETURNING *",
-                (ack["status"], ack["txn"], device, ack["status"] in FINAL_STATUSES,
-                 ack["status"] == "announced"))
+                (ack["status"], ack["txn"], device, ack["status"] in wire.FINAL_ACK_STATUSES,
+                 ack["status"] == wire.ANNOUNCED))
             return "kept", settled
 
     def _triage_ack(self, tx, txn):

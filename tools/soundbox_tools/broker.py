@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import threading
 
+from soundbox import wire
 from soundbox_tools import procs
 from soundbox_tools.pki import SERVICE_IDS
 
@@ -48,10 +49,10 @@ WATCH_S = 0.5       # how often a running broker looks whether the PKI's index.j
 # acks and OTA statuses through $share/<group>/ (so several handlers can split them) and
 # status through a plain subscription (shared ones get no retained messages). Its bulk
 # connection takes telemetry and chunk requests and sends chunks, nothing else.
-CLOUD_SENDS = ("sb/+/notify", "sb/+/cmd", "sb/+/ota/job")
-CLOUD_READS = ("sb/+/ack", "sb/+/status", "sb/+/cmdack", "sb/+/ota/status")
-BULK_SENDS = ("sb/+/ota/chunk",)
-BULK_READS = ("sb/+/telemetry", "sb/+/ota/req")
+CLOUD_SENDS = tuple(wire.any_device(k) for k in (wire.NOTIFY, wire.CMD, wire.OTA_JOB))
+CLOUD_READS = tuple(wire.any_device(k) for k in (wire.ACK, wire.STATUS, wire.CMDACK, wire.OTA_STATUS))
+BULK_SENDS = (wire.any_device(wire.OTA_CHUNK),)
+BULK_READS = tuple(wire.any_device(k) for k in (wire.TELEMETRY, wire.OTA_REQ))
 
 
 class BrokerError(Exception):
@@ -74,7 +75,7 @@ def _acls(sends=(), reads=(), subscribes=()):
 
 
 def device_role(device_id):
-    own = "sb/%s/#" % device_id
+    own = wire.topic(device_id, "#")
     return {"rolename": "device:" + device_id, "acls": _acls([own], [own], [own])}
 
 
