@@ -197,3 +197,34 @@ def test_html_report_says_when_a_run_had_no_ota(tmp_path):
     report.write_all(minimal_summary(), str(tmp_path))
     page = (tmp_path / "report.html").read_text()
     assert "No OTA data in this run" in page and "OTA progress over time" not in page
+
+
+def test_summary_is_built_from_a_run_record_alone(tmp_path):
+    """report.build_summary reads only the RunRecord (record.py): here one made by hand, with
+    a journal of two announcements, one payment lost and no cloud database."""
+    import json as _json
+    import time as _time
+
+    from soundbox_sim.record import Phase, RunRecord
+
+    journal = tmp_path / "w0.jsonl"
+    journal.write_text(_json.dumps({"txn": "T1", "device": "sb-0001", "start": 1000}) + "\n"
+                       + _json.dumps({"txn": "T1", "device": "sb-0001", "start": 1100}) + "\n")
+    g = {"started": 2, "connected": 2, "refused": 0, "announced": 2, "rss_kib": 3000, "cpu_s": 2.0,
+         "base_rss_kib": 1000, "base_cpu_s": 0.5}
+    rec = RunRecord(scenario="hand", scenario_file="hand.toml", devices=2, workers=1, tls=False, connect_rate=10.0,
+                    runtimes={}, journals=[str(journal)], scheduled=3,
+                    accepted=[("T1", "sb-0001", 100), ("T2", "sb-0002", 200)], rejected=[("T3", "sb-0001", 5)],
+                    end_gauges=g, end_totals={"connect.succeeded": 2}, ramp_gauges=dict(g, cpu_s=1.0), ramp_s=1.5,
+                    runtime_gauges={"cpython": {"devices": 2, "connected": 2, "connects": 2, "rss_kib_per_device": 1000.0}})
+    now = _time.monotonic()
+    for i, phase in enumerate(Phase.ORDER):
+        rec.enter(phase, now + i)
+    summary, rows = report.build_summary(rec, None, {})
+    assert summary["payments"]["scheduled"] == 3 and summary["payments"]["rejected"] == 1
+    assert summary["zero_counts"] == {"lost": 1, "duplicated": 1, "invalid_acks": 0} and not summary["healthy"]
+    assert summary["memory"]["kib_per_device"] == 1000.0 and summary["ramp_s"] == 1.5
+    assert summary["phases_s"]["connecting"] == 0 and summary["phases_s"]["running"] == 2
+    assert summary["runtimes"]["cpython"]["lost"] == 1
+    assert [(r["txn"], r["played"]) for r in rows] == [("T1", 2), ("T2", 0)]
+    assert rec.phase == Phase.STOPPED
