@@ -100,11 +100,6 @@ def running_versions(slots, lang):
     return out
 
 
-def ab_kinds():
-    """The kinds with an A/B pair (BUNDLE, IMAGE), in table order: the ones boot() checks."""
-    return [k for k in KINDS if k.slots]
-
-
 def capacities(room):
     """{kind: bytes} an update of each kind may take of `room` free filesystem bytes.
     (An ESP32 image goes to its partition instead: Esp32Slots.capacity says how much.)"""

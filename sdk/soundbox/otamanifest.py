@@ -34,7 +34,7 @@ import json
 import sys
 
 import soundbox
-from soundbox import otakinds, wire
+from soundbox import otakinds
 
 FORMAT = 1
 KINDS = otakinds.NAMES  # for the tools' --kind choices
@@ -86,6 +86,8 @@ def job_room(topic):
 
 def longest_job_topic():
     """The job topic of a device with the longest id: what a release is measured against."""
+    from soundbox import wire  # cloud and tools only
+
     return wire.topic("x" * MAX_DEVICE_ID, wire.OTA_JOB)
 
 
