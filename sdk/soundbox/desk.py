@@ -85,9 +85,6 @@ class Utterance:
     def is_summary(self):
         return not self.txns and self.name == SUMMARY_NAME
 
-    def __repr__(self):
-        return "Utterance(%r, txns=%r)" % (self.name, self.txns)
-
 
 class Ack:
     """Publish this ack on sb/<id>/ack (QoS 1): payment.ack_payload's fields."""
@@ -104,9 +101,6 @@ class Ack:
     def payload(self):
         return payment.ack_payload(self.txn, self.status, self.reason, self.rx, self.play, self.done)
 
-    def __repr__(self):
-        return "Ack(%r, %r, %r)" % (self.txn, self.status, self.reason)
-
 
 class Say:
     """`utterance` is on the queue: the player should look (next_utterance)."""
@@ -114,9 +108,6 @@ class Say:
 
     def __init__(self, utterance):
         self.utterance = utterance
-
-    def __repr__(self):
-        return "Say(%r)" % (self.utterance,)
 
 
 class Prompt:
@@ -126,9 +117,6 @@ class Prompt:
 
     def __init__(self, name):
         self.name = name
-
-    def __repr__(self):
-        return "Prompt(%r)" % (self.name,)
 
 
 def _ignore(message):
