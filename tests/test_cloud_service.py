@@ -3,6 +3,7 @@ webhook and deadline, commands with results, metrics and docs. Real mosquitto, r
 real SQLite; the "boxes" are paho clients speaking the wire contract (the firmware's side
 of commands is tested in test_commands.py)."""
 import json
+import logging
 import os
 import socket
 import stat
@@ -15,6 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from soundbox_cloud.errors import CloudError
+from soundbox_cloud.logsetup import LOGGER, log_to_stderr
 from soundbox_cloud.webhooks import verify_signature
 
 from cloudapi import RunningCloud, request
@@ -245,3 +248,14 @@ def test_a_taken_http_port_is_one_line_before_the_broker_is_touched(tmp_path, pk
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "cannot listen on http://127.0.0.1:%d" % port in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "broker" not in r.stderr, r.stderr
+
+
+def test_log_to_stderr_takes_a_known_level_and_comes_off_again():
+    with pytest.raises(CloudError, match="log level must be one of debug, info, warning, error, got 'loud'"):
+        log_to_stderr("loud")
+    logger = logging.getLogger(LOGGER)
+    before = (list(logger.handlers), logger.level)
+    undo = log_to_stderr("warning")
+    assert len(logger.handlers) == len(before[0]) + 1 and logger.level == logging.WARNING
+    undo()
+    assert (logger.handlers, logger.level) == before

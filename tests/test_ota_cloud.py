@@ -1070,6 +1070,50 @@ def test_cloud_cli_takes_the_chunk_limit_and_says_it_at_startup(broker, tmp_path
             proc.wait()
 
 
+def test_the_cloud_process_logs_its_artifacts_and_campaigns_on_stderr(broker, tmp_path, pki, dev):
+    """`soundbox cloud` sets up its logging: the artifact store's and the campaign engine's
+    info lines reach its stderr with a time and a level (left unconfigured, Python drops
+    info lines)."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from soundbox_tools import procs
+    ota_dir = tmp_path / "ota"
+    ota_dir.mkdir()
+    release(ota_dir, "fw-2", payload_bytes(3000), chunk_size=1024)
+    port = procs.free_port()
+    url = "http://127.0.0.1:%d" % port
+    proc = subprocess.Popen([sys.executable, "-m", "soundbox_tools.cli", "cloud", "--broker", broker.url,
+                             "--http", "127.0.0.1:%d" % port, "--db", str(tmp_path / "c.db"),
+                             "--certs", pki.root, "--ota-dir", str(ota_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("cloud handler listening on " + url), first or proc.communicate(timeout=10)[1]
+        key = make_key(tmp_path / "c.db")
+        dev.announce("1.0.0")
+
+        def create():   # refused (no device matches) until the box's telemetry is in
+            try:
+                return call(url, "POST", "/ota/campaigns", body={"artifact": "fw-2", "waves": [100]}, api_key=key)
+            except ApiError:
+                return None
+        cid = wait_until(create)["id"]
+        wait_until(lambda: dev.jobs)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    stamp = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO "
+    assert re.search(stamp + r"OTA artifact fw-2 registered: firmware firmware 2\.0\.0 ", err, re.M), err
+    assert re.search(stamp + r"campaign %s created: firmware 2\.0\.0 to 1 devices in 1 waves$" % cid, err, re.M), err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--chunk-rate", "fast"], "argument --chunk-rate: 'fast' is not a size"),
     (["--chunk-rate=-1MiB"], "argument --chunk-rate: '-1MiB' is not a size"),

@@ -5,11 +5,13 @@ import threading
 from soundbox_cloud.chunkserver import DEFAULT_BURST, DEFAULT_RATE
 from soundbox_cloud.cloud import ACK_DEADLINE_S, NOTIFY_EXPIRY_S, Cloud
 from soundbox_cloud.http_server import ApiServer, listen
+from soundbox_cloud.logsetup import log_to_stderr
 
 
 def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, certs="certs",
           instance="0", ota_dir=None, chunk_rate=DEFAULT_RATE, chunk_burst=DEFAULT_BURST,
-          ack_deadline_s=ACK_DEADLINE_S, private_webhooks=False, notify_expiry_s=NOTIFY_EXPIRY_S):
+          ack_deadline_s=ACK_DEADLINE_S, private_webhooks=False, notify_expiry_s=NOTIFY_EXPIRY_S,
+          log_level="info"):
     """Serve until SIGTERM/SIGINT, then stop taking requests, disconnect and close the database.
 
     ota_dir: signed OTA artifacts (<name>.bin + <name>.manifest.json); default <db dir>/ota.
@@ -18,9 +20,12 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
     private_webhooks: let tenants' webhooks point at loopback / private addresses (a lab).
     notify_expiry_s: how long the broker keeps a notification for an offline box.
     ready: optional callable, called with the API URL once everything is up (handy with port 0).
+    log_level: the cloud's log lines at this level and above go to stderr (log_to_stderr);
+    None leaves logging as the caller set it up.
     Runs in the main thread (it installs signal handlers). Raises CloudError (one-line message)
     when the broker is unreachable, the port is taken or the database cannot be opened.
     """
+    unlog = log_to_stderr(log_level) if log_level is not None else (lambda: None)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -46,3 +51,4 @@ def serve(broker_url, http_host, http_port, db_path, group="cloud", ready=None, 
             sock.close()   # again after server.close(): harmless; the only close when Cloud failed
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        unlog()
