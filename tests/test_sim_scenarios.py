@@ -144,3 +144,17 @@ def test_flash_options_are_refused_for_an_attached_fleet(tmp_path, capsys):
     from soundbox_tools import cli
     assert cli.main(["sim", "--broker", "mqtt://127.0.0.1:1", "--flash-dir", str(tmp_path)]) == 1
     assert "--flash-dir and --keep-flash are for scenario runs" in capsys.readouterr().err
+
+
+def test_a_bad_broker_url_is_a_one_line_run_error(tmp_path):
+    """--broker for a scenario run: mqttlink.parse_broker_url's rule (the port defaults by
+    scheme), its refusal a RunError with the same message; nothing starts."""
+    s = scenario.load("smoke")
+
+    def opts(url):
+        return runner.Options(state=str(tmp_path / "state"), quiet=True, broker_url=url)
+    with pytest.raises(runner.RunError, match=r"broker URL must look like mqtt\(s\)://HOST:PORT, got 'http://x:1'"):
+        runner.Runner(s, opts("http://x:1")).start_services()
+    r = runner.Runner(s, opts("mqtts://127.0.0.1"))
+    r.start_services()
+    assert (r.host, r.port, r.tls, r.record.tls) == ("127.0.0.1", 8883, True, True) and r.broker is None
