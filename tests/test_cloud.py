@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from soundbox import payment as wire
+from soundbox import payment as payment_rule  # not `payment`: the helper below
 from soundbox_cloud.cloud import Cloud
 from soundbox_cloud.client import PayError, pay
 from soundbox_cloud.errors import BrokerUnavailable
@@ -115,9 +115,9 @@ def test_valid_payment_is_published_once_with_the_contract_json(cloud, device, p
     assert (note["txn"], note["amount"], note["currency"]) == ("txn-1", 25000, "INR")
     assert before <= note["ts"] <= after
     # Signed with the key the PKI put into sb-0001's bundle, over sb-0001's id.
-    parsed = wire.parse_notification(json.dumps(note).encode())
-    assert wire.authentic(parsed, pki.payment_key(DEVICE), DEVICE)
-    assert not wire.authentic(parsed, pki.payment_key(OTHER_DEVICE), DEVICE)
+    parsed = payment_rule.parse_notification(json.dumps(note).encode())
+    assert payment_rule.authentic(parsed, pki.payment_key(DEVICE), DEVICE)
+    assert not payment_rule.authentic(parsed, pki.payment_key(OTHER_DEVICE), DEVICE)
     status, record = cloud.get("/payments/txn-1")
     assert status == 200
     assert (record["status"], record["sent_ms"], record["acks"]) == ("sent", note["ts"], [])
@@ -129,8 +129,8 @@ def test_a_payment_names_its_provider_signed_and_kept(cloud, device, pki):
     wait_until(lambda: device.notifications)
     _, note = device.notifications[0]
     assert note["provider"] == "phonepe"
-    parsed = wire.parse_notification(json.dumps(note).encode())
-    assert parsed.provider == "phonepe" and wire.authentic(parsed, pki.payment_key(DEVICE), DEVICE)
+    parsed = payment_rule.parse_notification(json.dumps(note).encode())
+    assert parsed.provider == "phonepe" and payment_rule.authentic(parsed, pki.payment_key(DEVICE), DEVICE)
     assert cloud.get("/payments/txn-pp")[1]["provider"] == "phonepe"
     # The same txn again with another provider (or none) is a clash, not a second payment.
     for other in ("paytm", None):
@@ -482,7 +482,7 @@ def test_cloud_without_a_payment_master_secret_says_so_in_one_line(broker, tmp_p
 def test_cloud_derives_the_key_the_device_bundle_holds(pki):
     from soundbox_cloud.keys import PaymentKeys
     with open(os.path.join(pki.device_dir("sb-0002"), "payment.key"), "rb") as f:
-        on_device = wire.parse_key(f.read())
+        on_device = payment_rule.parse_key(f.read())
     keys = PaymentKeys(pki.root)
     assert keys.key("sb-0002") == on_device != keys.key("sb-0001")
 
