@@ -75,7 +75,7 @@ class Peer:
             identity = os.path.join(spec["identity_root"], device_id)
             c.tls_set(ca_certs=os.path.join(identity, "ca.pem"), certfile=os.path.join(identity, "device.pem"),
                       keyfile=os.path.join(identity, "device.key"), cert_reqs=ssl.CERT_REQUIRED)
-        c.will_set(self.status, json.dumps({"state": "offline", "fw": "peer"}), 1, True)
+        c.will_set(self.status, json.dumps({"state": wire.OFFLINE, "fw": "peer"}), 1, True)
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         c.on_socket_open = self._on_socket_open
@@ -90,7 +90,7 @@ class Peer:
         if reason_code.is_failure:
             return
         client.subscribe(self.notify, 1)
-        client.publish(self.status, json.dumps({"state": "online", "fw": "peer"}), 1, True)
+        client.publish(self.status, json.dumps({"state": wire.ONLINE, "fw": "peer"}), 1, True)
 
     def _on_message(self, client, userdata, msg):
         rx = now_ms()

@@ -526,7 +526,7 @@ class Cloud:
         profiles = self.campaign_store.profiles()
         asked = 0
         for record in self.store.devices():
-            if record["state"] == "online" and (profiles.get(record["id"]) or {}).get("model") is None:
+            if record["state"] == wire.ONLINE and (profiles.get(record["id"]) or {}).get("model") is None:
                 command = {"cmd": "telemetry", "id": "hello-" + secrets.token_hex(4)}
                 self.link.publish(wire.topic(record["id"], wire.CMD), json.dumps(command, separators=(",", ":")))
                 asked += 1

@@ -28,7 +28,6 @@ log = logging.getLogger("soundbox_cloud")
 STARTUP_TIMEOUT_S = 5.0     # TCP connect + CONNACK + SUBACK, so a dead broker fails fast
 KEEPALIVE_S = 30
 MAX_QUEUED = 10_000         # paho's own outbound queue; beyond it a payment gets 503
-DEVICE_STATES = ("online", "offline")
 MAX_TEXT = 200              # device-supplied strings (reason, fw) are cut to this length
 # Telemetry per box: a box reports every minute or so; past a burst of TELEMETRY_BURST at
 # TELEMETRY_PER_S a second, the rest is counted and dropped before it is even decoded.
@@ -137,7 +136,7 @@ def parse_ack(payload):
 
 def parse_status(payload):
     msg = decode_object(payload)
-    if msg.get("state") not in DEVICE_STATES:
+    if msg.get("state") not in wire.DEVICE_STATES:
         raise ValueError("unknown state %r" % (msg.get("state"),))
     return msg["state"], text_or_none(msg.get("fw"))
 

@@ -1,9 +1,9 @@
-"""The wire contract between a box and the cloud: topic names and ack statuses, in one
-place for the firmware, the cloud, the broker's ACL and the tools. Runs on MicroPython
-and CPython. The payloads live beside their rules: notifications, their MAC and the ack
-message in `soundbox.payment`; the command schema and its check in `soundbox.commands`;
-the OTA job framing (JSON head, chunk table) in `soundbox.otamanifest` and the chunk
-requests and refusal notices in `soundbox.otatransfer`.
+"""The wire contract between a box and the cloud: topic names, a box's states and ack
+statuses, in one place for the firmware, the cloud, the broker's ACL and the tools. Runs on
+MicroPython and CPython. The payloads live beside their rules: notifications, their MAC
+and the ack message in `soundbox.payment`; the command schema and its check in
+`soundbox.commands`; the OTA job framing (JSON head, chunk table) in `soundbox.otamanifest`
+and the chunk requests and refusal notices in `soundbox.otatransfer`.
 
 Every topic is sb/<device id>/<kind>; who may publish or read each kind is the broker's
 ACL (soundbox_tools.broker), built from the names here.
@@ -13,7 +13,7 @@ PREFIX = "sb/"
 
 # box -> cloud
 ACK = "ack"  # QoS 1: {"txn", "status", ...} for each notification
-STATUS = "status"  # QoS 1, retained: {"state": "online" | "offline", ...}; the will says offline
+STATUS = "status"  # QoS 1, retained: {"state": ONLINE | OFFLINE, "fw"}; the will says OFFLINE
 TELEMETRY = "telemetry"  # QoS 0: battery, heap, versions
 CMDACK = "cmdack"  # QoS 1: the answer to a command (commands.ack)
 OTA_REQ = "ota/req"  # QoS 0: a chunk request
@@ -24,6 +24,11 @@ NOTIFY = "notify"  # QoS 1: a signed payment notification
 CMD = "cmd"  # QoS 1: a command (commands.parse)
 OTA_JOB = "ota/job"  # QoS 1: an update's manifest, or its cancel
 OTA_CHUNK = "ota/chunk"  # QoS 0: one chunk of an artifact
+
+# A box's state on its status topic: online once connected, offline by its last will.
+ONLINE = "online"
+OFFLINE = "offline"
+DEVICE_STATES = (ONLINE, OFFLINE)
 
 # The statuses a box acks a notification with. A final one settles the payment; a
 # duplicate only says the box has it already (its first ack, or the next, settles it).

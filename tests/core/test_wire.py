@@ -27,6 +27,10 @@ def test_topics_outside_the_contract_have_no_device():
         assert wire.device_of(name) is None, name
 
 
+def test_a_box_is_online_or_offline():
+    assert wire.DEVICE_STATES == (wire.ONLINE, wire.OFFLINE) == ("online", "offline")
+
+
 def test_final_statuses_are_the_ack_statuses_but_duplicate():
     assert wire.FINAL_ACK_STATUSES == (wire.ANNOUNCED, wire.STALE, wire.INVALID, wire.FAILED)
     assert set(wire.ACK_STATUSES) == set(wire.FINAL_ACK_STATUSES) | {wire.DUPLICATE}
