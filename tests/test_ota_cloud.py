@@ -29,7 +29,7 @@ from soundbox_cloud.client import ApiError, call
 from soundbox_cloud.cloud import Cloud
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.store import Store
-from soundbox_tools import cli, ota
+from soundbox_tools import cli, cliargs, ota
 from test_cloud import wait_until
 
 from cloudapi import RunningCloud, make_key, request
@@ -1132,5 +1132,5 @@ def test_cloud_cli_refuses_a_bad_chunk_limit_with_the_reason(capsys, argv, messa
 @pytest.mark.parametrize("text, size", [("65536", 65536), ("512KiB", 512 * 1024), ("1MiB", 1 << 20),
                                         ("1.5 MiB", 3 << 19), ("2MB", 2_000_000), ("4m", 4 << 20)])
 def test_sizes_are_read_in_bytes(text, size):
-    assert cli.parse_size(text) == size
-    assert cli.chunk_rate_arg(text + "/s") == size
+    assert cliargs.parse_size(text) == size
+    assert cliargs.chunk_rate_arg(text + "/s") == size

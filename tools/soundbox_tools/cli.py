@@ -16,13 +16,13 @@ from soundbox_cloud.client import ApiError, PayError, call, pay
 from soundbox_cloud.cloud import ACK_DEADLINE_S, NOTIFY_EXPIRY_S
 from soundbox_cloud.db import is_postgres
 from soundbox_cloud.errors import BrokerUnavailable, CloudError
+from soundbox_cloud.logsetup import LOG_LEVELS
 from soundbox_cloud.mqttlink import parse_broker_url
 from soundbox_sim.slots import ota_config
 from soundbox_tools import broker, device, mqttversion, otacli, pkicli
 from soundbox_tools.broker import BrokerError
 from soundbox_tools.cliargs import (DB_HELP, DEFAULT_CLOUD, DEFAULT_PACK, CliError, add_api_key, chunk_burst_arg,
                                     chunk_rate_arg, parse_hostport, positive_seconds)
-from soundbox_tools.cliargs import parse_size  # noqa: F401 (tests/test_ota_cloud.py reads cli.parse_size)
 from soundbox_tools.ota import OtaError
 from soundbox_tools.pki import Pki, PkiError, check_identity
 
@@ -191,7 +191,7 @@ def cmd_cloud(args):
     serve(args.broker, host, port, args.db, group=args.group, certs=args.certs, instance=args.instance,
           ota_dir=args.ota_dir, chunk_rate=args.chunk_rate, chunk_burst=args.chunk_burst,
           ack_deadline_s=args.ack_deadline, private_webhooks=args.private_webhooks,
-          notify_expiry_s=args.notify_expiry)
+          notify_expiry_s=args.notify_expiry, log_level=args.log_level)
     return 0
 
 
@@ -437,6 +437,9 @@ def build_parser():
                         % NOTIFY_EXPIRY_S)
     c.add_argument("--private-webhooks", action="store_true",
                    help="let webhooks point at loopback and private addresses (a lab; refused by default)")
+    c.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                   help="the cloud's log lines on stderr from this level up (default info: artifacts, "
+                        "campaign waves, device moves)")
     c.set_defaults(func=cmd_cloud, cloud_parser=c)
     register_cloud_commands(c)
 
