@@ -207,11 +207,11 @@ def test_untrusted_clock_holds_verified_payments_across_a_restart_then_judges_th
         # Judged in arrival order: the fresh one is announced, the old one only in the summary.
         summary = " ".join(voice.offline_summary_tokens(1, 700, "en-IN"))
         assert box.played() == [("H-FRESH", " ".join(voice.announcement_tokens(25000, "en-IN"))),
-                                (firmware.SUMMARY_NAME, summary)]
+                                (payment_desk.SUMMARY_NAME, summary)]
         assert box.app.desk.held.entries == []
     finally:
         box.stop()
-    assert json.loads((tmp_path / "state" / firmware.HELD_FILE).read_text()) == []
+    assert json.loads((tmp_path / "state" / payment_desk.HELD_FILE).read_text()) == []
 
 
 def test_the_provider_is_said_kept_across_a_restart_and_an_unknown_one_left_out(broker, tmp_path, pki, key, desk):
@@ -266,8 +266,8 @@ def test_payments_whose_words_a_restart_cut_short_are_said_or_summarised_after_i
         assert len(desk.acks) == 3  # one ack each
         if down_s:
             assert statuses == {"U-1": "stale", "U-2": "stale", "U-3": "stale"}
-            assert eventually(lambda: box.played(firmware.SUMMARY_NAME), 5)
-            assert box.played() == [(firmware.SUMMARY_NAME, " ".join(voice.offline_summary_tokens(3, 5350, "en-IN")))]
+            assert eventually(lambda: box.played(payment_desk.SUMMARY_NAME), 5)
+            assert box.played() == [(payment_desk.SUMMARY_NAME, " ".join(voice.offline_summary_tokens(3, 5350, "en-IN")))]
         else:
             assert statuses == {"U-1": "announced", "U-2": "announced", "U-3": "announced"}
             assert [p[0] for p in box.played()] == ["U-1", "U-2", "U-3"]  # in order, each once
@@ -276,7 +276,7 @@ def test_payments_whose_words_a_restart_cut_short_are_said_or_summarised_after_i
         assert desk.acks_for("U-2")[1]["status"] == "duplicate"
     finally:
         box.stop()
-    assert json.loads((tmp_path / "state" / firmware.UNSAID_FILE).read_text()) == []
+    assert json.loads((tmp_path / "state" / payment_desk.UNSAID_FILE).read_text()) == []
 
 
 def test_a_full_hold_acks_failed_and_records_nothing(broker, tmp_path, pki, key, desk, monkeypatch):
@@ -299,7 +299,7 @@ def test_a_full_hold_acks_failed_and_records_nothing(broker, tmp_path, pki, key,
                                                                    ["ok-2", 2.5, 5, 6], "x"]).encode()])
 def test_a_damaged_hold_file_loses_only_what_is_unreadable(broker, tmp_path, pki, content):
     (tmp_path / "state").mkdir()
-    (tmp_path / "state" / firmware.HELD_FILE).write_bytes(content)
+    (tmp_path / "state" / payment_desk.HELD_FILE).write_bytes(content)
     box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), trusted=False)
     try:
         kept = [h[0] for h in box.app.desk.held.entries]
@@ -320,7 +320,7 @@ def test_without_its_payment_key_the_box_announces_nothing(broker, tmp_path, pki
         assert desk.ack("K-1")["reason"] == "no payment key on the device"
     finally:
         box.stop()
-    assert box.played(firmware.SUMMARY_NAME) == [] and not any(p[0] == "K-1" for p in box.played())
+    assert box.played(payment_desk.SUMMARY_NAME) == [] and not any(p[0] == "K-1" for p in box.played())
     assert any("no key at" in line for line in box.logs)
 
 
@@ -435,7 +435,7 @@ def test_an_offline_backlog_is_one_summary_with_stale_acks(broker, tmp_path, voi
         words = " ".join(voice.offline_summary_tokens(len(amounts), sum(amounts), "en-IN"))
         assert eventually(lambda: journal(stack.journal), 10)
         time.sleep(3)  # past the debounce: a second summary would have come by now
-        assert [(j["txn"], j["words"]) for j in journal(stack.journal)] == [(firmware.SUMMARY_NAME, words)]
+        assert [(j["txn"], j["words"]) for j in journal(stack.journal)] == [(payment_desk.SUMMARY_NAME, words)]
         stats = stack.get("/stats")[1]
         assert (stats["stale"], stats["announced"], stats["pending"]) == (4, 0, 0)
         # Life goes on: the next payment is announced on its own.

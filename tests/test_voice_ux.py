@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from soundbox import voice
+from soundbox import desk as payment_desk
 from soundbox_fw import app as firmware
 from soundbox_fw import stored
 from soundbox_sim.audio import TimingSink
@@ -123,18 +124,18 @@ def test_a_burst_is_merged_and_every_payment_acked_announced_once(broker, tmp_pa
         box.stop()
     said = box.said()
     assert len(said) < len(amounts), said
-    merged = [(name, words) for name, words in said if name.startswith(firmware.MERGED_NAME + " ")]
+    merged = [(name, words) for name, words in said if name.startswith(payment_desk.MERGED_NAME + " ")]
     assert merged, said
     by_txn = dict(zip(txns, amounts))
     heard = []
     for name, words in said:
-        group = name.split(" ")[1:] if name.startswith(firmware.MERGED_NAME + " ") else [name]
+        group = name.split(" ")[1:] if name.startswith(payment_desk.MERGED_NAME + " ") else [name]
         heard.extend(group)
         if len(group) == 1:
             assert words == " ".join(voice.announcement_tokens(by_txn[group[0]]))
             assert acks[group[0]]["reason"] == ""
             continue
-        assert len(group) > firmware.MERGE_ABOVE
+        assert len(group) > payment_desk.MERGE_ABOVE
         total = sum(by_txn[t] for t in group)
         assert words == " ".join(voice.merged_tokens(len(group), total)), (words, total)
         first = acks[group[0]]

@@ -73,11 +73,9 @@ import binascii
 import gc
 import json
 
-from soundbox import VERSION, commands, payment, tls, voice, wire
-from soundbox.desk import FRESHNESS_S, TZ_OFFSET_MIN, Ack, PaymentDesk, Prompt, QueueFull
-# Re-exported: tests, the simulator and unixhal take these names from the app.
-from soundbox.desk import (HELD_FILE, MERGE_ABOVE, MERGED_NAME, SUMMARY_DEBOUNCE_MS,  # noqa: F401
-                           SUMMARY_NAME, UNSAID_FILE, said_txns)
+from soundbox import VERSION, commands, desk, payment, tls, voice, wire
+# Re-exported: test_micropython_e2e, the simulator and unixhal take them from the app.
+from soundbox.desk import SUMMARY_DEBOUNCE_MS, SUMMARY_NAME, said_txns  # noqa: F401
 from soundbox.mqttclient import Client
 from soundbox.mqttsession import Session, Subscribed
 from soundbox_fw.stored import VOLUME_LEVELS, Settings
@@ -90,14 +88,6 @@ HEALTH_POLL_S = 5  # how often the battery and the link are looked at
 UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
 LOW_BATTERY_PERCENT = 15
 QUIET_TIMEOUT_S = 120  # a planned restart waits this long at most for the speaker and the acks
-
-
-async def _wait(event, timeout_ms):
-    """Until event is set or timeout_ms have passed."""
-    try:
-        await asyncio.wait_for(event.wait(), timeout_ms / 1000)
-    except asyncio.TimeoutError:
-        pass
 
 
 class Soundbox:
@@ -124,10 +114,10 @@ class Soundbox:
             open_connection = tls.connector(self.identity, server, hal.open_connection)
         self.key_path = "%s/payment.key" % (config.get("identity") or self.identity or "/certs")
         # The payments: judgment, the ledger, held / unsaid / backlog / tally on flash, the queue.
-        self.desk = PaymentDesk(storage, device, self._load_payment_key(), hal.clock.wall_ms(),
-                                lang=self.settings.lang, freshness_s=config.get("freshness_s", FRESHNESS_S),
-                                tz_offset_min=config.get("tz_offset_min", TZ_OFFSET_MIN),
-                                read_key=self._new_payment_key, log=log)
+        self.desk = desk.PaymentDesk(storage, device, self._load_payment_key(), hal.clock.wall_ms(),
+                                     lang=self.settings.lang, freshness_s=config.get("freshness_s", desk.FRESHNESS_S),
+                                     tz_offset_min=config.get("tz_offset_min", desk.TZ_OFFSET_MIN),
+                                     read_key=self._new_payment_key, log=log)
         offline = self._status("offline")
         session = Session(device, keepalive_s=config.get("keepalive", 60), clean=False,
                           will=(self.status_topic, offline, 1, True), protocol=self._protocol(config))
@@ -267,7 +257,7 @@ class Soundbox:
             try:
                 actions += self.desk.notification(payload, rx)
                 break
-            except QueueFull:
+            except desk.QueueFull:
                 # The speaker's queue is full: wait (the PUBACK with it: the broker keeps the
                 # payment), then the desk judges it again, as received at rx.
                 await self._run(actions)
@@ -291,14 +281,18 @@ class Soundbox:
             if deadline is None:
                 await self._desk_wake.wait()
             elif deadline > clock.monotonic_ms():
-                await _wait(self._desk_wake, deadline - clock.monotonic_ms())
+                try:
+                    await asyncio.wait_for(self._desk_wake.wait(), (deadline - clock.monotonic_ms()) / 1000)
+                except asyncio.TimeoutError:
+                    pass  # the deadline: tell the desk the time
 
     async def _run(self, actions):
         """Carry out the desk's actions, in order."""
         for action in actions:
-            if isinstance(action, Ack):
-                await self.mqtt.publish(self.ack_topic, action.payload(), 1)
-            elif isinstance(action, Prompt):
+            if isinstance(action, desk.Ack):
+                await self.mqtt.publish(self.ack_topic, payment.ack_payload(
+                    action.txn, action.status, action.reason, action.rx, action.play, action.done), 1)
+            elif isinstance(action, desk.Prompt):
                 self._prompt(action.name)
             else:  # Say: it is on the desk's queue
                 self._wake.set()

@@ -79,15 +79,10 @@ class Utterance:
         self.amount = amount
         self.count = count
 
-    def is_replay(self):
-        return not self.txns and self.name == REPLAY_NAME
-
-    def is_summary(self):
-        return not self.txns and self.name == SUMMARY_NAME
-
 
 class Ack:
-    """Publish this ack on sb/<id>/ack (QoS 1): payment.ack_payload's fields."""
+    """Publish this ack on sb/<id>/ack (QoS 1): payment.ack_payload(txn, status, reason, rx,
+    play, done)."""
     __slots__ = ("txn", "status", "reason", "rx", "play", "done")
 
     def __init__(self, txn, status, reason, rx, play=None, done=None):
@@ -97,9 +92,6 @@ class Ack:
         self.rx = rx
         self.play = play
         self.done = done
-
-    def payload(self):
-        return payment.ack_payload(self.txn, self.status, self.reason, self.rx, self.play, self.done)
 
 
 class Say:
@@ -119,8 +111,8 @@ class Prompt:
         self.name = name
 
 
-def _ignore(message):
-    pass
+def _is_replay(utterance):
+    return not utterance.txns and utterance.name == REPLAY_NAME
 
 
 class PaymentDesk:
@@ -130,7 +122,7 @@ class PaymentDesk:
     MAC check failed (the identity was rotated); log(message)."""
 
     def __init__(self, storage, device_id, key, wall_ms, lang="en-IN", freshness_s=FRESHNESS_S,
-                 tz_offset_min=TZ_OFFSET_MIN, read_key=None, log=_ignore):
+                 tz_offset_min=TZ_OFFSET_MIN, read_key=None, log=print):
         self.device_id = device_id
         self.key = key
         self.lang = lang  # the driver sets it when the merchant changes it
@@ -182,9 +174,12 @@ class PaymentDesk:
         except payment.InvalidNotification as e:
             return [Ack(e.txn, wire.INVALID, e.reason, rx_ms)]
         txn = note.txn
-        if self.key is None and not self._new_key():
+        if self.key is None and not self._took_new_key():
             return [Ack(txn, wire.INVALID, "no payment key on the device", rx_ms)]
-        if not self._verified(note):
+        # The MAC is right with the key in memory, or with a new key on disk that replaced
+        # it (the identity was rotated: the cloud signs with the new key).
+        if not (payment.authentic(note, self.key, self.device_id)
+                or self._took_new_key() and payment.authentic(note, self.key, self.device_id)):
             # Say which txn, never the MACs: the expected one is an oracle for forgers.
             self.log("payment %s: bad MAC, not announced" % txn)
             return [Ack(txn, wire.INVALID, "bad MAC", rx_ms)]
@@ -251,10 +246,10 @@ class PaymentDesk:
         else why not. One replay at most waits or plays: a burst of them must not hold the speaker."""
         if self.last_said is None:
             return "nothing announced yet"
-        if self.playing is not None and self.playing.is_replay():
+        if self.playing is not None and _is_replay(self.playing):
             return "replay already pending"
         for u in self.pending:
-            if u.is_replay():
+            if _is_replay(u):
                 return "replay already pending"
         count, total, rx = self.last_said
         minutes = (rx + self.tz_offset_ms) % DAY_MS // 60000  # the merchant's local time
@@ -269,7 +264,7 @@ class PaymentDesk:
         if len(self.held) or self._recovered:
             if not self._trusted:
                 wake = self._now + CLOCK_POLL_MS  # look at the clock again
-            elif self.has_room():
+            elif len(self.pending) < self.queue_limit:
                 wake = self._now  # room on the queue again: judge the next one
             else:
                 wake = None  # next_utterance() makes room
@@ -277,19 +272,9 @@ class PaymentDesk:
                 due = wake
         return due
 
-    def has_room(self):
-        return len(self.pending) < self.queue_limit
-
     def idle(self):
         """Nothing being said or waiting to be."""
         return self.playing is None and not self.pending
-
-    def waiting_payments(self):
-        n = 0
-        for u in self.pending:
-            if u.txns:
-                n += 1
-        return n
 
     # ---- judging -----------------------------------------------------------------
 
@@ -360,14 +345,7 @@ class PaymentDesk:
                 return
             self.held.pop_first()
 
-    def _verified(self, note):
-        """The note's MAC is right: with the key in memory, or with a new key on disk that
-        replaced it (the identity was rotated: the cloud signs with the new key)."""
-        if payment.authentic(note, self.key, self.device_id):
-            return True
-        return self._new_key() and payment.authentic(note, self.key, self.device_id)
-
-    def _new_key(self):
+    def _took_new_key(self):
         """Take a new payment key from read_key(), if there is one; True when it did."""
         key = self.read_key() if self.read_key is not None else None
         if key is None or key == self.key:
@@ -396,8 +374,11 @@ class PaymentDesk:
     def _next_batch(self):
         """The next thing to say: [utterance], or every waiting payment when more than
         MERGE_ABOVE wait (they are then said as one). A replay waits while payments do."""
-        payments = self.waiting_payments()
-        first = 1 if payments and self.pending[0].is_replay() else 0  # at most one replay waits
+        payments = 0
+        for u in self.pending:
+            if u.txns:
+                payments += 1
+        first = 1 if payments and _is_replay(self.pending[0]) else 0  # at most one replay waits
         if not self.pending[first].txns or payments <= MERGE_ABOVE:
             return [self.pending.pop(first)]
         batch = [u for u in self.pending if u.txns]
@@ -409,5 +390,5 @@ class PaymentDesk:
         self.playing = None
         if utterance.txns:
             self.unsaid.remove(utterance.txns)
-        elif utterance.is_summary():
+        elif utterance.name == SUMMARY_NAME:
             self.backlog.said(utterance.count, utterance.amount)
