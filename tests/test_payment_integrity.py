@@ -113,6 +113,19 @@ class StuckSink(RecordingSink):
         await asyncio.Event().wait()
 
 
+class GatedSink(RecordingSink):
+    """A speaker that finishes nothing until the test opens its gate."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+
+    async def play(self, tokens, name=None):
+        self.played.append((name, " ".join(tokens)))
+        while not self.gate.is_set():
+            await asyncio.sleep(0.02)
+
+
 class Box:
     """One real Soundbox app (sb-0001) on SimHal, on an event loop in a background thread."""
 
@@ -293,6 +306,27 @@ def test_a_full_hold_acks_failed_and_records_nothing(broker, tmp_path, pki, key,
         assert eventually(lambda: [a["status"] for a in desk.acks_for("F-3")] == ["failed", "announced"], 10)
     finally:
         box.stop()
+
+
+def test_a_full_speaker_queue_takes_the_next_payment_only_when_there_is_room(broker, tmp_path, pki, key, desk,
+                                                                             monkeypatch):
+    monkeypatch.setattr(payment_desk, "QUEUE_LIMIT", 2)
+    box = Box(broker, tmp_path / "state", pki.device_dir("sb-0001"), sink=GatedSink())
+    txns = ["W-%d" % i for i in range(5)]
+    try:
+        for txn in txns:
+            desk.publish("sb-0001", signed(key, "sb-0001", txn, 100))
+        # W-0 is being said and W-1, W-2 wait: W-3 is not taken (not recorded, no PUBACK yet).
+        assert eventually(lambda: len(box.app.desk.unsaid) == 3, 5), box.logs
+        time.sleep(0.5)
+        assert [e[0] for e in box.app.desk.unsaid.entries] == txns[:3] and "W-3" not in box.app.desk.ledger
+        assert desk.acks == []
+        box.sink.gate.set()
+        for txn in txns:
+            assert desk.ack(txn)["status"] == "announced"
+    finally:
+        box.stop()
+    assert [p[0] for p in box.played()] == txns  # in arrival order, each once
 
 
 @pytest.mark.parametrize("content", [b"{torn", b"7", json.dumps([["ok-1", 100, 5, 6], ["bad txn", 1, 5, 6],

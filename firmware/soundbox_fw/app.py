@@ -260,8 +260,8 @@ class Soundbox:
             except desk.QueueFull:
                 # The speaker's queue is full: wait (the PUBACK with it: the broker keeps the
                 # payment), then the desk judges it again, as received at rx.
+                self._room.clear()  # before the awaits: the player may take one meanwhile
                 await self._run(actions)
-                self._room.clear()
                 await self._room.wait()
         self._desk_wake.set()  # a held payment changes when the desk wants the time
         await self._run(actions)
