@@ -224,13 +224,14 @@ class PaymentDesk:
             return []  # a summary's payments were acked "stale" when they arrived
         self.last_said = (len(txns), utterance.amount, utterance.rx_ms[-1])
         reason = "merged with %d others" % (len(txns) - 1) if len(txns) > 1 else ""
-        return self._acks(utterance, wire.ANNOUNCED, reason, play_ms, done_ms)
+        return [Ack(txn, wire.ANNOUNCED, reason, rx, play_ms, done_ms) for txn, rx in zip(txns, utterance.rx_ms)]
 
     def failed(self, utterance, error, play_ms):
         """The speaker could not say it: its payments acked "failed" (the cloud knows; nothing
         is left to say)."""
         self._forget(utterance)
-        return self._acks(utterance, wire.FAILED, "playback failed: %r" % (error,), play_ms, None)
+        reason = "playback failed: %r" % (error,)
+        return [Ack(txn, wire.FAILED, reason, rx, play_ms) for txn, rx in zip(utterance.txns, utterance.rx_ms)]
 
     def say(self, tokens, name):
         """Queue something that is not a payment behind what is already waiting; False when full."""
@@ -380,18 +381,9 @@ class PaymentDesk:
         first = 1 if payments and _is_replay(self.pending[0]) else 0  # at most one replay waits
         if not self.pending[first].txns or payments <= MERGE_ABOVE:
             return [self.pending.pop(first)]
-        batch, rest = [], []  # type: list, list
-        for u in self.pending:
-            (batch if u.txns else rest).append(u)
-        self.pending = rest
+        batch = [u for u in self.pending if u.txns]
+        self.pending = [u for u in self.pending if not u.txns]
         return batch
-
-    def _acks(self, utterance, status, reason, play_ms, done_ms):
-        """One ack for each payment the utterance said (or failed to)."""
-        out = []  # type: list
-        for i in range(len(utterance.txns)):
-            out.append(Ack(utterance.txns[i], status, reason, utterance.rx_ms[i], play_ms, done_ms))
-        return out
 
     def _forget(self, utterance):
         """Take what was just said (or failed to be) off the flash's to-say lists."""
