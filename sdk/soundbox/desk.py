@@ -14,11 +14,12 @@ which the desk wants clock() called (the offline summary's debounce, a clock it 
 trust). No I/O, no asyncio: state on flash goes through the injected storage.
 
 A payment's life: parsed and its MAC checked; a duplicate (ledger, unsaid, held) is acked
-so; until the clock is trusted it is held (held.json, at most HOLD_LIMIT); judged by age:
+so, with "was" (announced, stale, failed: the ledger's) when it had finished; until the clock is trusted it is held (held.json, at most HOLD_LIMIT); judged by age:
 fresh -> written to unsaid.json and the ledger *before* it is queued (a reboot mid-words
 says it again, never twice after its ack), stale -> ledger, acked "stale" and rolled into
 one offline summary said SUMMARY_DEBOUNCE_MS after the last stale one (or before the next
-fresh one); said -> taken off unsaid.json, then acked "announced" (or "failed").
+fresh one); said -> taken off unsaid.json, then acked "announced" (or "failed", marked so
+in the ledger first).
 
 The speaker's queue: at most QUEUE_LIMIT waiting (notification() raises QueueFull and
 changes nothing: the driver waits for room and calls again, so the PUBACK waits and the
@@ -82,16 +83,17 @@ class Utterance:
 
 class Ack:
     """Publish this ack on sb/<id>/ack (QoS 1): payment.ack_payload(txn, status, reason, rx,
-    play, done)."""
-    __slots__ = ("txn", "status", "reason", "rx", "play", "done")
+    play, done, was); was: how a duplicate finished the first time (wire.py), or None."""
+    __slots__ = ("txn", "status", "reason", "rx", "play", "done", "was")
 
-    def __init__(self, txn, status, reason, rx, play=None, done=None):
+    def __init__(self, txn, status, reason, rx, play=None, done=None, was=None):
         self.txn = txn
         self.status = status
         self.reason = reason
         self.rx = rx
         self.play = play
         self.done = done
+        self.was = was
 
 
 class Say:
@@ -185,8 +187,9 @@ class PaymentDesk:
             return [Ack(txn, wire.INVALID, "bad MAC", rx_ms)]
         if txn in self.unsaid:
             return [Ack(txn, wire.DUPLICATE, "already received, to be announced", rx_ms)]
-        if txn in self.ledger:
-            return [Ack(txn, wire.DUPLICATE, "already announced", rx_ms)]
+        was = self.ledger.outcome(txn)
+        if was is not None:  # finished: say how, for the cloud that lost the first ack
+            return [Ack(txn, wire.DUPLICATE, "already " + was, rx_ms, was=was)]
         if txn in self.held:
             return [Ack(txn, wire.DUPLICATE, "already received, waiting for the clock", rx_ms)]
         out = []  # type: list
@@ -229,6 +232,8 @@ class PaymentDesk:
     def failed(self, utterance, error, play_ms):
         """The speaker could not say it: its payments acked "failed" (the cloud knows; nothing
         is left to say)."""
+        for txn in utterance.txns:  # before unsaid forgets them: a repeat is answered "failed"
+            self.ledger.add(txn, wire.FAILED)
         self._forget(utterance)
         reason = "playback failed: %r" % (error,)
         return [Ack(txn, wire.FAILED, reason, rx, play_ms) for txn, rx in zip(utterance.txns, utterance.rx_ms)]
@@ -291,10 +296,10 @@ class PaymentDesk:
             if self.offline_total + amount > voice.MAX_TOTAL_PAISE:
                 self._queue_summary(out)  # the summary's total must stay sayable
             self.backlog.add(amount)  # before it leaves unsaid: a power cut may count it twice, never lose it
+            self.ledger.add(txn, wire.STALE)  # a replay of it is then a duplicate, "was stale"
             if recovered:
-                self.unsaid.remove((txn,))
+                self.unsaid.remove((txn,))  # after: a power cut between them judges it again
             else:
-                self.ledger.add(txn)  # a replay of it is then a duplicate
                 self.tally.count(amount, ts, now)
             self.offline_count += 1
             self.offline_total += amount

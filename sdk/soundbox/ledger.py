@@ -1,18 +1,27 @@
-"""The dedup ledger: transaction ids already announced, bounded and persisted.
+"""The dedup ledger: transaction ids already taken, how each finished, bounded and persisted.
 
 A txn is recorded before its announcement plays, so a reboot or a QoS 1
 redelivery can never make the box say the same payment twice. On disk it is an
 append-only text file, one txn per line, compacted when it reaches twice the
 capacity; a line cut short by a power cut has no newline and is discarded.
 
+A plain line, "T1", is a payment taken to be announced (every line before the marks
+were: an old file reads the same); "T1 s" one that went stale (acked so, said in the
+offline summary), "T1 f" one whose playback failed. A repeat of a finished payment is
+answered with its outcome, so the cloud learns it even if the first ack was lost. A
+mark is appended as a new line; on loading and in RAM the newest line of a txn wins.
+
 In RAM the remembered txns are one buffer, as on disk, with a newline before the
-first: b"\\nT1\\nT2\\n". A txn is in it when b"\\n" + txn + b"\\n" is (txns are printable
-ASCII without spaces, so a newline never occurs inside one). A full ledger of 256
-txns then takes about 13 bytes of heap a txn, where a list and a set of str objects
-took about 40 (10 KiB of a board's heap).
+first: b"\\nT1\\nT2 s\\n". A txn is in it when b"\\n" + txn is followed by b"\\n" or b" "
+(txns are printable ASCII without spaces, so neither occurs inside one). A full ledger
+of 256 txns then takes about 13 bytes of heap a txn (15 for a marked one), where a list
+and a set of str objects took about 40 (10 KiB of a board's heap).
 """
 
+from soundbox.wire import ANNOUNCED, FAILED, STALE
+
 FILE = "ledger.txt"
+_MARKS = {STALE: b" s", FAILED: b" f"}  # after the txn on its line; none: ANNOUNCED
 
 
 class Ledger:
@@ -35,9 +44,7 @@ class Ledger:
             self._compact()
 
     def __contains__(self, txn):
-        if "\n" in txn:
-            return False  # never a txn (the parser refuses it), and it would match across lines
-        return b"\n" + txn.encode() + b"\n" in self._txns
+        return self._find(txn) > 0
 
     def __len__(self):
         return self._count
@@ -45,26 +52,61 @@ class Ledger:
     @property
     def order(self):
         """The remembered txns, oldest first."""
-        return [t.decode() for t in bytes(self._txns).split(b"\n")[1:-1]]
+        return [t.split(b" ")[0].decode() for t in bytes(self._txns).split(b"\n")[1:-1]]
 
-    def add(self, txn):
-        """Record txn durably. Txn ids never contain a newline (the parser refuses them)."""
-        line = txn.encode() + b"\n"
-        self._remember(line)
+    def outcome(self, txn):
+        """How txn finished: STALE, FAILED or ANNOUNCED (also while its words wait to be
+        said: the desk asks its unsaid list first); None when it is not here."""
+        at = self._find(txn)
+        if at < 0:
+            return None
+        mark = bytes(self._txns[at + len(txn):at + len(txn) + 2])
+        for outcome in _MARKS:
+            if _MARKS[outcome] == mark:
+                return outcome
+        return ANNOUNCED
+
+    def add(self, txn, outcome=ANNOUNCED):
+        """Record txn durably, with how it finished (a mark replaces what the txn had). Txn
+        ids never contain a space or a newline (the parser refuses them)."""
+        line = txn.encode() + _MARKS.get(outcome, b"") + b"\n"
+        if not self._remember(line):
+            return  # recorded so already: a redelivery
         self.storage.append(FILE, line)
         self._lines_on_disk += 1
         if self._lines_on_disk >= 2 * self.capacity:
             self._compact()
 
+    def _find(self, txn):
+        """Where txn's line starts in the buffer (after its newline), or -1. txn: str or,
+        from the file, bytes."""
+        if type(txn) is str:
+            if "\n" in txn or " " in txn:
+                return -1  # never a txn (the parser refuses it), and it could match across lines
+            txn = txn.encode()
+        key = b"\n" + txn
+        at = self._txns.find(key) if txn else -1  # b"\n" alone would match every line
+        while at >= 0:
+            after = self._txns[at + len(key)]  # there is one: the buffer ends with a newline
+            if after == 10 or after == 32:  # b"\n" (unmarked) or b" " (a mark)
+                return at + 1
+            at = self._txns.find(key, at + 1)
+        return -1
+
     def _remember(self, line):
-        """line: a txn and its newline."""
+        """line: a txn, its mark if any, a newline. False when it was so already."""
         if b"\n" + line in self._txns:
-            return
+            return False
+        at = self._find(line[:-1].split(b" ")[0])
+        if at > 0:  # recorded with another outcome: the new line replaces it
+            self._txns[at:self._txns.find(b"\n", at) + 1] = b""
+            self._count -= 1
         self._txns.extend(line)
         self._count += 1
         if self._count > self.capacity:
             self._txns[1:self._txns.find(b"\n", 1) + 1] = b""  # the oldest goes, in place
             self._count -= 1
+        return True
 
     def _compact(self):
         self.storage.write(FILE, self._txns[1:])  # a copy (a memoryview would pin the buffer on CPython)

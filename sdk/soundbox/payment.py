@@ -22,7 +22,8 @@ Ack (device -> sb/<id>/ack, QoS 1), JSON:
 status is announced | duplicate | stale (authentic but older than the freshness
 limit: counted in the offline summary instead of announced alone) | invalid |
 failed (the speaker could not play it, or it could not be held);
-reason says why when not announced.
+reason says why when not announced. A duplicate of a payment the box has finished also
+carries "was": announced | stale | failed, how it finished (soundbox.wire).
 """
 
 import binascii
@@ -239,6 +240,8 @@ def _mac_bytes(digest, txn):
         raise InvalidNotification("mac must be %d hex digits" % (2 * crypto.DIGEST_SIZE), txn)
 
 
-def ack_payload(txn, status, reason, rx, play=None, done=None):
-    return json.dumps({"txn": txn, "status": status, "reason": reason,
-                       "rx": rx, "play": play, "done": done}).encode()
+def ack_payload(txn, status, reason, rx, play=None, done=None, was=None):
+    ack = {"txn": txn, "status": status, "reason": reason, "rx": rx, "play": play, "done": done}
+    if was:
+        ack["was"] = was
+    return json.dumps(ack).encode()

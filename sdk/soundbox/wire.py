@@ -32,6 +32,11 @@ DEVICE_STATES = (ONLINE, OFFLINE)
 
 # The statuses a box acks a notification with. A final one settles the payment; a
 # duplicate only says the box has it already (its first ack, or the next, settles it).
+# A duplicate of one the box has finished carries "was": the final status it finished
+# with (ANNOUNCED, STALE or FAILED: from its ledger), which settles the payment as that
+# ack would have: the broker may have lost the first (a restart, kill -9) and the cloud
+# asks again. One still to be said, or held for the clock, has no "was"; nor does an
+# older box's: its duplicate settles nothing.
 ANNOUNCED = "announced"
 DUPLICATE = "duplicate"
 STALE = "stale"  # too old to say aloud: counted and summarised instead

@@ -74,6 +74,46 @@ def test_duplicates_are_acked_with_where_the_payment_is():
     assert held_again[0].reason == "already received, waiting for the clock"
 
 
+def was(actions):
+    return [(a.txn, a.status, a.reason, a.was) for a in actions if isinstance(a, Ack)]
+
+
+def test_a_repeat_of_a_finished_payment_says_how_it_finished_and_an_unfinished_one_does_not():
+    # The cloud asks again when the broker lost the first ack: "was" settles the payment.
+    storage = MemoryStorage()
+    desk = new_desk(storage, freshness_s=120)
+    desk.notification(note("A1", 100), WALL)
+    desk.notification(note("S1", 100, ts=WALL - 3600000), WALL)  # stale
+    desk.notification(note("F1", 100), WALL)
+    desk.notification(note("U1", 100), WALL)
+    assert acks(desk.said(desk.next_utterance(), WALL, WALL)) == [("A1", "announced")]
+    assert desk.next_utterance().name == desk_rules.SUMMARY_NAME  # S1's summary, before the fresh ones
+    assert acks(desk.failed(desk.next_utterance(), OSError("speaker gone"), WALL)) == [("F1", "failed")]
+    assert was(desk.notification(note("A1", 100), WALL)) == [("A1", "duplicate", "already announced", "announced")]
+    assert was(desk.notification(note("S1", 100, ts=WALL - 3600000), WALL)) == \
+        [("S1", "duplicate", "already stale", "stale")]
+    assert was(desk.notification(note("F1", 100), WALL)) == [("F1", "duplicate", "already failed", "failed")]
+    assert was(desk.notification(note("U1", 100), WALL)) == \
+        [("U1", "duplicate", "already received, to be announced", None)]  # still to be said
+    again = new_desk(storage, wall=WALL + 1000)  # a restart: the ledger on flash still knows
+    assert [was(again.notification(note(t, 100), WALL + 1000))[0][3] for t in ("A1", "S1", "F1")] == \
+        ["announced", "stale", "failed"]
+    held = new_desk(trusted=False)
+    held.notification(note("H1", 100), WALL)
+    assert was(held.notification(note("H1", 100), WALL)) == \
+        [("H1", "duplicate", "already received, waiting for the clock", None)]
+
+
+def test_a_payment_a_restart_left_unsaid_and_then_too_old_is_answered_stale():
+    storage = MemoryStorage()
+    new_desk(storage, freshness_s=2).notification(note("U1", 100), WALL)  # in the ledger, words not said
+    later = WALL + 10000
+    again = PaymentDesk(storage, DEVICE, KEY, later, freshness_s=2)
+    assert acks(again.clock(MONO, later, True)) == [("U1", "stale")]
+    assert was(again.notification(note("U1", 100), later))[0][3] == "stale"
+    assert new_desk(storage, wall=later).ledger.outcome("U1") == "stale"
+
+
 def test_forged_broken_and_early_notifications_are_acked_invalid():
     desk = new_desk()
     forged = json.loads(note("F1", 100))

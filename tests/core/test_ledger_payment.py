@@ -4,7 +4,7 @@ MAC and freshness: test_payment_mac.py."""
 import json
 
 from check import raises
-from soundbox import payment
+from soundbox import payment, wire
 from soundbox.backoff import Backoff
 from soundbox.ledger import FILE, Ledger
 from soundbox.storage import MemoryStorage
@@ -62,6 +62,67 @@ def test_ledger_compaction_writes_one_txn_a_line():
     assert store.read(FILE) == b"T4\nT5\nT6\nT7\n"
     store.write(FILE, b"A\nB\nA\n\nC\n")  # duplicates and an empty line, as a hand edit might leave
     assert Ledger(store, capacity=4).order == ["A", "B", "C"]
+
+
+def test_ledger_knows_how_each_txn_finished_across_restarts():
+    store = MemoryStorage()
+    led = Ledger(store)
+    led.add("T1")
+    led.add("T2", wire.STALE)
+    led.add("T3", wire.FAILED)
+    assert store.read(FILE) == b"T1\nT2 s\nT3 f\n"  # only a marked txn costs more: 2 bytes
+    for ledger in (led, Ledger(store)):
+        assert [ledger.outcome(t) for t in ("T1", "T2", "T3", "T4")] == [wire.ANNOUNCED, wire.STALE, wire.FAILED, None]
+        assert "T1" in ledger and "T2" in ledger and "T3" in ledger and "T4" not in ledger
+        assert ledger.order == ["T1", "T2", "T3"] and len(ledger) == 3
+
+
+def test_a_ledger_file_from_before_the_marks_reads_as_announced():
+    store = MemoryStorage()
+    store.write(FILE, b"OLD1\nOLD2\n")
+    led = Ledger(store)
+    assert led.outcome("OLD1") == led.outcome("OLD2") == wire.ANNOUNCED and led.outcome("OLD") is None
+
+
+def test_a_mark_replaces_what_the_txn_had_and_the_newest_line_wins():
+    store = MemoryStorage()
+    led = Ledger(store, capacity=3)
+    led.add("T1")
+    led.add("T2")
+    led.add("T1", wire.FAILED)  # its playback failed
+    led.add("T1", wire.FAILED)  # again: nothing more on disk
+    assert store.read(FILE) == b"T1\nT2\nT1 f\n"
+    assert led.order == ["T2", "T1"] and len(led) == 2 and led.outcome("T1") == wire.FAILED
+    again = Ledger(store, capacity=3)
+    assert again.order == ["T2", "T1"] and len(again) == 2 and again.outcome("T1") == wire.FAILED
+    again.add("T1", wire.STALE)  # a restart cut its words short, and then it was too old
+    assert again.outcome("T1") == wire.STALE and Ledger(store, capacity=3).outcome("T1") == wire.STALE
+    again.add("T3")
+    again.add("T4")  # over capacity: the oldest (T2) goes, marks or not
+    assert again.order == ["T1", "T3", "T4"] and again.outcome("T1") == wire.STALE
+
+
+def test_marked_txns_match_whole_txns_only_and_survive_compaction():
+    store = MemoryStorage()
+    led = Ledger(store, capacity=4)
+    led.add("T12", wire.STALE)
+    led.add("T1")
+    assert led.outcome("T1") == wire.ANNOUNCED and led.outcome("T12") == wire.STALE
+    for bad in ("T", "12", "T12 s", "T1 s", "s", "", " ", "T12\nT1"):
+        assert bad not in led and led.outcome(bad) is None, bad
+    for i in range(6):
+        led.add("S%d" % i, wire.STALE if i % 2 else wire.ANNOUNCED)
+    assert store.read(FILE) == b"S2\nS3 s\nS4\nS5 s\n"  # compacted at 8 lines
+    assert [Ledger(store, capacity=4).outcome("S%d" % i) for i in range(6)] == \
+        [None, None, wire.ANNOUNCED, wire.STALE, wire.ANNOUNCED, wire.STALE]
+
+
+def test_a_marked_line_torn_by_a_power_cut_is_dropped():
+    store = MemoryStorage()
+    store.write(FILE, b"T1\nT2 s\nT1 ")  # T1's failed mark cut after its space
+    led = Ledger(store)
+    assert led.outcome("T1") == wire.ANNOUNCED and led.outcome("T2") == wire.STALE
+    assert store.read(FILE) == b"T1\nT2 s\n"
 
 
 def note(**fields):
@@ -125,6 +186,13 @@ def test_bombs_are_refused_with_a_reason_and_the_txn_when_it_shows():
 def test_ack_payload_is_json_with_every_field():
     ack = json.loads(payment.ack_payload("T1", payment.ANNOUNCED, "", 10, 11, 12))
     assert ack == {"txn": "T1", "status": "announced", "reason": "", "rx": 10, "play": 11, "done": 12}
+
+
+def test_a_duplicate_ack_says_how_the_payment_finished_only_when_told():
+    ack = json.loads(payment.ack_payload("T1", payment.DUPLICATE, "already stale", 10, was=wire.STALE))
+    assert ack == {"txn": "T1", "status": "duplicate", "reason": "already stale", "rx": 10, "play": None,
+                   "done": None, "was": "stale"}
+    assert "was" not in json.loads(payment.ack_payload("T1", payment.DUPLICATE, "already received", 10))
 
 
 def test_backoff_grows_exponentially_to_the_cap_with_full_jitter():
