@@ -291,7 +291,7 @@ class Soundbox:
         for action in actions:
             if isinstance(action, desk.Ack):
                 await self.mqtt.publish(self.ack_topic, payment.ack_payload(
-                    action.txn, action.status, action.reason, action.rx, action.play, action.done), 1)
+                    action.txn, action.status, action.reason, action.rx, action.play, action.done, action.was), 1)
             elif isinstance(action, desk.Prompt):
                 self._prompt(action.name)
             else:  # Say: it is on the desk's queue
