@@ -231,7 +231,7 @@ def setup_app(state, ota):
 
     state["app"] = Soundbox(BenchHal(ota), {"device_id": DEVICE, "broker_host": "broker", "broker_port": 8883,
                                             "identity": "/input", "lang": "hi"})
-    assert state["app"].payment_key is not None
+    assert state["app"].desk.key is not None
     ledger = Ledger(FlashStorage(), capacity=LEDGER_CAPACITY)
     for n in range(LEDGER_CAPACITY):
         ledger.add("OLD%08d" % n)

@@ -118,7 +118,7 @@ class RigApp:
 
     def __init__(self, hal, keys, artifact=None, selftest_error=None, tamper=None):
         self.hal = hal
-        self.prefix = "sb/sb-0001/"
+        self.device_id = "sb-0001"
         self.lang = "en-IN"
         self.mqtt = RigMqtt(self)
         self.artifact = artifact

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from soundbox import commands, voice
+from soundbox import commands, voice, voice_tokens
 from soundbox_fw import stored
 from soundbox_sim.audio import TimingSink
 from soundbox_tools.mpdevice import REBOOT_EXIT, MicroPythonDevice, device_config
@@ -56,7 +56,7 @@ def test_parse_either_gives_only_known_fields_or_names_the_field(body):
 
 def every_clip():
     """A voice-pack index (as TimingSink takes it) with every token of every language."""
-    return {"lang": "all", "clips": {t: {"ms": CLIP_MS} for lang in voice.LANGUAGES for t in voice.tokens(lang)}}
+    return {"lang": "all", "clips": {t: {"ms": CLIP_MS} for lang in voice.LANGUAGES for t in voice_tokens.tokens(lang)}}
 
 
 class HeldSink(TimingSink):
@@ -107,7 +107,7 @@ class Rig(AppOnThread):
         self.call(self.sink.gate.set)
 
     def waiting(self, txn):
-        return self.call(lambda: any(e[0] == txn for e in self.app.pending))
+        return self.call(lambda: any(txn in u.txns for u in self.app.desk.pending))
 
 
 class Cloud:

@@ -33,7 +33,7 @@ import pytest
 
 from soundbox import voice
 from soundbox.mqttclient import SILENT_CLOSES_MEAN_REFUSED
-from soundbox_fw.app import SUMMARY_DEBOUNCE_MS, SUMMARY_NAME
+from soundbox.desk import SUMMARY_DEBOUNCE_MS, SUMMARY_NAME
 from soundbox_tools import broker as broker_module
 from soundbox_tools import procs
 from soundbox_tools.broker import Mosquitto

@@ -14,7 +14,6 @@ from soundbox.voice import (
     MAX_TOTAL_PAISE,
     PROMPTS,
     PROVIDERS,
-    TOKENS,
     amount_tokens,
     amount_words,
     announcement_tokens,
@@ -23,8 +22,8 @@ from soundbox.voice import (
     prompt_tokens,
     replay_tokens,
     time_tokens,
-    tokens,
 )
+from soundbox.voice_tokens import TOKENS, tokens
 
 ONES = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"

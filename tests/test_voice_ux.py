@@ -13,7 +13,7 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from soundbox import voice
+from soundbox import voice, voice_tokens
 from soundbox import desk as payment_desk
 from soundbox_fw import app as firmware
 from soundbox_fw import stored
@@ -30,7 +30,7 @@ def every_clip(ms=CLIP_MS):
     """A voice-pack index (as TimingSink takes it) with every token of every language."""
     clips = {}
     for lang in voice.LANGUAGES:
-        for token in voice.tokens(lang):
+        for token in voice_tokens.tokens(lang):
             clips[token] = {"ms": ms}
     return {"lang": "all", "clips": clips}
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from soundbox.voice import LANGUAGES, MAX_PAISE, TOKENS, amount_tokens, announcement_tokens, merged_tokens
+from soundbox.voice import LANGUAGES, MAX_PAISE, amount_tokens, announcement_tokens, merged_tokens
+from soundbox.voice_tokens import TOKENS
 from soundbox.voicepack import Pack
 from soundbox_sim.audio import TimingSink, WavSink
 from soundbox_tools import cli, devicebuild, tts

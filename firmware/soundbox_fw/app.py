@@ -75,7 +75,6 @@ import json
 
 from soundbox import VERSION, commands, desk, payment, tls, voice, wire
 # Re-exported: test_micropython_e2e, the simulator and unixhal take them from the app.
-from soundbox.desk import SUMMARY_DEBOUNCE_MS, SUMMARY_NAME, said_txns  # noqa: F401
 from soundbox.mqttclient import Client
 from soundbox.mqttsession import Session, Subscribed
 from soundbox_fw.stored import VOLUME_LEVELS, Settings
@@ -94,7 +93,6 @@ class Soundbox:
     def __init__(self, hal, config):
         self.hal = hal
         self.device_id = device = config["device_id"]
-        self.prefix = wire.topic(device, "")  # sb/<id>/: the updater's topics
         self.notify_topic = wire.topic(device, wire.NOTIFY)
         self.cmd_topic = wire.topic(device, wire.CMD)
         self.ack_topic = wire.topic(device, wire.ACK)
@@ -118,7 +116,7 @@ class Soundbox:
                                      lang=self.settings.lang, freshness_s=config.get("freshness_s", desk.FRESHNESS_S),
                                      tz_offset_min=config.get("tz_offset_min", desk.TZ_OFFSET_MIN),
                                      read_key=self._new_payment_key, log=log)
-        offline = self._status("offline")
+        offline = self._status(wire.OFFLINE)
         session = Session(device, keepalive_s=config.get("keepalive", 60), clean=False,
                           will=(self.status_topic, offline, 1, True), protocol=self._protocol(config))
         self.mqtt = Client(session, config["broker_host"], config["broker_port"],
@@ -136,16 +134,6 @@ class Soundbox:
                                                                          or "/certs")
         if self.ota is not None and (getattr(hal, "ota_rollbacks", None) or self._update_under_way()):
             self._load_updater()
-
-    @property
-    def payment_key(self):
-        return self.desk.key
-
-    @property
-    def pending(self):
-        """(txn or None, utterance) for each waiting utterance: the shape tests/test_commands.py
-        still reads (e[0]); the queue itself is desk.pending."""
-        return [(u.txns[0] if u.txns else None, u) for u in self.desk.pending]
 
     async def run(self):
         """Run until stop() is called."""
@@ -175,7 +163,7 @@ class Soundbox:
 
     async def stop(self):
         """Leave cleanly: say we are offline (retained), DISCONNECT, stop the tasks."""
-        await self.mqtt.stop(last_words=(self.status_topic, self._status("offline"), 0, True))
+        await self.mqtt.stop(last_words=(self.status_topic, self._status(wire.OFFLINE), 0, True))
 
     # ---- MQTT callbacks ----------------------------------------------------
 
@@ -202,7 +190,7 @@ class Soundbox:
         if self.ota is not None:
             topics += [(wire.topic(self.device_id, wire.OTA_JOB), 1), (wire.topic(self.device_id, wire.OTA_CHUNK), 0)]
         await client.subscribe(topics)
-        await client.publish(self.status_topic, self._status("online"), 1, True)
+        await client.publish(self.status_topic, self._status(wire.ONLINE), 1, True)
         await self.publish_telemetry()
         if self.updater is not None:
             await self.updater.on_connect()
@@ -511,12 +499,13 @@ class Soundbox:
         through the verify-and-plan path. Raises with the reason when it cannot."""
         if not self.mqtt.connected:
             raise OSError("not connected to the broker")
-        if self.payment_key is None:
+        key = self.desk.key
+        if key is None:
             raise OSError("no payment key")
         ts = self.hal.clock.wall_ms()
         probe = payment.parse_notification(json.dumps(
-            payment.sign(self.payment_key, self.device_id, "selftest", 100, ts)).encode())
-        if not payment.authentic(probe, self.payment_key, self.device_id):
+            payment.sign(key, self.device_id, "selftest", 100, ts)).encode())
+        if not payment.authentic(probe, key, self.device_id):
             raise OSError("payment MAC check failed on a payment signed here")
         voice.announcement_tokens(probe.amount, self.lang)
         await asyncio.wait_for(self.hal.audio.play(voice.prompt_tokens("updating", self.lang), "selftest"),

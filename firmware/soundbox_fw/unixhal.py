@@ -14,6 +14,7 @@ import struct
 import sys
 
 from soundbox import clock
+from soundbox.desk import said_txns
 from soundbox.storage import FileStorage, makedirs
 from soundbox.voicepack import Pack
 
@@ -203,8 +204,6 @@ class UnixHal:
             self.log_heap("said")
         if not self.journal:
             return
-        from soundbox_fw.app import said_txns
-
         txns, merged = said_txns(name)
         with open(self.journal, "a") as f:
             for txn in txns:

@@ -28,7 +28,7 @@ import hashlib
 import json
 
 import soundbox
-from soundbox import clock, otatransfer
+from soundbox import clock, otatransfer, wire
 from soundbox.otatransfer import ChunkRefused, Transfer
 
 STATE_FILE = "ota.json"
@@ -89,7 +89,7 @@ class ChunkTable:
 
 class Updater:
     def __init__(self, app, default_keys):
-        """app: the Soundbox (hal, mqtt, prefix, lang, speaker_idle(), selftest()).
+        """app: the Soundbox (hal, mqtt, device_id, lang, speaker_idle(), selftest()).
         default_keys: the release keys trusted until an update changes them."""
         self.app = app
         self.hal = app.hal
@@ -138,7 +138,7 @@ class Updater:
     async def _status(self, state, reason="", campaign=None, manifest=None, mid=None, have=0, total=0):
         m = manifest or {}
         kind = m.get("kind")
-        await self.app.mqtt.publish(self.app.prefix + "ota/status", json.dumps({
+        await self.app.mqtt.publish(wire.topic(self.app.device_id, wire.OTA_STATUS), json.dumps({
             "campaign": campaign, "manifest": mid, "kind": kind, "name": m.get("name"),
             "version": m.get("version"), "state": state, "reason": reason, "have": have, "total": total,
             "running": self.slots.running(kind, m.get("name")) if kind else None}), 1)
@@ -318,7 +318,7 @@ class Updater:
             if self.app.mqtt.connected and self.app.speaker_idle():
                 ranges = t.request(now)
                 if ranges:
-                    await self.app.mqtt.publish(self.app.prefix + "ota/req", json.dumps(
+                    await self.app.mqtt.publish(wire.topic(self.app.device_id, wire.OTA_REQ), json.dumps(
                         {"campaign": job["campaign"], "manifest": job["id"], "chunks": ranges}), 0)
                 wait_ms = t.next_deadline(now) - now
             else:

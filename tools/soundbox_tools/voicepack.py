@@ -36,7 +36,7 @@ import time
 import wave
 from pathlib import Path
 
-from soundbox import voice
+from soundbox import voice_tokens
 from soundbox.voicepack import ADPCM, HEADER, MAGIC, PCM16, VERSION, Pack, PackError
 from soundbox_tools import tts
 from soundbox_tools.adpcm import encode_clip
@@ -90,10 +90,10 @@ def build_pack(lang, out_dir, progress=None, rate=DEFAULT_RATE, tokens=None, cod
     "size" (bytes), "speech_ms", "cached" and "build_s". codec: "pcm" or "adpcm".
 
     progress(done, total) is called after each clip, e.g. to drive a progress bar.
-    `tokens` limits the pack to some tokens (tests); by default it holds voice.tokens(lang).
+    `tokens` limits the pack to some tokens (tests); by default it holds voice_tokens.tokens(lang).
     """
     started = time.monotonic()
-    wanted = voice.tokens(lang) if tokens is None else tuple(tokens)  # ValueError: unknown language
+    wanted = voice_tokens.tokens(lang) if tokens is None else tuple(tokens)  # ValueError: unknown language
     if rate not in RATES:
         raise VoicePackError("rate must be one of %s Hz, got %r" % (", ".join(map(str, RATES)), rate))
     if codec not in CODECS:
