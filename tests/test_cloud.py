@@ -28,6 +28,7 @@ from soundbox_cloud.percentiles import nearest_rank
 from soundbox_tools import procs
 
 from cloudapi import RunningCloud, make_key, request
+from test_webhooks import Receiver
 
 DEVICE = "sb-0001"
 OTHER_DEVICE = "sb-0002"
@@ -447,6 +448,64 @@ def test_stale_ack_settles_the_payment_and_is_counted(cloud, device):
     stats = cloud.get("/stats")[1]
     assert cloud.get("/payments/txn-old")[1]["status"] == "stale"
     assert (stats["stale"], stats["acked"], stats["announced"], stats["pending"]) == (1, 1, 0, 0)
+
+
+@pytest.fixture
+def hooked(broker, db, pki):
+    """(cloud, box, PSP's webhook receiver): sb-0001 is tenant "shop"'s, whose PSP has a webhook."""
+    receiver = Receiver()
+    running = RunningCloud(broker.url, db, pki.root, webhook_every_s=0.1, private_webhooks=True)  # on loopback
+    box = None
+    try:
+        assert running.post("/devices", {"id": DEVICE, "tenant": "shop"})[0] == 201
+        psp = running.new_key("psp", "shop")
+        assert request(running.url, "PUT", "/webhook", {"url": receiver.url}, key=psp)[0] == 200
+        box = FakeDevice(broker, DEVICE)
+        box.publish("status", {"state": "online", "fw": "0.1.0"}, retain=True)
+        wait_until(lambda: running.get("/devices/" + DEVICE)[1].get("state") == "online")
+        yield running, box, receiver
+    finally:
+        if box is not None:
+            box.close()
+        running.close()
+        receiver.close()
+
+
+def duplicate_ack(box, txn, **was):
+    box.publish("ack", dict({"txn": txn, "status": "duplicate", "reason": "already announced", "rx": now_ms(),
+                             "play": None, "done": None}, **was))
+
+
+def hook_events(receiver):
+    return [(e["type"], e["data"]["txn"]) for e in (json.loads(r["body"]) for r in receiver.requests)]
+
+
+def test_a_duplicate_saying_how_the_box_finished_settles_the_payment_and_tells_the_psp_once(hooked):
+    # The broker lost the box's "announced" (a restart, kill -9); the cloud asked again and the
+    # box answered from its ledger: "duplicate", was "announced".
+    cloud, box, receiver = hooked
+    for txn in ("heard", "older-box", "odd-was", "old"):
+        assert cloud.post_payment(payment(txn, 500))[0] == 202
+    wait_until(lambda: len(box.notifications) == 4)
+    duplicate_ack(box, "older-box")  # an older box says no "was": nothing settles, as before
+    duplicate_ack(box, "odd-was", was="duplicate")  # not a final status: ignored
+    duplicate_ack(box, "heard", was="announced")
+    record = wait_until(lambda: (lambda r: r if r["status"] == "announced" else None)(
+        cloud.get("/payments/heard")[1]))
+    assert [(a["status"], a["reason"]) for a in record["acks"]] == [("duplicate", "already announced")]
+    wait_until(lambda: receiver.requests)
+    duplicate_ack(box, "heard", was="announced")  # asked again: settled already, no second event
+    duplicate_ack(box, "old", was="stale")
+    wait_until(lambda: cloud.get("/payments/old")[1]["status"] == "stale")
+    wait_until(lambda: len(receiver.requests) == 2)
+    time.sleep(0.5)  # a second event for "heard" would be out by now (the outbox runs every 0.1 s)
+    assert sorted(hook_events(receiver)) == [("payment.announced", "heard"), ("payment.stale", "old")]
+    assert len(cloud.get("/payments/heard")[1]["acks"]) == 2
+    for txn in ("older-box", "odd-was"):
+        assert cloud.get("/payments/" + txn)[1]["status"] == "duplicate", txn
+    stats = cloud.get("/stats")[1]
+    assert (stats["announced"], stats["stale"], stats["duplicate_acks"], stats["duplicated"]) == (1, 1, 5, 0)
+    assert stats["pending"] == 0 and stats["latency_ms"]["notify_to_ack"]["n"] == 4
 
 
 def test_announced_replaces_an_earlier_invalid_ack(cloud, device):

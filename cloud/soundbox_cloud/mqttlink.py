@@ -123,15 +123,18 @@ def text_or_none(value):
 
 
 def parse_ack(payload):
+    """An ack's fields; "was" (how the box finished a payment it calls a duplicate) is a
+    final status or None: anything else, or on another status, is ignored."""
     msg = decode_object(payload)
-    status, txn = msg.get("status"), msg.get("txn")
+    status, txn, was = msg.get("status"), msg.get("txn"), msg.get("was")
     if status not in wire.ACK_STATUSES:
         raise ValueError("unknown ack status %r" % (status,))
     if txn is not None and not is_txn(txn):
         raise ValueError("malformed txn")
     return {"txn": txn, "status": status, "reason": text_or_none(msg.get("reason")) or "",
             "rx": int_or_none(msg.get("rx")), "play": int_or_none(msg.get("play")),
-            "done": int_or_none(msg.get("done"))}
+            "done": int_or_none(msg.get("done")),
+            "was": was if status == wire.DUPLICATE and was in wire.FINAL_ACK_STATUSES else None}
 
 
 def parse_status(payload):

@@ -144,12 +144,15 @@ class Store(Database):
             # one replaces only a "duplicate", except that "announced" also replaces "invalid"
             # and "failed": a forged notification (bad MAC) under a real txn, or a failed
             # playback the broker redelivered, must not hide that the merchant did hear it.
+            # A duplicate that says how the box finished the payment ("was", from its ledger:
+            # the broker lost the first ack) settles it as that ack would have; the row kept
+            # above stays "duplicate", so it is never counted as a second announcement.
+            status = ack.get("was") or ack["status"]
             settled = tx.one(
                 "UPDATE payments SET status = ? WHERE txn = ? AND device = ?"
                 " AND (status IN ('sent', 'timed_out') OR (status = 'duplicate' AND ?)"
                 " OR (? AND status IN ('invalid', 'failed'))) RETURNING *",
-                (ack["status"], ack["txn"], device, ack["status"] in wire.FINAL_ACK_STATUSES,
-                 ack["status"] == wire.ANNOUNCED))
+                (status, ack["txn"], device, status in wire.FINAL_ACK_STATUSES, status == wire.ANNOUNCED))
             return "kept", settled
 
     def _triage_ack(self, tx, txn):
