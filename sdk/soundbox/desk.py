@@ -14,11 +14,12 @@ which the desk wants clock() called (the offline summary's debounce, a clock it 
 trust). No I/O, no asyncio: state on flash goes through the injected storage.
 
 A payment's life: parsed and its MAC checked; a duplicate (ledger, unsaid, held) is acked
-so, with "was" (announced, stale, failed: the ledger's) when it had finished; until the clock is trusted it is held (held.json, at most HOLD_LIMIT); judged by age:
-fresh -> written to unsaid.json and the ledger *before* it is queued (a reboot mid-words
-says it again, never twice after its ack), stale -> ledger, acked "stale" and rolled into
-one offline summary said SUMMARY_DEBOUNCE_MS after the last stale one (or before the next
-fresh one); said -> taken off unsaid.json, then acked "announced" (or "failed", marked so
+so, with "was" (announced, stale or failed: the ledger's) when it had finished; until the
+clock is trusted it is held (held.json, at most HOLD_LIMIT); judged by age: fresh ->
+written to unsaid.json and the ledger *before* it is queued (a reboot mid-words says it
+again, never twice after its ack), stale -> ledger (marked stale), acked "stale" and rolled
+into one offline summary said SUMMARY_DEBOUNCE_MS after the last stale one (or before the
+next fresh one); said -> taken off unsaid.json, then acked "announced" (or "failed", marked so
 in the ledger first).
 
 The speaker's queue: at most QUEUE_LIMIT waiting (notification() raises QueueFull and
