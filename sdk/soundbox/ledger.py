@@ -12,16 +12,16 @@ answered with its outcome, so the cloud learns it even if the first ack was lost
 mark is appended as a new line; on loading and in RAM the newest line of a txn wins.
 
 In RAM the remembered txns are one buffer, as on disk, with a newline before the
-first: b"\\nT1\\nT2 s\\n". A txn is in it when b"\\n" + txn is followed by b"\\n" or b" "
-(txns are printable ASCII without spaces, so neither occurs inside one). A full ledger
+first: b"\\nT1\\nT2 s\\n". A txn is in it when b"\\n" + txn + b"\\n" or b"\\n" + txn + b" "
+is (txns are printable ASCII without spaces, so neither occurs inside one). A full ledger
 of 256 txns then takes about 13 bytes of heap a txn (15 for a marked one), where a list
 and a set of str objects took about 40 (10 KiB of a board's heap).
 """
 
-from soundbox.wire import ANNOUNCED, FAILED, STALE
+from soundbox.wire import ANNOUNCED, DUPLICATE, FAILED, STALE
 
 FILE = "ledger.txt"
-_MARKS = {STALE: b" s", FAILED: b" f"}  # after the txn on its line; none: ANNOUNCED
+_MARKS = {STALE: b" s\n", FAILED: b" f\n"}  # how a txn's line ends; b"\n" alone: ANNOUNCED
 
 
 class Ledger:
@@ -44,7 +44,7 @@ class Ledger:
             self._compact()
 
     def __contains__(self, txn):
-        return self._find(txn) > 0
+        return self.outcome(txn) is not None
 
     def __len__(self):
         return self._count
@@ -56,20 +56,26 @@ class Ledger:
 
     def outcome(self, txn):
         """How txn finished: STALE, FAILED or ANNOUNCED (also while its words wait to be
-        said: the desk asks its unsaid list first); None when it is not here."""
-        at = self._find(txn)
+        said: the desk asks its unsaid list first), DUPLICATE for a mark it does not know;
+        None when it is not here."""
+        if "\n" in txn or " " in txn:
+            return None  # never a txn (the parser refuses it), and it could match across lines
+        txn = txn.encode()
+        if self._line(txn + b"\n") > 0:
+            return ANNOUNCED
+        at = self._line(txn + b" ")
         if at < 0:
             return None
-        mark = bytes(self._txns[at + len(txn):at + len(txn) + 2])
+        mark = self._txns[at + len(txn):at + len(txn) + 3]
         for outcome in _MARKS:
             if _MARKS[outcome] == mark:
                 return outcome
-        return ANNOUNCED
+        return DUPLICATE  # a mark this version does not know (a newer one's): taken, how it ended unknown
 
     def add(self, txn, outcome=ANNOUNCED):
         """Record txn durably, with how it finished (a mark replaces what the txn had). Txn
         ids never contain a space or a newline (the parser refuses them)."""
-        line = txn.encode() + _MARKS.get(outcome, b"") + b"\n"
+        line = txn.encode() + _MARKS.get(outcome, b"\n")
         if not self._remember(line):
             return  # recorded so already: a redelivery
         self.storage.append(FILE, line)
@@ -77,27 +83,20 @@ class Ledger:
         if self._lines_on_disk >= 2 * self.capacity:
             self._compact()
 
-    def _find(self, txn):
-        """Where txn's line starts in the buffer (after its newline), or -1. txn: str or,
-        from the file, bytes."""
-        if type(txn) is str:
-            if "\n" in txn or " " in txn:
-                return -1  # never a txn (the parser refuses it), and it could match across lines
-            txn = txn.encode()
-        key = b"\n" + txn
-        at = self._txns.find(key) if txn else -1  # b"\n" alone would match every line
-        while at >= 0:
-            after = self._txns[at + len(key)]  # there is one: the buffer ends with a newline
-            if after == 10 or after == 32:  # b"\n" (unmarked) or b" " (a mark)
-                return at + 1
-            at = self._txns.find(key, at + 1)
-        return -1
+    def _line(self, head):
+        """Where the line that starts with head (a txn and b"\\n" or b" ") is in the buffer, or -1."""
+        at = self._txns.find(b"\n" + head)
+        return at + 1 if at >= 0 else -1
 
     def _remember(self, line):
         """line: a txn, its mark if any, a newline. False when it was so already."""
         if b"\n" + line in self._txns:
             return False
-        at = self._find(line[:-1].split(b" ")[0])
+        end = line.find(b" ")
+        txn = line[:end] if end > 0 else line[:-1]
+        at = self._line(txn + b"\n")
+        if at < 0:
+            at = self._line(txn + b" ")
         if at > 0:  # recorded with another outcome: the new line replaces it
             self._txns[at:self._txns.find(b"\n", at) + 1] = b""
             self._count -= 1

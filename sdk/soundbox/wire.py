@@ -35,8 +35,8 @@ DEVICE_STATES = (ONLINE, OFFLINE)
 # A duplicate of one the box has finished carries "was": the final status it finished
 # with (ANNOUNCED, STALE or FAILED: from its ledger), which settles the payment as that
 # ack would have: the broker may have lost the first (a restart, kill -9) and the cloud
-# asks again. One still to be said, or held for the clock, has no "was"; nor does an
-# older box's: its duplicate settles nothing.
+# asks again (any other value is ignored). One still to be said, or held for the clock,
+# has no "was"; nor does an older box's: its duplicate settles nothing.
 ANNOUNCED = "announced"
 DUPLICATE = "duplicate"
 STALE = "stale"  # too old to say aloud: counted and summarised instead

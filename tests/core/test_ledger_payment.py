@@ -82,6 +82,9 @@ def test_a_ledger_file_from_before_the_marks_reads_as_announced():
     store.write(FILE, b"OLD1\nOLD2\n")
     led = Ledger(store)
     assert led.outcome("OLD1") == led.outcome("OLD2") == wire.ANNOUNCED and led.outcome("OLD") is None
+    store.write(FILE, b"NEW1 x\nNEW2 s\n")  # "x": a newer firmware's mark, after a downgrade
+    led = Ledger(store)
+    assert "NEW1" in led and led.outcome("NEW1") == wire.DUPLICATE and led.outcome("NEW2") == wire.STALE
 
 
 def test_a_mark_replaces_what_the_txn_had_and_the_newest_line_wins():
