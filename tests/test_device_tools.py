@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from soundbox_tools import devicebuild
+from soundbox_tools.pki import Pki
 from soundbox_tools.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +43,14 @@ def run_cli(capsys, *argv):
 
 def _tree(directory):
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(Path(directory).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """This module's own PKI: provisioning copies whatever the certs dir holds (OTA release
+    keys too), so the session's, which OTA tests add release keys to, would make what lands
+    on the board depend on the order the tests ran in."""
+    return Pki(tmp_path_factory.mktemp("pki") / "certs").init()
 
 
 @pytest.fixture

@@ -21,14 +21,13 @@ import re
 import threading
 import time
 
-from soundbox import otamanifest, wire
+from soundbox import otakinds, otamanifest, wire
 from soundbox_cloud.errors import CloudError
 
 log = logging.getLogger("soundbox_cloud")
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
-KINDS = ("app", "firmware", "voice")
 BIN_SUFFIX = ".bin"
 ENVELOPE_SUFFIX = ".manifest.json"
 MAX_ENVELOPE_BYTES = 2 * 1024 * 1024      # room for an app bundle's file list
@@ -120,12 +119,6 @@ def manifest_id(manifest_text):
     return hashlib.sha256(manifest_text.encode()).hexdigest()[:16]
 
 
-def version_key(kind, name):
-    """The key of a device's telemetry "versions" this artifact replaces: firmware, app, voice/hi
-    (the device keeps its security counters under the same keys)."""
-    return "voice/%s" % name if kind == "voice" else kind
-
-
 def chunk_count(manifest):
     return -(-manifest["size"] // manifest["chunk_size"])
 
@@ -172,8 +165,8 @@ def check_manifest(manifest):
     for field in ("model", "name", "version"):
         if not isinstance(manifest.get(field), str) or not manifest[field]:
             raise ArtifactError("manifest %s must be a non-empty string" % field)
-    if manifest.get("kind") not in KINDS:
-        raise ArtifactError("manifest kind must be one of %s, got %r" % (", ".join(KINDS), manifest.get("kind")))
+    if otakinds.get(manifest.get("kind")) is None:
+        raise ArtifactError("manifest kind must be one of %s, got %r" % (", ".join(otakinds.NAMES), manifest.get("kind")))
     counter = manifest.get("counter")
     if isinstance(counter, bool) or not isinstance(counter, int) or counter < 0:
         raise ArtifactError("manifest counter must be a non-negative integer, got %r" % (counter,))

@@ -20,8 +20,8 @@ import threading
 import time
 import zoneinfo
 
-from soundbox import wire
-from soundbox_cloud.artifacts import ArtifactError, version_key
+from soundbox import otakinds, wire
+from soundbox_cloud.artifacts import ArtifactError
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.validation import is_device_id
 
@@ -193,7 +193,7 @@ class Campaigns:
             raise Rejected(422, "target.model", "artifact %s is built for %s, not %s"
                            % (artifact.name, m["model"], target["model"]))
         target["model"] = m["model"]
-        key = version_key(m["kind"], m["name"])
+        key = otakinds.version_key(m["kind"], m["name"])
         with self._lock:
             for other in self.store.campaigns(("running", "paused")):
                 o = other["spec"]
@@ -210,7 +210,7 @@ class Campaigns:
                 raise Rejected(422, "target.devices", "unknown device %s (it has never reported its status)" % unknown[0])
             chosen = []
             for device, p in profiles.items():
-                current = p["versions"].get(key) or (p["fw"] if key == "firmware" else None)
+                current = p["versions"].get(key) or (p["fw"] if key == otakinds.FIRMWARE else None)
                 if (p["model"] == m["model"] and needs_update(current, m["version"], target["versions"])
                         and set(target["tags"]) <= p["tags"]
                         and (not target["devices"] or device in target["devices"])):
@@ -304,8 +304,8 @@ class Campaigns:
         now_ms = self._now(now_ms)
         with self._lock:
             kind, name, running = msg.get("kind"), msg.get("name"), msg.get("running")
-            if isinstance(kind, str) and isinstance(name, str) and isinstance(running, str) and running:
-                self.store.set_profile(device, None, {version_key(kind, name): running[:64]}, now_ms)
+            if otakinds.get(kind) is not None and isinstance(name, str) and isinstance(running, str) and running:
+                self.store.set_profile(device, None, {otakinds.version_key(kind, name): running[:64]}, now_ms)
             rows = self.store.jobs_of_device(device)
             if isinstance(campaign_id, str):
                 rows = [r for r in rows if r["campaign"] == campaign_id]

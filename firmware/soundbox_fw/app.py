@@ -460,12 +460,9 @@ class Soundbox:
 
     def versions(self):
         """What runs now, for telemetry: {"app": .., "firmware": .., "voice/<lang>": ..}."""
-        slots = self.hal.ota
-        out = {"app": slots.running("app", "app"), "firmware": slots.running("firmware", "firmware")}
-        voice_version = slots.running("voice", self.lang)
-        if voice_version:
-            out["voice/" + self.lang] = voice_version
-        return out
+        from soundbox import otakinds  # loaded with the slots: no heap on a box without OTA
+
+        return otakinds.running_versions(self.hal.ota, self.lang)
 
     def update_installing(self):
         """An update is going in and a restart follows: show it, and say it on the speaker's

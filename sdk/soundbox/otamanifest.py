@@ -37,7 +37,6 @@ import soundbox
 from soundbox import otakinds
 
 FORMAT = 1
-KINDS = otakinds.NAMES  # for the tools' --kind choices
 DIGEST_SIZE = 32
 MAX_CHUNK_SIZE = 16384  # one chunk must fit an MQTT message and the device's heap
 MAX_SIGNATURES = 8  # a release is signed by one or two keys; more is padding

@@ -24,7 +24,9 @@ import re
 import shutil
 import threading
 
-from soundbox_sim.slots import MODEL, ota_config
+from soundbox import VERSION, otakinds
+from soundbox.otaslots import FileSlots
+from soundbox_sim.slots import CAPACITIES, MODEL, ota_config
 
 ARTIFACT = re.compile(r"firmware-(\d+(?:\.\d+){0,3})")
 POLL_S = 1.0
@@ -40,7 +42,7 @@ class OtaError(Exception):
 def parse_artifact(text):
     """(name, version) of "firmware-<version>", or None."""
     m = ARTIFACT.fullmatch(text)
-    return ("firmware", m.group(1)) if m else None
+    return (otakinds.FIRMWARE, m.group(1)) if m else None
 
 
 def campaign_body(spec, name, devices):
@@ -90,7 +92,7 @@ class Rollout:
         try:
             tools.keygen(self.certs)  # keeps the keys there are: devices trust the same set
             image = tools.sim_image(self.version, self.spec["size"])
-            manifest = tools.manifest_for(image, kind="firmware", name=self.name, version=self.version,
+            manifest = tools.manifest_for(image, kind=otakinds.FIRMWARE, name=self.name, version=self.version,
                                           counter=1, model=MODEL)
             key = tools.load_key(os.path.join(tools.key_dir(self.certs), "release-1.key"))
             release_dir = os.path.join(self.state, "ota-release")
@@ -188,17 +190,14 @@ class Rollout:
         return out
 
 
-def running_versions(devices_dir, ids, name="firmware"):
+def running_versions(devices_dir, ids, name=otakinds.FIRMWARE):
     """{version: devices} as each device's slots report it (factory version when never updated)."""
-    from soundbox import VERSION
-    from soundbox.otaslots import FileSlots
-    from soundbox_sim.slots import CAPACITIES
-
     counts = {}
     for d in ids:
-        slots = FileSlots(os.path.join(devices_dir, d), MODEL, {"app": VERSION, "firmware": VERSION}, CAPACITIES)
-        v = slots.running("firmware", name)
-        if slots.on_trial("firmware", name):
+        slots = FileSlots(os.path.join(devices_dir, d), MODEL, {otakinds.APP: VERSION, otakinds.FIRMWARE: VERSION},
+                          CAPACITIES)
+        v = slots.running(otakinds.FIRMWARE, name)
+        if slots.on_trial(otakinds.FIRMWARE, name):
             v = "%s (on trial)" % v
         counts[v] = counts.get(v, 0) + 1
     return counts

@@ -27,7 +27,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from soundbox import otamanifest
+from soundbox import otakinds, otamanifest
 from soundbox.otaslots import SIM_IMAGE_MAGIC
 
 CHUNK_SIZE = 4096
@@ -174,8 +174,8 @@ def _size_advice(manifest, rest, room):
 
 def manifest_for(data, *, kind, name, version, counter, model, chunk_size=CHUNK_SIZE, expires=None,
                  files=None, trust=None):
-    if kind not in otamanifest.KINDS:
-        raise OtaError("kind must be one of %s" % ", ".join(otamanifest.KINDS))
+    if otakinds.get(kind) is None:
+        raise OtaError("kind must be one of %s" % ", ".join(otakinds.NAMES))
     if model not in MODELS:
         raise OtaError("model must be one of %s" % ", ".join(MODELS))
     if counter < 1:

@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from soundbox import otamanifest
+from soundbox import otakinds, otamanifest
 from soundbox_tools.cliargs import parse_size
 from soundbox_tools.ota import (CHUNK_SIZE, EXPIRES_DAYS, MODELS, OtaError, app_bundle, check_job_size, key_dir,
                                 keygen, load_key, manifest_for, public_bytes, sign, sim_image, verify,
@@ -29,7 +29,8 @@ def cmd_keygen(args):
 
 
 def cmd_sign(args):
-    if args.kind == "app":
+    kind = otakinds.of(args.kind)
+    if kind.lands == otakinds.BUNDLE:
         data, files = app_bundle(args.input)
     else:
         try:
@@ -37,7 +38,7 @@ def cmd_sign(args):
         except OSError as e:
             raise OtaError("cannot read %s: %s" % (args.input, e.strerror))
         files = None
-    name = args.name or (Path(args.input).name.split(".")[0] if args.kind == "voice" else args.kind)
+    name = args.name or (Path(args.input).name.split(".")[0] if kind.per_language else args.kind)
     keys = [load_key(p) for p in (args.key or [key_dir(args.certs) / "release-1.key"])]
     trust = None
     if args.trust:
@@ -81,7 +82,7 @@ def register(sub):
 
     s = ota_sub.add_parser("sign", help="make a signed artifact + manifest")
     s.add_argument("input", help="app: a bundle directory; firmware: an image; voice: a .pack file")
-    s.add_argument("--kind", required=True, choices=otamanifest.KINDS)
+    s.add_argument("--kind", required=True, choices=otakinds.NAMES)
     s.add_argument("--version", required=True)
     s.add_argument("--counter", required=True, type=int, help="security counter: above every earlier release")
     s.add_argument("--model", default="soundbox-esp32", choices=MODELS)
