@@ -3,25 +3,36 @@ import asyncio
 import threading
 
 from soundbox_fw.app import Soundbox
-from soundbox_sim.hal import SimHal
+from soundbox_sim.hal import HostClock, SimHal
 from test_end_to_end import eventually
-from test_payment_integrity import SwitchableClock
+
+
+class SwitchableClock(HostClock):
+    """The host's clock, but the test says whether the box may trust it (NTP not synced yet)."""
+
+    def __init__(self, trusted=True):
+        self.is_trusted = trusted
+
+    def trusted(self):
+        return self.is_trusted
 
 
 class AppOnThread:
-    """The app connected to `broker` as `device`, playing into `sink`. reboot: the HAL's
-    restart hook (None: SimHal's own, which refuses outside a Fleet); config: more keys
-    of the app's config (e.g. mqtt=5)."""
+    """The app connected to `broker` as `device` with the identity in `identity_dir`,
+    playing into `sink`. reboot: the HAL's restart hook (None: SimHal's own, which refuses
+    outside a Fleet); trusted: whether its clock starts trusted (`self.clock.is_trusted`
+    switches it); config: more keys of the app's config (e.g. mqtt=5)."""
 
-    def __init__(self, broker, state_dir, pki, sink, device="sb-0001", reboot=None, **config):
+    def __init__(self, broker, state_dir, identity_dir, sink, device="sb-0001", reboot=None, trusted=True,
+                 **config):
         self.device = device
         self.sink = sink
         self.logs = []
         self.loop = asyncio.new_event_loop()
         self.hal = SimHal(str(state_dir), self.sink, self.logs.append, reboot=reboot)
-        self.hal.clock = SwitchableClock(True)
+        self.hal.clock = self.clock = SwitchableClock(trusted)
         config = dict({"device_id": device, "broker_host": broker.host, "broker_port": broker.port,
-                       "keepalive": 5, "identity": pki.device_dir(device)}, **config)
+                       "keepalive": 5, "identity": str(identity_dir)}, **config)
         started = threading.Event()
 
         def main():

@@ -92,7 +92,7 @@ class Rig(AppOnThread):
     """The app with a speaker the test can hold, to queue things behind an announcement."""
 
     def __init__(self, broker, state_dir, pki, reboot=None):
-        super().__init__(broker, state_dir, pki, HeldSink(), DEVICE, reboot)
+        super().__init__(broker, state_dir, pki.device_dir(DEVICE), HeldSink(), DEVICE, reboot)
 
     def call(self, fn):
         """fn() run on the app's loop (its state is only touched there); its result."""

@@ -13,7 +13,7 @@ TOO_LARGE = 100 * 1024   # over the box's 64 KiB packet limit
 
 @pytest.mark.parametrize("mqtt", [4, 5])
 def test_a_message_too_large_for_the_box_never_stalls_its_payments(broker, tmp_path, pki, desk, mqtt):
-    box = AppOnThread(broker, tmp_path / "state", pki, RecordingSink(), mqtt=mqtt)
+    box = AppOnThread(broker, tmp_path / "state", pki.device_dir("sb-0001"), RecordingSink(), mqtt=mqtt)
     try:
         session = box.app.mqtt.session
         # Only an MQTT 5 CONNACK carries properties: the handshake really was version 5.
@@ -31,7 +31,7 @@ def test_a_message_too_large_for_the_box_never_stalls_its_payments(broker, tmp_p
 
 
 def test_a_config_with_an_unknown_mqtt_version_says_so_and_speaks_3_1_1(broker, tmp_path, pki):
-    box = AppOnThread(broker, tmp_path / "state", pki, RecordingSink(), mqtt="5")
+    box = AppOnThread(broker, tmp_path / "state", pki.device_dir("sb-0001"), RecordingSink(), mqtt="5")
     try:
         assert box.app.mqtt.session.protocol == 4
         assert any("config: mqtt '5' is not 4 (MQTT 3.1.1) or 5; using 4" in line for line in box.logs), box.logs

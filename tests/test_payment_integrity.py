@@ -26,8 +26,7 @@ import pytest
 from soundbox import payment, voice
 from soundbox import desk as payment_desk
 from soundbox_fw import app as firmware
-from soundbox_fw.app import Soundbox
-from soundbox_sim.hal import HostClock, SimHal
+from apprig import AppOnThread
 from test_end_to_end import Stack, eventually, journal, plain_stack  # noqa: F401 (a fixture)
 
 
@@ -87,16 +86,6 @@ def signed(key, device, txn, amount, ts=None, provider=None):
 
 # ---- the firmware app in this process ------------------------------------------------
 
-class SwitchableClock(HostClock):
-    """The host's clock, but the test says whether the box may trust it (NTP not synced yet)."""
-
-    def __init__(self, trusted=True):
-        self.is_trusted = trusted
-
-    def trusted(self):
-        return self.is_trusted
-
-
 class RecordingSink:
     def __init__(self):
         self.played = []  # (name, words)
@@ -126,33 +115,12 @@ class GatedSink(RecordingSink):
             await asyncio.sleep(0.02)
 
 
-class Box:
+class Box(AppOnThread):
     """One real Soundbox app (sb-0001) on SimHal, on an event loop in a background thread."""
 
     def __init__(self, broker, state_dir, identity_dir, trusted=True, freshness_s=None, sink=None):
-        self.clock = SwitchableClock(trusted)
-        self.sink = sink or RecordingSink()
-        self.logs = []
-        config = {"device_id": "sb-0001", "broker_host": broker.host, "broker_port": broker.port,
-                  "keepalive": 5, "identity": str(identity_dir)}
-        if freshness_s is not None:
-            config["freshness_s"] = freshness_s
-        self.loop = asyncio.new_event_loop()
-        hal = SimHal(str(state_dir), self.sink, self.logs.append)
-        hal.clock = self.clock
-        started = threading.Event()
-
-        def main():
-            asyncio.set_event_loop(self.loop)
-            self.app = Soundbox(hal, config)
-            self.task = self.loop.create_task(self.app.run())
-            started.set()
-            self.loop.run_forever()  # not until the task ends: stop() may still be finishing then
-
-        self.thread = threading.Thread(target=main, daemon=True)
-        self.thread.start()
-        assert started.wait(5)
-        assert eventually(lambda: self.app.mqtt.connected, 10), self.logs
+        config = {} if freshness_s is None else {"freshness_s": freshness_s}
+        super().__init__(broker, state_dir, identity_dir, sink or RecordingSink(), trusted=trusted, **config)
 
     def played(self, name=None):
         """What the speaker said, health prompts ("clock not set") left out."""
@@ -160,16 +128,6 @@ class Box:
 
     def prompts(self):
         return [p[0] for p in self.sink.played if p[0] in voice.PROMPTS]
-
-    def stop(self):
-        async def stop_and_wait():
-            await self.app.stop()
-            await self.task
-
-        asyncio.run_coroutine_threadsafe(stop_and_wait(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from soundbox_sim.audio import TimingSink
 from cloudapi import RunningCloud
 from apprig import AppOnThread
 from test_end_to_end import eventually
-from test_payment_integrity import Desk, SwitchableClock, desk, signed, wall_ms  # noqa: F401 (desk: a fixture)
+from test_payment_integrity import Desk, desk, signed, wall_ms  # noqa: F401 (desk: a fixture)
 
 CLIP_MS = 40  # every clip lasts this long: an announcement takes a few hundred ms
 
@@ -53,7 +53,7 @@ class Box(AppOnThread):
     """The app with a speaker that records what it said."""
 
     def __init__(self, broker, state_dir, pki, device="sb-0001", ms=CLIP_MS):
-        super().__init__(broker, state_dir, pki, RecordingSink(ms), device)
+        super().__init__(broker, state_dir, pki.device_dir(device), RecordingSink(ms), device)
 
     def press(self, name):
         self.loop.call_soon_threadsafe(self.hal.buttons.press, name)
