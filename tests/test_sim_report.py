@@ -64,6 +64,18 @@ def test_outcomes_count_lost_duplicated_invalid():
     assert report.per_second([1000, 1500, 2100, 4000], 1000) == [2, 1, 0, 1]
 
 
+def test_outcomes_count_a_payment_settled_by_a_duplicates_was():
+    """Its first ack lost, a payment's only ack is the re-send's duplicate; the cloud settled
+    the payment by the duplicate's was: played and announced, or stale and never played."""
+    accepted = [("W1", "sb-0001", 100), ("W2", "sb-0001", 200), ("W3", "sb-0001", 300)]
+    payments = {"W1": {"sent_ms": 1000, "status": "announced"}, "W2": {"sent_ms": 1000, "status": "stale"},
+                "W3": {"sent_ms": 1000, "status": "duplicate"}}
+    acks = [{"txn": t, "device": "sb-0001", "status": "duplicate", "rx": 1100, "received_ms": 1500}
+            for t in ("W1", "W2", "W3")]
+    c, _ = report.payment_outcomes(accepted, payments, acks, {"W1": [("sb-0001", 1200)]})
+    assert (c["played"], c["unacked"], c["stale"], c["lost"], c["lost_txns"]) == (1, 0, 1, 1, [["W3", "sb-0001"]])
+
+
 def test_svg_report_renders_with_and_without_data():
     svg = report.svg_lines("t", [("a", [(1, 0.5), (100, 1.0)])], "ms", "f", log_x=True, y_max=1)
     assert svg.startswith("<svg") and "polyline" in svg

@@ -90,7 +90,8 @@ def payment_outcomes(accepted, payments, acks, plays):
     """Counts and latency lists for the payments the cloud accepted.
 
     accepted: [(txn, device, amount)] from the sender (what the PSP was told went out).
-    lost: accepted, never played, and never settled by an ack (stale/invalid/failed);
+    lost: accepted, never played, and never settled: by a final ack, or by the final status
+    a duplicate's "was" gave the payment (its first ack lost; the ack row stays "duplicate");
     duplicated: played more than once; invalid_acks: any ack saying "invalid".
     """
     first_ack, first_rx, statuses = {}, {}, {}
@@ -115,17 +116,18 @@ def payment_outcomes(accepted, payments, acks, plays):
         p = payments.get(txn)
         own = [start for d, start in plays.get(txn, ()) if d == device]
         st = statuses.get((txn, device), set())
+        settled = bool(st & FINAL_ACKS) or (p is not None and p.get("status") in FINAL_ACKS)
         if own:
             c["played"] += 1
             if len(own) > 1:
                 c["duplicated"] += 1
                 c["duplicated_txns"].append([txn, device])
-        if "stale" in st:
+        if "stale" in st or (p is not None and p.get("status") == "stale"):
             c["stale"] += 1
-        if not own and not (st & FINAL_ACKS):
+        if not own and not settled:
             c["lost"] += 1
             c["lost_txns"].append([txn, device])
-        if own and not (st & FINAL_ACKS):
+        if own and not settled:
             c["unacked"] += 1
         if p is None:
             continue
