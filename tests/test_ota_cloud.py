@@ -9,6 +9,10 @@ see exactly which jobs and cancels went out at which tick.
 import hashlib
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -29,7 +33,7 @@ from soundbox_cloud.client import ApiError, call
 from soundbox_cloud.cloud import Cloud
 from soundbox_cloud.errors import Rejected
 from soundbox_cloud.store import Store
-from soundbox_tools import cli, cliargs, ota
+from soundbox_tools import cli, cliargs, ota, procs
 from test_cloud import wait_until
 
 from cloudapi import RunningCloud, make_key, request
@@ -1074,12 +1078,6 @@ def test_the_cloud_process_logs_its_artifacts_and_campaigns_on_stderr(broker, tm
     """`soundbox cloud` sets up its logging: the artifact store's and the campaign engine's
     info lines reach its stderr with a time and a level (left unconfigured, Python drops
     info lines)."""
-    import re
-    import signal
-    import subprocess
-    import sys
-
-    from soundbox_tools import procs
     ota_dir = tmp_path / "ota"
     ota_dir.mkdir()
     release(ota_dir, "fw-2", payload_bytes(3000), chunk_size=1024)

@@ -25,7 +25,6 @@ import pytest
 
 from soundbox import payment, voice
 from soundbox import desk as payment_desk
-from soundbox_fw import app as firmware
 from apprig import AppOnThread
 from test_end_to_end import Stack, eventually, journal, plain_stack  # noqa: F401 (a fixture)
 
