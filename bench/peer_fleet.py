@@ -9,7 +9,9 @@ sb/<id>/notify at QoS 1 and answers every notification with an ack on sb/<id>/ac
 QoS 1, as the firmware does. It verifies nothing, plans nothing and plays nothing.
 
 Like the simulator, the devices are spread over worker processes (one per core), started
-on the same open-loop connect schedule. Two ways to drive paho in a worker (--peer-loop):
+on the same open-loop connect schedule, or with connect rate "auto" in a closed loop: a
+worker starts its next client while fewer than AUTO_IN_FLIGHT of its clients wait for
+their CONNACK (a client waiting more than AUTO_STALL_S stops counting). Two ways to drive paho in a worker (--peer-loop):
 
   select   one loop per worker over all its clients' sockets (selectors: epoll here),
            with paho's external-loop API: loop_read / loop_write / loop_misc, the
@@ -40,6 +42,9 @@ from soundbox_sim.worker import cpu_s, rss_kib  # measured the same way as our f
 LOOPS = ("select", "threads")
 TICK_S = 1.0
 RECONNECT_S = 1.0
+AUTO = "auto"
+AUTO_IN_FLIGHT = 16
+AUTO_STALL_S = 5.0
 
 
 
@@ -69,6 +74,8 @@ class Peer:
         self.ack = wire.topic(device_id, wire.ACK)
         self.status = wire.topic(device_id, wire.STATUS)
         self.acks = acks  # the worker's Count
+        self.connacks = 0  # successful CONNACKs (the auto ramp counts those still awaited)
+        self.began = time.monotonic()
         c = self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id,
                                       protocol=mqtt.MQTTv311, clean_session=False)
         if spec["tls"]:
@@ -89,6 +96,7 @@ class Peer:
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
             return
+        self.connacks += 1
         client.subscribe(self.notify, 1)
         client.publish(self.status, json.dumps({"state": wire.ONLINE, "fw": "peer"}), 1, True)
 
@@ -214,6 +222,32 @@ class PipeReady:
 
 # ---- a worker process ----------------------------------------------------------------------
 
+class Ramp:
+    """When a worker starts its next client: at i / rate seconds (open loop), or with rate
+    "auto" as soon as fewer than AUTO_IN_FLIGHT started clients await their first CONNACK."""
+
+    def __init__(self, rate, n, begin):
+        self.rate, self.n, self.begin = rate, n, begin
+
+    def _waiting(self, peers, now):
+        return sum(1 for p in peers[-AUTO_IN_FLIGHT - 1:] if not p.connacks and now - p.began < AUTO_STALL_S)
+
+    def wait_s(self, peers, now):
+        """Seconds until the next client may start (0: now); inf when all have started."""
+        if len(peers) >= self.n:
+            return float("inf")
+        if self.rate == AUTO:
+            return 0.0 if self._waiting(peers, now) < AUTO_IN_FLIGHT else 0.01
+        return max(0.0, self.begin + len(peers) / self.rate - now)
+
+    def may_start(self, peers, now):
+        return self.wait_s(peers, now) == 0
+
+    def next_due(self, peers, default):
+        wait = self.wait_s(peers, time.monotonic())
+        return default if wait == float("inf") else time.monotonic() + wait
+
+
 def worker_main(conn, spec):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent says when to stop
     raise_fd_limit(len(spec["ids"]) * 3 + 256)
@@ -229,14 +263,14 @@ def worker_main(conn, spec):
 
     peers = []
     begin = time.monotonic()
-    due = [begin + i / spec["connect_rate"] for i in range(len(spec["ids"]))]
+    ramp = Ramp(spec["connect_rate"], len(spec["ids"]), begin)
     if spec["loop"] == "select":
         loop = SelectLoop()
         loop.sel.register(PipeReady(conn, lambda: state.update(stop=True)), selectors.EVENT_READ, None)
         next_tick = next_misc = begin
         while not state["stop"]:
             now = time.monotonic()
-            while len(peers) < len(due) and due[len(peers)] <= now:
+            while ramp.may_start(peers, now):
                 peer = Peer(spec["ids"][len(peers)], spec, acks, loop)
                 peers.append(peer)
                 loop.connect(peer, spec["host"], spec["port"], spec["keepalive"])
@@ -247,7 +281,7 @@ def worker_main(conn, spec):
             if now >= next_tick:
                 conn.send(tick())
                 next_tick += TICK_S
-            wake = min(next_tick, next_misc, due[len(peers)] if len(peers) < len(due) else next_tick)
+            wake = min(next_tick, next_misc, ramp.next_due(peers, next_tick))
             loop.run_once(max(0.0, wake - time.monotonic()))
         final = tick("final")
         loop.stop()
@@ -261,8 +295,10 @@ def worker_main(conn, spec):
         ticks = threading.Thread(target=ticker, daemon=True)
         ticks.start()
         for i, device_id in enumerate(spec["ids"]):
-            wait = due[i] - time.monotonic()
-            if wait > 0 and conn.poll(wait):
+            wait = ramp.wait_s(peers, time.monotonic())
+            while wait > 0 and not conn.poll(wait):
+                wait = ramp.wait_s(peers, time.monotonic())
+            if wait > 0:
                 break  # stop during the ramp
             peer = Peer(device_id, spec, acks)
             peer.client.reconnect_delay_set(1, 30)
@@ -300,7 +336,8 @@ class PeerFleet:
         ctx = multiprocessing.get_context("spawn")
         for i in range(workers):
             spec = {"index": i, "ids": ids[i::workers], "host": host, "port": port, "tls": tls,
-                    "identity_root": identity_root, "connect_rate": connect_rate / workers,
+                    "identity_root": identity_root,
+                    "connect_rate": connect_rate if connect_rate == AUTO else connect_rate / workers,
                     "keepalive": keepalive, "loop": self.loop}
             parent, child = ctx.Pipe()
             p = ctx.Process(target=worker_main, args=(child, spec), name="peer-worker-%d" % i, daemon=True)
@@ -317,6 +354,7 @@ class PeerFleet:
             except (EOFError, OSError):
                 self.conns.remove(c)
                 continue
+            msg["at"] = time.monotonic()  # when it came: CPU over a window is between two ticks
             self.ticks[msg["w"]] = msg
             if msg["type"] == "final":
                 self.finals[msg["w"]] = msg
@@ -329,6 +367,11 @@ class PeerFleet:
                 "cpu_s": round(sum(x["cpu_s"] for x in t), 3),
                 "base_rss_kib": sum(x["base"]["rss_kib"] for x in t),
                 "base_cpu_s": round(sum(x["base"]["cpu_s"] for x in t), 3)}
+
+    def marks(self):
+        """{worker: [when its last tick came, its cpu_s]} (the runner's snapshots)."""
+        self.poll()
+        return {str(w): [t["at"], t["cpu_s"]] for w, t in self.ticks.items()}
 
     def stop(self):
         for c in self.conns:

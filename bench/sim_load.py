@@ -27,6 +27,15 @@ import sys
 import tempfile
 
 from soundbox_sim import report, runner, scenario
+from soundbox_sim.schema import parse_connect_rate
+
+
+def connect_rate_arg(text):
+    """argparse type of --connect-rate: "auto" or a positive number (a clear usage error otherwise)."""
+    try:
+        return parse_connect_rate(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("--connect-rate ", "")) from None
 
 
 def main():
@@ -34,7 +43,12 @@ def main():
     p.add_argument("--devices", type=int, default=10000)
     p.add_argument("--rate", type=float, default=500, help="payments per second (per fleet with --peer)")
     p.add_argument("--seconds", type=float, default=60, help="payments for this long")
-    p.add_argument("--connect-rate", type=float)
+    p.add_argument("--connect-rate", type=connect_rate_arg, default="auto",
+                   help='connects per second, or "auto" (default): an adaptive closed-loop ramp')
+    p.add_argument("--idle-seconds", type=float, default=15.0,
+                   help="after every device is connected, this long with no payments: idle CPU is measured "
+                        "over it, and the marginal CPU per payment is the payment window's CPU less that rate "
+                        "(default 15; 0: no idle window)")
     p.add_argument("--workers", type=int)
     p.add_argument("--plain", action="store_true")
     p.add_argument("--speedup", type=float, help="announcements play this many times faster (default 1, 1000 with --peer)")
@@ -44,13 +58,14 @@ def main():
     p.add_argument("--certs", default=os.path.join(".state", "certs"))
     p.add_argument("--state", default=None, help="run directory (default: a new one on /dev/shm)")
     a = p.parse_args()
-    if a.devices < 1 or a.rate < 0 or a.seconds <= 0:
-        p.error("--devices must be >= 1, --rate >= 0 and --seconds > 0")
+    if a.devices < 1 or a.rate < 0 or a.seconds <= 0 or not 0 <= a.idle_seconds <= 3600:
+        p.error("--devices must be >= 1, --rate >= 0, --seconds > 0 and --idle-seconds 0-3600")
     s = scenario.load("peak-hour")
     s["fleet"].update(devices=a.devices, tls=not a.plain, connect_rate=a.connect_rate,
                       languages={"en-IN": 1.0}, speedup=a.speedup or (1000.0 if a.peer else 1.0))
     s["payments"].update(rate=a.rate, duration=a.seconds)
     s["run"]["duration"] = a.seconds
+    s["run"]["idle"] = a.idle_seconds
     companion = None
     if a.peer:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -68,15 +83,22 @@ def main():
     lat = summ["latency_exact_ms"]
     pay = summ["payments"]
     print()
-    print("devices %d (%s), workers %d, connect rate %g/s, announcements x%g"
-          % (summ["devices"], "mTLS" if summ["tls"] else "plain", summ["workers"], summ["connect_rate"],
-             s["fleet"]["speedup"]))
+    rate = summ["connect_rate"]
+    print("devices %d (%s), workers %d, connect rate %s, announcements x%g"
+          % (summ["devices"], "mTLS" if summ["tls"] else "plain", summ["workers"],
+             rate if isinstance(rate, str) else "%g/s" % rate, s["fleet"]["speedup"]))
     print("provisioning (cached after the first run): %.1f s" % summ["provision_s"])
     print("ramp: %s s to all connected; connects %s" % (summ["ramp_s"], json.dumps(summ["connects"])))
     print("RSS per device (workers, after the ramp): %.1f KiB" % summ["memory"]["kib_per_device"])
     print("worker CPU: ramp %.1f s (%.2f ms/device), whole run %.1f s; CPU per payment %s ms"
           % (summ["cpu"]["ramp_cpu_s"], summ["cpu"]["ramp_cpu_s"] * 1000 / summ["devices"],
              summ["cpu"]["workers_cpu_s"], summ["cpu"].get("ms_per_payment")))
+    win = summ["cpu"].get("windows")
+    if win:
+        print("worker CPU by window: idle %s s: %s us per device-second; payments %s s: %s s CPU, "
+              "per payment all-in %s ms, marginal (less the idle rate) %s ms"
+              % (win["idle_window_s"], win["idle_cpu_us_per_device_s"], win["payment_window_s"],
+                 win["payment_window_cpu_s"], win["cpu_ms_per_payment"], win["marginal_cpu_ms_per_payment"]))
     print("payments scheduled %d, accepted %d, played %d; lost %d, duplicated %d, invalid acks %d"
           % (pay["scheduled"], pay["accepted"], pay["played"], pay["lost"], pay["duplicated"], pay["invalid_acks"]))
     for name in ("notify_to_receive", "notify_to_announce", "notify_to_ack"):

@@ -122,3 +122,47 @@ class JsonLines:
 
     def close(self):
         self._f.close()
+
+
+# ---- worker CPU over a window: idle cost and what a payment adds ------------------------
+
+def window_cpu(start, end):
+    """{worker: (cpu_s, seconds)} between two snapshots' marks of one fleet ({worker: [when its
+    last tick came, its cpu_s]}): each worker over the span of its own two ticks, so a tick's
+    lateness does not count as CPU. Workers missing from either side (or with no span) are left out."""
+    out = {}
+    for w, (t1, c1) in end.items():
+        if w in start and t1 > start[w][0]:
+            t0, c0 = start[w]
+            out[w] = (c1 - c0, t1 - t0)
+    return out
+
+
+def idle_rate(idle):
+    """CPU seconds per second the fleet's workers spend with no payments (window_cpu of the idle window)."""
+    return sum(cpu / s for cpu, s in idle.values())
+
+
+def marginal_cpu_s(idle, pay):
+    """CPU the payments cost over their window beyond idling: per worker, its CPU over the
+    payment window less its own idle rate times that window's length, summed."""
+    return sum(cpu - idle[w][0] / idle[w][1] * s for w, (cpu, s) in pay.items() if w in idle)
+
+
+def cpu_figures(idle, pay, devices, payments):
+    """The window CPU figures of one fleet: idle µs per device-second, marginal and all-in ms per payment."""
+    pay_cpu = sum(cpu for cpu, _ in pay.values())
+    spans = [s for _, s in pay.values()]
+    out = {"payment_window_cpu_s": round(pay_cpu, 3),
+           "payment_window_s": round(sum(spans) / len(spans), 2) if spans else None,
+           "cpu_ms_per_payment": round(pay_cpu * 1000 / payments, 3) if payments else None,
+           "idle_window_s": None, "idle_cpu_s_per_s": None, "idle_cpu_us_per_device_s": None,
+           "marginal_cpu_ms_per_payment": None}
+    if idle:
+        rate = idle_rate(idle)
+        out["idle_window_s"] = round(sum(s for _, s in idle.values()) / len(idle), 2)
+        out["idle_cpu_s_per_s"] = round(rate, 4)
+        out["idle_cpu_us_per_device_s"] = round(rate * 1e6 / devices, 2) if devices else None
+        if payments:
+            out["marginal_cpu_ms_per_payment"] = round(marginal_cpu_s(idle, pay) * 1000 / payments, 3)
+    return out

@@ -16,7 +16,7 @@ import sqlite3
 import time
 
 from soundbox import wire
-from soundbox_sim.metrics import BOUNDS, LogHistogram, exact_percentiles
+from soundbox_sim.metrics import BOUNDS, LogHistogram, cpu_figures, exact_percentiles, window_cpu
 
 FINAL_ACKS = frozenset(wire.FINAL_ACK_STATUSES)  # an ack that settles a payment
 ZERO_COUNTS = ("lost", "duplicated", "invalid_acks")
@@ -218,9 +218,12 @@ def build_summary(rec, floor, environment):
     if companion_ids:
         summary["side_by_side"] = side_by_side(rec, counts, lat, *payment_outcomes(theirs, payments, acks, {}))
     if accepted and summary["cpu"]["workers_cpu_s"]:
-        # after the ramp: the payments' share, not the connects'
+        # after the ramp: the payments' share, not the connects' (idle time after the ramp included)
         after = summary["cpu"]["workers_cpu_s"] - summary["cpu"]["ramp_cpu_s"]
         summary["cpu"]["ms_per_payment"] = round(after * 1000 / len(accepted), 3)
+    # Over the windows the workers' own ticks bound: idle (when the run had one) and payments.
+    summary["cpu"]["windows"] = window_cpu_figures(rec.snapshots, "ours", n - mp, len(accepted))
+    summary["cpu"]["marks"] = {name: snap["marks"] for name, snap in rec.snapshots.items() if "marks" in snap}
     return summary, rows
 
 
@@ -312,9 +315,24 @@ def runtime_html(summary):
             "<table><tr><th>runtime</th>%s</tr>%s</table>" % (summary["micropython"], summary["devices"], head, body))
 
 
-SIDE_BY_SIDE = (("rss_kib_per_device", "RSS per device (KiB)"), ("cpu_ms_per_payment", "CPU per payment (ms)"),
+SIDE_BY_SIDE = (("rss_kib_per_device", "RSS per device (KiB)"),
+                ("idle_cpu_us_per_device_s", "idle CPU per device-second (µs)"),
+                ("marginal_cpu_ms_per_payment", "CPU per payment, marginal (ms)"),
+                ("cpu_ms_per_payment", "CPU per payment, all-in (ms)"),
                 ("notify_to_ack_p99_ms", "notify->ack p99 (ms)"), ("notify_to_ack_p50_ms", "notify->ack p50 (ms)"),
                 ("notify_to_receive_p99_ms", "notify->receive p99 (ms)"))
+# ours/peer ratios issue #19 aims at (at most)
+TARGET_RATIOS = {"idle_cpu_us_per_device_s": 1.5, "marginal_cpu_ms_per_payment": 2.0}
+
+
+def window_cpu_figures(snaps, side, devices, payments):
+    """cpu_figures (metrics.py) of one fleet ("ours" or "peer") from the run's snapshots: the idle
+    window is idle_start -> start (none without one), the payment window start -> end."""
+    marks = lambda name: (snaps.get(name) or {}).get("marks", {}).get(side)
+    if marks("start") is None or marks("end") is None:
+        return None
+    idle = window_cpu(marks("idle_start"), marks("start")) if marks("idle_start") is not None else {}
+    return cpu_figures(idle, window_cpu(marks("start"), marks("end")), devices, payments)
 
 
 def side_by_side(rec, ours, ours_lat, theirs, their_lat):
@@ -325,37 +343,46 @@ def side_by_side(rec, ours, ours_lat, theirs, their_lat):
     if "start" not in snaps or "end" not in snaps:
         return dict(out, error="the payments never started")
     window = snaps["end"]["t"] - snaps["start"]["t"]
+    idle = snaps["start"]["t"] - snaps["idle_start"]["t"] if "idle_start" in snaps else 0
+    devices = {"ours": rec.devices - len(rec.runtimes), "peer": len(rec.companion_ids)}
     sides = {}
     for side, counts, lat in (("ours", ours, ours_lat), ("peer", theirs, their_lat)):
-        start, end = snaps["start"][side], snaps["end"][side]  # the companion is the peer
-        cpu = end["cpu_s"] - start["cpu_s"]
+        end = snaps["end"][side]  # the companion is the peer
         ack, rx = exact_percentiles(lat["notify_to_ack"]), exact_percentiles(lat["notify_to_receive"])
-        sides[side] = {"payments": counts["accepted"], "acked": len(lat["notify_to_ack"]), "lost": counts["lost"],
-                       "rss_kib_per_device": round((end["rss_kib"] - end["base_rss_kib"]) / max(1, rec.devices), 1),
-                       "cpu_s": round(cpu, 2), "cpu_ms_per_payment": round(cpu * 1000 / counts["accepted"], 3)
-                       if counts["accepted"] else None,
-                       "notify_to_ack_p50_ms": ack["p50"], "notify_to_ack_p99_ms": ack["p99"],
-                       "notify_to_receive_p99_ms": rx["p99"]}
+        cpu = window_cpu_figures(snaps, side, devices[side], counts["accepted"]) or {}
+        sides[side] = dict({"payments": counts["accepted"], "acked": len(lat["notify_to_ack"]),
+                            "lost": counts["lost"], "devices": devices[side],
+                            "rss_kib_per_device": round((end["rss_kib"] - end["base_rss_kib"]) / max(1, devices[side]),
+                                                        1),
+                            "notify_to_ack_p50_ms": ack["p50"], "notify_to_ack_p99_ms": ack["p99"],
+                            "notify_to_receive_p99_ms": rx["p99"]}, **cpu)
     ratios = {}
     for key, _ in SIDE_BY_SIDE:
-        a, b = sides["ours"][key], sides["peer"][key]
+        a, b = sides["ours"].get(key), sides["peer"].get(key)
         ratios[key] = round(a / b, 2) if a is not None and b else None
-    return dict(out, window_s=round(window, 1), ours=sides["ours"], peer=sides["peer"], ratio=ratios)
+    targets = {key: {"max_ratio": most, "met": None if ratios[key] is None else ratios[key] <= most}
+               for key, most in TARGET_RATIOS.items()}
+    return dict(out, window_s=round(window, 1), idle_s=round(idle, 1), ours=sides["ours"], peer=sides["peer"],
+                ratio=ratios, targets=targets)
 
 
 def side_by_side_table(sbs, floor=None):
     from rich.table import Table
 
-    t = Table(title="ours (real firmware) vs %s: %d devices each, %d workers each, %.0f s of payments"
-              % (sbs["peer_fleet"], sbs["devices"], sbs["workers"], sbs.get("window_s", 0)))
-    for col in ("measure", "ours", "peer", "ours/peer"):
+    t = Table(title="ours (real firmware) vs %s: %d devices each, %d workers each, %.0f s idle, %.0f s of payments"
+              % (sbs["peer_fleet"], sbs["devices"], sbs["workers"], sbs.get("idle_s", 0), sbs.get("window_s", 0)))
+    for col in ("measure", "ours", "peer", "ours/peer", "target"):
         t.add_column(col, justify="left" if col == "measure" else "right")
+    targets = sbs.get("targets", {})
     for key, label in SIDE_BY_SIDE:
-        t.add_row(label, *(_num(v) for v in (sbs["ours"][key], sbs["peer"][key], sbs["ratio"][key])))
+        goal = targets.get(key)
+        mark = "" if goal is None else "<= %g %s" % (goal["max_ratio"], {True: "met", False: "MISSED", None: "-"}[
+            goal["met"]])
+        t.add_row(label, *(_num(v) for v in (sbs["ours"].get(key), sbs["peer"].get(key), sbs["ratio"][key])), mark)
     t.add_row("payments / acked / lost", *("%d / %d / %d" % (sbs[s]["payments"], sbs[s]["acked"], sbs[s]["lost"])
-                                             for s in ("ours", "peer")), "")
+                                             for s in ("ours", "peer")), "", "")
     if floor:
-        t.add_row("machine floor: ping-pong p50 / p99 (ms)", "%.3f / %.3f" % (floor["p50"], floor["p99"]), "", "")
+        t.add_row("machine floor: ping-pong p50 / p99 (ms)", "%.3f / %.3f" % (floor["p50"], floor["p99"]), "", "", "")
     return t
 
 

@@ -35,6 +35,7 @@ from soundbox_sim.metrics import Counters, JsonLines
 from soundbox_sim.mpfleet import choose_ids
 from soundbox_sim.record import Phase, RunRecord
 from soundbox_sim.scenario import fault_targets
+from soundbox_sim.schema import AUTO
 
 DEFAULT_RATE = {True: 200.0, False: 1000.0}  # connects/s: mTLS, plain
 ONLINE_TIMEOUT_S = 60
@@ -49,6 +50,27 @@ FLASH_PER_DEVICE = 64 << 10
 # peak-hour run's 30,000 payments need ~10 MB.
 CLOUD_DB_ROOM = 64 << 20
 TENANT = "sim"  # the tenant a run registers its devices to, in the cloud it starts
+
+
+def ramp_note(ramps):
+    """The workers' ramp controllers' state (a tick's "ramp", from fleet.py) for a progress line:
+    numbers and dicts of numbers are summed over the workers; "" when no worker sends one."""
+    ramps = [r for r in ramps if r is not None]
+    if not ramps:
+        return ""
+    if all(isinstance(r, (int, float)) for r in ramps):
+        return "; ramp %g" % sum(ramps)
+    if all(isinstance(r, dict) for r in ramps):
+        keys = sorted({k for r in ramps for k in r})
+        parts = []
+        for k in keys:
+            vals = [r[k] for r in ramps if k in r]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                parts.append("%s %g" % (k, round(sum(vals), 1)))
+            else:
+                parts.append("%s %s" % (k, "/".join(str(v) for v in vals)))
+        return "; ramp " + ", ".join(parts)
+    return "; ramp " + " / ".join(str(r) for r in ramps)
 
 
 class RunError(Exception):
@@ -179,7 +201,9 @@ class Runner:
         fleet = scenario["fleet"]
         self.n = fleet["devices"]
         self.tls = fleet["tls"]
+        # connects/s, or "auto": each worker's Fleet ramps in a closed loop (fleet.py)
         self.rate = fleet["connect_rate"] or DEFAULT_RATE[self.tls]
+        self.idle_s = scenario["run"].get("idle", 0)
         self.ids = device_ids(self.n)
         # Some devices as real MicroPython processes (mpfleet.py), spread evenly over the ids.
         k = fleet.get("micropython") or 0
@@ -416,7 +440,7 @@ class Runner:
             spec = {"index": i, "ids": ids, "host": self.host, "port": self.port, "tls": self.tls,
                     "identity_root": os.path.join(self.pki.root, "devices"),
                     "state_dir": self.flash, "pack_dir": self.o.voice,
-                    "journal": journal, "connect_rate": self.rate / self.workers,
+                    "journal": journal, "connect_rate": self.worker_rate(),
                     "keepalive": fleet["keepalive"], "freshness_s": fleet["freshness_s"],
                     "langs": {d: self.langs[d] for d in ids}, "speedup": fleet["speedup"],
                     "extra_config": self.extra_config, "proxy": proxy, "seed": self.seed + i,
@@ -435,6 +459,13 @@ class Runner:
         if self.companion:
             self.companion.start(self.companion_ids, self.host, self.port, os.path.join(self.pki.root, "devices"),
                                  self.tls, self.rate, self.workers, fleet["keepalive"])
+
+    def worker_rate(self):
+        """A worker's share of the connect rate; "auto" stays "auto" (each worker adapts its own)."""
+        return self.rate if self.rate == AUTO else self.rate / self.workers
+
+    def rate_text(self):
+        return "adaptive (auto)" if self.rate == AUTO else "%g connects/s" % self.rate
 
     def _mp_journal(self):
         return self.o.journal or os.path.join(self.o.state, "journals", "micropython.jsonl")
@@ -479,6 +510,7 @@ class Runner:
 
     def poll_workers(self, timeout):
         for msg in worker.receive(self.conns, timeout):
+            msg["at"] = time.monotonic()  # when it came: a worker's CPU over a window is between two ticks
             if msg["type"] == "tick":
                 self.ticks[msg["w"]] = msg
             elif msg["type"] == "final":
@@ -656,9 +688,9 @@ class Runner:
                 self.log("payments skipped: attached to an outside broker (--broker), no cloud here")
         self.start_workers()
         rec.enter(Phase.CONNECTING, time.monotonic())  # the run's clock starts
-        self.event("%d devices over %s in %d worker(s)%s, ramp %g connects/s"
+        self.event("%d devices over %s in %d worker(s)%s, ramp %s"
                    % (self.n, "mTLS" if self.tls else "plain MQTT", self.workers,
-                      " and %d on MicroPython" % len(self.mp_ids) if self.mp_ids else "", self.rate))
+                      " and %d on MicroPython" % len(self.mp_ids) if self.mp_ids else "", self.rate_text()))
         metrics_out = JsonLines(os.path.join(self.report_dir, "metrics.jsonl"))
         prom = self._prometheus() if self.o.prometheus else None
         live = report.LiveView(rec, self.console) if self.o.live and self.console is not None else None
@@ -681,7 +713,7 @@ class Runner:
 
     def _loop(self, metrics_out, live):
         next_tick = time.monotonic()
-        timeline, online_deadline, end_t = None, None, None
+        timeline, online_deadline, end_t, idle_until = None, None, None, None
         ramp_timeout = self.s["run"]["ramp_timeout"]
         rec = self.record
         while not self.stop_requested.is_set():
@@ -703,7 +735,8 @@ class Runner:
             elif int(now - rec.t0) % 5 == 0:
                 peer = " (companion: %d/%d connected)" % (self.companion.gauges()["connected"], self.n) \
                     if self.companion else ""
-                self.log("%d/%d connected, %d announced%s" % (g["connected"], self.n, g["announced"], peer))
+                ramp = ramp_note([t.get("ramp") for t in self.ticks.values()]) if rec.phase == Phase.CONNECTING else ""
+                self.log("%d/%d connected, %d announced%s%s" % (g["connected"], self.n, g["announced"], peer, ramp))
             if rec.phase == Phase.CONNECTING:
                 if g["started"] == self.n and g["connected"] == self.n and self._companion_connected():
                     rec.ramp_s = now - rec.t0
@@ -722,7 +755,14 @@ class Runner:
                 continue
             if rec.phase == Phase.AWAITING_CLOUD:
                 companion = self.companion.gauges()["connected"] if self.companion else 0
-                if self.api and now < online_deadline and self._cloud_online() < g["connected"] + companion:
+                if idle_until is None:
+                    if self.api and now < online_deadline and self._cloud_online() < g["connected"] + companion:
+                        continue
+                    idle_until = now + self.idle_s
+                    if self.idle_s:
+                        self._snapshot("idle_start", g)
+                        self.event("idle window: %g s, every device connected, no payments" % self.idle_s)
+                if now < idle_until:
                     continue
                 rec.enter(Phase.RUNNING, now)
                 self._snapshot("start", g)
@@ -748,9 +788,14 @@ class Runner:
         return not self.companion or self.companion.gauges()["connected"] == len(self.companion_ids)
 
     def _snapshot(self, name, g):
-        """Both fleets' RSS and CPU at the start and the end of the payments (with a companion)."""
+        """Both fleets' RSS and CPU at the start of the idle window, the start and the end of the
+        payments; "marks": each worker's last tick then, {w: [when it came, its cpu_s]}."""
+        snap = {"ours": dict(g), "t": time.monotonic(),
+                "marks": {"ours": {str(w): [t["at"], t["cpu_s"]] for w, t in self.ticks.items()}}}
         if self.companion:
-            self.record.snapshots[name] = {"ours": dict(g), "peer": self.companion.gauges(), "t": time.monotonic()}
+            snap["peer"] = self.companion.gauges()
+            snap["marks"]["peer"] = self.companion.marks()
+        self.record.snapshots[name] = snap
 
     def _due(self, timeline, now, end_t):
         """Carry out what is due on the timeline; True when the scenario is over."""

@@ -4,11 +4,13 @@ Every key is checked before anything starts: an unknown key, a wrong type or an
 impossible value is a ScenarioError naming the key and its line in the file.
 Times (`at`, `duration`, ...) are seconds after the whole fleet is connected.
 
-    [fleet]                       devices, tls, languages {lang = share}, connect_rate,
+    [fleet]                       devices, tls, languages {lang = share}, connect_rate
+                                  (connects/s, or "auto": an adaptive closed-loop ramp),
                                   keepalive, freshness_s, speedup (audio runs faster),
                                   micropython (how many of the devices run as real
                                   MicroPython processes: every (devices/K)-th id)
-    [run]                         duration, settle, ramp_timeout, seed
+    [run]                         duration, settle, ramp_timeout, seed, idle (s with
+                                  no payments once all are connected: idle CPU)
     [payments]                    rate (Poisson, per second), start, duration, target
                                   ("round_robin" | "random"), amounts {median_rupees,
                                   sigma, max_rupees, paise_share}, daily_curve
@@ -35,7 +37,7 @@ import tomllib
 
 from soundbox.voice import LANGUAGES
 from soundbox_sim import faults
-from soundbox_sim.schema import BOOL, INT, MAX_DEVICES, NUM, STR, num, one_of, type_name
+from soundbox_sim.schema import BOOL, INT, MAX_DEVICES, NUM, RATE, STR, check_connect_rate, num, one_of, type_name
 
 SCENARIO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios")
 TARGETS = ("round_robin", "random")
@@ -51,7 +53,7 @@ FLEET = {
     "devices": (INT, num(1, MAX_DEVICES), 10),
     "tls": (BOOL, None, True),
     "languages": (dict, None, None),
-    "connect_rate": (NUM, num(0, 100000, lo_open=True), None),
+    "connect_rate": (RATE, check_connect_rate, None),  # None: the runner's default for tls
     "keepalive": (INT, num(2, 3600), 60),
     "freshness_s": (NUM, num(1, 86400), None),
     "speedup": (NUM, num(0.01, 1000), 1.0),
@@ -62,6 +64,9 @@ RUN = {
     "settle": (NUM, num(0, 3600), 60),
     "ramp_timeout": (NUM, num(1, 3600), 300),
     "seed": (INT, None, 1),
+    # seconds every device (and a companion fleet's) stays connected with no payments before the
+    # timeline starts: the workers' idle CPU is measured over it (report: idle and marginal CPU)
+    "idle": (NUM, num(0, 3600), 0),
 }
 PAYMENTS = {
     "rate": (NUM, num(0, 100000), 0),

@@ -25,4 +25,34 @@ def one_of(choices):
 
 
 def type_name(types):
-    return {INT: "an integer", NUM: "a number", BOOL: "true or false", STR: "a string"}.get(types, "?")
+    return {INT: "an integer", NUM: "a number", BOOL: "true or false", STR: "a string",
+            RATE: 'a number or "auto"'}.get(types, "?")
+
+
+# ---- the fleet's connect rate: connects per second, or "auto" (fleet.py's closed-loop ramp) ----
+
+AUTO = "auto"
+RATE = (int, float, str)
+MAX_CONNECT_RATE = 100000
+
+
+def check_connect_rate(v):
+    """A check for [fleet] connect_rate: "auto", or a finite number in (0, MAX_CONNECT_RATE]."""
+    if isinstance(v, str):
+        return None if v == AUTO else 'must be a number of connects per second or "auto"'
+    return num(0, MAX_CONNECT_RATE, lo_open=True)(v)
+
+
+def parse_connect_rate(text):
+    """--connect-rate's value: "auto" or a positive number; ValueError (one line) otherwise."""
+    text = str(text).strip()
+    if text.lower() == AUTO:
+        return AUTO
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError('--connect-rate must be a number of connects per second or "auto", not %r' % text) from None
+    problem = check_connect_rate(v)
+    if problem:
+        raise ValueError("--connect-rate %s, not %s" % (problem, text))
+    return v

@@ -45,8 +45,12 @@ def cmd_sim(args):
         raise CliError("--devices must be at least 1, got %d" % args.devices)
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1, got %d" % args.workers)
-    if args.connect_rate is not None and args.connect_rate <= 0:
-        raise CliError("--connect-rate must be a positive number of connects per second")
+    if args.connect_rate is not None:
+        from soundbox_sim.schema import parse_connect_rate  # off CLI startup
+        try:
+            args.connect_rate = parse_connect_rate(args.connect_rate)  # a number, or "auto"
+        except ValueError as e:
+            raise CliError(str(e)) from None
     if args.micropython is not None and args.micropython < 0:
         raise CliError("--micropython must be 0 or more devices, got %d" % args.micropython)
     if args.broker and not args.scenario and (args.workers or 1) == 1:
@@ -389,8 +393,9 @@ def build_parser():
     s.add_argument("--wav-device", help="device id whose announcements are written as WAV files")
     s.add_argument("--out", default="out", help="where WAV files go")
     s.add_argument("--journal", help="JSON Lines file of every announcement played")
-    s.add_argument("--connect-rate", type=float,
-                   help="connects per second, open loop with jitter (default 200 with mTLS, 1000 plain)")
+    s.add_argument("--connect-rate", metavar="RATE|auto",
+                   help="connects per second, open loop with jitter (default 200 with mTLS, 1000 plain), "
+                        'or "auto": each worker ramps as fast as connects keep succeeding (closed loop)')
     s.add_argument("--keepalive", type=int)
     mqttversion.add_argument(s)
     s.add_argument("--freshness", type=float, metavar="SECONDS",
