@@ -277,6 +277,36 @@ def test_plugging_in_the_charger_is_said_and_no_network_wins_over_server_unreach
         box.stop()
 
 
+def test_the_chargers_edge_and_a_lost_link_wake_the_health_checks_between_slow_polls(
+        broker, tmp_path, pki, monkeypatch):
+    """With the battery polled once an hour, plugging in is still said at once (the HAL's
+    `battery.changed`, set by the charge pin's interrupt on the ESP32) and a lost link is
+    said UNREACHABLE_MS after it went down (the disconnect wakes the checks)."""
+    import asyncio
+    from soundbox_sim.hal import SimBattery
+    monkeypatch.setattr(firmware, "HEALTH_POLL_S", 3600)
+    monkeypatch.setattr(firmware, "UNREACHABLE_MS", 1000)
+    monkeypatch.setattr(SimBattery, "changed", asyncio.Event(), raising=False)
+    box = Box(broker, tmp_path / "state", pki)
+    try:
+        assert eventually(lambda: box.app.mqtt.connected, 10), box.logs
+        edge = SimBattery.changed
+        seen = threading.Event()  # set once the edge is in: the health checks clear it when they look
+        box.loop.call_soon_threadsafe(lambda: (edge.set(), seen.set()))  # while unplugged: nothing to say
+        assert seen.wait(5) and eventually(lambda: not edge.is_set(), 5)
+        box.hal.battery.plugged = True
+        assert not box.said("charging")  # no poll for an hour: only the edge can tell
+        box.loop.call_soon_threadsafe(edge.set)
+        assert eventually(lambda: box.said("charging") == [("charging", "charging")], 5), box.said()
+        broker.stop()
+        assert eventually(lambda: not box.app.mqtt.connected, 10)
+        assert eventually(lambda: box.said("server_unreachable"), 10), box.logs
+        broker.start()
+        assert eventually(lambda: box.app.mqtt.connected, 20), box.logs
+    finally:
+        box.stop()
+
+
 def test_server_unreachable_and_low_battery_are_said_once(broker, tmp_path, pki, monkeypatch):
     monkeypatch.setattr(firmware, "HEALTH_POLL_S", 0.1)
     monkeypatch.setattr(firmware, "UNREACHABLE_MS", 1000)

@@ -13,6 +13,10 @@ A HAL is any object with:
     led.show(state)              "connecting" | "online" | "offline" | "error" | "updating"
     battery.percent()            int
     battery.charging()           optional: True while on external power
+    battery.changed              optional: a flag (set / clear / wait) the HAL sets when the
+                                 charger plugs or unplugs (asyncio.ThreadSafeFlag on the ESP32,
+                                 set from the charge pin's interrupt); without it the charger is
+                                 looked at with the battery, every HEALTH_POLL_S
     network_up()                 optional: False while the box has no network at all (WiFi
                                  down), so "no network" is said instead of "server unreachable"
     log(message)
@@ -75,7 +79,7 @@ import json
 
 from soundbox import VERSION, commands, desk, payment, tls, voice, wire
 # Re-exported: test_micropython_e2e, the simulator and unixhal take them from the app.
-from soundbox.mqttclient import Client
+from soundbox.mqttclient import Client, within
 from soundbox.mqttsession import Session, Subscribed
 from soundbox_fw.stored import VOLUME_LEVELS, Settings
 
@@ -83,7 +87,10 @@ PROMPT_INTERVAL_MS = 600000  # say a health prompt at most every 10 minutes: do 
 PLAY_TIMEOUT_S = 60  # the longest amount takes ~9 s to say; a stuck speaker must not wedge the box
 TODAY_NAME = "today"
 MQTT_PROTOCOLS = (4, 5)  # config "mqtt": the protocol level, 3.1.1 or 5
-HEALTH_POLL_S = 5  # how often the battery and the link are looked at
+# How often the battery is looked at: its level drifts over hours, the charger has its edge
+# (battery.changed) and a lost link wakes the checks itself. Thousands of simulated boxes
+# polling every 5 s cost about 2,000 wake-ups a second for nothing.
+HEALTH_POLL_S = 60
 UNREACHABLE_MS = 60000  # disconnected this long: say "server unreachable"
 LOW_BATTERY_PERCENT = 15
 QUIET_TIMEOUT_S = 120  # a planned restart waits this long at most for the speaker and the acks
@@ -104,6 +111,9 @@ class Soundbox:
         self._wake = asyncio.Event()  # the player's: something was queued
         self._room = asyncio.Event()  # the player took something: the queue has room
         self._desk_wake = asyncio.Event()  # the desk may want the time sooner than it said
+        self._desk_due = None  # when the desk clock's task tells the desk the time next
+        # The health checks': the charger changed or the link went down.
+        self._health_wake = getattr(hal.battery, "changed", None) or asyncio.Event()
         self.identity = None
         open_connection = hal.open_connection
         if config.get("tls"):
@@ -208,6 +218,7 @@ class Soundbox:
     def _on_disconnect(self):
         if self._offline_since is None:
             self._offline_since = self.hal.clock.monotonic_ms()
+            self._health_wake.set()  # "server unreachable" is due UNREACHABLE_MS from now
         refused = self.mqtt.refused
         if refused is not None and refused.permanent:
             # Retrying soon won't help: our identity is refused (or unusable), or the broker's
@@ -251,7 +262,7 @@ class Soundbox:
                 self._room.clear()  # before the awaits: the player may take one meanwhile
                 await self._run(actions)
                 await self._room.wait()
-        self._desk_wake.set()  # a held payment changes when the desk wants the time
+        self._poke_desk_clock()  # a held payment changes when the desk wants the time
         await self._run(actions)
 
     def _tell_clock(self):
@@ -265,14 +276,20 @@ class Soundbox:
         while True:
             self._desk_wake.clear()
             await self._run(self._tell_clock())
-            deadline = self.desk.next_deadline()
+            self._desk_due = deadline = self.desk.next_deadline()
             if deadline is None:
                 await self._desk_wake.wait()
             elif deadline > clock.monotonic_ms():
                 try:
-                    await asyncio.wait_for(self._desk_wake.wait(), (deadline - clock.monotonic_ms()) / 1000)
+                    await within((deadline - clock.monotonic_ms()) / 1000, self._desk_wake.wait())
                 except asyncio.TimeoutError:
                     pass  # the deadline: tell the desk the time
+
+    def _poke_desk_clock(self):
+        """Wake the desk clock's task if what the desk wants changed (a payment held, room on
+        the queue for one): not for every payment, which would cost two wake-ups each."""
+        if self.desk.next_deadline() != self._desk_due:
+            self._desk_wake.set()
 
     async def _run(self, actions):
         """Carry out the desk's actions, in order."""
@@ -294,10 +311,10 @@ class Soundbox:
                 await self._wake.wait()
                 continue
             self._room.set()
-            self._desk_wake.set()  # held payments may go on the queue now
+            self._poke_desk_clock()  # held payments may go on the queue now
             play = clock.wall_ms()
             try:
-                await asyncio.wait_for(self.hal.audio.play(utterance.tokens, utterance.name), PLAY_TIMEOUT_S)
+                await within(PLAY_TIMEOUT_S, self.hal.audio.play(utterance.tokens, utterance.name))
             except Exception as e:  # a sink failure must not stop the box
                 self.hal.log("audio failed for %s: %r" % (utterance.name, e))
                 await self._run(self.desk.failed(utterance, e, play))
@@ -331,27 +348,48 @@ class Soundbox:
                 self._set_volume(min(VOLUME_LEVELS, max(1, self.volume + step)))
 
     async def _health(self):
-        """Spoken health prompts; _prompt keeps each from nagging."""
+        """Spoken health prompts (_prompt keeps each from nagging): the battery and the
+        charger every HEALTH_POLL_S or on the charger's edge, the link UNREACHABLE_MS after
+        it went down."""
         clock = self.hal.clock
-        charging = getattr(self.hal.battery, "charging", None)
+        wake = self._health_wake
         was_charging = None  # unknown until the first look: plugging in is what is said
+        look_at = clock.monotonic_ms() + min(HEALTH_POLL_S, 5) * 1000  # the first look soon after boot
         while True:
-            await asyncio.sleep(HEALTH_POLL_S)
+            now = clock.monotonic_ms()
+            due = look_at
             since = self._offline_since
-            if since is not None and not self.mqtt.connected and clock.monotonic_ms() - since > UNREACHABLE_MS:
-                network_up = getattr(self.hal, "network_up", None)  # None: cannot tell WiFi from server
-                self._prompt("server_unreachable" if network_up is None or network_up() else "no_network")
+            if since is not None and not self.mqtt.connected:
+                if now - since >= UNREACHABLE_MS:
+                    network_up = getattr(self.hal, "network_up", None)  # None: cannot tell WiFi from server
+                    self._prompt("server_unreachable" if network_up is None or network_up() else "no_network")
+                else:
+                    due = min(due, since + UNREACHABLE_MS)
+            wake.clear()
             try:
-                level = self.hal.battery.percent()
-                now_charging = charging() if charging is not None else False
-            except Exception as e:  # a flaky ADC read must not stop the checks
-                self.hal.log("battery read failed: %r" % (e,))
-                continue
-            if now_charging and was_charging is False:
-                self._prompt("charging", led=False)
-            was_charging = now_charging
-            if level < LOW_BATTERY_PERCENT and not now_charging:
-                self._prompt("low_battery", led=False)
+                await within(max(0, due - now) / 1000, wake.wait())
+                woken = True
+            except asyncio.TimeoutError:
+                woken = False
+            if woken or clock.monotonic_ms() >= look_at:  # an edge: look at the charger now
+                look_at = clock.monotonic_ms() + HEALTH_POLL_S * 1000
+                was_charging = self._look_at_battery(was_charging)
+
+    def _look_at_battery(self, was_charging):
+        """Say "charging" when the charger was plugged in, "low battery" when low and not
+        charging; returns whether it is charging (was_charging when the read failed)."""
+        charging = getattr(self.hal.battery, "charging", None)
+        try:
+            level = self.hal.battery.percent()
+            now_charging = charging() if charging is not None else False
+        except Exception as e:  # a flaky ADC read must not stop the checks
+            self.hal.log("battery read failed: %r" % (e,))
+            return was_charging
+        if now_charging and was_charging is False:
+            self._prompt("charging", led=False)
+        if level < LOW_BATTERY_PERCENT and not now_charging:
+            self._prompt("low_battery", led=False)
+        return now_charging
 
     # ---- commands from the cloud ---------------------------------------------
 

@@ -140,10 +140,15 @@ class Battery:
         self.conf = battery
         self.adc = None
         self.charge_pin = None
+        self.changed = None  # the app's health checks wait on it: set on the charger's edges
         if battery is not None:
             self.adc = machine.ADC(machine.Pin(battery["pin"]), atten=machine.ADC.ATTN_11DB)
             if battery.get("charge_pin") is not None:
-                self.charge_pin = machine.Pin(battery["charge_pin"], machine.Pin.IN, machine.Pin.PULL_UP)
+                self.charge_pin = pin = machine.Pin(battery["charge_pin"], machine.Pin.IN, machine.Pin.PULL_UP)
+                # An interrupt, not a poll: plugging in is said at once, and an idle box
+                # wakes once a minute for its battery instead of every few seconds.
+                self.changed = changed = asyncio.ThreadSafeFlag()  # the one asyncio object an IRQ may set
+                pin.irq(lambda _: changed.set(), machine.Pin.IRQ_RISING | machine.Pin.IRQ_FALLING)
 
     def volts(self):
         if self.adc is None:

@@ -4,7 +4,10 @@ Each device is the real `soundbox_fw.app.Soundbox` on its own SimHal (a director
 flash); what is immutable is shared by the whole fleet: the code, one open voice pack
 per language, the journal. Devices start on an open-loop schedule (connect_rate per
 second, with jitter) whether or not earlier ones have connected, as boxes switched on
-across a city would. A device can be restarted cleanly, power-cut, or wedged (silent).
+across a city would; or, with connect_rate "auto", in a closed loop: the next box starts
+while fewer than AUTO_IN_FLIGHT started boxes wait for their first CONNACK, so the ramp
+runs as fast as the broker and this process absorb connects instead of queueing them.
+A device can be restarted cleanly, power-cut, or wedged (silent).
 """
 
 import asyncio
@@ -19,9 +22,12 @@ from soundbox_fw.app import Soundbox
 from soundbox_sim.audio import PackShelf, TimingSink, WavSink
 from soundbox_sim.hal import HostClock, SimHal
 from soundbox_sim.link import Link, LinkStats, install_context_cache
+from soundbox_sim.schema import AUTO
 from soundbox_sim.slots import enable_ota
 
 STOP_TIMEOUT_S = 5
+AUTO_IN_FLIGHT = 16  # boxes between start and first CONNACK on the "auto" ramp
+AUTO_STALL_S = 5.0  # a box waiting longer than this stops holding the ramp back
 
 
 def slim_events(*owners):
@@ -128,6 +134,7 @@ class SimDevice:
         """Counts the connect and times CONNECT->CONNACK, then runs the app's callback."""
         self.live = True
         self.link.on_connack()
+        self.fleet._connacked(self)
         await self.app_on_connect(client, session_present)
 
     def on_disconnect(self):
@@ -174,6 +181,8 @@ class Fleet:
         self._shelf = None
         self._restarts = set()
         self._locks = {}
+        self._awaiting = {}  # "auto" ramp: slot -> when it started, until its first CONNACK
+        self._connack = asyncio.Event()
         os.makedirs(state_dir, exist_ok=True)
         self._log = open(os.path.join(state_dir, "devices.log"), "a", buffering=1)  # line: readable live
 
@@ -282,7 +291,8 @@ class Fleet:
     # ---- the fleet ----------------------------------------------------------------
 
     async def start_all(self, stop_event=None):
-        """Boot every device on the open-loop schedule; returns when all have been started."""
+        """Boot every device, on the open-loop schedule or the closed "auto" loop;
+        returns when all have been started."""
         self._shelf = self._shelf or PackShelf(self.pack_dir)
         loop = asyncio.get_running_loop()
         rng = random.Random(self.seed)
@@ -290,14 +300,37 @@ class Fleet:
         for i, device_id in enumerate(self.ids):
             if stop_event is not None and stop_event.is_set():
                 break
-            due = begin + (i + rng.random() * self.jitter) / self.connect_rate
-            wait = due - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if self.connect_rate == AUTO:
+                await self._ramp_room(loop)
+            else:
+                due = begin + (i + rng.random() * self.jitter) / self.connect_rate
+                wait = due - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             slot = self.slots[device_id] = self._slot(device_id)
             self._boot(slot)
             self.devices.append(slot.app)
             self.started += 1
+            if self.connect_rate == AUTO:
+                self._awaiting[slot] = loop.time()
+
+    async def _ramp_room(self, loop):
+        """Wait until fewer than AUTO_IN_FLIGHT started boxes still await a first CONNACK."""
+        while True:
+            stalled = loop.time() - AUTO_STALL_S
+            for slot in [s for s, t in self._awaiting.items() if t < stalled]:
+                del self._awaiting[slot]
+            if len(self._awaiting) < AUTO_IN_FLIGHT:
+                return
+            self._connack.clear()
+            try:
+                await asyncio.wait_for(self._connack.wait(), 0.1)
+            except asyncio.TimeoutError:
+                pass
+
+    def _connacked(self, slot):
+        if self._awaiting.pop(slot, None) is not None:
+            self._connack.set()
 
     async def stop_all(self):
         for t in list(self._restarts):
@@ -316,7 +349,7 @@ class Fleet:
         self._log.close()
 
     async def run(self, stop_event, progress=None):
-        """Start devices at connect_rate per second, run until stop_event, then stop them all."""
+        """Start devices (start_all), run until stop_event, then stop them all."""
         starter = asyncio.ensure_future(self.start_all(stop_event))
         while not stop_event.is_set():
             if progress:

@@ -33,6 +33,10 @@ class Event:
         raise NotImplementedError("fake asyncio: no event loop in the test VM")
 
 
+class ThreadSafeFlag(Event):
+    """What an interrupt handler may set (MicroPython's has set, clear and wait)."""
+
+
 class Lock:
     async def acquire(self):
         raise NotImplementedError("fake asyncio: no event loop in the test VM")

@@ -9,6 +9,8 @@ class Pin:
     IN = 1
     OUT = 3
     PULL_UP = 1
+    IRQ_FALLING = 4
+    IRQ_RISING = 8
 
     def __init__(self, number, mode=-1, pull=-1, value=None):
         self.number = number
@@ -20,6 +22,11 @@ class Pin:
             return pin_levels.get(self.number, self.level)
         self.level = level
         calls.append(("Pin.value", (self.number, level)))
+
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING):
+        """Records the handler; a test fires it as the pin's edge would (handler(pin))."""
+        self.handler = handler
+        calls.append(("Pin.irq", (self.number, trigger)))
 
 
 class I2S:
