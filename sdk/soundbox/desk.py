@@ -148,7 +148,7 @@ class PaymentDesk:
         for entry in self._recovered:
             if entry[0] not in self.ledger:  # the power failed between the two writes
                 self.ledger.add(entry[0])
-                self.tally.count(entry[1], entry[2], wall_ms)
+            self.tally.count(entry[0], entry[1], entry[2], wall_ms, False)  # on flash once settled
         # Stale payments not yet on the queue (the backlog also counts queued ones).
         self.offline_count = self.backlog.count
         self.offline_total = self.backlog.total
@@ -223,6 +223,7 @@ class PaymentDesk:
     def said(self, utterance, play_ms, done_ms):
         """The speaker said it, from wall ms play_ms to done_ms: its payments acked "announced"."""
         self._forget(utterance)  # before the acks: a power cut now must not say it again
+        self.ledger.tidy()  # the speaker is done: the ledger's erase, if one is due, goes here
         txns = utterance.txns
         if not txns:
             return []  # a summary's payments were acked "stale" when they arrived
@@ -236,6 +237,7 @@ class PaymentDesk:
         for txn in utterance.txns:  # before unsaid forgets them: a repeat is answered "failed"
             self.ledger.add(txn, wire.FAILED)
         self._forget(utterance)
+        self.ledger.tidy()
         reason = "playback failed: %r" % (error,)
         return [Ack(txn, wire.FAILED, reason, rx, play_ms) for txn, rx in zip(utterance.txns, utterance.rx_ms)]
 
@@ -297,11 +299,13 @@ class PaymentDesk:
             if self.offline_total + amount > voice.MAX_TOTAL_PAISE:
                 self._queue_summary(out)  # the summary's total must stay sayable
             self.backlog.add(amount)  # before it leaves unsaid: a power cut may count it twice, never lose it
+            if recovered:
+                self.tally.settle((txn,))  # counted in RAM at boot: on flash before the ledger moves on
+            else:
+                self.tally.count(txn, amount, ts, now)  # before the ledger: once, whatever the power does
             self.ledger.add(txn, wire.STALE)  # a replay of it is then a duplicate, "was stale"
             if recovered:
                 self.unsaid.remove((txn,))  # after: a power cut between them judges it again
-            else:
-                self.tally.count(amount, ts, now)
             self.offline_count += 1
             self.offline_total += amount
             self._summary_due = self._now + SUMMARY_DEBOUNCE_MS
@@ -318,7 +322,7 @@ class PaymentDesk:
         if not recovered:
             self.unsaid.add(txn, amount, ts, rx, provider)  # first: a power cut from here on loses nothing
             self.ledger.add(txn)
-            self.tally.count(amount, ts, now)
+            self.tally.count(txn, amount, ts, now, False)  # in RAM: written when said (_forget)
         utterance = Utterance(tokens, txn, (txn,), (rx,), amount, 1)
         self.pending.append(utterance)
         out.append(Say(utterance))
@@ -395,6 +399,7 @@ class PaymentDesk:
         """Take what was just said (or failed to be) off the flash's to-say lists."""
         self.playing = None
         if utterance.txns:
+            self.tally.settle(utterance.txns)  # before unsaid forgets them: counted once (Tally)
             self.unsaid.remove(utterance.txns)
         elif utterance.name == SUMMARY_NAME:
             self.backlog.said(utterance.count, utterance.amount)

@@ -5,7 +5,8 @@ leaves the old or the new file; MemoryStorage in tests).
 - Payments: [[txn, amount, ts, rx, provider], ...] in order (provider may be null). The desk
   keeps two: payments held until the clock is trusted, and accepted payments whose words
   were not said yet.
-- Tally: today's count and total (local day), for the long press.
+- Tally: today's count and total (local day), for the long press; written after a payment is
+  said, not before its first audio.
 - Backlog: stale payments whose offline summary was not said yet.
 """
 
@@ -75,32 +76,69 @@ def _valid(entry):
 
 
 class Tally:
-    """Payments judged today (announced and stale alike), by the merchant's local day."""
+    """Payments judged today (announced and stale alike), by the merchant's local day.
+
+    On flash [day, count, total, txns]: txns are the payments its last write counted. A
+    payment to be announced is counted in RAM when it is judged and written once it has
+    been said (settle), off its way to the first audio; one that does not wait for words
+    (a stale one) is written at once. A payment is counted on flash before it leaves the
+    unsaid journal, so a power cut in between says it again: the txns of the last write
+    make it count once. Until settled, a payment lives in the unsaid journal, which the desk
+    counts again (count(..., write=False)) after a restart."""
     NAME = "today.json"
 
     def __init__(self, storage, tz_offset_ms, log):
         self.storage = storage
         self.tz_offset_ms = tz_offset_ms
         saved = load_json(storage, self.NAME, log, list, "today's tally starts again")
-        ok = saved and len(saved) == 3 and all(type(v) is int for v in saved)
-        self.day_count_total = saved if ok else [0, 0, 0]
+        ok = (saved and len(saved) in (3, 4) and all(type(v) is int for v in saved[:3])
+              and (len(saved) == 3 or type(saved[3]) is list))
+        self.day_count_total = saved[:3] if ok else [0, 0, 0]  # as on flash
+        self.last = saved[3] if ok and len(saved) == 4 else []  # the txns its last write counted
+        self.pending = []  # [txn, amount, day]: counted in RAM, not on flash yet
 
     def _day(self, wall_ms):
         return (wall_ms + self.tz_offset_ms) // DAY_MS
 
     def now(self, wall_ms):
         """(count, total paise) for the local day of wall_ms (a new day starts at zero)."""
+        today = self._day(wall_ms)
         day, count, total = self.day_count_total
-        return (count, total) if day == self._day(wall_ms) else (0, 0)
+        if day != today:
+            count = total = 0
+        for _, amount, day in self.pending:
+            if day == today:
+                count += 1
+                total += amount
+        return count, total
 
-    def count(self, amount, ts, wall_ms):
-        """Add a payment made at ts, if that was today: one from an earlier day is not today's."""
+    def count(self, txn, amount, ts, wall_ms, write=True):
+        """Count a payment made at ts, if that was today (one from an earlier day is not
+        today's) and the last write has not counted it already. write=False: in RAM only,
+        until settle([txn])."""
         day = self._day(ts)
-        if day != self._day(wall_ms):
+        if day != self._day(wall_ms) or txn in self.last:
             return
-        count, total = self.now(wall_ms)
-        self.day_count_total = [day, count + 1, total + amount]
-        self.storage.write(self.NAME, json.dumps(self.day_count_total).encode())
+        self.pending.append([txn, amount, day])
+        if write:
+            self.settle((txn,))
+
+    def settle(self, txns):
+        """Write the counts of txns (said, failed or gone stale) to flash."""
+        done = [p for p in self.pending if p[0] in txns]
+        if not done:
+            return
+        self.pending = [p for p in self.pending if p[0] not in txns]
+        day, count, total = self.day_count_total
+        for _, amount, paid in done:
+            if paid > day:  # the first of a new day
+                day, count, total = paid, 0, 0
+            if paid == day:
+                count += 1
+                total += amount
+        self.day_count_total = [day, count, total]
+        self.last = [p[0] for p in done]
+        self.storage.write(self.NAME, json.dumps(self.day_count_total + [self.last]).encode())
 
 
 class Backlog:

@@ -3,9 +3,16 @@
 Works on MicroPython's littlefs/FAT and on CPython. A write goes to a temporary
 file first and is renamed over the old one, so a power cut leaves either the
 old or the new contents, never half of each.
+
+blocks(name, count) gives a raw block device of `count` 4 KiB blocks that behaves like
+NOR flash (soundbox.blockdev), for state written in place (the ledger's record ring):
+here a file, <name>.ring; the board's storage gives a flash partition instead
+(soundbox_fw.esp32hal).
 """
 
 import os
+
+from soundbox.blockdev import FileBlocks, MemoryBlocks
 
 
 class FileStorage:
@@ -34,12 +41,22 @@ class FileStorage:
         with open(self._path(name), "ab") as f:
             f.write(data)
 
+    def remove(self, name):
+        try:
+            os.remove(self._path(name))
+        except OSError:
+            pass  # not there: removed already
+
+    def blocks(self, name, count):
+        return FileBlocks(self._path(name + ".ring"), count)
+
 
 class MemoryStorage:
     """Same interface, in RAM: for tests and for the MicroPython VM (no writable disk)."""
 
     def __init__(self):
         self.files = {}
+        self.devices = {}  # name -> MemoryBlocks: kept, like the files, for the next Ledger on it
 
     def read(self, name):
         return self.files.get(name)
@@ -49,6 +66,14 @@ class MemoryStorage:
 
     def append(self, name, data):
         self.files[name] = self.files.get(name, b"") + data
+
+    def remove(self, name):
+        self.files.pop(name, None)
+
+    def blocks(self, name, count):
+        if name not in self.devices:
+            self.devices[name] = MemoryBlocks(count)
+        return self.devices[name]
 
 
 def makedirs(path):

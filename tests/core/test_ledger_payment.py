@@ -4,10 +4,16 @@ MAC and freshness: test_payment_mac.py."""
 import json
 
 from check import raises
+from wasmvm import in_wasm_vm
 from soundbox import payment, wire
 from soundbox.backoff import Backoff
-from soundbox.ledger import FILE, Ledger
+from soundbox.ledger import FILE, RING, Ledger
 from soundbox.storage import MemoryStorage
+
+
+def records(store):
+    """How many records the ledger's ring has programmed (its next sequence number - 1)."""
+    return Ledger(store).ring.seq - 1
 
 
 def test_ledger_survives_restart():
@@ -19,24 +25,38 @@ def test_ledger_survives_restart():
     assert "T1" in again and "T2" in again and "T3" not in again
 
 
-def test_ledger_is_bounded_in_memory_and_on_disk():
+def test_ledger_is_bounded_in_memory_and_on_flash():
     store = MemoryStorage()
     led = Ledger(store, capacity=10)
     for i in range(55):
         led.add("T%d" % i)
+        led.tidy()
     assert len(led) == 10
     assert "T54" in led and "T44" not in led
-    assert store.read(FILE).count(b"\n") < 20
-    assert len(Ledger(store, capacity=10)) == 10
+    assert store.devices[RING].count == 3  # 2 x 10 records fit one block, and the ring wrapped
+    assert Ledger(store, capacity=10).order == led.order
 
 
-def test_ledger_drops_a_line_torn_by_power_cut():
+def test_an_old_ledger_file_is_moved_into_the_ring_once_and_removed():
     store = MemoryStorage()
-    store.write(FILE, b"T1\nT2\nT3-half")
+    store.write(FILE, b"T1\nT2 s\nT1 f\nT3\nT3-half")  # the last line cut short by a power cut
     led = Ledger(store)
-    assert "T2" in led and "T3-half" not in led
-    led.add("T4")
-    assert Ledger(store).order == ["T1", "T2", "T4"]
+    assert store.read(FILE) is None
+    assert led.order == ["T2", "T1", "T3"] and "T3-half" not in led
+    assert [led.outcome(t) for t in ("T1", "T2", "T3")] == [wire.FAILED, wire.STALE, wire.ANNOUNCED]
+    assert records(store) == 3  # each txn once, with its newest outcome
+    again = Ledger(store)
+    assert again.order == led.order and again.outcome("T1") == wire.FAILED
+
+
+def test_a_migration_cut_short_is_finished_at_the_next_boot_without_repeats():
+    store = MemoryStorage()
+    store.write(FILE, b"A\nB s\nC\n")
+    Ledger(store).add("D")  # moved, then D taken...
+    store.write(FILE, b"A\nB s\nC\n")  # ...as if the power went before the file was removed
+    led = Ledger(store)
+    assert led.order == ["A", "B", "C", "D"] and led.outcome("B") == wire.STALE
+    assert records(store) == 4 and store.read(FILE) is None
 
 
 def test_ledger_matches_whole_txns_only():
@@ -47,19 +67,15 @@ def test_ledger_matches_whole_txns_only():
     led.add("XT2")
     assert "T12" in led and "XT2" in led
     assert "T1" not in led and "T2" not in led and "2" not in led and "T12\nXT2" not in led
-    led.add("T12")  # a redelivery is remembered once
-    assert len(led) == 2 and led.order == ["T12", "XT2"]
+    led.add("T12")  # a redelivery is remembered once, and costs no record
+    assert len(led) == 2 and led.order == ["T12", "XT2"] and records(store) == 2
     led.add("A")
     led.add("B")  # over capacity: the oldest goes
     assert led.order == ["XT2", "A", "B"] and "T12" not in led and "XT2" in led
 
 
-def test_ledger_compaction_writes_one_txn_a_line():
+def test_an_old_file_with_repeats_and_empty_lines_reads_once_each():
     store = MemoryStorage()
-    led = Ledger(store, capacity=4)
-    for i in range(8):
-        led.add("T%d" % i)
-    assert store.read(FILE) == b"T4\nT5\nT6\nT7\n"
     store.write(FILE, b"A\nB\nA\n\nC\n")  # duplicates and an empty line, as a hand edit might leave
     assert Ledger(store, capacity=4).order == ["A", "B", "C"]
 
@@ -70,7 +86,7 @@ def test_ledger_knows_how_each_txn_finished_across_restarts():
     led.add("T1")
     led.add("T2", wire.STALE)
     led.add("T3", wire.FAILED)
-    assert store.read(FILE) == b"T1\nT2 s\nT3 f\n"  # only a marked txn costs more: 2 bytes
+    assert records(store) == 3  # one record each
     for ledger in (led, Ledger(store)):
         assert [ledger.outcome(t) for t in ("T1", "T2", "T3", "T4")] == [wire.ANNOUNCED, wire.STALE, wire.FAILED, None]
         assert "T1" in ledger and "T2" in ledger and "T3" in ledger and "T4" not in ledger
@@ -82,19 +98,21 @@ def test_a_ledger_file_from_before_the_marks_reads_as_announced():
     store.write(FILE, b"OLD1\nOLD2\n")
     led = Ledger(store)
     assert led.outcome("OLD1") == led.outcome("OLD2") == wire.ANNOUNCED and led.outcome("OLD") is None
+    store = MemoryStorage()
     store.write(FILE, b"NEW1 x\nNEW2 s\n")  # "x": a newer firmware's mark, after a downgrade
     led = Ledger(store)
     assert "NEW1" in led and led.outcome("NEW1") == wire.DUPLICATE and led.outcome("NEW2") == wire.STALE
+    assert Ledger(store).outcome("NEW1") == wire.DUPLICATE  # kept as it was, in the ring
 
 
-def test_a_mark_replaces_what_the_txn_had_and_the_newest_line_wins():
+def test_a_mark_replaces_what_the_txn_had_and_the_newest_record_wins():
     store = MemoryStorage()
     led = Ledger(store, capacity=3)
     led.add("T1")
     led.add("T2")
-    led.add("T1", wire.FAILED)  # its playback failed
-    led.add("T1", wire.FAILED)  # again: nothing more on disk
-    assert store.read(FILE) == b"T1\nT2\nT1 f\n"
+    led.add("T1", wire.FAILED)  # its playback failed: a second record
+    led.add("T1", wire.FAILED)  # again: nothing more on flash
+    assert records(store) == 3
     assert led.order == ["T2", "T1"] and len(led) == 2 and led.outcome("T1") == wire.FAILED
     again = Ledger(store, capacity=3)
     assert again.order == ["T2", "T1"] and len(again) == 2 and again.outcome("T1") == wire.FAILED
@@ -105,7 +123,7 @@ def test_a_mark_replaces_what_the_txn_had_and_the_newest_line_wins():
     assert again.order == ["T1", "T3", "T4"] and again.outcome("T1") == wire.STALE
 
 
-def test_marked_txns_match_whole_txns_only_and_survive_compaction():
+def test_marked_txns_match_whole_txns_only_and_survive_the_ring_wrapping():
     store = MemoryStorage()
     led = Ledger(store, capacity=4)
     led.add("T12", wire.STALE)
@@ -113,19 +131,24 @@ def test_marked_txns_match_whole_txns_only_and_survive_compaction():
     assert led.outcome("T1") == wire.ANNOUNCED and led.outcome("T12") == wire.STALE
     for bad in ("T", "12", "T12 s", "T1 s", "s", "", " ", "T12\nT1"):
         assert bad not in led and led.outcome(bad) is None, bad
-    for i in range(6):
+    for i in range(200):  # the ring (3 blocks of 32 records) wraps twice
         led.add("S%d" % i, wire.STALE if i % 2 else wire.ANNOUNCED)
-    assert store.read(FILE) == b"S2\nS3 s\nS4\nS5 s\n"  # compacted at 8 lines
-    assert [Ledger(store, capacity=4).outcome("S%d" % i) for i in range(6)] == \
+    assert [Ledger(store, capacity=4).outcome("S%d" % i) for i in range(194, 200)] == \
         [None, None, wire.ANNOUNCED, wire.STALE, wire.ANNOUNCED, wire.STALE]
 
 
-def test_a_marked_line_torn_by_a_power_cut_is_dropped():
+def test_every_remembered_txn_survives_a_restart_even_with_two_records_each():
+    if in_wasm_vm():
+        return  # 1,200 records: more than the VM may allocate in one module (the unix port runs it)
     store = MemoryStorage()
-    store.write(FILE, b"T1\nT2 s\nT1 ")  # T1's failed mark cut after its space
-    led = Ledger(store)
-    assert led.outcome("T1") == wire.ANNOUNCED and led.outcome("T2") == wire.STALE
-    assert store.read(FILE) == b"T1\nT2 s\n"
+    led = Ledger(store)  # 256 txns
+    for i in range(600):
+        led.add("P%d" % i)
+        led.add("P%d" % i, wire.FAILED if i % 3 else wire.STALE)
+    again = Ledger(store)
+    assert len(again) == 256 and again.order == led.order
+    assert again.outcome("P597") == wire.STALE and again.outcome("P344") == wire.FAILED
+    assert "P343" not in again
 
 
 def note(**fields):
