@@ -10,6 +10,7 @@ sequence in esp32boot, where updates land in esp32slots (esp32boot.start_ota).
 
 import asyncio
 
+import esp32
 import machine
 
 from soundbox import clock
@@ -24,6 +25,19 @@ POLL_MS = 20
 BLOCK = 2048  # bytes read from the pack and streamed to I2S at a time: the GC heap is ~110 KB
 I2S_BUFFER = 8192  # bytes of I2S DMA buffer: 256 ms of 16 kHz audio
 CLOCK_WAIT_S = 8  # a TLS connect waits this long for NTP (inside the client's 10 s connect timeout)
+
+
+class FlashStorage(FileStorage):
+    """/data on littlefs for files; a block device by name (the ledger's record ring) is the
+    raw data partition of that label (firmware/boards/*/partitions-*.csv: "ledger"), where a
+    record costs one page program. A board flashed with an older partition table has none:
+    its ring is a file on littlefs (correct, but each record rewrites a littlefs block)."""
+
+    def blocks(self, name, count):
+        found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label=name)
+        if found and found[0].ioctl(4, 0) >= count:
+            return found[0]
+        return FileStorage.blocks(self, name, count)
 
 
 class I2sSink:
@@ -187,7 +201,7 @@ class Esp32Hal:
             battery.update(config["battery"])
             check_battery(battery, "config.json battery")
         self.ntp = ntp
-        self.storage = FileStorage("/data")
+        self.storage = FlashStorage("/data")
         self.audio = I2sSink(board["i2s"], "/voice/%s.pack" % config.get("lang", "en-IN"))
         self.led = Led(board["led"])
         self.buttons = Buttons(board["buttons"])
