@@ -108,3 +108,45 @@ def test_expired_identities_are_reported_before_any_network_traffic(tmp_path, vo
                                        "--db", str(tmp_path / "c.db"), "--http", "127.0.0.1:0"],
                            capture_output=True, text=True, timeout=30)
     assert cloud.returncode == 1 and "expired" in cloud.stderr and "Traceback" not in cloud.stderr, cloud.stderr
+
+
+def test_the_simulators_shared_tls_context_checks_each_identity_and_rereads_a_rotated_one(tmp_path):
+    """The fleet's one-context-per-CA TLS (soundbox_sim.link): a device's certificate and key
+    are parsed once and handed to each of its connections; a mismatched pair is refused with
+    the SDK's reason; a rotated pair is parsed again; the broker accepts the connection as
+    that device."""
+    import shutil
+    import socket
+
+    import pytest
+
+    from soundbox import mqttcodec, tls
+    from soundbox_sim.link import install_context_cache
+
+    pki = Pki(tmp_path / "certs").init()
+    pki.issue_device("sb-0001")
+    pki.issue_device("sb-0002")
+    install_context_cache()
+    if not tls.client_context.shared_ca:
+        pytest.skip("libssl cannot be reached from this CPython: each device gets its own context")
+    mixed = tmp_path / "mixed"
+    shutil.copytree(pki.device_dir("sb-0001"), mixed)
+    shutil.copy(os.path.join(pki.device_dir("sb-0002"), "device.key.der"), mixed / "device.key.der")
+    with pytest.raises(tls.TlsSetupError, match="bad or mismatched device.der / device.key.der"):
+        tls.client_context(str(mixed))
+
+    first = tls.client_context(pki.device_dir("sb-0001"))
+    assert tls.client_context(pki.device_dir("sb-0001")) is first  # files unchanged: parsed once
+    pki.rotate("sb-0001")
+    rotated = tls.client_context(pki.device_dir("sb-0001"))
+    assert rotated is not first
+
+    def connack(ctx, port):  # the way the fleet's links use it: wrap, then the handshake
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False) as sock:
+                sock.do_handshake()
+                sock.sendall(mqttcodec.encode(mqttcodec.Packet(mqttcodec.CONNECT, client_id="sb-0001", keepalive=30)))
+                return sock.recv(4)
+
+    with Mosquitto(tmp_path / "broker", pki=pki) as broker:
+        assert connack(rotated, broker.port).hex() == "20020000"  # CONNACK, accepted

@@ -135,9 +135,12 @@ class Link:
 # and key 7), next to about 45 KiB for the connection itself. Python's ssl can only put a
 # client certificate on a context, so the simulator keeps ONE context per CA (trust
 # settings exactly as soundbox.tls builds them) and gives each connection its device's
-# certificate and key through the two libssl calls Python does not wrap
-# (SSL_use_certificate_file, SSL_use_PrivateKey_file). The broker sees the same
-# handshake; the device's files are read at every connect, as the SDK does. Where the
+# certificate and key through the libssl calls Python does not wrap (SSL_use_certificate,
+# SSL_use_PrivateKey). The files are parsed once per identity (DER decoding through
+# OpenSSL 3's decoders took 0.5 ms, twice per connect: a third of a device's ramp CPU) and
+# the parsed pair is handed to every connection; the files are looked at (stat) at every
+# connect, so a rotated identity is parsed again, as the SDK reads it again. The broker
+# sees the same handshake. Where the
 # libssl Python uses cannot be reached safely, each device gets its own context (cached
 # while its files are unchanged), as before.
 
@@ -160,7 +163,7 @@ class _LibSsl:
     that SSL* belongs to that SSL_CTX*.
     """
 
-    ASN1 = 2  # SSL_FILETYPE_ASN1: DER, the device's own identity files
+    EVP_PKEY_EC = 408  # NID_X9_62_id_ecPublicKey: the devices' keys are P-256
 
     def __init__(self):
         import ctypes
@@ -177,9 +180,14 @@ class _LibSsl:
         ptr, cstr = ctypes.c_void_p, ctypes.c_char_p
         lib.SSL_get_SSL_CTX.restype = ptr
         lib.SSL_get_SSL_CTX.argtypes = [ptr]
-        for name in ("SSL_use_certificate_file", "SSL_use_PrivateKey_file"):
-            getattr(lib, name).argtypes = [ptr, cstr, ctypes.c_int]
-        lib.SSL_check_private_key.argtypes = [ptr]
+        der = ctypes.POINTER(cstr)  # d2i_*: a pointer to the bytes, moved past what was read
+        lib.d2i_X509.restype = ptr
+        lib.d2i_X509.argtypes = [ptr, der, ctypes.c_long]
+        lib.d2i_PrivateKey.restype = ptr
+        lib.d2i_PrivateKey.argtypes = [ctypes.c_int, ptr, der, ctypes.c_long]
+        lib.X509_check_private_key.argtypes = [ptr, ptr]
+        lib.X509_free.argtypes = lib.EVP_PKEY_free.argtypes = [ptr]
+        lib.SSL_use_certificate.argtypes = lib.SSL_use_PrivateKey.argtypes = [ptr, ptr]
         lib.ERR_clear_error.argtypes = []
         self.lib = lib
         self.head = object.__basicsize__  # PyObject_HEAD (larger on debug builds)
@@ -196,16 +204,29 @@ class _LibSsl:
             raise OSError("unexpected layout of _ssl objects")
         return ssl_ptr
 
-    def use_identity(self, ssl_ptr, cert_path, key_path):
-        """Put the certificate and key from these DER files on one connection; False if
-        they are unreadable or do not match."""
+    def parse_identity(self, cert_der, key_der):
+        """(X509*, EVP_PKEY*) from a device's DER certificate and EC key, or None when
+        either does not parse or they do not match. The caller frees them (free_identity)."""
+        lib, c = self.lib, self.ctypes
+        cert = lib.d2i_X509(None, c.byref(c.c_char_p(cert_der)), len(cert_der))
+        key = lib.d2i_PrivateKey(self.EVP_PKEY_EC, None, c.byref(c.c_char_p(key_der)), len(key_der))
+        if cert and key and lib.X509_check_private_key(cert, key) == 1:
+            return cert, key
+        self.free_identity(cert, key)
+        lib.ERR_clear_error()  # leave no stale error for the next ssl call to trip on
+        return None
+
+    def free_identity(self, cert, key):
+        if cert:
+            self.lib.X509_free(cert)
+        if key:
+            self.lib.EVP_PKEY_free(key)
+
+    def use_identity(self, ssl_ptr, cert, key):
+        """Put a parsed certificate and key on one connection (it takes its own references)."""
         lib = self.lib
-        ok = (lib.SSL_use_certificate_file(ssl_ptr, cert_path, self.ASN1) == 1
-              and lib.SSL_use_PrivateKey_file(ssl_ptr, key_path, self.ASN1) == 1
-              and lib.SSL_check_private_key(ssl_ptr) == 1)
-        if not ok:
-            lib.ERR_clear_error()  # leave no stale error for the next ssl call to trip on
-        return ok
+        if not (lib.SSL_use_certificate(ssl_ptr, cert) == 1 and lib.SSL_use_PrivateKey(ssl_ptr, key) == 1):
+            lib.ERR_clear_error()
 
 
 def _loaded_libssl():
@@ -251,10 +272,13 @@ class SharedCaTls:
 
     __slots__ = ("context", "cert", "key")
 
-    def __init__(self, context, identity_dir):
+    def __init__(self, context, cert, key):
         self.context = context
-        self.cert = (identity_dir + "/device.der").encode()
-        self.key = (identity_dir + "/device.key.der").encode()
+        self.cert, self.key = cert, key  # X509*, EVP_PKEY*: this object's references
+
+    def __del__(self):  # its identity was rotated (or the fleet is gone)
+        if _libssl:
+            _libssl.free_identity(self.cert, self.key)
 
     @property
     def verify_mode(self):
@@ -267,9 +291,8 @@ class SharedCaTls:
     def wrap_socket(self, sock, server_hostname=None, do_handshake_on_connect=True):
         wrapped = self.context.wrap_socket(sock, server_hostname=server_hostname,
                                            do_handshake_on_connect=do_handshake_on_connect)
-        # The files were checked when this object was made for them (client_context sees
-        # any change). Should they break in between, the connection goes out without a
-        # certificate and the broker refuses it, as it would refuse a box's bad identity.
+        # Parsed and checked when this object was made (client_context sees any change
+        # to the files, and makes a new one).
         _libssl.use_identity(_libssl.ssl_of(wrapped, self.context), self.cert, self.key)
         return wrapped
 
@@ -293,18 +316,19 @@ def _shared_context(ca_path):
 def _shared_ca_tls(identity_dir, tls):
     """A SharedCaTls for identity_dir, its files checked now (as the SDK checks them when it
     builds a context): raises tls.TlsSetupError with the SDK's reasons."""
-    import ssl
-
     try:
         shared = _shared_context(identity_dir + "/ca.der")
+        with open(identity_dir + "/device.der", "rb") as f:
+            cert = f.read()
+        with open(identity_dir + "/device.key.der", "rb") as f:
+            key = f.read()
     except (OSError, ValueError) as e:
         raise tls.TlsSetupError("cannot load TLS identity from %s: %s" % (identity_dir, e))
-    device = SharedCaTls(shared, identity_dir)
-    probe = shared.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="probe")
-    if not _libssl.use_identity(_libssl.ssl_of(probe, shared), device.cert, device.key):
+    parsed = _libssl.parse_identity(cert, key)
+    if parsed is None:
         raise tls.TlsSetupError("cannot load TLS identity from %s: bad or mismatched "
                                 "device.der / device.key.der" % identity_dir)
-    return device
+    return SharedCaTls(shared, *parsed)
 
 
 def der_context(identity_dir):
