@@ -910,6 +910,9 @@ class Runner:
         rec.runtime_gauges = self.runtime_gauges()
         summary, payment_rows = report.build_summary(rec, floor, describe(self.broker))
         summary["device_flash"] = {"dir": self.flash, "kept": self.o.keep_flash}
+        if self.sender is not None:  # how late the payments left against their schedule: was the rate held?
+            from soundbox_sim.metrics import exact_percentiles
+            summary["payments_send_lag_ms"] = exact_percentiles([round(v) for v in self.sender.lag_ms])
         if self.api and self.db_path and os.path.exists(self.db_path):
             if not summary["healthy"]:  # keep the evidence for the zero counts that were not zero
                 summary["cloud_db"] = os.path.join(self.report_dir, "cloud.db")
