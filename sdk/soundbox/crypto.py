@@ -2,16 +2,24 @@
 constant-time comparison, for checking the MAC on payment notifications.
 
 Pure and MicroPython-safe. On the ESP32 hashlib.sha256 is hardware-backed: one
-MAC over a ~80-byte notification is four SHA-256 blocks.
+MAC over a ~80-byte notification is four SHA-256 blocks, and the key's pads are made
+once. On CPython (the simulator) the same functions are hmac's C ones.
 """
 
 import hashlib
+
+# CPython's, in C: the simulator runs thousands of boxes in one process.
+try:
+    from hmac import compare_digest as _c_equal, digest as _c_hmac  # type: ignore[import-not-found]
+except ImportError:  # MicroPython has no hmac module: the code below is the device's
+    _c_equal = _c_hmac = None
 
 BLOCK_SIZE = 64  # SHA-256 block size in bytes (RFC 2104's B)
 DIGEST_SIZE = 32
 
 _IPAD = 0x36
 _OPAD = 0x5C
+_pads = None  # (key, key ^ ipad, key ^ opad) for the last key: a box MACs with one key
 
 
 def _xor_pad(key, pad):
@@ -23,12 +31,16 @@ def _xor_pad(key, pad):
 
 def hmac_sha256(key: bytes, msg: bytes) -> bytes:
     """RFC 2104 HMAC with SHA-256: H((K ^ opad) || H((K ^ ipad) || msg))."""
-    if len(key) > BLOCK_SIZE:
-        key = hashlib.sha256(key).digest()
-    key = bytes(key) + bytes(BLOCK_SIZE - len(key))
-    inner = hashlib.sha256(_xor_pad(key, _IPAD))
+    if _c_hmac is not None:
+        return _c_hmac(key, msg, "sha256")
+    global _pads
+    if _pads is None or _pads[0] != key:  # the pads once per key, not two 64-byte loops per payment
+        padded = hashlib.sha256(key).digest() if len(key) > BLOCK_SIZE else bytes(key)
+        padded += bytes(BLOCK_SIZE - len(padded))
+        _pads = (bytes(key), _xor_pad(padded, _IPAD), _xor_pad(padded, _OPAD))
+    inner = hashlib.sha256(_pads[1])
     inner.update(msg)
-    outer = hashlib.sha256(_xor_pad(key, _OPAD))
+    outer = hashlib.sha256(_pads[2])
     outer.update(inner.digest())
     return outer.digest()
 
@@ -38,6 +50,8 @@ def equal(a: bytes, b: bytes) -> bool:
     from how long a wrong MAC took to refuse. Lengths are not secret."""
     if len(a) != len(b):
         return False
+    if _c_equal is not None:
+        return _c_equal(a, b)
     diff = 0
     for i in range(len(a)):
         diff |= a[i] ^ b[i]
