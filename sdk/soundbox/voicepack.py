@@ -153,30 +153,35 @@ class Pack:
         """
         if not tokens:
             raise ValueError("nothing to play: empty token list")
-        ranges = [self.clip_range(token) for token in tokens]
+        clips = self.clips
+        for token in tokens:
+            if token not in clips:
+                self.clip_range(token)  # raises: not in the pack
         block = len(buf) & ~1
         if block < 2:
             raise ValueError("buffer must hold at least one sample (2 bytes)")
-        view = memoryview(buf)
-        full = view[:block]
         f = self._file
         if f is None:
             raise ValueError("voice pack %s is closed" % self.name)
+        view = memoryview(buf)
+        full = view[:block]
         if self.encoding == ADPCM:
-            yield from self._stream_adpcm(ranges, view, block)
+            yield from self._stream_adpcm(tokens, view, block)
             return
-        for start, length in ranges:
-            f.seek(start)
-            left = length
+        # Each clip is looked up as it comes: the first block is read before the rest
+        # of the announcement's clips are found.
+        data_start = self.data_start
+        for token in tokens:
+            start, left = clips[token]
+            f.seek(data_start + start)
             while left:
-                n = block if left >= block else left
-                got = f.readinto(full if n == block else view[:n])
+                got = f.readinto(full if left >= block else view[:left])
                 if not got:
                     self._fail("clip ends early (file changed while open?)")
                 left -= got
-                yield full[:got] if got != block else full
+                yield full if got == block else full[:got]
 
-    def _stream_adpcm(self, ranges, view, block):
+    def _stream_adpcm(self, tokens, view, block):
         # A quarter of the caller's buffer holds the 4-bit data its PCM block comes from;
         # the raw buffer is the pack's, kept between announcements (a few hundred bytes).
         step = block // 4
@@ -188,7 +193,10 @@ class Pack:
         raw_view = memoryview(raw)
         header = bytearray(adpcm.HEADER)
         f = self._file
-        for start, length in ranges:
+        clips = self.clips
+        for token in tokens:
+            start, length = clips[token]
+            start += self.data_start
             f.seek(start)
             if f.readinto(header) != adpcm.HEADER:
                 self._fail("clip ends early (file changed while open?)")

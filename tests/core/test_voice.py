@@ -608,6 +608,39 @@ def test_number_tables_are_words_in_one_string():
     assert Words("solo")[0] == "solo" and len(Words("solo")) == 1
 
 
+def _check_table_words(words):
+    parts = words.text.split("|")
+    assert len(words) == len(parts)
+    n = 0
+    while n < len(parts):
+        assert words[n] == parts[n], (n, words[n], parts[n])
+        assert words[n - len(parts)] == parts[n], n  # negative indexes too
+        n += 1
+
+
+def _check_language_words(lang):
+    from soundbox import voice
+
+    t = voice._table(lang)
+    for key in ("below_100", "hundreds", "hundreds_joined", "clock_hours", "clock_hours_on"):
+        if key in t:
+            _check_table_words(t[key])
+
+
+def test_number_tables_give_every_word_as_a_split_would():
+    # On a board (and in the VM) a word is one slice at offsets found on first use; on
+    # CPython the table is split once. Either way each word is the one between its bars.
+    from soundbox.voice import Words
+
+    _check_table_words(Words("|one|two|twenty one"))
+    _check_table_words(Words("|एक||दो"))  # an empty word, and non-ASCII text
+    i = 0
+    while i < len(LANGUAGES):
+        gc.collect()  # from this small frame: see test_every_minute_of_the_day_in_the_pack
+        _check_language_words(LANGUAGES[i])
+        i += 1
+
+
 def test_a_board_keeps_one_language_table_loaded():
     # On MicroPython the table last used is the only one kept (its module is forgotten when
     # another language is spoken); a CPython process keeps every table it has loaded.
