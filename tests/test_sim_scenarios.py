@@ -12,6 +12,8 @@ import os
 
 import pytest
 
+from soundbox.ledger import Ledger
+from soundbox.storage import FileStorage
 from soundbox_cloud.auth import PREFIX
 from soundbox_sim import runner, scenario
 
@@ -71,7 +73,7 @@ def test_smoke_scenario_counts(tmp_path, sim_certs, voice_dir):
             heard.setdefault(r["device"], set()).add(r["txn"])
     assert set(heard) == {"sb-0001", "sb-0002", "sb-0003", "sb-0004"}
     for device, txns in heard.items():
-        assert set((tmp_path / "flash" / flash / device / "ledger.txt").read_text().split()) == txns
+        assert set(Ledger(FileStorage(str(tmp_path / "flash" / flash / device))).order) == txns
     assert not (tmp_path / "state" / "devices").exists()
     assert "sb-0001" in (tmp_path / "state" / "devices.log").read_text()   # the devices' log stays with the run
     # The run made its own API keys: its fleet was registered to the run's tenant (a psp key
