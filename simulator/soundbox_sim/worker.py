@@ -132,7 +132,9 @@ def main(conn, spec):
 
 class SteadyProfile:
     """cProfile of the steady state: from the first tick with every device connected to
-    the end. SOUNDBOX_SIM_PROFILE=DIR turns it on; each worker writes DIR/worker-N.prof."""
+    the end. SOUNDBOX_SIM_PROFILE=DIR turns it on; each worker writes DIR/worker-N.prof.
+    It counts this process's CPU time, not wall time: a send on loopback wakes the broker,
+    which may run before the send returns, and wall time would bill its CPU to the send."""
 
     def __init__(self, index):
         self.dir = os.environ.get("SOUNDBOX_SIM_PROFILE")
@@ -142,8 +144,9 @@ class SteadyProfile:
     def tick(self, all_connected):
         if self.dir and all_connected and self.profiler is None:
             import cProfile
+            import time
 
-            self.profiler = cProfile.Profile()
+            self.profiler = cProfile.Profile(time.process_time)
             self.profiler.enable()
 
     def save(self):
