@@ -10,11 +10,12 @@ soundbox_fw.esp32hal.I2sSink):
 
   parse        payment.parse_notification (JSON, field checks, hex MAC)
   mac          payment.authentic: HMAC-SHA256 over the canonical bytes, constant-time compare
-  checks       dedup (unsaid journal, ledger) and freshness (payment.age_verdict)
-  unsaid       deskstores.Payments.add: the to-say journal rewritten (write + rename)
-  ledger       Ledger.add: one 128-byte record programmed into the ledger's ring
-               (soundbox.recordring; 256 txns, steady state); the ring's erase ahead is
-               Ledger.tidy(), which the desk runs after the words are said: not timed here
+  checks       dedup (unsaid, ledger) and freshness (payment.age_verdict)
+  ledger       Ledger.take: the payment taken and still to be said (the desk's unsaid), one
+               128-byte record programmed into the ledger's ring (soundbox.recordring; 256
+               txns, steady state). It replaces two steps: the unsaid.json rewrite and the
+               append to ledger.txt. The ring's erase ahead is Ledger.tidy(), which the desk
+               runs after the words are said: not timed here
   tally        deskstores.Tally.count: today's count and total, in RAM (the desk writes
                today.json when the payment has been said: off this path, not timed)
   words        voice.announcement_tokens
@@ -23,11 +24,12 @@ soundbox_fw.esp32hal.I2sSink):
 The same code runs on both runtimes (GUEST below), median of --runs payments (each a
 different signed txn and amount), in batches small enough that the VM never collects
 garbage (its collector is unsafe here; a collection on a board would add a few ms).
-On CPython the journal and the ledger's ring are real files in a temporary directory (page
+On CPython the ledger's ring is a real file in a temporary directory (page
 cache, no fsync; the ring is soundbox.blockdev.FileBlocks, which reads, ANDs and writes
 the record as NOR flash would); the VM has no writable disk, so there they are
-soundbox.storage.MemoryStorage (the ring a bytearray, MemoryBlocks): the VM column is
-compute only. The pack is a real one
+soundbox.storage.MemoryStorage with the ring in a bytearray written by slice assignment
+(GUEST's PartitionLike: a call as cheap as esp32.Partition's, not the tests' per-byte NOR
+emulation): the VM column is compute only. The pack is a real one
 (built with `soundbox voicepack build` into --voice if missing), read from a file on both.
 
 The simulator measures the same thing end to end (cloud publish -> broker -> device ->
@@ -48,8 +50,8 @@ ESP32 estimate = VM compute x F + device I/O, where:
   SHA_HW_MS. What is left of the mac step is Python (key padding loops, compare).
 - Flash (littlefs on SPI NOR, W25Q64JV-class: page program 0.4 ms typ / 3 ms max, 4 KiB
   sector erase 45 ms typ / 400 ms max):
-  * a JSON rewrite by write + rename of a file under littlefs's inline limit (a few
-    metadata commits, each a small page program): FLASH_REWRITE_MS;
+  * (no JSON file is rewritten on the path any more: today.json is written, by write +
+    rename, after the words are said, and unsaid.json is the ledger's record);
   * the ledger's record: one page program in its raw partition ("ledger", no filesystem):
     FLASH_PROGRAM_MS. It used to be an append to ledger.txt on littlefs, which erases a
     fresh 4 KiB block per append (lfs_ctz_extend): 50 ms. The ring's block erase (45 ms
@@ -97,12 +99,11 @@ TZ_OFFSET_MS = 330 * 60000  # India Standard Time, as the app's tally uses
 
 ESP32_P256_MS = (300, 800)  # FIELD-NOTES: pure-Python P-256 verify on an ESP32, estimated
 SHA_HW_MS = 0.05  # two short SHA-256 hashes on the ESP32's SHA peripheral (setup dominates)
-FLASH_REWRITE_MS = 1.5  # write + rename of an inlined JSON file: ~3 metadata commits
 FLASH_PROGRAM_MS = 0.4  # one NOR page program (W25Q64JV: 0.4 ms typ, 3 ms max)
 FLASH_READ_MS = 0.5  # first 2 KiB of a clip from the open pack
 I2S_DESCRIPTOR_MS = 16.0  # one 256-frame DMA descriptor at 16 kHz: the worst wait
-DEVICE_IO_MS = {"unsaid": FLASH_REWRITE_MS, "ledger": FLASH_PROGRAM_MS, "first block": FLASH_READ_MS}
-STEPS = ("parse", "mac", "checks", "unsaid", "ledger", "tally", "words", "first block")
+DEVICE_IO_MS = {"ledger": FLASH_PROGRAM_MS, "first block": FLASH_READ_MS}
+STEPS = ("parse", "mac", "checks", "ledger", "tally", "words", "first block")
 
 # Runs on CPython and in the VM alike. No garbage collection may run in the VM: this WASI
 # build cannot scan its C stack, so a collection inside a running function (an explicit
@@ -126,13 +127,46 @@ def _clock():
         return (lambda: perf_counter() * 1e6), (lambda a, b: a - b)
 
 
+# The ring's device in the VM: a bytearray, written by one slice assignment, as cheap a
+# call as esp32.Partition's (C) on the board. MemoryBlocks, the tests' NOR stand-in, ANDs
+# each byte in a Python loop: that is emulation, not what the board runs.
+class PartitionLike:
+
+    def __init__(self, count):
+        self.data = bytearray(b"\xff" * (count * 4096))
+
+    def readblocks(self, block, buf, offset=0):
+        at = block * 4096 + offset
+        buf[:] = self.data[at:at + len(buf)]
+
+    def writeblocks(self, block, buf, offset):
+        at = block * 4096 + offset
+        self.data[at:at + len(buf)] = buf
+
+    def ioctl(self, op, arg):
+        if op == 4:
+            return len(self.data) // 4096
+        if op == 5:
+            return 4096
+        if op == 6:
+            self.data[arg * 4096:(arg + 1) * 4096] = b"\xff" * 4096
+        return 0
+
+
+def PartitionLikeStorage():
+    from soundbox.storage import MemoryStorage
+    store = MemoryStorage()
+    store.blocks = lambda name, count: PartitionLike(count)
+    return store
+
+
 def _bench():
     import hashlib, json
     from soundbox import payment, voice
     from soundbox.ledger import Ledger
     from soundbox.storage import FileStorage, MemoryStorage
     from soundbox.voicepack import Pack
-    from soundbox.deskstores import Payments, Tally
+    from soundbox.deskstores import Tally
     ticks_us, ticks_diff = _clock()
     f = open(INPUT + "/payloads.json")
     job = json.loads(f.read())
@@ -140,18 +174,18 @@ def _bench():
     payloads = [p.encode() for p in job["payloads"]]
     key, device, now = bytes.fromhex(job["key"]), job["device"], job["now"]
     log = lambda msg: None
-    store = MemoryStorage() if STORE is None else FileStorage(STORE)
+    store = PartitionLikeStorage() if STORE is None else FileStorage(STORE)
     ledger = Ledger(store)
     if len(ledger) < 256:  # full: 256 txns, as in steady state
         for i in range(256):
             ledger.add("OLD%05d" % i)
             ledger.tidy()
-    unsaid = Payments(store, "unsaid.json", log)
+    unsaid = ledger.unsaid
     tally = Tally(store, job["tz_offset_ms"], log)
     path = INPUT + "/" + LANG + ".pack"
     pack = Pack(path)
     buf = bytearray(2048)  # soundbox_fw.esp32hal.BLOCK
-    times = [[] for _ in range(9)]
+    times = [[] for _ in range(8)]
     heap = getattr(gc, "mem_alloc", lambda: 0)
     collected = False
     for i in range(FIRST, FIRST + COUNT):
@@ -164,9 +198,7 @@ def _bench():
         fresh = (note.txn not in unsaid and note.txn not in ledger
                  and payment.age_verdict(note.ts, now, 120000) == payment.FRESH)
         t.append(ticks_us())
-        unsaid.add(note.txn, note.amount, note.ts, now)
-        t.append(ticks_us())
-        ledger.add(note.txn)
+        ledger.take(note.txn, note.amount, note.ts, now, note.provider)
         t.append(ticks_us())
         tally.count(note.txn, note.amount, note.ts, now, False)
         t.append(ticks_us())
@@ -180,9 +212,9 @@ def _bench():
         stream = block = None
         # After the words are said (the desk's said()): off the first-audio path.
         tally.settle((note.txn,))
-        unsaid.remove([note.txn])
+        ledger.said((note.txn,))
         ledger.tidy()
-        for k in range(8):
+        for k in range(7):
             times[k].append(ticks_diff(t[k + 1], t[k]))
         collected = collected or heap() < before
     # The hashing alone of one HMAC (inner and outer hash, bytes ready): on an ESP32 it
@@ -199,7 +231,7 @@ def _bench():
         h = hashlib.sha256(opad)
         h.update(inner)
         h.digest()
-        times[8].append(ticks_diff(ticks_us(), t0))
+        times[7].append(ticks_diff(ticks_us(), t0))
     # Cold start: the first announcement after boot opens the pack (header + JSON index).
     pack.close()
     opens = []
@@ -207,7 +239,7 @@ def _bench():
         t0 = ticks_us()
         Pack(path).close()
         opens.append(ticks_diff(ticks_us(), t0))
-    names = ("parse", "mac", "checks", "unsaid", "ledger", "tally", "words", "first block", "sha256")
+    names = ("parse", "mac", "checks", "ledger", "tally", "words", "first block", "sha256")
     yield json.dumps({"steps": dict(zip(names, times)), "pack_open": opens, "collected": collected})
 
 

@@ -25,6 +25,8 @@ import pytest
 
 from soundbox import payment, voice
 from soundbox import desk as payment_desk
+from soundbox.ledger import Ledger
+from soundbox.storage import FileStorage
 from apprig import AppOnThread
 from test_end_to_end import Stack, eventually, journal, plain_stack  # noqa: F401 (a fixture)
 
@@ -246,7 +248,7 @@ def test_payments_whose_words_a_restart_cut_short_are_said_or_summarised_after_i
         assert desk.acks_for("U-2")[1]["status"] == "duplicate"
     finally:
         box.stop()
-    assert json.loads((tmp_path / "state" / payment_desk.UNSAID_FILE).read_text()) == []
+    assert Ledger(FileStorage(str(tmp_path / "state"))).unsaid.entries == []  # nothing left to say on flash
 
 
 def test_a_full_hold_acks_failed_and_records_nothing(broker, tmp_path, pki, key, desk, monkeypatch):

@@ -16,11 +16,13 @@ trust). No I/O, no asyncio: state on flash goes through the injected storage.
 A payment's life: parsed and its MAC checked; a duplicate (ledger, unsaid, held) is acked
 so, with "was" (announced, stale or failed: the ledger's) when it had finished; until the
 clock is trusted it is held (held.json, at most HOLD_LIMIT); judged by age: fresh ->
-written to unsaid.json and the ledger *before* it is queued (a reboot mid-words says it
-again, never twice after its ack), stale -> ledger (marked stale), acked "stale" and rolled
-into one offline summary said SUMMARY_DEBOUNCE_MS after the last stale one (or before the
-next fresh one); said -> taken off unsaid.json, then acked "announced" (or "failed", marked so
-in the ledger first).
+taken in the ledger as one record, still to be said (unsaid: the txn and what to say),
+*before* it is queued (a reboot mid-words says it again, never twice after its ack), stale
+-> ledger (marked stale), acked "stale" and rolled into one offline summary said
+SUMMARY_DEBOUNCE_MS after the last stale one (or before the next fresh one); said -> counted
+in today's tally on flash, a ledger record that it was said, then acked "announced" (or
+"failed", marked so in the ledger). On a payment's way to its first audio the flash sees one
+record's page program; the tally's rewrite and the ring's erase come after the words.
 
 The speaker's queue: at most QUEUE_LIMIT waiting (notification() raises QueueFull and
 changes nothing: the driver waits for room and calls again, so the PUBACK waits and the
@@ -37,7 +39,7 @@ QUEUE_LIMIT = 16  # utterances waiting to play
 # and not recorded, so the cloud can send them again later.
 HOLD_LIMIT = 32
 HELD_FILE = "held.json"
-UNSAID_FILE = "unsaid.json"  # accepted payments whose words were not said yet
+UNSAID_FILE = "unsaid.json"  # earlier versions' to-say journal: taken into the ledger once, then removed
 FRESHNESS_S = 120  # an older payment is not announced on its own: the customer has left
 TZ_OFFSET_MIN = 330  # India Standard Time: "today" and replayed times are the merchant's
 CLOCK_POLL_MS = 1000  # how often an untrusted clock is looked at while payments wait for it
@@ -138,7 +140,12 @@ class PaymentDesk:
         self.ledger = Ledger(storage)
         self.tally = Tally(storage, self.tz_offset_ms, log)
         self.held = Payments(storage, HELD_FILE, log)  # verified, waiting for a trusted clock
-        self.unsaid = Payments(storage, UNSAID_FILE, log)  # accepted, words not said yet
+        self.unsaid = self.ledger.unsaid  # accepted, words not said yet (the ledger's records)
+        if storage.read(UNSAID_FILE) is not None:  # a box upgraded from the journal file
+            from soundbox.ledgerfile import take_unsaid
+
+            take_unsaid(self.ledger, Payments(storage, UNSAID_FILE, log).entries)
+            storage.remove(UNSAID_FILE)  # after: a power cut between them takes them again, once
         self.backlog = Backlog(storage, log)  # stale, acked, their summary not said yet
         self.pending = []  # Utterances waiting to play, in arrival order
         self.playing = None  # the Utterance the player took and has not reported on yet
@@ -146,8 +153,6 @@ class PaymentDesk:
         # Judged before a restart cut their words short: judged again by age, first in line.
         self._recovered = list(self.unsaid.entries)
         for entry in self._recovered:
-            if entry[0] not in self.ledger:  # the power failed between the two writes
-                self.ledger.add(entry[0])
             self.tally.count(entry[0], entry[1], entry[2], wall_ms, False)  # on flash once settled
         # Stale payments not yet on the queue (the backlog also counts queued ones).
         self.offline_count = self.backlog.count
@@ -234,7 +239,8 @@ class PaymentDesk:
     def failed(self, utterance, error, play_ms):
         """The speaker could not say it: its payments acked "failed" (the cloud knows; nothing
         is left to say)."""
-        for txn in utterance.txns:  # before unsaid forgets them: a repeat is answered "failed"
+        self.tally.settle(utterance.txns)  # before they leave unsaid: counted once (Tally)
+        for txn in utterance.txns:  # a repeat is then answered "failed"; they leave unsaid
             self.ledger.add(txn, wire.FAILED)
         self._forget(utterance)
         self.ledger.tidy()
@@ -303,9 +309,7 @@ class PaymentDesk:
                 self.tally.settle((txn,))  # counted in RAM at boot: on flash before the ledger moves on
             else:
                 self.tally.count(txn, amount, ts, now)  # before the ledger: once, whatever the power does
-            self.ledger.add(txn, wire.STALE)  # a replay of it is then a duplicate, "was stale"
-            if recovered:
-                self.unsaid.remove((txn,))  # after: a power cut between them judges it again
+            self.ledger.add(txn, wire.STALE)  # a replay is then a duplicate, "was stale"; off unsaid
             self.offline_count += 1
             self.offline_total += amount
             self._summary_due = self._now + SUMMARY_DEBOUNCE_MS
@@ -320,8 +324,7 @@ class PaymentDesk:
         said_provider = provider if provider in voice.PROVIDERS else None
         tokens = voice.announcement_tokens(amount, self.lang, said_provider)
         if not recovered:
-            self.unsaid.add(txn, amount, ts, rx, provider)  # first: a power cut from here on loses nothing
-            self.ledger.add(txn)
+            self.ledger.take(txn, amount, ts, rx, provider)  # first: a power cut from here on loses nothing
             self.tally.count(txn, amount, ts, now, False)  # in RAM: written when said (_forget)
         utterance = Utterance(tokens, txn, (txn,), (rx,), amount, 1)
         self.pending.append(utterance)
@@ -399,7 +402,7 @@ class PaymentDesk:
         """Take what was just said (or failed to be) off the flash's to-say lists."""
         self.playing = None
         if utterance.txns:
-            self.tally.settle(utterance.txns)  # before unsaid forgets them: counted once (Tally)
-            self.unsaid.remove(utterance.txns)
+            self.tally.settle(utterance.txns)  # before they leave unsaid: counted once (Tally)
+            self.ledger.said(utterance.txns)
         elif utterance.name == SUMMARY_NAME:
             self.backlog.said(utterance.count, utterance.amount)

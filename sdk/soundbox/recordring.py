@@ -1,4 +1,4 @@
-"""A ring of fixed-size records on a NOR flash block device (soundbox.blockdev's protocol):
+"""A ring of fixed-size records on a NOR flash block device (the protocol in soundbox.blockdev):
 each record is programmed once into erased space, so appending one costs one page
 program (0.4 ms on the chip) and never an erase on its caller's path.
 
@@ -26,7 +26,11 @@ was never erased) is made due again.
 import binascii
 import struct
 
-from soundbox.blockdev import IOCTL_COUNT, IOCTL_ERASE, IOCTL_SIZE
+# MicroPython's extended block protocol (esp32.Partition, vfs block devices): ioctl numbers.
+IOCTL_COUNT = 4
+IOCTL_SIZE = 5
+IOCTL_ERASE = 6
+BLOCK = 4096  # the ESP32's flash erase unit, and esp32.Partition's block size
 
 RECORD = 128
 VERSION = 1
@@ -35,20 +39,11 @@ PAYLOAD = RECORD - HEAD - 4
 _FREE = b"\xff" * RECORD
 
 
-def blocks_for(records, block_size):
-    """How many blocks hold at least `records` live records, with the block ahead and the one
-    being filled."""
-    per = block_size // RECORD
-    return 2 + (records + per - 1) // per
-
-
 class RecordRing:
     def __init__(self, dev):
         self.dev = dev
         self.count = dev.ioctl(IOCTL_COUNT, 0)
         self.per = dev.ioctl(IOCTL_SIZE, 0) // RECORD
-        if self.count < 3:
-            raise ValueError("a record ring needs 3 blocks at least")
         self.buf = bytearray(RECORD)
         self.block = 0  # where the next record goes
         self.slot = 0
@@ -58,38 +53,50 @@ class RecordRing:
     def load(self):
         """Yield every valid record's payload (a bytes), oldest first. Run it to its end once,
         before appending: then append() writes after the newest."""
-        firsts = [self._first_seq(b) for b in range(self.count)]
-        newest = None
+        # A block is read whole (18 reads, not 576 of one slot: a box's boot leaves less
+        # garbage to fragment its heap), into a buffer freed afterwards.
+        blk = memoryview(bytearray(self.per * RECORD))
+        firsts, lasts = [], []  # per block: the first record's seq (-1: none), the last slot in use
         for b in range(self.count):
-            if firsts[b] is not None and (newest is None or firsts[b] > firsts[newest]):
-                newest = b
-        head = 0 if newest is None else newest
-        start = (head + 1) % self.count  # the block ahead holds the oldest, if any
-        for i in range(self.count):
-            b = (start + i) % self.count
-            if firsts[b] is None:
-                continue
+            self.dev.readblocks(b, blk, 0)
+            first, last = -1, -1
             for slot in range(self.per):
-                seq = self._read(b, slot)
+                seq = self._check(blk, slot)
+                if seq != -1:
+                    last = slot
+                    if first < 0 and seq is not None:
+                        first = seq
+            firsts.append(first)
+            lasts.append(last)
+        head = 0
+        for b in range(self.count):
+            if firsts[b] > firsts[head]:
+                head = b
+        for i in range(1, self.count + 1):  # from the block ahead of the newest: oldest first
+            b = (head + i) % self.count
+            if firsts[b] < 0:
+                continue
+            self.dev.readblocks(b, blk, 0)
+            for slot in range(self.per):
+                seq = self._check(blk, slot)
                 if seq is not None and seq >= 0:
-                    if seq >= self.seq:
-                        self.seq = seq + 1
+                    self.seq = max(self.seq, seq + 1)
                     yield bytes(self.buf[HEAD:HEAD + self.buf[5]])
-        last = -1
-        for slot in range(self.per):
-            if self._read(head, slot, False) != -1:
-                last = slot
-        self.block, self.slot = head, last + 1
+        self.block, self.slot = head, lasts[head] + 1
         ahead = (head + 1) % self.count
-        if not self._blank(ahead):
+        if lasts[ahead] >= 0:  # not blank: its erase was cut short, or it never had one
             self.erase_due = ahead
 
     def append(self, payload):
         """Program one record holding payload (at most PAYLOAD bytes)."""
         if len(payload) > PAYLOAD:
             raise ValueError("a record holds %d bytes at most" % PAYLOAD)
-        if self.slot == self.per:
-            self._enter((self.block + 1) % self.count)
+        if self.slot == self.per:  # into the next block, erased ahead; the one after it is due
+            block = (self.block + 1) % self.count
+            if self.erase_due == block:  # tidy() has not run since the ring entered the last block
+                self.tidy()
+            self.block, self.slot = block, 0
+            self.erase_due = (block + 1) % self.count
         buf = self.buf
         buf[:] = _FREE
         struct.pack_into("<IBB", buf, 0, self.seq, VERSION, len(payload))
@@ -105,38 +112,16 @@ class RecordRing:
             self.dev.ioctl(IOCTL_ERASE, self.erase_due)
             self.erase_due = None
 
-    def _enter(self, block):
-        if self.erase_due == block:  # tidy() has not run since the ring entered the last block
-            self.tidy()
-        self.block, self.slot = block, 0
-        self.erase_due = (block + 1) % self.count
-
-    def _read(self, block, slot, check=True):
-        """Read a slot into buf: its seq when it holds a valid record, -1 when it is free,
-        else None (torn or foreign). check=False: only tell free (-1) from not (None)."""
+    def _check(self, blk, slot):
+        """Copy a slot of the block read into blk to buf: its seq when it holds a valid record,
+        -1 when it is free, else None (torn or foreign)."""
         buf = self.buf
-        self.dev.readblocks(block, buf, slot * RECORD)
+        buf[:] = blk[slot * RECORD:slot * RECORD + RECORD]
         if buf == _FREE:
             return -1
-        if not check:
-            return None
         seq, version, length = struct.unpack_from("<IBB", buf, 0)
-        if version != VERSION or length > PAYLOAD or seq == 0xFFFFFFFF:
+        if version != VERSION or length > PAYLOAD:
             return None
-        crc = struct.unpack_from("<I", buf, RECORD - 4)[0]
-        if binascii.crc32(memoryview(buf)[:RECORD - 4]) & 0xFFFFFFFF != crc:
+        if binascii.crc32(memoryview(buf)[:RECORD - 4]) & 0xFFFFFFFF != struct.unpack_from("<I", buf, RECORD - 4)[0]:
             return None
         return seq
-
-    def _first_seq(self, block):
-        for slot in range(self.per):
-            seq = self._read(block, slot)
-            if seq is not None and seq >= 0:
-                return seq
-        return None
-
-    def _blank(self, block):
-        for slot in range(self.per):
-            if self._read(block, slot, False) != -1:
-                return False
-        return True

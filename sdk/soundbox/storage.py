@@ -12,8 +12,6 @@ here a file, <name>.ring; the board's storage gives a flash partition instead
 
 import os
 
-from soundbox.blockdev import FileBlocks, MemoryBlocks
-
 
 class FileStorage:
     def __init__(self, root):
@@ -37,10 +35,6 @@ class FileStorage:
             f.write(data)
         os.rename(tmp, self._path(name))
 
-    def append(self, name, data):
-        with open(self._path(name), "ab") as f:
-            f.write(data)
-
     def remove(self, name):
         try:
             os.remove(self._path(name))
@@ -48,6 +42,8 @@ class FileStorage:
             pass  # not there: removed already
 
     def blocks(self, name, count):
+        from soundbox.blockdev import FileBlocks  # only where the ring is a file: not on a board with the partition
+
         return FileBlocks(self._path(name + ".ring"), count)
 
 
@@ -64,14 +60,13 @@ class MemoryStorage:
     def write(self, name, data):
         self.files[name] = bytes(data)
 
-    def append(self, name, data):
-        self.files[name] = self.files.get(name, b"") + data
-
     def remove(self, name):
         self.files.pop(name, None)
 
     def blocks(self, name, count):
         if name not in self.devices:
+            from soundbox.memoryblocks import MemoryBlocks
+
             self.devices[name] = MemoryBlocks(count)
         return self.devices[name]
 

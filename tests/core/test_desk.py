@@ -344,3 +344,31 @@ def test_a_payment_whose_txn_looks_like_a_summary_name_is_a_payment():
     assert (desk.backlog.count, desk.backlog.total) == (1, 100)  # still owed, on flash
     desk.notification(note(desk_rules.REPLAY_NAME, 100), WALL)
     assert desk.replay() is None  # the waiting payment named "replay" is not a replay
+
+
+def test_a_box_upgraded_from_the_journal_files_says_what_it_had_not_said_once():
+    storage = MemoryStorage()
+    storage.write("ledger.txt", b"A1\nB1\n")  # what an earlier version left on flash
+    storage.write(desk_rules.UNSAID_FILE, json.dumps([["B1", 700, WALL, WALL + 1, "gpay"]]).encode())
+    desk = new_desk(storage, wall=WALL + 1000)
+    assert storage.read(desk_rules.UNSAID_FILE) is None and storage.read("ledger.txt") is None
+    assert desk.unsaid.entries == [["B1", 700, WALL, WALL + 1, "gpay"]]
+    u = desk.next_utterance()
+    assert u.txns == ("B1",) and u.tokens == voice.announcement_tokens(700, "en-IN", "gpay")
+    assert acks(desk.said(u, WALL, WALL)) == [("B1", "announced")]
+    again = new_desk(storage, wall=WALL + 2000)
+    assert again.next_utterance() is None and again.ledger.order == ["A1", "B1"]
+    assert acks(again.notification(note("A1", 100), WALL + 2000)) == [("A1", "duplicate")]
+
+
+def test_a_payment_to_be_said_keeps_its_fields_across_a_restart_in_one_ledger_record():
+    storage = MemoryStorage()
+    desk = new_desk(storage)
+    desk.notification(note("K1", 12345, provider="phonepe"), WALL + 7)
+    desk.notification(note("K2", 5), WALL + 8)
+    assert storage.files == {} and desk.ledger.ring.seq == 3  # no file at all: two records
+    again = new_desk(storage, wall=WALL + 1000)
+    assert again.unsaid.entries == [["K1", 12345, WALL, WALL + 7, "phonepe"], ["K2", 5, WALL, WALL + 8, None]]
+    assert acks(again.notification(note("K1", 12345, provider="phonepe"), WALL + 1000)) == [("K1", "duplicate")]
+    assert [name for name, _ in say_all(again)] == ["K1", "K2"]
+    assert new_desk(storage, wall=WALL + 2000).unsaid.entries == []

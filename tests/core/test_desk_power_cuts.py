@@ -30,6 +30,7 @@ class Flash:
 
     def __init__(self, cut_at=None, how="before"):
         self.writes = 0
+        self.log = []  # what each write was: a file's name, "program" or "erase"
         self.cut_at = cut_at
         self.how = how
 
@@ -44,7 +45,8 @@ class CutStorage(MemoryStorage):
         self.flash = flash
         self.ring = None
 
-    def _cut(self, do):
+    def _cut(self, do, name):
+        self.flash.log.append(name)
         if not self.flash.tick():
             do()
             return
@@ -53,13 +55,13 @@ class CutStorage(MemoryStorage):
         raise PowerCut()
 
     def write(self, name, data):
-        self._cut(lambda: MemoryStorage.write(self, name, data))
+        self._cut(lambda: MemoryStorage.write(self, name, data), name)
 
     def append(self, name, data):
-        self._cut(lambda: MemoryStorage.append(self, name, data))
+        self._cut(lambda: MemoryStorage.append(self, name, data), name)
 
     def remove(self, name):
-        self._cut(lambda: MemoryStorage.remove(self, name))
+        self._cut(lambda: MemoryStorage.remove(self, name), name)
 
     def blocks(self, name, count):
         if self.ring is None:
@@ -76,6 +78,7 @@ class CutRing:
         self.dev.readblocks(block, buf, offset)
 
     def writeblocks(self, block, buf, offset):
+        self.flash.log.append("program")
         if not self.flash.tick():
             self.dev.writeblocks(block, buf, offset)
             return
@@ -86,6 +89,8 @@ class CutRing:
         raise PowerCut()
 
     def ioctl(self, op, arg):
+        if op == 6:
+            self.flash.log.append("erase")
         if op == 6 and self.flash.tick():
             if self.flash.how != "before":
                 self.dev.ioctl(op, arg)
@@ -192,3 +197,23 @@ def test_a_power_cut_at_every_flash_write_loses_no_payment_and_says_none_again_a
             assert run.desk.unsaid.entries == [] and run.desk.idle(), where
             count, total = run.desk.tally.now(WALL + 2)
             assert count == len(TXNS) and total == len(TXNS) * AMOUNT, where
+
+
+def test_a_fresh_payment_costs_one_record_before_its_words_and_the_rest_after():
+    flash = Flash()
+    storage = CutStorage(flash)
+    ledger = Ledger(storage)
+    for i in range(30):  # F1 fills the ring's first block (2 records), F2's first record enters the next
+        ledger.add("OLD%d" % i)
+    desk = PaymentDesk(storage, DEVICE, KEY, WALL)
+    desk.clock(1000, WALL, True)
+    for txn in ("F1", "F2"):
+        flash.log = []
+        desk.notification(note(txn), WALL)
+        u = desk.next_utterance()
+        assert flash.log == ["program"], flash.log  # taken: the one record, no file, no erase
+        desk.said(u, WALL, WALL + 900)
+        after = flash.log[1:]
+        assert after[:2] == ["today.json", "program"], after  # counted, then said
+    assert after == ["today.json", "program", "erase"]  # F2 entered a block: its erase ahead after the words
+    assert desk.tally.now(WALL) == (2, 2 * AMOUNT) and PaymentDesk(storage, DEVICE, KEY, WALL).unsaid.entries == []

@@ -44,7 +44,7 @@ def test_an_old_ledger_file_is_moved_into_the_ring_once_and_removed():
     assert store.read(FILE) is None
     assert led.order == ["T2", "T1", "T3"] and "T3-half" not in led
     assert [led.outcome(t) for t in ("T1", "T2", "T3")] == [wire.FAILED, wire.STALE, wire.ANNOUNCED]
-    assert records(store) == 3  # each txn once, with its newest outcome
+    assert records(store) == 4  # each whole line a record, replayed in order: the newest wins
     again = Ledger(store)
     assert again.order == led.order and again.outcome("T1") == wire.FAILED
 
