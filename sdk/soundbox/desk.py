@@ -142,7 +142,7 @@ class PaymentDesk:
         self.held = Payments(storage, HELD_FILE, log)  # verified, waiting for a trusted clock
         self.unsaid = self.ledger.unsaid  # accepted, words not said yet (the ledger's records)
         if storage.read(UNSAID_FILE) is not None:  # a box upgraded from the journal file
-            from soundbox.ledgerfile import take_unsaid
+            from soundbox.ledgerboot import take_unsaid
 
             take_unsaid(self.ledger, Payments(storage, UNSAID_FILE, log).entries)
             storage.remove(UNSAID_FILE)  # after: a power cut between them takes them again, once

@@ -30,10 +30,11 @@ which the desk calls after the speaker has finished, not on a payment's way to i
 audio.
 
 A box upgraded from the append-only ledger.txt (the same lines) keeps its txns: the file is
-read once into the ring (soundbox.ledgerfile), then removed (a power cut between the two
+read once into the ring (soundbox.ledgerboot), then removed (a power cut between the two
 reads it again, and only txns the ring did not have yet are added). The desk does the same
-with an old unsaid.json. Code comes into a board's heap with its module (the unix port's
-heap test counts it): what only the upgrade needs is in its own module.
+with an old unsaid.json. What only a boot needs, reading the ring and those files, is
+soundbox.ledgerboot. (It is not forgotten after use: on the unix port that left holes in
+the heap that a later 2-3 KB allocation could not use.)
 
 In RAM the remembered txns are one buffer of those lines, with a newline before the
 first: b"\nT1\nT2 s\n". A txn is in it when b"\n" + txn + b"\n" or b"\n" + txn + b" "
@@ -87,22 +88,11 @@ class Ledger:
         self._count = 0
         self.unsaid = Unsaid()
         self.ring = RecordRing(storage.blocks(RING, ring_blocks(capacity)))
-        taken = []
-        for payload in self.ring.load():
-            line = payload[:payload.find(b"\n") + 1]
-            if len(line) > 1 and line[:1] != b" ":
-                self._remember(line)
-                if line[-3:] == _TO_SAY:
-                    at = len(line)
-                    amount, ts, rx = struct.unpack_from(_FIELDS, payload, at)
-                    taken.append([line[:-3].decode(), amount, ts, rx, payload[at + 24:].decode() or None])
-        # Those whose newest record is still "to say" (not said, stale or failed since).
-        self.unsaid.entries = [e for e in taken if self._line(e[0].encode() + _TO_SAY) > 0]
-        old = storage.read(FILE)
-        if old is not None:  # a box upgraded from ledger.txt: once (loaded only then)
-            from soundbox.ledgerfile import migrate
+        from soundbox import ledgerboot
 
-            migrate(self, old)
+        old = storage.read(FILE)
+        ledgerboot.load(self, old)
+        if old is not None:
             storage.remove(FILE)
 
     def __contains__(self, txn):

@@ -18,9 +18,10 @@ one due for erasing (the oldest records go); tidy() does that erase, and the own
 it in idle time. Only if tidy() has not run by the time the ring enters that block does
 append() erase first. So the live records are always those of every block but the one
 ahead: with `count` blocks at least (count - 2) * per-block + 1 of the newest records.
-Loading finds the newest block by the records' sequence numbers and reads the blocks
-oldest first; a block ahead that is not blank (its erase was cut short, or the device
-was never erased) is made due again.
+Loading (soundbox.ledgerboot.records, boot-time code in its own module) finds the newest
+block by the records' sequence numbers and reads the blocks oldest first; a block ahead
+that is not blank (its erase was cut short, or the device was never erased) is made due
+again.
 """
 
 import binascii
@@ -49,43 +50,7 @@ class RecordRing:
         self.slot = 0
         self.seq = 1
         self.erase_due = None  # the block ahead, not erased yet
-
-    def load(self):
-        """Yield every valid record's payload (a bytes), oldest first. Run it to its end once,
-        before appending: then append() writes after the newest."""
-        # A block is read whole (18 reads, not 576 of one slot: a box's boot leaves less
-        # garbage to fragment its heap), into a buffer freed afterwards.
-        blk = memoryview(bytearray(self.per * RECORD))
-        firsts, lasts = [], []  # per block: the first record's seq (-1: none), the last slot in use
-        for b in range(self.count):
-            self.dev.readblocks(b, blk, 0)
-            first, last = -1, -1
-            for slot in range(self.per):
-                seq = self._check(blk, slot)
-                if seq != -1:
-                    last = slot
-                    if first < 0 and seq is not None:
-                        first = seq
-            firsts.append(first)
-            lasts.append(last)
-        head = 0
-        for b in range(self.count):
-            if firsts[b] > firsts[head]:
-                head = b
-        for i in range(1, self.count + 1):  # from the block ahead of the newest: oldest first
-            b = (head + i) % self.count
-            if firsts[b] < 0:
-                continue
-            self.dev.readblocks(b, blk, 0)
-            for slot in range(self.per):
-                seq = self._check(blk, slot)
-                if seq is not None and seq >= 0:
-                    self.seq = max(self.seq, seq + 1)
-                    yield bytes(self.buf[HEAD:HEAD + self.buf[5]])
-        self.block, self.slot = head, lasts[head] + 1
-        ahead = (head + 1) % self.count
-        if lasts[ahead] >= 0:  # not blank: its erase was cut short, or it never had one
-            self.erase_due = ahead
+        # Where the next record goes is known once soundbox.ledgerboot.records() has run.
 
     def append(self, payload):
         """Program one record holding payload (at most PAYLOAD bytes)."""
@@ -111,17 +76,3 @@ class RecordRing:
         if self.erase_due is not None:
             self.dev.ioctl(IOCTL_ERASE, self.erase_due)
             self.erase_due = None
-
-    def _check(self, blk, slot):
-        """Copy a slot of the block read into blk to buf: its seq when it holds a valid record,
-        -1 when it is free, else None (torn or foreign)."""
-        buf = self.buf
-        buf[:] = blk[slot * RECORD:slot * RECORD + RECORD]
-        if buf == _FREE:
-            return -1
-        seq, version, length = struct.unpack_from("<IBB", buf, 0)
-        if version != VERSION or length > PAYLOAD:
-            return None
-        if binascii.crc32(memoryview(buf)[:RECORD - 4]) & 0xFFFFFFFF != struct.unpack_from("<I", buf, RECORD - 4)[0]:
-            return None
-        return seq
