@@ -55,8 +55,9 @@ ESP32 estimate = VM compute x F + device I/O, where:
   * the ledger's record: one page program in its raw partition ("ledger", no filesystem):
     FLASH_PROGRAM_MS. It used to be an append to ledger.txt on littlefs, which erases a
     fresh 4 KiB block per append (lfs_ctz_extend): 50 ms. The ring's block erase (45 ms
-    typ, every 32 records) runs in Ledger.tidy() after the speaker is done; only a burst
-    of 32 records with no announcement finished in between makes a payment wait for it.
+    typ, every 32 records: 16 payments, each taken then said) runs in Ledger.tidy() after
+    the speaker is done; only a burst of 32 records with no announcement finished in
+    between makes a payment wait for it.
     A board flashed with the old partition table has no ledger partition: its ring is a
     file on littlefs, and a record's program costs a block rewrite there (about the old
     append's 50 ms) until the board is flashed with the new table;
