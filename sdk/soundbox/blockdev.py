@@ -47,8 +47,9 @@ class FileBlocks:
                 got = f.readinto(buf) or 0
         except OSError:
             pass  # never written: erased
-        for i in range(got, len(buf)):
-            buf[i] = ERASED  # past the end of the file: never written, erased
+        if got < len(buf):  # past the end of the file: never written, erased (one slice copy:
+            # a loop over the bytes was 3 ms of a fresh simulated box's boot)
+            memoryview(buf)[got:] = b"\xff" * (len(buf) - got)
 
     def writeblocks(self, block, buf, offset, erase=False):
         at = block * BLOCK + offset
