@@ -60,6 +60,27 @@ class FlashStorage:
     def append(self, name, data):
         pass
 
+    def blocks(self, name, count):
+        return FlashPartition(count)
+
+
+class FlashPartition:
+    """The ledger ring's raw partition (esp32.Partition's block protocol): on flash, so
+    nothing of it is in the heap; reads as erased, programs and erases go nowhere."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def readblocks(self, block, buf, offset=0):
+        for i in range(len(buf)):
+            buf[i] = 0xFF
+
+    def writeblocks(self, block, buf, offset=None):
+        pass
+
+    def ioctl(self, op, arg):
+        return {4: self.count, 5: 4096}.get(op, 0)
+
 
 class FlashSlots:
     """Stand-in for the ESP32's OTA slots: chunks go to flash (esp32.Partition), not RAM,
