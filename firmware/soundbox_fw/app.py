@@ -53,9 +53,10 @@ The speaker's queue (voice UX):
   reason "merged with N-1 others";
 - at most QUEUE_LIMIT payments wait; then the handler waits, which delays the
   PUBACK (the broker keeps the payment; nothing is dropped);
-- a payment is written to flash (unsaid.json) before it is queued and taken off once
-  said, so one queued or playing when the power is cut is judged again at the next
-  start: said then if still fresh, else put in the offline summary, and acked either way;
+- a payment is written to flash (one record of the ledger's ring, "to say") before it is
+  queued and marked once said, so one queued or playing when the power is cut is judged
+  again at the next start: said then if still fresh, else put in the offline summary, and
+  acked either way;
 - the replay key says the last announcement again with the time it was received (only
   announced payments, in the current language); a long press says today's count and total (local day,
   announced and stale payments, kept on flash); the volume keys step 1..5 and say

@@ -43,9 +43,9 @@ FINAL_TIMEOUT_S = 60
 SETTLE_IDLE_S = 8
 FDS_PER_DEVICE = 3  # its socket, a proxied one, and slack for files it opens
 TMPFS = "/dev/shm"
-# A device's flash after a smoke run took 12 KiB of tmpfs (ledger.txt, today.json,
-# unsaid.json: a 4 KiB page each); its dedup ledger may grow to 512 txn lines (~33 KiB).
-FLASH_PER_DEVICE = 64 << 10
+# A device's flash: a few small JSON files (a 4 KiB page each) and its ledger's ring
+# file, which grows as its 18 blocks of 4 KiB are used (72 KiB once it has wrapped).
+FLASH_PER_DEVICE = 96 << 10
 # The cloud's SQLite took 209 KB for 600 payments to 40 devices (WAL included): a
 # peak-hour run's 30,000 payments need ~10 MB.
 CLOUD_DB_ROOM = 64 << 20
