@@ -73,13 +73,18 @@ class FileBlocks:
             if erase and at >= end:
                 return  # past the end it is erased already
             cells = bytearray(len(buf))
-            self.readblocks(block, cells, offset)
+            if at < end:  # what is there now, read through the file already open
+                f.seek(at)
+                _erase_from(cells, f.readinto(cells) or 0)
+            else:
+                _erase_from(cells, 0)
             if erase:
                 cells[:] = buf
             else:
                 program(cells, 0, buf)
             if at > end:
-                f.write(b"\xff" * (at - end))  # the erased gap before it (f is at its end)
+                f.seek(end)
+                f.write(b"\xff" * (at - end))  # the erased gap before it
             f.seek(at)
             f.write(cells)
 
