@@ -227,9 +227,11 @@ def test_a_payment_is_said_once_and_acked_announced(online_box):
 # heap). Over UNIX_PORT_HEAP, the ESP32's budget (220k) on this 64-bit port: the payment
 # desk and the ledger ring (record ring, boot reader) raised the 3.1.1 box's idle live heap
 # to 175 KiB (182 on MQTT 5), and at 220k its first announcement ran out (a 944-byte block);
-# 232k passed every run, 240k keeps a margin. Back to 220k takes the code on flash (ROMFS
-# or frozen modules, where bytecode is not copied into the heap) or less of it.
-PAYMENT_PATH_HEAP = "240k"
+# at 240k the MQTT 5 box could not find 2 KB for a socket read in its fragmented heap
+# (every run, after a change that moved its allocations about); 248k passes every run with
+# that margin. Back to 220k takes the code on flash (ROMFS or frozen modules, where bytecode
+# is not copied into the heap) or less of it.
+PAYMENT_PATH_HEAP = "248k"
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ program the way NOR does: the new bytes are ANDed into the old, so a write to sp
 not erased leaves wrong bytes, which a record's CRC then catches (as it would on the chip).
 """
 
+import os
+
 from soundbox.recordring import BLOCK, IOCTL_COUNT, IOCTL_ERASE, IOCTL_SIZE
 
 ERASED = 0xFF
@@ -51,6 +53,14 @@ class FileBlocks:
     def __init__(self, path, count):
         self.path = path
         self.count = count
+
+    def used(self):
+        """Blocks that may hold data: those the file reaches into (the rest read as erased),
+        so a box's boot need not read the blocks it never wrote."""
+        try:
+            return min(self.count, (os.stat(self.path)[6] + BLOCK - 1) // BLOCK)
+        except OSError:
+            return 0
 
     def readblocks(self, block, buf, offset=0):
         got = 0

@@ -62,9 +62,10 @@ def _survey(ring, chunk):
     """Per block: its first record's seq (-1: none) and the last slot in use (-1: none).
     (Apart from records(): the test VM's collector loses frames of more than 11 words.)"""
     firsts, lasts = [], []
+    used = ring.dev.used() if hasattr(ring.dev, "used") else ring.count
     for b in range(ring.count):
         first, last = -1, -1
-        for slot in range(ring.per):
+        for slot in range(ring.per if b < used else 0):  # past used(): erased, nothing to read
             seq = _slot(ring, b, slot, chunk)
             if seq != -1:
                 last = slot
