@@ -16,8 +16,6 @@ import os
 
 from soundbox.recordring import BLOCK, IOCTL_COUNT, IOCTL_ERASE, IOCTL_SIZE
 
-ERASED = 0xFF
-
 
 def program(old, at, new):
     """Program `new` over old[at:] as NOR flash does: only 1 -> 0 bits change (in place)."""
@@ -25,15 +23,10 @@ def program(old, at, new):
         old[at + i] &= new[i]
 
 
-def _erased(buf, at):
-    """buf[at:] reads as erased flash (one slice copy, not a loop over the bytes)."""
-    memoryview(buf)[at:] = b"\xff" * (len(buf) - at)
-
-
 _ERASED_RUN = b"\xff" * 128  # small: a board's heap has no 4 KiB block to spare at boot
 
 
-def _erase_from(buf, at):
+def fill_erased(buf, at=0):
     """buf[at:] reads as erased: slice copies of a short run (a loop over the bytes was 3 ms
     of a fresh simulated box's boot, 18 blocks of 4 KiB)."""
     view, run, end = memoryview(buf), len(_ERASED_RUN), len(buf)
@@ -70,7 +63,7 @@ class FileBlocks:
                 got = f.readinto(buf) or 0
         except OSError:
             pass  # never written: erased
-        _erase_from(buf, got)  # past the end of the file: never written, erased
+        fill_erased(buf, got)  # past the end of the file: never written, erased
 
     def writeblocks(self, block, buf, offset, erase=False):
         at = block * BLOCK + offset
@@ -82,15 +75,14 @@ class FileBlocks:
             end = f.seek(0, 2)
             if erase and at >= end:
                 return  # past the end it is erased already
-            cells = bytearray(len(buf))
-            if at < end:  # what is there now, read through the file already open
-                f.seek(at)
-                _erase_from(cells, f.readinto(cells) or 0)
-            else:
-                _erase_from(cells, 0)
-            if erase:
-                cells[:] = buf
-            else:
+            cells = buf
+            if not erase:  # a program lands on what is there now, read through the open file
+                cells = bytearray(len(buf))
+                if at < end:
+                    f.seek(at)
+                    fill_erased(cells, f.readinto(cells) or 0)
+                else:
+                    fill_erased(cells)
                 program(cells, 0, buf)
             if at > end:
                 f.seek(end)

@@ -1,7 +1,7 @@
 """A NOR-like block device in RAM (soundbox.blockdev's protocol and behaviour), for tests
 and the MicroPython VM, which has no writable disk. Its own module: a board never loads it."""
 
-from soundbox.blockdev import ERASED, program
+from soundbox.blockdev import fill_erased, program
 from soundbox.recordring import BLOCK, IOCTL_COUNT, IOCTL_ERASE, IOCTL_SIZE
 
 
@@ -23,8 +23,7 @@ class MemoryBlocks:
     def readblocks(self, block, buf, offset=0):
         data = self.blocks[block]
         if data is None:
-            for i in range(len(buf)):
-                buf[i] = ERASED
+            fill_erased(buf)
         else:
             buf[:] = data[offset:offset + len(buf)]
 

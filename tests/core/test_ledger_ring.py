@@ -12,6 +12,7 @@ from soundbox import wire
 from soundbox.memoryblocks import MemoryBlocks
 from soundbox.recordring import IOCTL_ERASE
 from soundbox.ledger import RING, Ledger, ring_blocks
+from soundbox.payment import MAX_PROVIDER_LEN, MAX_TXN_LEN
 from soundbox.recordring import PAYLOAD, RECORD
 from soundbox.storage import MemoryStorage
 
@@ -92,6 +93,8 @@ def test_nor_flash_programs_only_clear_bits_and_an_erase_sets_them():
 
 def test_the_ring_is_sized_for_two_records_a_txn():
     assert ring_blocks(256) == 18 and RECORD == 128 and PAYLOAD >= 64 + 3  # a 64-char txn and its mark
+    # The longest "to say" record: a 64-char txn, its mark, amount/ts/rx, a 16-char provider.
+    assert PAYLOAD >= MAX_TXN_LEN + 3 + 24 + MAX_PROVIDER_LEN
 
 
 def test_a_record_cut_at_any_byte_is_ignored_and_the_ring_goes_on():
